@@ -1,0 +1,53 @@
+# Kiro Stack — two commands: `make run` and `make test`. Everything installs itself when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps run demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV) ..."
+	@$(PY) -m pip install -q --disable-pip-version-check -U pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## Debian packages the tests use (redis-server, chromium, promtool, ...); idempotent, needs root.
+system-deps:
+	@bash scripts/system-deps.sh
+
+## Start router (:8088), gateway (:8000) and refresher with one launcher; Ctrl-C stops all.
+run: install
+	@$(PY) -m services.stack run
+
+## The stack against the built-in Kiro emulator, with a demo account and one streamed request.
+demo: install
+	@$(PY) -m services.stack demo
+
+## The whole suite against a real Redis (started if none answers).
+test: install
+	@bash scripts/system-deps.sh --quiet || echo "warning: some system packages are missing; see above"
+	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
+format: install
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+bench: install
+	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
+		$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .stack

@@ -1,0 +1,1 @@
+"""The Kiro Stack services. Each one is a package started as `python -m services.<name>`."""

@@ -1,0 +1,4 @@
+"""Kiro Stack's shared core: settings, Redis keys, codec, accounts, logging, metrics, errors.
+
+`shared` never imports `services`.
+"""

@@ -1,0 +1,146 @@
+"""The account record as stored in the Redis hash `keys.account(id)`.
+
+Field names in the hash are the dataclass field names. Secrets are stored encrypted (`*_enc` fields,
+`SecretBox`), never plain. Only the refresher writes token fields (`refresh_token_enc`,
+`prev_refresh_token_enc`, `access_token_enc`, `access_expires_at`, `token_version`), through a
+compare-and-set on `token_version`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+class AuthKind(enum.StrEnum):
+    SOCIAL = "social"  # Kiro desktop login with Google / GitHub (refresh at the social auth host)
+    IDC = "idc"  # AWS SSO OIDC: Builder ID or IAM Identity Center (clientId/clientSecret)
+    EXTERNAL_IDP = "external_idp"  # enterprise Entra/Okta, refreshed at its own token endpoint
+
+
+class AccountState(enum.StrEnum):
+    ACTIVE = "active"  # in the pool
+    COOLDOWN = "cooldown"  # in the pool, usable again at `cooldown_until`
+    EXHAUSTED = "exhausted"  # out of quota until `exhausted_until` (pool score = that time)
+    DISABLED = "disabled"  # out of the pool: by an admin or for a reason (suspended, ...)
+    NEEDS_RELOGIN = "needs_relogin"  # out of the pool: refresh token rejected (invalid_grant)
+    INVALID = "invalid"  # out of the pool: the stored record is malformed (`state_reason` says why)
+
+
+#: States in which an account is a member of the pool sorted set.
+POOL_STATES = frozenset({AccountState.ACTIVE, AccountState.COOLDOWN, AccountState.EXHAUSTED})
+
+
+@dataclass
+class Account:
+    """One Kiro account. Times are unix seconds (float); 0 means "not set"."""
+
+    id: str
+    label: str = ""
+    auth_kind: AuthKind = AuthKind.SOCIAL
+    provider: str = ""  # Google, Github, BuilderId, Enterprise, ...
+    auth_region: str = "us-east-1"  # social auth / OIDC region
+    api_region: str = ""  # chat API region ('' = from profile ARN or default)
+    profile_arn: str = ""
+    start_url: str = ""  # IdC start URL
+    token_endpoint: str = ""  # external IdP token endpoint
+    email: str = ""
+    machine_id: str = ""  # stable per-account fingerprint for user agents
+    # secrets, encrypted with SecretBox
+    refresh_token_enc: str = ""
+    prev_refresh_token_enc: str = ""  # kept until the new one has been used once
+    client_id: str = ""
+    client_secret_enc: str = ""
+    client_secret_expires_at: float = 0.0
+    access_token_enc: str = ""
+    access_expires_at: float = 0.0
+    token_version: int = 0
+    # pool behaviour
+    enabled: bool = True
+    weight: int = 100
+    proxy_url: str = ""  # per-account outbound proxy ('' = global VPN_PROXY_URL)
+    max_concurrency: int = 0  # 0 = the stack default
+    min_interval_ms: int = -1  # -1 = the stack default; governor spacing between request starts
+    # state
+    state: AccountState = AccountState.ACTIVE
+    state_reason: str = ""
+    cooldown_until: float = 0.0
+    exhausted_until: float = 0.0
+    failures: int = 0  # consecutive account-level failures (circuit breaker)
+    # refresh bookkeeping
+    last_refresh_at: float = 0.0
+    last_refresh_error: str = ""
+    refresh_failures: int = 0
+    # usage snapshot (getUsageLimits)
+    subscription_title: str = ""
+    usage_current: float = 0.0
+    usage_limit: float = 0.0
+    usage_reset_at: float = 0.0
+    usage_updated_at: float = 0.0
+    # bookkeeping
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    source: str = ""  # how it was added: admin, import:kiro-go, import:env, device-flow, ...
+
+    def to_redis(self) -> dict[str, str]:
+        """Flat string mapping for HSET."""
+        out: dict[str, str] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, bool):
+                out[key] = "1" if value else "0"
+            elif isinstance(value, enum.Enum):
+                out[key] = str(value.value)
+            else:
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_redis(cls, data: dict[str, str]) -> Account:
+        """Parse a stored hash; raises ValueError naming the bad field when the record is malformed."""
+        if not data.get("id"):
+            raise ValueError("record has no id")
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            raw = data[f.name]
+            try:
+                kwargs[f.name] = _parse(f.type, raw)
+            except ValueError as exc:
+                raise ValueError(f"field {f.name!r}: {exc}") from exc
+        return cls(**kwargs)
+
+    @property
+    def has_refresh_token(self) -> bool:
+        return bool(self.refresh_token_enc)
+
+    def public_view(self) -> dict[str, Any]:
+        """What the admin API shows: everything but secrets (presence flags instead)."""
+        data = asdict(self)
+        for secret in ("refresh_token_enc", "prev_refresh_token_enc", "client_secret_enc", "access_token_enc"):
+            data.pop(secret)
+        data["auth_kind"] = self.auth_kind.value
+        data["state"] = self.state.value
+        data["has_refresh_token"] = bool(self.refresh_token_enc)
+        data["has_access_token"] = bool(self.access_token_enc)
+        data["has_client_secret"] = bool(self.client_secret_enc)
+        return data
+
+
+def _parse(type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    if kind == "bool":
+        if raw not in ("0", "1", "true", "false", "True", "False"):
+            raise ValueError(f"not a boolean: {raw!r}")
+        return raw in ("1", "true", "True")
+    if kind == "int":
+        return int(float(raw)) if raw else 0
+    if kind == "float":
+        return float(raw) if raw else 0.0
+    if kind == "AuthKind":
+        return AuthKind(raw)
+    if kind == "AccountState":
+        return AccountState(raw)
+    return raw

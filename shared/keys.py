@@ -1,0 +1,116 @@
+"""Every Redis key the stack uses is built here, under one configurable prefix.
+
+Keys of one account carry `{acct:ID}` as a hash tag, so a script touching one account touches one
+Redis Cluster slot. Pool-wide structures stay few and small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder bound to one prefix (default `ks:`)."""
+
+    prefix: str = "ks:"
+
+    # --- accounts -------------------------------------------------------------------------------
+    def account(self, account_id: str) -> str:
+        """Hash: the account record, its encrypted secrets, access token, token_version, state."""
+        return f"{self.prefix}{{acct:{account_id}}}:data"
+
+    def account_prefix(self, account_id: str) -> str:
+        """Prefix of every key of one account (for deletion that leaves nothing behind)."""
+        return f"{self.prefix}{{acct:{account_id}}}:"
+
+    def account_leases(self, account_id: str) -> str:
+        """Sorted set of in-flight request leases, scored by lease expiry (ms)."""
+        return f"{self.prefix}{{acct:{account_id}}}:leases"
+
+    def account_rate(self, account_id: str) -> str:
+        """Governor state (GCRA theoretical arrival time / last start) of one account."""
+        return f"{self.prefix}{{acct:{account_id}}}:rate"
+
+    def account_refresh_lock(self, account_id: str) -> str:
+        """Refresh lock (SET NX PX + compare-and-delete): one refresher at a time per account."""
+        return f"{self.prefix}{{acct:{account_id}}}:refresh-lock"
+
+    def account_stats(self, account_id: str, day: str) -> str:
+        """Hash of per-day counters (requests, errors, tokens, credits); expires after a while."""
+        return f"{self.prefix}{{acct:{account_id}}}:stats:{day}"
+
+    def accounts(self) -> str:
+        """Set of every account id, enabled or not."""
+        return f"{self.prefix}accounts"
+
+    def pool(self) -> str:
+        """Sorted set of pickable accounts scored by the time (unix s) they become usable."""
+        return f"{self.prefix}pool"
+
+    def sticky(self, conversation: str) -> str:
+        """String: the account a conversation used last (expires)."""
+        return f"{self.prefix}sticky:{conversation}"
+
+    # --- client API keys ------------------------------------------------------------------------
+    def client_key(self, key_hash: str) -> str:
+        """Hash: one client API key record (name, enabled, limits), found by the key's SHA-256."""
+        return f"{self.prefix}ckey:{key_hash}"
+
+    def client_keys(self) -> str:
+        """Set of every client key hash."""
+        return f"{self.prefix}ckeys"
+
+    def client_key_rate(self, key_hash: str) -> str:
+        """Per-key RPM limiter state."""
+        return f"{self.prefix}ckey:{key_hash}:rate"
+
+    def client_key_usage(self, key_hash: str, day: str) -> str:
+        """Hash of per-day usage of one client key (requests, tokens); expires."""
+        return f"{self.prefix}ckey:{key_hash}:usage:{day}"
+
+    # --- admin ----------------------------------------------------------------------------------
+    def admin(self) -> str:
+        """Hash: admin password hash and other admin credentials."""
+        return f"{self.prefix}admin"
+
+    def admin_session(self, session_id_hash: str) -> str:
+        """String: one admin panel session (expires)."""
+        return f"{self.prefix}admin:session:{session_id_hash}"
+
+    def device_flow(self, flow_id: str) -> str:
+        """Hash: one pending device-authorization login (expires)."""
+        return f"{self.prefix}device:{flow_id}"
+
+    # --- stack-wide -----------------------------------------------------------------------------
+    def settings(self) -> str:
+        """Hash: runtime settings editable from the admin API (thinking suffix, aliases, ...)."""
+        return f"{self.prefix}settings"
+
+    def events(self) -> str:
+        """Pub/sub channel: change notices (token refreshed, account changed, settings changed)."""
+        return f"{self.prefix}events"
+
+    def models_cache(self) -> str:
+        """String: the cached ListAvailableModels answer (JSON, expires)."""
+        return f"{self.prefix}models"
+
+    def usage_limits(self, account_id: str) -> str:
+        """String: the last getUsageLimits snapshot of one account (JSON)."""
+        return f"{self.prefix}{{acct:{account_id}}}:usage"
+
+    def request_log(self) -> str:
+        """Stream: recent requests (capped with XADD MAXLEN ~)."""
+        return f"{self.prefix}reqlog"
+
+    def stats_total(self, day: str) -> str:
+        """Hash of stack-wide per-day counters."""
+        return f"{self.prefix}stats:{day}"
+
+    def arq_queue(self) -> str:
+        """The arq queue name used for refresher jobs."""
+        return f"{self.prefix}arq:queue"
+
+    def refresh_job_id(self, account_id: str) -> str:
+        """arq `_job_id` for an on-demand refresh, so a burst collapses into one job."""
+        return f"refresh:{account_id}"

@@ -1,0 +1,1 @@
+"""Kiro protocol pieces shared by gateway, refresher and emulator (sans-I/O)."""

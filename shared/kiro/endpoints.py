@@ -1,0 +1,112 @@
+"""Every Kiro URL is built here, so tests can point all of them at the emulator with one setting."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from shared.settings import CommonSettings
+
+
+class ChatEndpoint(enum.StrEnum):
+    """The two chat endpoints of the dual-endpoint fallback (kiro-protocol.md §1.2)."""
+
+    CODEWHISPERER = "codewhisperer"
+    AMAZONQ = "amazonq"
+
+    @property
+    def origin(self) -> str:
+        return "AI_EDITOR" if self is ChatEndpoint.CODEWHISPERER else "CLI"
+
+    @property
+    def amz_target(self) -> str:
+        if self is ChatEndpoint.CODEWHISPERER:
+            return "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
+        return "AmazonQDeveloperStreamingService.SendMessage"
+
+
+# Paths the emulator serves when KIRO_EMULATOR_URL replaces every host; it tells endpoints apart by path.
+EMULATOR_PATHS = {
+    "chat_codewhisperer": "/codewhisperer/generateAssistantResponse",
+    "chat_amazonq": "/q/generateAssistantResponse",
+    "models": "/ListAvailableModels",
+    "usage": "/getUsageLimits",
+    "social_refresh": "/auth/refreshToken",
+    "oidc_token": "/oidc/token",
+    "oidc_register": "/oidc/client/register",
+    "oidc_device": "/oidc/device_authorization",
+}
+
+
+def api_region_from_profile_arn(profile_arn: str | None) -> str | None:
+    """The chat API region is the 4th field of `arn:aws:codewhisperer:{region}:{acct}:profile/{id}`."""
+    if not profile_arn:
+        return None
+    parts = profile_arn.split(":")
+    if len(parts) >= 6 and parts[0] == "arn" and parts[3]:
+        return parts[3]
+    return None
+
+
+@dataclass(frozen=True)
+class KiroEndpoints:
+    """URL builder for chat, models, usage, social auth and OIDC."""
+
+    q_host: str
+    codewhisperer_host: str
+    social_auth_host: str
+    oidc_host: str
+    default_api_region: str = "us-east-1"
+    emulator_url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> KiroEndpoints:
+        return cls(
+            q_host=settings.kiro_q_host,
+            codewhisperer_host=settings.kiro_codewhisperer_host,
+            social_auth_host=settings.kiro_social_auth_host,
+            oidc_host=settings.kiro_oidc_host,
+            default_api_region=settings.kiro_api_region,
+            emulator_url=settings.kiro_emulator_url.rstrip("/") if settings.kiro_emulator_url else None,
+        )
+
+    def api_region(self, profile_arn: str | None = None, region: str | None = None) -> str:
+        return api_region_from_profile_arn(profile_arn) or region or self.default_api_region
+
+    def _emu(self, name: str) -> str | None:
+        return f"{self.emulator_url}{EMULATOR_PATHS[name]}" if self.emulator_url else None
+
+    def chat(self, endpoint: ChatEndpoint, api_region: str) -> str:
+        if endpoint is ChatEndpoint.CODEWHISPERER:
+            return self._emu("chat_codewhisperer") or f"{self.codewhisperer_host}/generateAssistantResponse"
+        return self._emu("chat_amazonq") or f"{self.q_host.format(region=api_region)}/generateAssistantResponse"
+
+    def _api_base(self, api_region: str) -> str:
+        return self.q_host.format(region=api_region)
+
+    def models(self, api_region: str, profile_arn: str | None = None) -> str:
+        base = self._emu("models") or f"{self._api_base(api_region)}/ListAvailableModels"
+        query = "origin=AI_EDITOR&maxResults=50"
+        if profile_arn:
+            query += f"&profileArn={quote(profile_arn, safe='')}"
+        return f"{base}?{query}"
+
+    def usage_limits(self, api_region: str, profile_arn: str | None = None) -> str:
+        base = self._emu("usage") or f"{self._api_base(api_region)}/getUsageLimits"
+        query = "origin=AI_EDITOR&resourceType=AGENTIC_REQUEST&isEmailRequired=true"
+        if profile_arn:
+            query += f"&profileArn={quote(profile_arn, safe='')}"
+        return f"{base}?{query}"
+
+    def social_refresh(self, auth_region: str = "us-east-1") -> str:
+        return self._emu("social_refresh") or f"{self.social_auth_host.format(region=auth_region)}/refreshToken"
+
+    def oidc_token(self, sso_region: str) -> str:
+        return self._emu("oidc_token") or f"{self.oidc_host.format(region=sso_region)}/token"
+
+    def oidc_register(self, sso_region: str) -> str:
+        return self._emu("oidc_register") or f"{self.oidc_host.format(region=sso_region)}/client/register"
+
+    def oidc_device_authorization(self, sso_region: str) -> str:
+        return self._emu("oidc_device") or f"{self.oidc_host.format(region=sso_region)}/device_authorization"
