@@ -36,7 +36,9 @@ class CommonSettings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python log level")
     log_format: Literal["text", "json"] = Field("text", description="key=value lines or JSON lines")
-    vpn_proxy_url: str | None = Field(None, description="outbound proxy for Kiro calls (http:// or socks5://)")
+    vpn_proxy_url: str | None = Field(
+        None, description="outbound proxy for Kiro calls (http:// or socks5://)"
+    )
     kiro_emulator_url: str | None = Field(
         None, description="tests/demo only: replace every Kiro host with this emulator base URL"
     )

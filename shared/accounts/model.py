@@ -27,6 +27,7 @@ class AccountState(enum.StrEnum):
     DISABLED = "disabled"  # out of the pool: by an admin or for a reason (suspended, ...)
     NEEDS_RELOGIN = "needs_relogin"  # out of the pool: refresh token rejected (invalid_grant)
     INVALID = "invalid"  # out of the pool: the stored record is malformed (`state_reason` says why)
+    PENDING = "pending"  # out of the pool: added, waiting for its first access token from the refresher
 
 
 #: States in which an account is a member of the pool sorted set.
@@ -119,7 +120,12 @@ class Account:
     def public_view(self) -> dict[str, Any]:
         """What the admin API shows: everything but secrets (presence flags instead)."""
         data = asdict(self)
-        for secret in ("refresh_token_enc", "prev_refresh_token_enc", "client_secret_enc", "access_token_enc"):
+        for secret in (
+            "refresh_token_enc",
+            "prev_refresh_token_enc",
+            "client_secret_enc",
+            "access_token_enc",
+        ):
             data.pop(secret)
         data["auth_kind"] = self.auth_kind.value
         data["state"] = self.state.value

@@ -58,4 +58,6 @@ class AccountStates:
 
     async def notify(self, account_id: str, kind: str) -> None:
         """Publish a change notice so every process drops its cached view of the account."""
-        await self._client.publish(self._keys.events(), orjson.dumps({"type": kind, "account_id": account_id}))
+        await self._client.publish(
+            self._keys.events(), orjson.dumps({"type": kind, "account_id": account_id})
+        )

@@ -80,7 +80,9 @@ class KiroEndpoints:
     def chat(self, endpoint: ChatEndpoint, api_region: str) -> str:
         if endpoint is ChatEndpoint.CODEWHISPERER:
             return self._emu("chat_codewhisperer") or f"{self.codewhisperer_host}/generateAssistantResponse"
-        return self._emu("chat_amazonq") or f"{self.q_host.format(region=api_region)}/generateAssistantResponse"
+        return (
+            self._emu("chat_amazonq") or f"{self.q_host.format(region=api_region)}/generateAssistantResponse"
+        )
 
     def _api_base(self, api_region: str) -> str:
         return self.q_host.format(region=api_region)
@@ -100,7 +102,9 @@ class KiroEndpoints:
         return f"{base}?{query}"
 
     def social_refresh(self, auth_region: str = "us-east-1") -> str:
-        return self._emu("social_refresh") or f"{self.social_auth_host.format(region=auth_region)}/refreshToken"
+        return (
+            self._emu("social_refresh") or f"{self.social_auth_host.format(region=auth_region)}/refreshToken"
+        )
 
     def oidc_token(self, sso_region: str) -> str:
         return self._emu("oidc_token") or f"{self.oidc_host.format(region=sso_region)}/token"
