@@ -5,7 +5,7 @@ Settings are read once at start (`Settings.load()`) and passed in; nothing else 
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,8 +54,8 @@ class CommonSettings(BaseSettings):
     kiro_ide_version: str = Field("0.8.0", description="Kiro IDE version shown in user agents")
     kiro_sdk_version: str = Field("1.0.34", description="AWS SDK version shown in user agents")
 
-    #: names of secrets this service cannot run without (subclasses extend)
-    required_secrets: tuple[str, ...] = ()
+    #: names of secrets this service cannot run without; subclasses set it as a ClassVar too
+    required_secrets: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def load(cls, **overrides: object) -> Self:

@@ -1,0 +1,50 @@
+"""Router configuration: read once at start (`RouterSettings.load()`) and passed down."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from shared.settings import CommonSettings
+
+
+class RouterSettings(CommonSettings):
+    """Environment of the client-facing router (env names are the upper-case field names)."""
+
+    host: str = Field("127.0.0.1", description="listen address")
+    port: int = Field(8088, description="listen port")
+    gateway_urls: str = Field("http://127.0.0.1:8000", description="comma-separated gateway base URLs")
+    proxy_api_key: SecretStr | None = Field(
+        None, description="bootstrap client API key, stored hashed at start when absent"
+    )
+    admin_password: SecretStr | None = Field(None, description="admin panel password")
+    admin_api_key: SecretStr | None = Field(None, description="bearer key for the admin API")
+
+    failover_attempts: int = Field(4, ge=1, le=16, description="accounts tried before the first byte")
+    default_max_concurrency: int = Field(8, ge=1, description="in-flight requests per account (default)")
+    default_min_interval_ms: int = Field(0, ge=0, description="governor spacing between request starts")
+    governor_jitter_ratio: float = Field(0.2, ge=0, le=1, description="random extra spacing, x interval")
+    lease_ttl_seconds: float = Field(120.0, gt=1, description="in-flight lease lifetime; renewed on streams")
+    token_margin_seconds: float = Field(60.0, ge=0, description="access token must outlive now + margin")
+    sticky_ttl_seconds: int = Field(3600, ge=0, description="conversation affinity lifetime (0 = off)")
+
+    cooldown_base_seconds: float = Field(60.0, gt=0, description="first throttle cooldown (doubles)")
+    cooldown_max_seconds: float = Field(1800.0, gt=0, description="circuit breaker cooldown cap")
+    invalid_token_cooldown_seconds: float = Field(30.0, ge=0, description="pause while refreshing")
+    upstream_error_cooldown_seconds: float = Field(5.0, ge=0, description="pause after a 5xx")
+    quota_default_reset_seconds: float = Field(3600.0, gt=0, description="exhaustion without a reset time")
+    no_account_retry_after_seconds: int = Field(30, ge=1, description="Retry-After when nothing is usable")
+
+    gateway_connect_timeout: float = Field(5.0, gt=0, description="seconds to connect to a gateway")
+    gateway_read_timeout: float = Field(600.0, gt=0, description="max silence between streamed chunks")
+    gateway_health_interval_seconds: float = Field(5.0, gt=0, description="gateway health probe period")
+    pool_gauge_interval_seconds: float = Field(15.0, gt=0, description="pool-by-state gauge refresh")
+    runtime_settings_ttl_seconds: float = Field(5.0, ge=0, description="cache of the settings hash")
+    drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for streams")
+
+    required_secrets: ClassVar[tuple[str, ...]] = ("kiro_secret_key", "internal_api_key")
+
+    @property
+    def gateway_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.gateway_urls.split(",") if u.strip()]
