@@ -78,6 +78,10 @@ class Keys:
         """String: one admin panel session (expires)."""
         return f"{self.prefix}admin:session:{session_id_hash}"
 
+    def admin_login_failures(self, subject: str) -> str:
+        """Integer: failed admin logins from one client address ('*' = all clients) in the window."""
+        return f"{self.prefix}admin:login-failures:{subject}"
+
     def device_flow(self, flow_id: str) -> str:
         """Hash: one pending device-authorization login (expires)."""
         return f"{self.prefix}device:{flow_id}"
