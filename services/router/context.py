@@ -1,0 +1,50 @@
+"""Everything a route needs, built once in the app lifespan and stored on `app.state.ctx`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from fastapi import Request
+from redis.asyncio import Redis
+
+from services.router.gateways import Gateways
+from services.router.metrics import RouterMetrics
+from services.router.runtime import RuntimeSettings
+from services.router.settings import RouterSettings
+from shared.accounts.pool import Pool
+from shared.accounts.state import AccountStates
+from shared.clientkeys import ClientKeys
+from shared.crypto import SecretBox
+from shared.keys import Keys
+
+if TYPE_CHECKING:
+    from shared.accounts.store import AccountStore
+
+
+@dataclass
+class AppContext:
+    """The router's resources; closed by the lifespan that created them."""
+
+    settings: RouterSettings
+    redis: Redis
+    keys: Keys
+    box: SecretBox
+    states: AccountStates
+    store: AccountStore
+    pool: Pool
+    client_keys: ClientKeys
+    arq: Any  # arq.connections.ArqRedis (arq ships no type hints)
+    http: aiohttp.ClientSession
+    metrics: RouterMetrics
+    gateways: Gateways
+    runtime: RuntimeSettings
+    draining: bool = False
+    open_streams: set[Any] = field(default_factory=set)
+
+
+def get_ctx(request: Request) -> AppContext:
+    """FastAPI dependency: `ctx: AppContext = Depends(get_ctx)`."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,64 @@
+"""The gateway replicas: round-robin over the healthy ones, probed in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import aiohttp
+
+from services.router.metrics import RouterMetrics
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+
+
+class Gateways:
+    """Base URLs of the gateways and which of them answered their last health probe."""
+
+    def __init__(self, urls: list[str], metrics: RouterMetrics) -> None:
+        if not urls:
+            raise ValueError("at least one gateway URL is required")
+        self.urls = urls
+        self._healthy = dict.fromkeys(urls, True)
+        self._next = 0
+        self._metrics = metrics
+        for url in urls:
+            metrics.gateway_up.labels(url).set(1)
+
+    @property
+    def healthy_count(self) -> int:
+        return sum(self._healthy.values())
+
+    def order(self) -> Iterator[str]:
+        """Every gateway once, healthy ones first, starting at the round-robin position."""
+        start = self._next
+        self._next = (self._next + 1) % len(self.urls)
+        rotated = self.urls[start:] + self.urls[:start]
+        yield from (u for u in rotated if self._healthy[u])
+        yield from (u for u in rotated if not self._healthy[u])
+
+    def mark(self, url: str, healthy: bool) -> None:
+        if self._healthy.get(url) != healthy:
+            log.warning("gateway health changed", extra=log_fields(gateway=url, healthy=healthy))
+        self._healthy[url] = healthy
+        self._metrics.gateway_up.labels(url).set(1 if healthy else 0)
+
+    async def probe_all(self, session: aiohttp.ClientSession) -> None:
+        await asyncio.gather(*(self._probe(session, url) for url in self.urls))
+
+    async def _probe(self, session: aiohttp.ClientSession, url: str) -> None:
+        try:
+            async with session.get(url + "/health", timeout=_PROBE_TIMEOUT) as resp:
+                self.mark(url, resp.status < 500)
+        except (aiohttp.ClientError, TimeoutError):
+            self.mark(url, False)
+
+    async def run_probes(self, session: aiohttp.ClientSession, interval: float) -> None:
+        """Background task: probe every gateway each `interval` seconds until cancelled."""
+        while True:
+            await self.probe_all(session)
+            await asyncio.sleep(interval)

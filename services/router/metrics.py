@@ -1,0 +1,67 @@
+"""The router's Prometheus metrics (names start with `kiro_router_`), one registry per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from shared.metrics import DURATION_BUCKETS, FAST_BUCKETS, LATENCY_BUCKETS, counter, gauge, histogram
+
+
+class RouterMetrics:
+    """Every metric the router writes; accounts appear by id, client keys by name, never secrets."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = counter(
+            registry,
+            "kiro_router_requests_total",
+            "Client requests by route, final status, model and account",
+            ("route", "status", "model", "account"),
+        )
+        self.attempts = counter(
+            registry, "kiro_router_attempts_total", "Gateway attempts by outcome", ("outcome",)
+        )
+        self.failovers = counter(
+            registry, "kiro_router_failovers_total", "Attempts abandoned for another account", ("reason",)
+        )
+        self.pick_seconds = histogram(
+            registry, "kiro_router_pick_seconds", "Account pick latency (one Lua call)", buckets=FAST_BUCKETS
+        )
+        self.ttfb_seconds = histogram(
+            registry,
+            "kiro_router_ttfb_seconds",
+            "Request start to the first response byte from a gateway",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+        )
+        self.stream_seconds = histogram(
+            registry,
+            "kiro_router_stream_duration_seconds",
+            "Request start to the last byte sent to the client",
+            ("route",),
+            buckets=DURATION_BUCKETS,
+        )
+        self.tokens = counter(
+            registry, "kiro_router_tokens_total", "Tokens by direction (input/output)", ("direction", "model")
+        )
+        self.pool_accounts = gauge(
+            registry, "kiro_router_pool_accounts", "Accounts by state (refreshed from Redis)", ("state",)
+        )
+        self.inflight = gauge(
+            registry, "kiro_router_inflight", "In-flight requests of this process per account", ("account",)
+        )
+        self.no_account = counter(
+            registry, "kiro_router_no_account_total", "503s because no account was usable", ("reason",)
+        )
+        self.account_alerts = counter(
+            registry, "kiro_router_account_alerts_total", "Accounts disabled upstream", ("kind",)
+        )
+        self.key_rejections = counter(
+            registry, "kiro_router_client_key_rejections_total", "Client requests refused", ("reason",)
+        )
+        self.gateway_up = gauge(
+            registry, "kiro_router_gateway_up", "1 when the gateway answered its last probe", ("gateway",)
+        )
+        self.midstream_errors = counter(
+            registry, "kiro_router_midstream_errors_total", "Streams cut after the first byte", ("route",)
+        )

@@ -1,0 +1,178 @@
+"""The account pool: weighted pick with leases and governor, release, failure cooldowns — one Lua call each.
+
+Every replica shares this state through Redis, so two routers behave as one: the pick, the concurrency
+slots, the governor spacing and the circuit breaker all live in scripts that read time from Redis.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from redis.asyncio import Redis
+
+from shared.accounts.model import AccountState
+from shared.accounts.scripts import register
+from shared.keys import Keys
+
+#: per-account daily stats are kept this long
+STATS_TTL_SECONDS = 35 * 86400
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """Stack defaults for the pick; accounts may override concurrency and spacing."""
+
+    lease_ttl_seconds: float = 120.0
+    max_concurrency: int = 8
+    min_interval_ms: int = 0
+    jitter_ratio: float = 0.2
+    token_margin_seconds: float = 60.0
+    sticky_ttl_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class Lease:
+    """An in-flight slot on one account; give it back with `Pool.release`."""
+
+    account_id: str
+    lease_id: str
+
+
+@dataclass(frozen=True)
+class PickMiss:
+    """Why no account was picked: `empty`, `cooling`, `busy`, `no_token` or `excluded`."""
+
+    reason: str
+    retry_after: float  # seconds; 0 when unknown
+
+
+class Pool:
+    """Pool operations bound to one Redis client and key prefix."""
+
+    def __init__(self, client: Redis, keys: Keys, limits: PoolLimits | None = None) -> None:
+        self._client = client
+        self._keys = keys
+        self.limits = limits or PoolLimits()
+        self._pick = register(client, "pick")
+        self._release = register(client, "release")
+        self._report = register(client, "report")
+        self._renew = register(client, "renew")
+        # key templates from keys.py, split around the account id so the scripts never re-spell them
+        marker = "\x00"
+        head, data_sfx = keys.account(marker).split(marker)
+        self._key_parts = [head, data_sfx, keys.account_leases(marker).split(marker)[1]]
+        self._key_parts.append(keys.account_rate(marker).split(marker)[1])
+
+    async def pick(self, exclude: Iterable[str] = (), conversation: str | None = None) -> Lease | PickMiss:
+        """Weighted pick among usable accounts not in `exclude`; prefers the conversation's last account."""
+        lim = self.limits
+        lease_id = secrets.token_hex(8)
+        sticky = self._keys.sticky(conversation) if conversation and lim.sticky_ttl_seconds > 0 else ""
+        result = await self._pick(
+            keys=[self._keys.pool(), sticky],
+            args=[
+                *self._key_parts,
+                lease_id,
+                int(lim.lease_ttl_seconds * 1000),
+                lim.max_concurrency,
+                lim.min_interval_ms,
+                lim.jitter_ratio,
+                lim.token_margin_seconds,
+                lim.sticky_ttl_seconds,
+                *exclude,
+            ],
+        )
+        if result[0] == "ok":
+            return Lease(str(result[1]), str(result[2]))
+        return PickMiss(str(result[1]), int(result[2]) / 1000)
+
+    async def release(
+        self,
+        lease: Lease,
+        outcome: str = "ok",
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        credits: float = 0.0,
+    ) -> None:
+        """Free the lease; `outcome` ok / error counts a served request, `none` only frees the slot."""
+        account = lease.account_id
+        await self._release(
+            keys=[
+                self._keys.account_leases(account),
+                self._keys.account(account),
+                self._keys.account_stats(account, today()),
+                self._keys.pool(),
+            ],
+            args=[account, lease.lease_id, outcome, input_tokens, output_tokens, credits, STATS_TTL_SECONDS],
+        )
+
+    async def renew(self, lease: Lease) -> bool:
+        """Extend a long stream's lease; False when it had already expired."""
+        done = await self._renew(
+            keys=[self._keys.account_leases(lease.account_id)],
+            args=[lease.lease_id, int(self.limits.lease_ttl_seconds * 1000)],
+        )
+        return bool(done)
+
+    async def cool_down(
+        self,
+        account_id: str,
+        reason: str,
+        *,
+        min_seconds: float,
+        breaker_base: float = 0.0,
+        breaker_cap: float = 0.0,
+        jitter_ratio: float = 0.0,
+    ) -> float | None:
+        """Count a failure and cool the account down; returns when it is usable again (None: not pooled)."""
+        until = await self._report(
+            keys=[self._keys.account(account_id), self._keys.pool()],
+            args=[account_id, reason, min_seconds, breaker_base, breaker_cap, jitter_ratio],
+        )
+        return float(until) if until else None
+
+    async def in_flight(self, account_id: str) -> int:
+        """Leases currently held on the account (expired ones not counted)."""
+        now_ms = int(time.time() * 1000)
+        return int(await self._client.zcount(self._keys.account_leases(account_id), now_ms, "+inf"))
+
+    async def summary(self) -> PoolSummary:
+        """Accounts by state and the soonest reset among waiting ones (for gauges and 503 messages)."""
+        ids = list(await cast(Awaitable[set[str]], self._client.smembers(self._keys.accounts())))
+        counts = {state.value: 0 for state in AccountState}
+        soonest = 0.0
+        if ids:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for account_id in ids:
+                    pipe.hmget(self._keys.account(account_id), ["state", "enabled"])
+                    pipe.zscore(self._keys.pool(), account_id)
+                rows = await pipe.execute()
+            now = time.time()
+            for (state, enabled), score in zip(rows[0::2], rows[1::2], strict=True):
+                name = state if state in counts else AccountState.INVALID.value
+                if enabled == "0" and name in (AccountState.ACTIVE, AccountState.COOLDOWN):
+                    name = AccountState.DISABLED.value
+                counts[name] += 1
+                if score is not None and float(score) > now and (soonest == 0 or float(score) < soonest):
+                    soonest = float(score)
+        return PoolSummary(counts, soonest)
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    counts: dict[str, int]
+    soonest_reset: float  # unix s, 0 = none waiting
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def today() -> str:
+    """The UTC day bucket used by stats keys (YYYY-MM-DD)."""
+    return time.strftime("%Y-%m-%d", time.gmtime())
