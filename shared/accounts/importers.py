@@ -1,0 +1,230 @@
+"""Parsers for the credential formats we import, into `AccountSpec`s (sans-I/O: dicts in, specs out).
+
+Formats: kiro-go `data/config.json` (kiro-protocol.md §10.6), a Kiro IDE `kiro-auth-token.json` with an
+optional client registration file (§10.5), and a kiro-gateway style list of refresh tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.accounts.model import AuthKind
+from shared.crypto import sha256_hex
+
+
+class ImportFormatError(ValueError):
+    """The input is not in the expected format at all (a single bad entry is skipped instead)."""
+
+
+@dataclass
+class AccountSpec:
+    """Everything needed to create one account; secrets in plain text (encrypted when stored)."""
+
+    auth_kind: AuthKind
+    refresh_token: str
+    client_id: str = ""
+    client_secret: str = ""
+    client_secret_expires_at: float = 0.0
+    auth_region: str = "us-east-1"
+    start_url: str = ""
+    token_endpoint: str = ""
+    provider: str = ""
+    profile_arn: str = ""
+    email: str = ""
+    label: str = ""
+    machine_id: str = ""
+    enabled: bool = True
+    weight: int = 100
+    proxy_url: str = ""
+    source: str = "admin"
+    extra: dict[str, str] = field(default_factory=dict)  # non-secret snapshot fields (usage, title)
+
+    def fingerprint(self) -> str:
+        """Stable identity of the credential: the same login imported twice maps to the same account."""
+        return sha256_hex(
+            f"kiro-stack-account\x00{self.auth_kind.value}\x00{self.client_id}\x00{self.refresh_token}"
+        )
+
+    def account_id(self) -> str:
+        return "acc_" + self.fingerprint()[:20]
+
+    def describe(self) -> str:
+        """A label for reports that never contains a secret."""
+        return self.label or self.email or self.account_id()
+
+    def validate(self) -> None:
+        """Raise ValueError when the spec cannot work."""
+        if not self.refresh_token or not isinstance(self.refresh_token, str):
+            raise ValueError("no refresh token")
+        if self.auth_kind is AuthKind.IDC and not (self.client_id and self.client_secret):
+            raise ValueError("idc login needs clientId and clientSecret")
+        if self.auth_kind is AuthKind.EXTERNAL_IDP and not self.token_endpoint:
+            raise ValueError("external IdP login needs a tokenEndpoint")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input entry that was not imported, with why (never a secret)."""
+
+    entry: str
+    reason: str
+
+
+def auth_kind_of(value: Any, *, has_client: bool = False) -> AuthKind:
+    """Map the `authMethod` spellings seen in the wild (social, IdC, idc, external_idp, ...)."""
+    text = str(value or "").strip().lower().replace("-", "_")
+    if text in ("social", "google", "github"):
+        return AuthKind.SOCIAL
+    if text in ("idc", "builderid", "builder_id", "iam_identity_center", "sso", "oidc"):
+        return AuthKind.IDC
+    if text in ("external_idp", "externalidp", "enterprise"):
+        return AuthKind.EXTERNAL_IDP
+    if not text:
+        return AuthKind.IDC if has_client else AuthKind.SOCIAL
+    raise ValueError(f"unknown authMethod {value!r}")
+
+
+def _str(entry: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = entry.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def parse_kiro_go(config: Any) -> tuple[list[AccountSpec], list[Skipped]]:
+    """Accounts of a kiro-go `data/config.json` object; malformed entries come back as `Skipped`."""
+    if not isinstance(config, dict) or not isinstance(config.get("accounts"), list):
+        raise ImportFormatError("not a kiro-go config.json: expected an object with an 'accounts' list")
+    specs: list[AccountSpec] = []
+    skipped: list[Skipped] = []
+    for index, entry in enumerate(config["accounts"]):
+        name = f"accounts[{index}]"
+        if not isinstance(entry, dict):
+            skipped.append(Skipped(name, "entry is not an object"))
+            continue
+        name = _str(entry, "nickname", "email", "id") or name
+        try:
+            spec = _kiro_go_entry(entry)
+            spec.validate()
+        except ValueError as exc:
+            skipped.append(Skipped(name, str(exc)))
+            continue
+        specs.append(spec)
+    return specs, skipped
+
+
+def _kiro_go_entry(entry: dict[str, Any]) -> AccountSpec:
+    client_id = _str(entry, "clientId")
+    kind = auth_kind_of(entry.get("authMethod"), has_client=bool(client_id))
+    enabled = entry.get("enabled", True)
+    extra: dict[str, str] = {}
+    if title := _str(entry, "subscriptionTitle", "subscriptionType"):
+        extra["subscription_title"] = title
+    for src, dst in (("usageCurrent", "usage_current"), ("usageLimit", "usage_limit")):
+        if isinstance(entry.get(src), int | float) and not isinstance(entry.get(src), bool):
+            extra[dst] = str(float(entry[src]))
+    if reset := _date_to_unix(entry.get("nextResetDate")):
+        extra["usage_reset_at"] = str(reset)
+    return AccountSpec(
+        auth_kind=kind,
+        refresh_token=_str(entry, "refreshToken"),
+        client_id=client_id,
+        client_secret=_str(entry, "clientSecret"),
+        auth_region=_str(entry, "region") or "us-east-1",
+        start_url=_str(entry, "startUrl"),
+        provider=_str(entry, "provider"),
+        email=_str(entry, "email"),
+        label=_str(entry, "nickname", "email"),
+        machine_id=_str(entry, "machineId"),
+        enabled=enabled if isinstance(enabled, bool) else True,
+        source="import:kiro-go",
+        extra=extra,
+    )
+
+
+def _date_to_unix(value: Any) -> float:
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        day = dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return 0.0
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+def parse_kiro_auth_token(token_file: Any, registration: Any = None) -> AccountSpec:
+    """A Kiro IDE `kiro-auth-token.json` (+ the `{clientIdHash}.json` registration for IdC logins)."""
+    if not isinstance(token_file, dict):
+        raise ImportFormatError("kiro-auth-token.json must be a JSON object")
+    client_id = client_secret = ""
+    secret_expires = 0.0
+    if registration is not None:
+        if not isinstance(registration, dict):
+            raise ImportFormatError("the client registration file must be a JSON object")
+        client_id = _str(registration, "clientId")
+        client_secret = _str(registration, "clientSecret")
+        secret_expires = _iso_to_unix(registration.get("expiresAt"))
+    client_id = client_id or _str(token_file, "clientId")
+    client_secret = client_secret or _str(token_file, "clientSecret")
+    try:
+        kind = auth_kind_of(token_file.get("authMethod"), has_client=bool(client_id))
+    except ValueError as exc:
+        raise ImportFormatError(str(exc)) from exc
+    spec = AccountSpec(
+        auth_kind=kind,
+        refresh_token=_str(token_file, "refreshToken"),
+        client_id=client_id,
+        client_secret=client_secret,
+        client_secret_expires_at=secret_expires,
+        auth_region=_str(token_file, "region") or "us-east-1",
+        start_url=_str(token_file, "startUrl", "issuerUrl"),
+        token_endpoint=_str(token_file, "tokenEndpoint"),
+        provider=_str(token_file, "provider"),
+        profile_arn=_str(token_file, "profileArn"),
+        source="import:kiro-auth-token",
+    )
+    if kind is AuthKind.IDC and not client_id:
+        raise ImportFormatError("IdC login: pass the client registration file ({clientIdHash}.json) too")
+    try:
+        spec.validate()
+    except ValueError as exc:
+        raise ImportFormatError(str(exc)) from exc
+    return spec
+
+
+def _iso_to_unix(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def parse_refresh_tokens(data: Any) -> tuple[list[AccountSpec], list[Skipped]]:
+    """kiro-gateway `KIRO_REFRESH_TOKENS`: a comma/newline separated string, a list, or
+    `{"refresh_tokens": [...]}`; entries are social refresh tokens."""
+    if isinstance(data, dict):
+        data = data.get("refresh_tokens")
+    if isinstance(data, str):
+        data = [part for chunk in data.splitlines() for part in chunk.split(",")]
+    if not isinstance(data, list):
+        raise ImportFormatError("expected a list of refresh tokens (or {'refresh_tokens': [...]})")
+    specs: list[AccountSpec] = []
+    skipped: list[Skipped] = []
+    for index, item in enumerate(data):
+        token = item.strip() if isinstance(item, str) else ""
+        if not token or token.startswith("#"):
+            if not isinstance(item, str):
+                skipped.append(Skipped(f"refresh_tokens[{index}]", "not a string"))
+            continue
+        if len(token) < 16 or any(c.isspace() for c in token):
+            skipped.append(Skipped(f"refresh_tokens[{index}]", "does not look like a refresh token"))
+            continue
+        specs.append(AccountSpec(AuthKind.SOCIAL, token, source="import:env"))
+    return specs, skipped

@@ -1,0 +1,196 @@
+"""CRUD on account records: read (malformed records flagged, never dropped), create, update, delete.
+
+The store writes tokens only when it creates a record; every later token write belongs to the refresher
+(`shared.accounts.tokens`). Writes to an existing record go through a script that refuses to touch a
+deleted account, so a slow writer can never resurrect one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass, fields
+from typing import cast
+
+from redis.asyncio import Redis
+
+from shared.accounts.model import Account
+from shared.accounts.scripts import register
+from shared.crypto import SecretBox
+from shared.keys import Keys
+
+#: Fields an operator may change on an existing account (tokens, state and bookkeeping are not here).
+EDITABLE_FIELDS = frozenset(
+    {"label", "weight", "enabled", "proxy_url", "max_concurrency", "min_interval_ms", "api_region", "email"}
+)
+#: Fields only the refresher writes (through `TokenStore`).
+TOKEN_FIELDS = frozenset(
+    {"refresh_token_enc", "prev_refresh_token_enc", "access_token_enc", "access_expires_at", "token_version"}
+)
+_FIELD_NAMES = frozenset(f.name for f in fields(Account))
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """A stored account that cannot be parsed; shown to operators instead of being dropped."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AccountListing:
+    """Every account: the ones that parse, and the malformed ones with the reason."""
+
+    accounts: list[Account]
+    invalid: list[InvalidRecord]
+
+
+class MalformedAccountError(ValueError):
+    """A stored account record does not parse (the message names the field)."""
+
+
+def to_fields(values: dict[str, object]) -> dict[str, str]:
+    """Render field values the way `Account.to_redis` does (booleans as 0/1, enums by value)."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if name not in _FIELD_NAMES:
+            raise ValueError(f"unknown account field {name!r}")
+        if isinstance(value, bool):
+            out[name] = "1" if value else "0"
+        elif hasattr(value, "value"):
+            out[name] = str(value.value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+class AccountStore:
+    """Account records in Redis, bound to one client, key prefix and secret box."""
+
+    def __init__(self, client: Redis, keys: Keys, box: SecretBox) -> None:
+        self._client = client
+        self._keys = keys
+        self._box = box
+        self._create = register(client, "create_account")
+        self._hset_existing = register(client, "hset_existing")
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    @property
+    def box(self) -> SecretBox:
+        return self._box
+
+    # --- reading --------------------------------------------------------------------------------
+    async def get(self, account_id: str) -> Account | None:
+        """The account, or None when it does not exist; raises MalformedAccountError on a bad record."""
+        data = await cast(Awaitable[dict[str, str]], self._client.hgetall(self._keys.account(account_id)))
+        if not data:
+            return None
+        return _parse(account_id, data)
+
+    async def exists(self, account_id: str) -> bool:
+        """True when a record with this id is stored."""
+        return bool(await self._client.exists(self._keys.account(account_id)))
+
+    async def ids(self) -> list[str]:
+        """Every account id, sorted."""
+        return sorted(await cast(Awaitable[set[str]], self._client.smembers(self._keys.accounts())))
+
+    async def list(self) -> AccountListing:
+        """Every account; malformed records are returned in `invalid` with the reason, never dropped."""
+        ids = await self.ids()
+        pipe = self._client.pipeline(transaction=False)
+        for account_id in ids:
+            pipe.hgetall(self._keys.account(account_id))
+        rows = await pipe.execute()
+        accounts: list[Account] = []
+        invalid: list[InvalidRecord] = []
+        for account_id, data in zip(ids, rows, strict=True):
+            if not data:
+                invalid.append(InvalidRecord(account_id, "listed in the accounts set but has no record"))
+                continue
+            try:
+                accounts.append(_parse(account_id, data))
+            except MalformedAccountError as exc:
+                invalid.append(InvalidRecord(account_id, str(exc)))
+        return AccountListing(accounts, invalid)
+
+    # --- writing --------------------------------------------------------------------------------
+    async def create(self, account: Account) -> bool:
+        """Store a new record (with its encrypted secrets); False when the id is taken."""
+        args: list[str] = [account.id]
+        for name, value in account.to_redis().items():
+            args += [name, value]
+        created = await self._create(keys=[self._keys.account(account.id), self._keys.accounts()], args=args)
+        return bool(created)
+
+    async def update(self, account_id: str, changes: dict[str, object]) -> bool:
+        """Change editable fields of an existing account; False when it does not exist.
+
+        Raises ValueError for a field that is unknown or not editable (tokens, state, bookkeeping).
+        Pool membership does not follow `enabled` by itself: `AccountOps.update` re-applies the state.
+        """
+        bad = sorted(set(changes) - EDITABLE_FIELDS)
+        if bad:
+            raise ValueError(f"not editable: {', '.join(bad)}")
+        return await self.set_fields(account_id, to_fields(changes))
+
+    async def set_fields(self, account_id: str, values: dict[str, str], *, increment: str = "") -> bool:
+        """Write non-token fields of an existing account (refresh bookkeeping, usage snapshot).
+
+        `increment` names one integer field to add 1 to. Token fields are refused: they belong to
+        `TokenStore`. Returns False when the account does not exist.
+        """
+        if TOKEN_FIELDS & set(values) or increment in TOKEN_FIELDS:
+            raise ValueError("token fields are written by the refresher's TokenStore only")
+        args: list[str] = []
+        for name, value in values.items():
+            args += [name, value]
+        if increment:
+            args += [f"+{increment}", "1"]
+        done = await self._hset_existing(keys=[self._keys.account(account_id)], args=args)
+        return bool(done)
+
+    async def delete(self, account_id: str) -> bool:
+        """Remove the account from the pool and the accounts set and delete every key it owns."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.zrem(self._keys.pool(), account_id)
+        pipe.srem(self._keys.accounts(), account_id)
+        pipe.exists(self._keys.account(account_id))
+        _, removed, existed = await pipe.execute()
+        pattern = _GLOB.sub(r"\\\1", self._keys.account_prefix(account_id)) + "*"
+        doomed = [key async for key in self._client.scan_iter(match=pattern, count=500)]
+        if doomed:
+            await self._client.delete(*doomed)
+        return bool(removed or existed)
+
+    # --- secrets --------------------------------------------------------------------------------
+    def refresh_token(self, account: Account) -> str:
+        """The plain refresh token ('' when none is stored)."""
+        return self._box.decrypt(account.refresh_token_enc) if account.refresh_token_enc else ""
+
+    def prev_refresh_token(self, account: Account) -> str:
+        """The refresh token replaced by the last rotation ('' when none is kept)."""
+        return self._box.decrypt(account.prev_refresh_token_enc) if account.prev_refresh_token_enc else ""
+
+    def client_secret(self, account: Account) -> str:
+        """The plain OIDC client secret ('' for social logins)."""
+        return self._box.decrypt(account.client_secret_enc) if account.client_secret_enc else ""
+
+    def access_token(self, account: Account) -> str:
+        """The plain access token ('' before the first refresh)."""
+        return self._box.decrypt(account.access_token_enc) if account.access_token_enc else ""
+
+
+def _parse(account_id: str, data: dict[str, str]) -> Account:
+    try:
+        account = Account.from_redis(data)
+    except ValueError as exc:
+        raise MalformedAccountError(str(exc)) from exc
+    if account.id != account_id:
+        raise MalformedAccountError(f"record id {account.id!r} does not match its key")
+    return account
