@@ -1,0 +1,241 @@
+"""The pick Lua script against a real Redis: weights, exclusions, caps, leases, governor, stickiness."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import redis.asyncio as aioredis
+
+from shared.accounts.model import AccountState
+from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits
+from shared.keys import Keys
+from tests.router.conftest import SeedAccount
+
+
+async def _picks(pool: Pool, n: int, **kwargs: object) -> list[Lease | PickMiss]:
+    results: list[Lease | PickMiss] = []
+    for start in range(0, n, 250):
+        batch = [pool.pick(**kwargs) for _ in range(min(250, n - start))]  # type: ignore[arg-type]
+        results.extend(await asyncio.gather(*batch))
+    return results
+
+
+def _ids(results: list[Lease | PickMiss]) -> Counter[str]:
+    return Counter(r.account_id for r in results if isinstance(r, Lease))
+
+
+async def test_pick_distribution_follows_weights(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    weights = {"w1": 100, "w2": 200, "w3": 300, "w4": 400}
+    for account_id, weight in weights.items():
+        await seed_account(account_id, weight=weight)
+    pool = Pool(redis, keys, PoolLimits(max_concurrency=100_000))
+
+    counts = _ids(await _picks(pool, 10_000))
+
+    assert sum(counts.values()) == 10_000
+    total = sum(weights.values())
+    chi2 = sum((counts[a] - 10_000 * w / total) ** 2 / (10_000 * w / total) for a, w in weights.items())
+    assert chi2 < 16.27, (chi2, counts)  # chi-square, 3 degrees of freedom, p = 0.001
+
+
+async def test_unusable_accounts_are_never_picked(pool: Pool, seed_account: SeedAccount) -> None:
+    future = time.time() + 600
+    await seed_account("good")
+    await seed_account("disabled", state=AccountState.DISABLED)
+    await seed_account("cooling", state=AccountState.COOLDOWN, until=future)
+    await seed_account("exhausted", state=AccountState.EXHAUSTED, until=future)
+    await seed_account("relogin", state=AccountState.NEEDS_RELOGIN)
+    await seed_account("expired", expires_in=-10)
+    await seed_account("expiring", expires_in=30)  # inside the 60 s margin
+    await seed_account("no-token", access_token_enc="")
+    await seed_account("zero-weight", weight=0)
+    await seed_account("switched-off", enabled=False)
+
+    counts = _ids(await _picks(pool, 300))
+
+    assert counts == Counter({"good": 300})
+
+
+async def test_cooldown_that_has_ended_makes_the_account_pickable_again(
+    pool: Pool, seed_account: SeedAccount
+) -> None:
+    await seed_account("back", state=AccountState.COOLDOWN, until=time.time() - 1)
+
+    result = await pool.pick()
+
+    assert isinstance(result, Lease) and result.account_id == "back"
+
+
+async def test_concurrency_cap_holds_under_200_concurrent_picks(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("a", max_concurrency=5)
+    await seed_account("b", max_concurrency=3)
+    await seed_account("c")  # the stack default below
+    pool = Pool(redis, keys, PoolLimits(max_concurrency=7))
+
+    results = await asyncio.gather(*(pool.pick() for _ in range(200)))
+
+    assert _ids(list(results)) == Counter({"a": 5, "b": 3, "c": 7})
+    misses = [r for r in results if isinstance(r, PickMiss)]
+    assert len(misses) == 185 and {m.reason for m in misses} == {"busy"}
+    assert await pool.in_flight("a") == 5
+
+
+async def test_release_frees_the_slot(redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount) -> None:
+    await seed_account("solo", max_concurrency=1)
+    pool = Pool(redis, keys)
+    first = await pool.pick()
+    assert isinstance(first, Lease)
+    assert isinstance(await pool.pick(), PickMiss)
+
+    await pool.release(first)
+
+    assert isinstance(await pool.pick(), Lease)
+
+
+async def test_expired_leases_are_reclaimed(redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount) -> None:
+    await seed_account("solo", max_concurrency=1)
+    pool = Pool(redis, keys, PoolLimits(lease_ttl_seconds=0.2))
+    assert isinstance(await pool.pick(), Lease)  # never released: its replica "died"
+    assert isinstance(await pool.pick(), PickMiss)
+
+    await asyncio.sleep(0.3)
+
+    assert isinstance(await pool.pick(), Lease)
+
+
+async def test_renewed_lease_outlives_its_first_ttl(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("solo", max_concurrency=1)
+    pool = Pool(redis, keys, PoolLimits(lease_ttl_seconds=0.3))
+    lease = await pool.pick()
+    assert isinstance(lease, Lease)
+
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        assert await pool.renew(lease)
+
+    assert isinstance(await pool.pick(), PickMiss)
+
+
+async def test_excluded_accounts_are_skipped(pool: Pool, seed_account: SeedAccount) -> None:
+    for account_id in ("a", "b", "c"):
+        await seed_account(account_id)
+
+    counts = _ids(await _picks(pool, 100, exclude=["a", "c"]))
+    everything_tried = await pool.pick(exclude=["a", "b", "c"])
+
+    assert counts == Counter({"b": 100})
+    assert isinstance(everything_tried, PickMiss) and everything_tried.reason == "excluded"
+
+
+async def test_governor_spaces_request_starts_across_replicas(
+    redis_url: str, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("slow", min_interval_ms=300)
+    replica_a = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    replica_b = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        pool_a, pool_b = Pool(replica_a, keys), Pool(replica_b, keys)
+        assert isinstance(await pool_a.pick(), Lease)
+
+        too_soon = await pool_b.pick()
+
+        assert isinstance(too_soon, PickMiss) and too_soon.reason == "busy"
+        assert 0.2 < too_soon.retry_after <= 0.36  # 300 ms plus up to 20 % jitter
+        await asyncio.sleep(too_soon.retry_after + 0.02)
+        assert isinstance(await pool_b.pick(), Lease)
+    finally:
+        await replica_a.aclose()
+        await replica_b.aclose()
+
+
+async def test_conversation_sticks_to_its_account_until_it_is_excluded(
+    pool: Pool, seed_account: SeedAccount
+) -> None:
+    for account_id in ("a", "b", "c", "d", "e"):
+        await seed_account(account_id)
+    first = await pool.pick(conversation="conv-1")
+    assert isinstance(first, Lease)
+
+    again = _ids(await _picks(pool, 30, conversation="conv-1"))
+    moved = await pool.pick(exclude=[first.account_id], conversation="conv-1")
+    after_move = await pool.pick(conversation="conv-1")
+
+    assert again == Counter({first.account_id: 30})
+    assert isinstance(moved, Lease) and moved.account_id != first.account_id
+    assert isinstance(after_move, Lease) and after_move.account_id == moved.account_id
+
+
+async def test_empty_pool_and_cooling_pool_say_why(pool: Pool, seed_account: SeedAccount) -> None:
+    empty = await pool.pick()
+    await seed_account("later", state=AccountState.COOLDOWN, until=time.time() + 90)
+    cooling = await pool.pick()
+
+    assert isinstance(empty, PickMiss) and empty.reason == "empty"
+    assert isinstance(cooling, PickMiss) and cooling.reason == "cooling"
+    assert 85 < cooling.retry_after <= 91
+
+
+async def test_accounts_without_a_usable_token_are_reported(pool: Pool, seed_account: SeedAccount) -> None:
+    await seed_account("stale", expires_in=-5)
+
+    result = await pool.pick()
+
+    assert isinstance(result, PickMiss) and result.reason == "no_token"
+
+
+async def test_consecutive_failures_grow_the_cooldown_up_to_the_cap(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("flaky")
+    waits = []
+    for _ in range(4):
+        start = time.time()
+        until = await pool.cool_down("flaky", "throttled", min_seconds=0, breaker_base=60, breaker_cap=200)
+        assert until is not None
+        waits.append(round(until - start))
+
+    assert waits == [60, 120, 200, 200]
+    assert await redis.hget(keys.account("flaky"), "state") == "cooldown"
+    assert float(await redis.zscore(keys.pool(), "flaky") or 0) > time.time() + 150
+
+
+async def test_retry_hint_beats_a_shorter_breaker_wait(pool: Pool, seed_account: SeedAccount) -> None:
+    await seed_account("hinted")
+    start = time.time()
+
+    until = await pool.cool_down("hinted", "throttled", min_seconds=300, breaker_base=60, breaker_cap=1800)
+
+    assert until is not None and round(until - start) == 300
+
+
+async def test_success_after_a_finished_cooldown_closes_the_breaker(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("healed", state=AccountState.COOLDOWN, until=time.time() - 1, failures=3)
+    lease = await pool.pick()
+    assert isinstance(lease, Lease)
+
+    await pool.release(lease, "ok", input_tokens=10, output_tokens=5)
+
+    record = await redis.hmget(keys.account("healed"), ["state", "failures"])
+    assert record == ["active", "0"]
+    assert await redis.zscore(keys.pool(), "healed") == 0
+
+
+async def test_cool_down_leaves_disabled_accounts_out_of_the_pool(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("off", state=AccountState.DISABLED)
+
+    until = await pool.cool_down("off", "throttled", min_seconds=10)
+
+    assert until is None
+    assert await redis.zscore(keys.pool(), "off") is None
