@@ -18,13 +18,26 @@ from services.gateway.translate.ir import (
     ToolResultPart,
     ToolUsePart,
 )
+from services.gateway.translate.kiro_request import (
+    MAX_PAYLOAD_BYTES,
+    ContextLengthError,
+    KiroRequest,
+    build_kiro_request,
+    conversation_id_for,
+    thinking_enabled,
+)
 from services.gateway.translate.models import KNOWN_MODELS, ModelResolver, ResolvedModel, context_window
 from services.gateway.translate.openai_in import parse_openai
+from services.gateway.translate.tokens import count_text, count_tokens, load_tokenizer
+from services.gateway.translate.tools import ToolNameMap
 
 __all__ = [
     "KNOWN_MODELS",
+    "MAX_PAYLOAD_BYTES",
     "ChatRequest",
+    "ContextLengthError",
     "ImagePart",
+    "KiroRequest",
     "Message",
     "ModelResolver",
     "ResolvedModel",
@@ -33,9 +46,16 @@ __all__ = [
     "ThinkingRequest",
     "Tool",
     "ToolChoice",
+    "ToolNameMap",
     "ToolResultPart",
     "ToolUsePart",
+    "build_kiro_request",
     "context_window",
+    "conversation_id_for",
+    "count_text",
+    "count_tokens",
+    "load_tokenizer",
     "parse_anthropic",
     "parse_openai",
+    "thinking_enabled",
 ]

@@ -1,0 +1,69 @@
+"""Token estimates with cl100k_base (bpe_openai, bundled vocabulary): prompts and streamed output."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from services.gateway.translate.ir import (
+    ChatRequest,
+    ImagePart,
+    TextPart,
+    ThinkingPart,
+    ToolResultPart,
+    ToolUsePart,
+)
+
+# bpe_openai refuses a call producing > 200 000 tokens; a char is at most 4 bytes -> ≤ 4 tokens
+_CHUNK_CHARS = 40_000
+IMAGE_TOKENS = 1_600  # Anthropic's estimate for a ~1.15 megapixel image; we do not decode sizes
+MESSAGE_OVERHEAD = 4
+TOOL_OVERHEAD = 8
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any:
+    import bpe_openai
+
+    return bpe_openai.get_encoding("cl100k_base")
+
+
+def load_tokenizer() -> None:
+    """Load the vocabulary now (≈0.4 s) rather than on the first request; call it at start-up."""
+    _encoding()
+
+
+def count_text(text: str) -> int:
+    """Tokens in `text` (cl100k_base, no special tokens)."""
+    if not text:
+        return 0
+    encode = _encoding().encode_ordinary
+    if len(text) <= _CHUNK_CHARS:
+        return len(encode(text))
+    return sum(len(encode(text[i : i + _CHUNK_CHARS])) for i in range(0, len(text), _CHUNK_CHARS))
+
+
+def count_tokens(req: ChatRequest) -> int:
+    """Estimated input tokens of a request: system, tools, messages as they are sent to Kiro (≥ 1)."""
+    pieces: list[str] = list(req.system)
+    extra = 0
+    for tool in req.tools:
+        pieces += [tool.name, tool.description, orjson.dumps(tool.input_schema).decode()]
+        extra += TOOL_OVERHEAD
+    for message in req.messages:
+        extra += MESSAGE_OVERHEAD
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                pieces.append(part.text)
+            elif isinstance(part, ToolUsePart):
+                pieces += [part.name, orjson.dumps(part.input).decode()]
+            elif isinstance(part, ToolResultPart):
+                pieces.append(part.text)
+                extra += IMAGE_TOKENS * len(part.images)
+            elif isinstance(part, ThinkingPart):
+                pieces.append(part.text)
+            elif isinstance(part, ImagePart):
+                extra += IMAGE_TOKENS
+    return max(1, count_text("\n".join(pieces)) + extra)
