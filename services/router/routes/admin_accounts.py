@@ -1,0 +1,284 @@
+"""Admin API: accounts (add, import, export/restore, device login, edit, enable/disable, refresh, delete).
+
+The work is done by `shared.accounts.ops.AccountOps`; these routes validate input, map failures to
+400/404/502 with a clear message, and answer with `Account.public_view()` (never a secret).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Self
+
+from fastapi import APIRouter, Body, HTTPException, Path, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.router.context import AppContext
+from services.router.routes.admin_auth import Ctx
+from services.router.routes.admin_stats import account_stats
+from shared.accounts.importers import ImportFormatError
+from shared.accounts.model import Account
+from shared.accounts.ops import AccountOps, ImportReport
+from shared.accounts.store import MalformedAccountError
+from shared.errors import UpstreamError
+from shared.kiro.auth import AuthHttp, KiroAuth
+from shared.kiro.endpoints import KiroEndpoints
+
+router = APIRouter()
+
+AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+FlowId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
+
+
+def _check_region(value: str | None) -> str | None:
+    if value is not None and value != "" and not _REGION.match(value):
+        raise ValueError("not an AWS region (like us-east-1)")
+    return value or None
+
+
+def _check_proxy(value: str | None) -> str | None:
+    if value is not None and value != "" and not value.startswith(_PROXY_SCHEMES):
+        raise ValueError(f"proxy URL must start with one of {', '.join(_PROXY_SCHEMES)}")
+    return value
+
+
+def _check_start_url(value: str | None) -> str | None:
+    if value is not None and value != "" and not value.startswith("https://"):
+        raise ValueError("start URL must be an https:// URL (like https://d-xxxxxxxxxx.awsapps.com/start)")
+    return value or None
+
+
+class AccountCreate(BaseModel):
+    """A login from its refresh token, or a Kiro IDE `kiro-auth-token.json` (+ client registration)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    auth_kind: Literal["social", "idc"] | None = Field(None, description="social (Google/GitHub) or idc")
+    refresh_token: str | None = Field(None, min_length=1, max_length=16384)
+    client_id: str | None = Field(None, max_length=4096, description="IdC / Builder ID OIDC client id")
+    client_secret: str | None = Field(None, max_length=16384, description="IdC / Builder ID client secret")
+    auth_region: str | None = Field(None, description="OIDC / social auth region (default us-east-1)")
+    start_url: str | None = Field(None, max_length=2048, description="IdC start URL")
+    label: str = Field("", max_length=120)
+    weight: int = Field(100, ge=0, le=10_000, description="share of picks relative to other accounts")
+    proxy_url: str = Field("", max_length=2048, description="per-account outbound proxy")
+    kiro_auth_token: dict[str, Any] | None = Field(None, description="contents of kiro-auth-token.json")
+    client_registration: dict[str, Any] | None = Field(None, description="contents of {clientIdHash}.json")
+
+    _region = field_validator("auth_region")(_check_region)
+    _proxy = field_validator("proxy_url")(_check_proxy)
+    _start = field_validator("start_url")(_check_start_url)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.kiro_auth_token is not None:
+            return self
+        if not self.auth_kind or not self.refresh_token or not self.refresh_token.strip():
+            raise ValueError("send auth_kind + refresh_token, or kiro_auth_token (the kiro-auth-token.json)")
+        if self.auth_kind == "idc" and not (self.client_id and self.client_secret):
+            raise ValueError("an idc login needs client_id and client_secret")
+        return self
+
+
+class AccountPatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    label: str | None = Field(None, max_length=120)
+    weight: int | None = Field(None, ge=0, le=10_000)
+    enabled: bool | None = None
+    proxy_url: str | None = Field(None, max_length=2048, description="'' = the global VPN_PROXY_URL")
+    max_concurrency: int | None = Field(None, ge=0, le=1000, description="0 = the stack default")
+    min_interval_ms: int | None = Field(None, ge=-1, le=600_000, description="-1 = the stack default")
+
+    _proxy = field_validator("proxy_url")(_check_proxy)
+
+
+class DeviceFlowBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    auth_region: str | None = Field(None, description="IdC region (Builder ID: us-east-1)")
+    start_url: str | None = Field(None, max_length=2048, description="IdC start URL; empty = Builder ID")
+    label: str = Field("", max_length=120)
+
+    _region = field_validator("auth_region")(_check_region)
+    _start = field_validator("start_url")(_check_start_url)
+
+
+class RestoreBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    backup: dict[str, Any] = Field(description="the document GET /admin/api/accounts/export returned")
+    passphrase: str | None = Field(None, max_length=1024)
+
+
+def _ops(ctx: AppContext) -> AccountOps:
+    return AccountOps(ctx.redis, ctx.keys, ctx.box, ctx.arq)
+
+
+def _not_found(account_id: str) -> HTTPException:
+    return HTTPException(404, f"no account with id {account_id!r}")
+
+
+async def _get(ctx: AppContext, account_id: str) -> Account:
+    try:
+        account = await ctx.store.get(account_id)
+    except MalformedAccountError as exc:
+        raise HTTPException(409, f"the stored record of {account_id!r} is malformed: {exc}") from exc
+    if account is None:
+        raise _not_found(account_id)
+    return account
+
+
+async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
+    stats = await account_stats(ctx, [account.id])
+    return {**account.public_view(), "stats": stats[account.id]}
+
+
+@router.get("/accounts", summary="Every account (no secrets) with today's stats; malformed records apart")
+async def list_accounts(ctx: Ctx) -> dict[str, Any]:
+    listing = await ctx.store.list()
+    stats = await account_stats(ctx, (a.id for a in listing.accounts))
+    return {
+        "accounts": [{**a.public_view(), "stats": stats[a.id]} for a in listing.accounts],
+        "invalid": [{"id": i.id, "reason": i.reason} for i in listing.invalid],
+    }
+
+
+@router.post("/accounts", status_code=201, summary="Add an account (201), or 200 when it exists already")
+async def add_account(body: AccountCreate, response: Response, ctx: Ctx) -> dict[str, Any]:
+    ops = _ops(ctx)
+    try:
+        if body.kiro_auth_token is not None:
+            report = await ops.add_kiro_auth_token(
+                body.kiro_auth_token, body.client_registration, label=body.label
+            )
+        else:
+            report = await ops.add_refresh_token(
+                body.auth_kind or "social",
+                body.refresh_token or "",
+                client_id=body.client_id or "",
+                client_secret=body.client_secret or "",
+                auth_region=body.auth_region or "us-east-1",
+                start_url=body.start_url or "",
+                label=body.label,
+                weight=body.weight,
+                proxy_url=body.proxy_url,
+            )
+    except ImportFormatError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    account_id = _single(report)
+    if body.kiro_auth_token is not None and (body.weight != 100 or body.proxy_url):
+        await ops.update(account_id, {"weight": body.weight, "proxy_url": body.proxy_url})
+    if account_id in report.updated:
+        response.status_code = 200
+    return await _view(ctx, await _get(ctx, account_id))
+
+
+def _single(report: ImportReport) -> str:
+    if report.skipped:
+        raise HTTPException(400, f"account not added: {report.skipped[0]['reason']}")
+    ids = report.added + report.updated
+    if not ids:
+        raise HTTPException(400, "account not added")
+    return ids[0]
+
+
+@router.post("/accounts/import", summary="Import a kiro-go config.json, or {'refresh_tokens': [...]}")
+async def import_accounts(
+    data: Annotated[dict[str, Any] | list[Any], Body(description="kiro-go data/config.json")],
+    ctx: Ctx,
+) -> dict[str, Any]:
+    try:
+        report = await _ops(ctx).import_any(data)
+    except ImportFormatError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return report.as_dict()
+
+
+@router.get("/accounts/export", summary="Encrypted backup of every account (opens with KIRO_SECRET_KEY)")
+async def export_accounts(ctx: Ctx) -> dict[str, Any]:
+    return await _ops(ctx).export()
+
+
+@router.post("/accounts/restore", summary="Recreate the accounts of a backup; existing ones are skipped")
+async def restore_accounts(
+    data: Annotated[dict[str, Any], Body(description="a backup, or {'backup': ..., 'passphrase': ...}")],
+    ctx: Ctx,
+) -> dict[str, Any]:
+    body = RestoreBody.model_validate(data) if "backup" in data else RestoreBody(backup=data)
+    try:
+        report = await _ops(ctx).restore(body.backup, body.passphrase)
+    except ImportFormatError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return report.as_dict()
+
+
+@router.post("/accounts/device-flow", summary="Start a Builder ID / IdC device login")
+async def start_device_flow(body: DeviceFlowBody, ctx: Ctx) -> dict[str, Any]:
+    settings = ctx.settings
+    auth = KiroAuth(
+        KiroEndpoints.from_settings(settings), settings.kiro_ide_version, settings.kiro_sdk_version
+    )
+    http = AuthHttp(ctx.http, proxy_url=settings.vpn_proxy_url)
+    try:
+        flow = await _ops(ctx).start_device_flow(
+            auth,
+            http,
+            auth_region=body.auth_region or "us-east-1",
+            start_url=body.start_url or "",
+            label=body.label,
+        )
+    except UpstreamError as exc:
+        raise HTTPException(502, f"the AWS sign-in service refused the device login: {exc.message}") from exc
+    finally:
+        await http.close()
+    return flow.as_dict()
+
+
+@router.get("/accounts/device-flow/{flow_id}", summary="Status of a device login")
+async def device_flow_status(flow_id: FlowId, ctx: Ctx) -> dict[str, Any]:
+    return await _ops(ctx).device_flow_status(flow_id)
+
+
+@router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats")
+async def get_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
+    return await _view(ctx, await _get(ctx, account_id))
+
+
+@router.patch("/accounts/{account_id}", summary="Change label, weight, enabled, proxy, concurrency, spacing")
+async def update_account(account_id: AccountId, body: AccountPatch, ctx: Ctx) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise HTTPException(400, f"nothing to change: send one of {', '.join(AccountPatch.model_fields)}")
+    try:
+        account = await _ops(ctx).update(account_id, changes)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    if account is None:
+        raise _not_found(account_id)
+    return await _view(ctx, account)
+
+
+@router.delete("/accounts/{account_id}", summary="Delete an account and everything stored for it")
+async def delete_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
+    if not await _ops(ctx).delete(account_id):
+        raise _not_found(account_id)
+    return {"deleted": account_id}
+
+
+@router.post("/accounts/{account_id}/{action}", summary="enable, disable, or refresh (queue a token refresh)")
+async def account_action(
+    account_id: AccountId,
+    action: Literal["enable", "disable", "refresh"],
+    ctx: Ctx,
+) -> dict[str, Any]:
+    ops = _ops(ctx)
+    if action == "refresh":
+        await _get(ctx, account_id)
+        queued = await ops.request_refresh(account_id, force=True, reason="admin")
+        return {"account_id": account_id, "queued": queued}
+    account = await ops.set_enabled(account_id, action == "enable")
+    if account is None:
+        raise _not_found(account_id)
+    return await _view(ctx, account)

@@ -1,0 +1,156 @@
+"""Admin authentication: password login with a brute-force limit, cookie sessions, bearer key, CSRF guard.
+
+The password comes from ADMIN_PASSWORD and is kept scrypt-hashed in `keys.admin()`; the environment
+stays authoritative, so changing ADMIN_PASSWORD and restarting replaces the stored hash. Session ids
+are random, sent only in an HttpOnly SameSite=Strict cookie and stored as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Annotated, Literal, cast
+
+import orjson
+from fastapi import Depends, HTTPException, Request, Response
+
+from services.router.context import AppContext, get_ctx
+from shared.crypto import constant_time_equals, hash_password, sha256_hex, verify_password
+
+#: route parameter type: the app context, injected
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+COOKIE = "ks_admin"
+CSRF_HEADER = "X-Requested-With"
+SESSION_TTL_SECONDS = 12 * 3600
+#: failed logins allowed per client address, and from everywhere together, per window
+FAILURES_PER_CLIENT = 10
+FAILURES_OVERALL = 100
+FAILURE_WINDOW_SECONDS = 900
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PASSWORD_FIELD = "password_hash"
+
+
+@dataclass(frozen=True)
+class Admin:
+    """Who is calling the admin API: a panel session or a script with the bearer key."""
+
+    via: Literal["session", "api_key"]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="kiro-stack-admin"'})
+
+
+def _client_address(request: Request) -> str:
+    # Only the socket peer: X-Forwarded-For is client-controlled and would let an attacker reset the limit.
+    return request.client.host if request.client else "unknown"
+
+
+def _is_https(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+
+async def _session_exists(ctx: AppContext, session_id: str) -> bool:
+    return bool(await ctx.redis.exists(ctx.keys.admin_session(sha256_hex(session_id))))
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _check_same_origin(request: Request) -> None:
+    """Cookie-authenticated writes must come from the panel's own scripts (CSRF guard)."""
+    if not request.headers.get(CSRF_HEADER):
+        raise HTTPException(403, f"cookie-authenticated changes need the {CSRF_HEADER} header")
+    origin = request.headers.get("origin")
+    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        raise HTTPException(403, "cross-origin request refused")
+
+
+async def require_admin(request: Request, ctx: Ctx) -> Admin:
+    """FastAPI dependency: the caller is the admin (bearer key or session cookie), else 401/403."""
+    token = _bearer(request)
+    if token:
+        expected = ctx.settings.secret("admin_api_key")
+        if expected and constant_time_equals(token, expected):
+            return Admin("api_key")
+        raise _unauthorized("invalid admin API key")
+    session_id = request.cookies.get(COOKIE, "")
+    if not session_id or not await _session_exists(ctx, session_id):
+        raise _unauthorized("sign in to the admin panel or send Authorization: Bearer <ADMIN_API_KEY>")
+    if request.method not in _SAFE_METHODS:
+        _check_same_origin(request)
+    return Admin("session")
+
+
+async def _stored_password_hash(ctx: AppContext, configured: str) -> str:
+    """The stored hash, written from ADMIN_PASSWORD on first start (or after the password changed)."""
+    stored = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _PASSWORD_FIELD))
+    if configured and (not stored or not verify_password(configured, stored)):
+        stored = hash_password(configured)
+        await cast(Awaitable[int], ctx.redis.hset(ctx.keys.admin(), _PASSWORD_FIELD, stored))
+    return stored or ""
+
+
+async def ensure_password(ctx: AppContext) -> None:
+    """Store the scrypt hash of ADMIN_PASSWORD; call once at start (login does it too when skipped)."""
+    await _stored_password_hash(ctx, ctx.settings.secret("admin_password"))
+
+
+async def _check_rate_limit(ctx: AppContext, client: str) -> None:
+    counts = await ctx.redis.mget(ctx.keys.admin_login_failures(client), ctx.keys.admin_login_failures("*"))
+    per_client, overall = (int(c or 0) for c in counts)
+    if per_client >= FAILURES_PER_CLIENT or overall >= FAILURES_OVERALL:
+        key = ctx.keys.admin_login_failures(client if per_client >= FAILURES_PER_CLIENT else "*")
+        retry_after = max(1, int(await ctx.redis.ttl(key)))
+        raise HTTPException(
+            429,
+            f"too many failed logins; try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+async def _record_failure(ctx: AppContext, client: str) -> None:
+    pipe = ctx.redis.pipeline(transaction=True)
+    for subject in (client, "*"):
+        key = ctx.keys.admin_login_failures(subject)
+        pipe.set(key, 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
+        pipe.incr(key)
+    await pipe.execute()
+
+
+async def login(ctx: AppContext, request: Request, response: Response, password: str) -> None:
+    """Check the password (rate-limited) and set the session cookie; raises 401/429/503."""
+    client = _client_address(request)
+    await _check_rate_limit(ctx, client)
+    stored = await _stored_password_hash(ctx, ctx.settings.secret("admin_password"))
+    if not stored:
+        raise HTTPException(503, "no admin password is configured: set ADMIN_PASSWORD and restart the router")
+    if not verify_password(password, stored):
+        await _record_failure(ctx, client)
+        raise _unauthorized("wrong password")
+    await ctx.redis.delete(ctx.keys.admin_login_failures(client))
+    session_id = secrets.token_urlsafe(32)
+    record = orjson.dumps({"created_at": time.time(), "client": client})
+    await ctx.redis.set(ctx.keys.admin_session(sha256_hex(session_id)), record, ex=SESSION_TTL_SECONDS)
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=SESSION_TTL_SECONDS,
+        path="/admin",
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request),
+    )
+
+
+async def logout(ctx: AppContext, request: Request, response: Response) -> None:
+    """Forget the caller's session (if any) and clear the cookie."""
+    session_id = request.cookies.get(COOKIE, "")
+    if session_id:
+        await ctx.redis.delete(ctx.keys.admin_session(sha256_hex(session_id)))
+    response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict", secure=_is_https(request))

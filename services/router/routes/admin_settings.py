@@ -1,0 +1,104 @@
+"""Runtime settings edited from the admin panel: validated here, stored as JSON values in `keys.settings()`.
+
+`services.router.runtime.RuntimeSettings` reads the same hash in every router; a `settings_changed`
+notice on `keys.events()` makes the others drop their cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Literal, cast
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.router.context import AppContext
+
+ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
+MAX_ALIASES = 200
+_NAME_MAX = 128
+
+DEFAULTS: dict[str, Any] = {
+    "thinking_suffix": "-thinking",
+    "openai_thinking_format": "reasoning_content",
+    "default_model": "",
+    "model_aliases": {},
+    "auto_continue": False,
+}
+
+
+class SettingsUpdate(BaseModel):
+    """A partial change: only the fields sent are written."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    thinking_suffix: str | None = Field(
+        None, min_length=1, max_length=64, description="model name suffix that turns thinking on"
+    )
+    openai_thinking_format: ThinkingFormat | None = Field(
+        None, description="how OpenAI answers show thinking"
+    )
+    default_model: str | None = Field(None, max_length=_NAME_MAX, description="model when none is named")
+    model_aliases: dict[str, str] | None = Field(None, description="alias -> Kiro model id")
+    auto_continue: bool | None = Field(None, description="continue answers cut off at the output limit")
+    failover_attempts: int | None = Field(None, ge=1, le=16, description="accounts tried before first byte")
+
+    @field_validator("thinking_suffix")
+    @classmethod
+    def _no_spaces(cls, value: str | None) -> str | None:
+        if value is not None and (value != value.strip() or " " in value):
+            raise ValueError("must not contain spaces")
+        return value
+
+    @field_validator("default_model")
+    @classmethod
+    def _trimmed(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_ALIASES:
+            raise ValueError(f"at most {MAX_ALIASES} aliases")
+        clean: dict[str, str] = {}
+        for raw_alias, raw_model in value.items():
+            alias, model = raw_alias.strip(), raw_model.strip()
+            if not alias or not model:
+                raise ValueError("aliases and models must not be empty")
+            if len(alias) > _NAME_MAX or len(model) > _NAME_MAX:
+                raise ValueError(f"alias and model names are at most {_NAME_MAX} characters")
+            if alias == model:
+                raise ValueError(f"alias {alias!r} points to itself")
+            clean[alias] = model
+        return clean
+
+
+def _decode(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
+async def read_settings(ctx: AppContext) -> dict[str, Any]:
+    """The effective runtime settings: stored values over the defaults."""
+    stored = await cast(Awaitable[dict[str, str]], ctx.redis.hgetall(ctx.keys.settings()))
+    current: dict[str, Any] = {**DEFAULTS, "failover_attempts": ctx.settings.failover_attempts}
+    for name in current:
+        if name in stored and stored[name] != "":
+            current[name] = _decode(stored[name])
+    return current
+
+
+async def write_settings(ctx: AppContext, update: SettingsUpdate) -> dict[str, Any]:
+    """Store the fields sent, tell every router, and return the effective settings."""
+    changes = update.model_dump(exclude_none=True)
+    if changes:
+        values = {name: orjson.dumps(value).decode() for name, value in changes.items()}
+        await cast(Awaitable[int], ctx.redis.hset(ctx.keys.settings(), mapping=values))
+        ctx.runtime.invalidate()
+        notice = {"type": "settings_changed", "account_id": None, "fields": sorted(changes)}
+        await ctx.redis.publish(ctx.keys.events(), orjson.dumps(notice))
+    return await read_settings(ctx)
