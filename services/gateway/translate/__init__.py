@@ -3,9 +3,31 @@
 Request side: `parse_openai` / `parse_anthropic` -> `ChatRequest`; `ModelResolver.resolve`;
 `build_kiro_request` -> `KiroRequest` (payload dict + serialized `body` bytes + tool name map);
 `count_tokens`.
+
+Response side: `AnthropicStream` / `OpenAIStream` fed with `shared.kiro.events` events;
+`start()`, `feed(event)`, `finish()`, `error(kind, message)`, `ping()`, `usage`, `result()` (non-stream),
+`has_truncated_tool_call`, `partial_tool_call()`; `collect_anthropic` / `collect_openai`.
+
+Notes for the app (additions to the gateway contract, all backwards compatible):
+* `parse_anthropic(body, session_id=...)` takes the X-Claude-Code-Session-Id header value.
+* `build_kiro_request(..., thinking=...)` gets the model-suffix flag; a `thinking` / `reasoning_effort`
+  field in the body enables reasoning as well. Use `thinking_enabled(req, resolved.thinking)` for the
+  translators' `thinking` argument. `conversation_id` may be None (stable per Claude Code session via
+  `conversation_id_for`). `KiroRequest.body` is the serialized payload: POST it as is.
+* Oversized payloads raise `ContextLengthError` (an `InvalidRequestError`) whose message already reads
+  "prompt is too long: N tokens > M maximum"; `.tokens`, `.max_tokens`, `.payload_bytes`, `.max_bytes`.
+* `feed(StreamError)` renders the in-band error itself (kind from the exception type, `.failure` set,
+  later `feed`/`finish` return b""); `ContentLengthExceededException` instead ends with stop reason
+  `max_tokens`. After `error()` or such a failure, do not expect `finish()` output.
+* Auto-continuation: while `has_truncated_tool_call`, a `ToolUseStart` from the continuation response is
+  taken as the same call (its fragments extend it) and text deltas are ignored; `finish()` closes a call
+  still cut with stop reason `max_tokens` (`length`).
+* `error_body(kind, message)` in anthropic_out / openai_out give the client error shapes per FailureKind.
+* Call `load_tokenizer()` at start-up (≈0.4 s) so the first request does not pay for it.
 """
 
 from services.gateway.translate.anthropic_in import parse_anthropic
+from services.gateway.translate.anthropic_out import AnthropicStream, collect_anthropic
 from services.gateway.translate.ir import (
     ChatRequest,
     ImagePart,
@@ -28,28 +50,38 @@ from services.gateway.translate.kiro_request import (
 )
 from services.gateway.translate.models import KNOWN_MODELS, ModelResolver, ResolvedModel, context_window
 from services.gateway.translate.openai_in import parse_openai
+from services.gateway.translate.openai_out import OpenAIStream, ThinkingFormat, collect_openai
+from services.gateway.translate.stream_core import Usage
+from services.gateway.translate.thinking import ThinkingSplitter
 from services.gateway.translate.tokens import count_text, count_tokens, load_tokenizer
 from services.gateway.translate.tools import ToolNameMap
 
 __all__ = [
     "KNOWN_MODELS",
     "MAX_PAYLOAD_BYTES",
+    "AnthropicStream",
     "ChatRequest",
     "ContextLengthError",
     "ImagePart",
     "KiroRequest",
     "Message",
     "ModelResolver",
+    "OpenAIStream",
     "ResolvedModel",
     "TextPart",
+    "ThinkingFormat",
     "ThinkingPart",
     "ThinkingRequest",
+    "ThinkingSplitter",
     "Tool",
     "ToolChoice",
     "ToolNameMap",
     "ToolResultPart",
     "ToolUsePart",
+    "Usage",
     "build_kiro_request",
+    "collect_anthropic",
+    "collect_openai",
     "context_window",
     "conversation_id_for",
     "count_text",

@@ -1,0 +1,198 @@
+"""Kiro events -> OpenAI Chat Completions chunks (client-compat.md §2.3) and the non-streaming reply."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import orjson
+
+from services.gateway.translate.stream_core import Block, StopReason, StreamTranslator
+from services.gateway.translate.tools import ToolNameMap
+from shared.errors import FailureKind
+from shared.kiro.events import KiroEvent
+
+ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
+
+FINISH_REASONS: dict[StopReason, str] = {
+    "end_turn": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+}
+ERROR_TYPES: dict[FailureKind, tuple[str, str | None]] = {
+    FailureKind.INVALID_REQUEST: ("invalid_request_error", None),
+    FailureKind.INVALID_TOKEN: ("authentication_error", "invalid_api_key"),
+    FailureKind.QUOTA_EXHAUSTED: ("insufficient_quota", "insufficient_quota"),
+    FailureKind.THROTTLED: ("rate_limit_exceeded", "rate_limit_exceeded"),
+    FailureKind.SUSPENDED: ("permission_error", None),
+    FailureKind.UPSTREAM_ERROR: ("server_error", None),
+    FailureKind.UNAVAILABLE: ("service_unavailable", None),
+}
+SYSTEM_FINGERPRINT = "fp_kiro"
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "\n</think>\n\n"
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+def error_body(kind: FailureKind, message: str, param: str | None = None) -> dict[str, Any]:
+    """`{"error": {message, type, param, code}}` for a failure kind (HTTP body and in-stream chunk)."""
+    error_type, code = ERROR_TYPES[kind]
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+class OpenAIStream(StreamTranslator):
+    """One streamed `/v1/chat/completions` answer: `start()`, `feed(event)`…, `finish()` (or `error()`)."""
+
+    def __init__(  # noqa: PLR0917 - positional order is the gateway contract
+        self,
+        model: str,
+        input_tokens: int,
+        tool_names: ToolNameMap,
+        thinking: bool,
+        thinking_format: ThinkingFormat,
+        include_usage: bool,
+        context_window: int,
+        *,
+        completion_id: str | None = None,
+        created: int | None = None,
+    ) -> None:
+        super().__init__(model, input_tokens, tool_names, thinking, context_window)
+        self.thinking_format = thinking_format
+        self.include_usage = include_usage
+        self.completion_id = completion_id or new_completion_id()
+        self.created = created or int(time.time())
+        head = {
+            "id": self.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+        # every chunk shares id/created/model: render that prefix once
+        self._head = b"data: " + orjson.dumps(head)[:-1] + b',"choices":'
+        self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+
+    def start(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": "", "refusal": None})
+
+    def ping(self) -> bytes:
+        return b": ping\n\n"
+
+    def result(self) -> dict[str, Any]:
+        """The whole `chat.completion` as a non-streaming reply, after every event and `finish()`."""
+        texts: list[str] = []
+        reasoning: list[str] = []
+        tool_calls: list[dict[str, Any]] = []
+        for block in self.blocks:
+            if block.kind == "text":
+                texts.append(block.text)
+            elif block.kind == "thinking":
+                if self.thinking_format == "think_tags":
+                    texts.append(THINK_OPEN + block.text + THINK_CLOSE)
+                elif self.thinking_format == "reasoning_content":
+                    reasoning.append(block.text)
+            else:
+                function = {"name": block.name, "arguments": block.text.strip() or "{}"}
+                tool_calls.append({"id": block.tool_use_id, "type": "function", "function": function})
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None, "refusal": None}
+        if reasoning:
+            message["reasoning_content"] = "".join(reasoning)
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        usage = self.usage
+        return {
+            "id": self.completion_id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}
+            ],
+            "usage": _usage(usage.input_tokens, usage.output_tokens),
+        }
+
+    @property
+    def finish_reason(self) -> str:
+        return FINISH_REASONS[self.stop_reason]
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return self._head + b"[" + orjson.dumps(choice) + b"]" + self._tail
+
+    def _render_open(self, block: Block) -> bytes:
+        if block.kind == "tool_use":
+            call = {
+                "index": block.tool_index,
+                "id": block.tool_use_id,
+                "type": "function",
+                "function": {"name": block.name, "arguments": ""},
+            }
+            return self._chunk({"tool_calls": [call]})
+        if block.kind == "thinking" and self.thinking_format == "think_tags":
+            return self._chunk({"content": THINK_OPEN})
+        return b""
+
+    def _render_text(self, text: str) -> bytes:
+        return self._chunk({"content": text})
+
+    def _render_thinking(self, text: str) -> bytes:
+        if self.thinking_format == "reasoning_content":
+            return self._chunk({"reasoning_content": text})
+        if self.thinking_format == "think_tags":
+            return self._chunk({"content": text})
+        return b""
+
+    def _render_tool_fragment(self, block: Block, fragment: str) -> bytes:
+        return self._chunk({"tool_calls": [{"index": block.tool_index, "function": {"arguments": fragment}}]})
+
+    def _render_close(self, block: Block) -> bytes:
+        if block.kind == "thinking" and self.thinking_format == "think_tags":
+            return self._chunk({"content": THINK_CLOSE})
+        return b""
+
+    def _render_finish(self) -> bytes:
+        out = self._chunk({}, self.finish_reason)
+        if self.include_usage:
+            usage = self.usage
+            out += (
+                self._head
+                + b"[],"
+                + b'"usage":'
+                + orjson.dumps(_usage(usage.input_tokens, usage.output_tokens))
+            )
+            out += b"}\n\n"
+        return out + b"data: [DONE]\n\n"
+
+    def _render_error(self, kind: FailureKind, message: str) -> bytes:
+        return b"data: " + orjson.dumps(error_body(kind, message)) + b"\n\n"
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def collect_openai(
+    events: Iterable[KiroEvent],
+    *,
+    model: str,
+    input_tokens: int,
+    tool_names: ToolNameMap,
+    thinking: bool,
+    thinking_format: ThinkingFormat,
+    context_window: int,
+) -> OpenAIStream:
+    """Feed a whole answer; the translator's `result()` and `usage` are then final."""
+    translator = OpenAIStream(
+        model, input_tokens, tool_names, thinking, thinking_format, False, context_window
+    )
+    for event in events:
+        translator.feed(event)
+    translator.finish()
+    return translator

@@ -1,0 +1,299 @@
+"""What both output translators share: Kiro events -> answer blocks, usage, stop reason, failures.
+
+Subclasses render each step (`_open_text`, `_text`, `_open_thinking`, ... ) as SSE bytes of their
+protocol and build the non-streaming result from `blocks`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from services.gateway.translate.thinking import Piece, ThinkingSplitter
+from services.gateway.translate.tokens import count_text
+from services.gateway.translate.tools import ToolNameMap
+from shared.errors import FailureKind
+from shared.kiro.events import (
+    ContextUsage,
+    KiroEvent,
+    MessageMetadata,
+    Metering,
+    ReasoningDelta,
+    StreamError,
+    TextDelta,
+    ToolUseInputDelta,
+    ToolUseStart,
+    ToolUseStop,
+)
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "model_context_window_exceeded"]
+
+#: in-stream exception types that mean "the answer hit the output limit", not a failure
+_LENGTH_EXCEPTIONS = frozenset({"ContentLengthExceededException"})
+_THROTTLING = frozenset({"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"})
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    credits: float
+
+
+@dataclass
+class Block:
+    """One block of the answer as it accumulates (for `result()` and the truncation checks)."""
+
+    kind: Literal["text", "thinking", "tool_use"]
+    parts: list[str] = field(default_factory=list)
+    tool_use_id: str = ""
+    name: str = ""  # the client's tool name
+    signature: str = ""
+    tool_index: int = 0
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def tool_input(self) -> dict[str, Any] | None:
+        """The parsed input object, or None while it is not (yet) a complete JSON object."""
+        raw = self.text.strip() or "{}"
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+def failure_kind_for(error: StreamError) -> FailureKind:
+    if error.error_type in _THROTTLING:
+        return FailureKind.THROTTLED
+    return FailureKind.UPSTREAM_ERROR
+
+
+def signature_for(thinking: str) -> str:
+    """A stable opaque signature: clients need one to echo thinking back; Kiro never checks it."""
+    return base64.b64encode(hashlib.sha256(thinking.encode()).digest()).decode()
+
+
+class StreamTranslator:
+    """Kiro events in, SSE bytes out; the protocol-specific rendering lives in the subclasses."""
+
+    def __init__(
+        self, model: str, input_tokens: int, tool_names: ToolNameMap, thinking: bool, context_window: int
+    ) -> None:
+        self.model = model
+        self.tool_names = tool_names
+        self.context_window = context_window
+        self.blocks: list[Block] = []
+        self.failure: FailureKind | None = None
+        self._splitter = ThinkingSplitter() if thinking else None
+        self._open: Block | None = None
+        self._input_estimate = max(1, input_tokens)
+        self._input_from_kiro: int | None = None
+        self._output_tokens = 0
+        self._credits = 0.0
+        self._tool_count = 0
+        self._forced_stop: StopReason | None = None
+        self._finished = False
+
+    # --- public API -------------------------------------------------------------------------
+    @property
+    def usage(self) -> Usage:
+        return Usage(self._input_from_kiro or self._input_estimate, self._output_tokens, self._credits)
+
+    @property
+    def has_truncated_tool_call(self) -> bool:
+        """An open tool call whose input is not valid JSON: the app may continue and keep feeding."""
+        block = self._open
+        return block is not None and block.kind == "tool_use" and block.truncated
+
+    def partial_tool_call(self) -> tuple[str, str, str] | None:
+        """(tool_use_id, client tool name, input so far) of the truncated tool call, if any."""
+        block = self._open
+        if block is None or not self.has_truncated_tool_call:
+            return None
+        return block.tool_use_id, block.name, block.text
+
+    @property
+    def stop_reason(self) -> StopReason:
+        if self._forced_stop is not None:
+            return self._forced_stop
+        if any(b.kind == "tool_use" and b.truncated for b in self.blocks):
+            return "max_tokens"
+        if any(b.kind == "tool_use" for b in self.blocks):
+            return "tool_use"
+        return "end_turn"
+
+    def feed(self, event: KiroEvent) -> bytes:
+        if self._finished or self.failure is not None:
+            return b""
+        if isinstance(event, TextDelta):
+            return self._on_text(event.text)
+        if isinstance(event, ToolUseInputDelta):
+            return self._on_tool_fragment(event.fragment)
+        if isinstance(event, ToolUseStart):
+            return self._on_tool_start(event)
+        if isinstance(event, ToolUseStop):
+            return self._on_tool_stop()
+        if isinstance(event, ReasoningDelta):
+            return self._on_reasoning(event)
+        if isinstance(event, Metering):
+            self._credits += event.usage
+        elif isinstance(event, ContextUsage):
+            self._on_context_usage(event.percentage)
+        elif isinstance(event, MessageMetadata) and event.token_usage is not None:
+            usage = event.token_usage
+            total_in = (
+                usage.uncached_input_tokens + usage.cache_read_input_tokens + usage.cache_write_input_tokens
+            )
+            self._input_from_kiro = total_in or self._input_from_kiro
+            self._output_tokens = max(self._output_tokens, usage.output_tokens)
+        elif isinstance(event, StreamError):
+            if event.error_type in _LENGTH_EXCEPTIONS:
+                self._forced_stop = "max_tokens"
+                return b""
+            return self.error(failure_kind_for(event), event.message)
+        return b""
+
+    def finish(self) -> bytes:
+        """Close what is open and end the message (nothing after an error)."""
+        if self._finished or self.failure is not None:
+            return b""
+        out = self._flush_splitter()
+        if self._open is not None and self._open.kind == "tool_use" and self._open.tool_input() is None:
+            self._open.truncated = True
+        out += self._close_open()
+        self._finished = True
+        return out + self._render_finish()
+
+    def error(self, kind: FailureKind, message: str) -> bytes:
+        """An in-band error event; the stream ends here (no further events, no normal end)."""
+        if self._finished or self.failure is not None:
+            return b""
+        self.failure = kind
+        return self._render_error(kind, message)
+
+    # --- event handling ---------------------------------------------------------------------
+    def _on_text(self, text: str) -> bytes:
+        if self.has_truncated_tool_call:
+            return b""  # prose around a continued tool call is not part of the call
+        if self._splitter is None:
+            return self._text(text)
+        return self._pieces(self._splitter.feed(text))
+
+    def _pieces(self, pieces: list[Piece]) -> bytes:
+        out = b""
+        for kind, piece in pieces:
+            if kind == "text":
+                out += self._text(piece)
+            elif kind == "thinking":
+                out += self._thinking(piece)
+            elif self._open is not None and self._open.kind == "thinking":
+                out += self._close_open()
+        return out
+
+    def _flush_splitter(self) -> bytes:
+        return self._pieces(self._splitter.finish()) if self._splitter is not None else b""
+
+    def _text(self, text: str) -> bytes:
+        if not text:
+            return b""
+        out = b""
+        if self._open is None or self._open.kind != "text":
+            out += self._close_open()
+            out += self._start_block(Block("text"))
+        assert self._open is not None
+        self._open.parts.append(text)
+        self._output_tokens += count_text(text)
+        return out + self._render_text(text)
+
+    def _thinking(self, text: str) -> bytes:
+        if not text:
+            return b""
+        out = b""
+        if self._open is None or self._open.kind != "thinking":
+            out += self._close_open()
+            out += self._start_block(Block("thinking"))
+        assert self._open is not None
+        self._open.parts.append(text)
+        self._output_tokens += count_text(text)
+        return out + self._render_thinking(text)
+
+    def _on_reasoning(self, event: ReasoningDelta) -> bytes:
+        out = self._thinking(event.text)
+        if event.signature and self._open is not None and self._open.kind == "thinking":
+            self._open.signature = event.signature
+        return out
+
+    def _on_tool_start(self, event: ToolUseStart) -> bytes:
+        if self.has_truncated_tool_call:
+            return b""  # the continuation re-opens the call that was cut: its fragments extend it
+        out = self._flush_splitter() + self._close_open()
+        block = Block("tool_use", tool_use_id=event.tool_use_id, name=self.tool_names.to_client(event.name))
+        block.tool_index = self._tool_count
+        self._tool_count += 1
+        return out + self._start_block(block)
+
+    def _on_tool_fragment(self, fragment: str) -> bytes:
+        block = self._open
+        if block is None or block.kind != "tool_use" or not fragment:
+            return b""
+        block.parts.append(fragment)
+        self._output_tokens += count_text(fragment)
+        return self._render_tool_fragment(block, fragment)
+
+    def _on_tool_stop(self) -> bytes:
+        block = self._open
+        if block is None or block.kind != "tool_use":
+            return b""
+        if block.tool_input() is None:
+            block.truncated = True  # keep it open: a continuation may complete it
+            return b""
+        block.truncated = False
+        return self._close_open()
+
+    def _on_context_usage(self, percentage: float) -> None:
+        self._input_from_kiro = max(1, round(percentage / 100 * self.context_window))
+        if percentage >= 100:
+            self._forced_stop = "model_context_window_exceeded"
+
+    def _start_block(self, block: Block) -> bytes:
+        self.blocks.append(block)
+        self._open = block
+        return self._render_open(block)
+
+    def _close_open(self) -> bytes:
+        block, self._open = self._open, None
+        if block is None:
+            return b""
+        if block.kind == "thinking" and not block.signature:
+            block.signature = signature_for(block.text)
+        return self._render_close(block)
+
+    # --- rendering, per protocol ------------------------------------------------------------
+    def _render_open(self, block: Block) -> bytes:
+        raise NotImplementedError
+
+    def _render_text(self, text: str) -> bytes:
+        raise NotImplementedError
+
+    def _render_thinking(self, text: str) -> bytes:
+        raise NotImplementedError
+
+    def _render_tool_fragment(self, block: Block, fragment: str) -> bytes:
+        raise NotImplementedError
+
+    def _render_close(self, block: Block) -> bytes:
+        raise NotImplementedError
+
+    def _render_finish(self) -> bytes:
+        raise NotImplementedError
+
+    def _render_error(self, kind: FailureKind, message: str) -> bytes:
+        raise NotImplementedError
