@@ -1,0 +1,1 @@
+"""The gateway: a stateless translator from OpenAI/Anthropic requests to Kiro and back, streaming."""

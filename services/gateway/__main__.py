@@ -1,0 +1,36 @@
+"""`python -m services.gateway --host 127.0.0.1 --port 8000`."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
+from shared.logging import configure_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.gateway", description="Kiro Stack gateway")
+    parser.add_argument("--host", default=None, help="listen address (default: HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (default: PORT or 8000)")
+    args = parser.parse_args()
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    settings = GatewaySettings.load(**overrides)
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        backlog=2048,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The gateway ASGI app: lifespan-owned resources, routes, request ids, error shapes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.gateway.credentials import TokenCache
+from services.gateway.errors import Protocol, error_response
+from services.gateway.kiro.client import KiroClient
+from services.gateway.kiro.models import ModelCatalog
+from services.gateway.kiro.sessions import UpstreamSessions
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.options import RequestContextFactory
+from services.gateway.requestid import RequestIdMiddleware
+from services.gateway.routes import anthropic, health, models, openai
+from services.gateway.settings import GatewaySettings
+from services.gateway.state import GatewayState
+from services.gateway.translate import load_tokenizer
+from shared.kiro.endpoints import KiroEndpoints
+
+logger = logging.getLogger(__name__)
+
+
+def build_state(settings: GatewaySettings) -> GatewayState:
+    """Every per-process resource; must run inside the event loop (aiohttp sessions bind to it)."""
+    metrics = GatewayMetrics()
+    endpoints = KiroEndpoints.from_settings(settings)
+    sessions = UpstreamSessions(
+        max_connections=settings.max_connections,
+        connect_timeout=settings.connect_timeout,
+        default_proxy=settings.vpn_proxy_url,
+    )
+    client = KiroClient(sessions, endpoints, settings, metrics)
+    machine = settings.kiro_machine_id or "0" * 64
+    tokens = TokenCache(
+        endpoints,
+        client.post_json,
+        margin_seconds=settings.refresh_margin_seconds,
+        user_agent=client.user_agent(machine),
+        on_refresh=lambda outcome: metrics.token_refreshes.labels(outcome).inc(),
+    )
+    catalog = ModelCatalog(
+        client.list_models, ttl=settings.models_cache_ttl, default_window=settings.context_window
+    )
+    return GatewayState(
+        settings=settings,
+        metrics=metrics,
+        sessions=sessions,
+        client=client,
+        catalog=catalog,
+        tokens=tokens,
+        contexts=RequestContextFactory(settings),
+    )
+
+
+def _protocol_of(path: str) -> Protocol:
+    return Protocol.ANTHROPIC if path.startswith("/v1/messages") else Protocol.OPENAI
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        load_tokenizer()  # ≈0.4 s now rather than on the first request
+        state = build_state(settings)
+        app.state.gateway = state
+        try:
+            yield
+        finally:
+            await state.sessions.close()
+
+    app = FastAPI(
+        title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health.router)
+    app.include_router(models.router)
+    app.include_router(anthropic.router)
+    app.include_router(openai.router)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error", exc_info=exc)
+        return error_response(_protocol_of(request.url.path), 500, "internal error in the gateway")
+
+    app.add_exception_handler(Exception, unexpected)
+    return app

@@ -1,0 +1,327 @@
+"""One chat request end to end: parse, resolve, build the Kiro request, call Kiro, answer.
+
+Streaming answers commit (status 200, headers, `message_start` / role chunk) as soon as Kiro's first
+bytes arrive — or, when Kiro is slow, after one ping interval, then keep-alive pings follow. Until then
+every failure is still an HTTP error with `X-Kiro-Failure` the router can fail over on; afterwards
+failures go in-band (Anthropic `event: error`, OpenAI error chunk). Never retried after the first byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from services.gateway.body import parse_json_object, read_body
+from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.errors import (
+    JSONBytesResponse,
+    Protocol,
+    error_response,
+    failure_response,
+    invalid_request_response,
+)
+from services.gateway.kiro.classify import CONTENT_TOO_LONG
+from services.gateway.kiro.client import UpstreamResponse, endpoint_order
+from services.gateway.options import MissingCredentials, RuntimeOptions
+from services.gateway.relay import Relay, Translator
+from services.gateway.state import GatewayState
+from services.gateway.translate import (
+    AnthropicStream,
+    ChatRequest,
+    OpenAIStream,
+    build_kiro_request,
+    count_tokens,
+    parse_anthropic,
+    parse_openai,
+    thinking_enabled,
+)
+from services.gateway.translate.kiro_request import KiroRequest
+from shared.errors import FailureKind, InvalidRequestError, UpstreamError
+from shared.logging import log_fields
+
+logger = logging.getLogger(__name__)
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """A parsed, resolved request ready to be sent to Kiro."""
+
+    protocol: Protocol
+    route: str
+    req: ChatRequest
+    kiro: KiroRequest
+    creds: KiroCredentials
+    options: RuntimeOptions
+    kiro_model: str
+    thinking: bool
+    input_tokens: int
+    context_window: int
+    started: float
+
+
+async def parse_request(request: Request, state: GatewayState, protocol: Protocol) -> ChatRequest:
+    """The client's body as a ChatRequest; InvalidRequestError (400/413) on anything malformed."""
+    settings = state.settings
+    body = parse_json_object(await read_body(request, settings.max_body_bytes), settings.max_json_depth)
+    try:
+        if protocol is Protocol.ANTHROPIC:
+            return parse_anthropic(body, session_id=request.headers.get("x-claude-code-session-id"))
+        return parse_openai(body)
+    except InvalidRequestError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # a shape the parser did not foresee is still the client's malformed input, never a 500
+        logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
+        raise InvalidRequestError(f"malformed request body: {exc}") from None
+
+
+async def resolve_credentials(request: Request, state: GatewayState, trusted: bool) -> KiroCredentials:
+    found = state.contexts.credentials(request.headers, trusted)
+    if isinstance(found, StandaloneAccount):
+        return await state.tokens.credentials(
+            found, proxy_url=state.contexts.proxy_url(request.headers, trusted)
+        )
+    return found
+
+
+async def prepare(
+    request: Request, state: GatewayState, protocol: Protocol, route: str
+) -> ChatCall | Response:
+    """Everything before the call to Kiro; a Response when the request ends here (bad input, no creds)."""
+    started = time.perf_counter()
+    try:
+        req = await parse_request(request, state, protocol)
+    except InvalidRequestError as exc:
+        return invalid_request_response(protocol, exc)
+    contexts = state.contexts
+    trusted = contexts.trusted(request.headers)
+    options = contexts.options(request.headers, trusted)
+    try:
+        resolved = state.catalog.resolver(
+            options.model_aliases, options.default_model, options.thinking_suffix
+        ).resolve(req.model)
+        creds = await resolve_credentials(request, state, trusted)
+        region = state.client.api_region(creds)
+        origin = endpoint_order(state.settings.endpoint_order, region)[0].origin
+        kiro = build_kiro_request(
+            req,
+            model_id=resolved.kiro_id,
+            origin=origin,
+            profile_arn=creds.profile_arn,
+            thinking=resolved.thinking,
+            max_payload_bytes=state.settings.kiro_payload_limit,
+        )
+    except InvalidRequestError as exc:
+        if exc.param == "model" and protocol is Protocol.OPENAI:
+            exc.status = 404
+        return invalid_request_response(protocol, exc)
+    except MissingCredentials as exc:
+        return error_response(protocol, 401, str(exc), openai_code="invalid_api_key")
+    except UpstreamError as exc:  # standalone token refresh failed
+        return failure_response(protocol, exc)
+    state.catalog.refresh_in_background(creds)
+    return ChatCall(
+        protocol=protocol,
+        route=route,
+        req=req,
+        kiro=kiro,
+        creds=creds,
+        options=options,
+        kiro_model=resolved.kiro_id,
+        thinking=thinking_enabled(req, resolved.thinking),
+        input_tokens=count_tokens(req),
+        context_window=state.catalog.context_window(resolved.kiro_id),
+        started=started,
+    )
+
+
+def new_translator(call: ChatCall) -> Translator:
+    if call.protocol is Protocol.ANTHROPIC:
+        return AnthropicStream(
+            model=call.req.model,
+            input_tokens=call.input_tokens,
+            tool_names=call.kiro.tool_names,
+            thinking=call.thinking,
+            context_window=call.context_window,
+        )
+    return OpenAIStream(
+        model=call.req.model,
+        input_tokens=call.input_tokens,
+        tool_names=call.kiro.tool_names,
+        thinking=call.thinking,
+        thinking_format=call.options.openai_thinking_format,
+        include_usage=call.req.include_usage,
+        context_window=call.context_window,
+    )
+
+
+async def open_upstream(state: GatewayState, call: ChatCall) -> UpstreamResponse:
+    """Call Kiro; in standalone mode a rejected access token is refreshed once and the call repeated."""
+    try:
+        upstream = await state.client.open_chat(call.kiro.payload, call.creds, body=call.kiro.body)
+    except UpstreamError as exc:
+        account = call.creds.refresh
+        if exc.kind is not FailureKind.INVALID_TOKEN or account is None:
+            raise _explain(exc, call) from None
+        call.creds = await state.tokens.credentials(account, proxy_url=call.creds.proxy_url, force=True)
+        try:
+            upstream = await state.client.open_chat(call.kiro.payload, call.creds)
+        except UpstreamError as retry_exc:
+            raise _explain(retry_exc, call) from None
+    state.metrics.ttfb.labels(call.route).observe(time.perf_counter() - call.started)
+    return upstream
+
+
+def _explain(exc: UpstreamError, call: ChatCall) -> UpstreamError:
+    """Kiro's "input too long" in the wording Claude Code parses to trigger compaction."""
+    if exc.reason == CONTENT_TOO_LONG:
+        window = call.context_window
+        exc.message = f"prompt is too long: {max(call.input_tokens, window + 1)} tokens > {window} maximum"
+    return exc
+
+
+def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay:
+    settings = state.settings
+    return Relay(
+        state.client,
+        state.metrics,
+        translator,
+        payload=call.kiro.payload,
+        creds=call.creds,
+        ping_interval=settings.ping_interval,
+        idle_timeout=settings.idle_read_timeout,
+        max_continuations=settings.max_continuations if call.options.auto_continue else 0,
+    )
+
+
+def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None) -> bytes:
+    usage = translator.usage
+    data = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "credits": round(credits, 6),
+        "failure": failure.value if failure else None,
+    }
+    return b": x-kiro-usage " + orjson.dumps(data) + b"\n\n"
+
+
+def _count(state: GatewayState, call: ChatCall, status: int, translator: Translator | None) -> None:
+    metrics = state.metrics
+    metrics.requests.labels(call.route, str(status), call.kiro_model).inc()
+    if translator is not None:
+        usage = translator.usage
+        metrics.tokens.labels("in").inc(usage.input_tokens)
+        metrics.tokens.labels("out").inc(usage.output_tokens)
+
+
+async def respond(state: GatewayState, call: ChatCall) -> Response:
+    """Answer a prepared call: streamed (SSE) or one JSON object."""
+    if call.req.stream:
+        return await _respond_stream(state, call)
+    return await _respond_json(state, call)
+
+
+async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
+    translator = new_translator(call)
+    relay = _relay(state, call, translator)
+    try:
+        upstream = await open_upstream(state, call)
+        async for _ in relay.run(upstream):
+            pass
+        translator.finish()
+        if translator.failure is not None:
+            error = relay.stream_error
+            detail = f"Kiro {error.error_type}: {error.message}" if error else "Kiro stream failed"
+            raise UpstreamError(translator.failure, detail)
+    except UpstreamError as exc:
+        _count(state, call, 502, None)
+        return failure_response(call.protocol, exc)
+    finally:
+        if relay.upstream is not None:
+            relay.upstream.close()
+    state.metrics.credits.inc(relay.credits)
+    _count(state, call, 200, translator)
+    usage = translator.usage
+    return JSONBytesResponse(
+        translator.result(),
+        headers={
+            "X-Kiro-Usage-Input-Tokens": str(usage.input_tokens),
+            "X-Kiro-Usage-Output-Tokens": str(usage.output_tokens),
+            "X-Kiro-Usage-Credits": f"{relay.credits:.6f}",
+        },
+    )
+
+
+async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
+    opening: asyncio.Task[UpstreamResponse] = asyncio.ensure_future(open_upstream(state, call))
+    try:
+        done, _ = await asyncio.wait({opening}, timeout=state.settings.ping_interval)
+    except asyncio.CancelledError:
+        opening.cancel()
+        raise
+    if done:
+        try:
+            opening.result()
+        except UpstreamError as exc:
+            _count(state, call, 502, None)
+            return failure_response(call.protocol, exc)
+    return StreamingResponse(_sse(state, call, opening), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+async def _sse(
+    state: GatewayState, call: ChatCall, opening: asyncio.Task[UpstreamResponse]
+) -> AsyncIterator[bytes]:
+    metrics = state.metrics
+    translator = new_translator(call)
+    relay = _relay(state, call, translator)
+    metrics.inflight_streams.inc()
+    began = time.perf_counter()
+    try:
+        head = translator.start()
+        while not opening.done():  # Kiro is slow to answer: the client already has headers; ping
+            yield head + translator.ping()
+            head = b""
+            await asyncio.wait({opening}, timeout=state.settings.ping_interval)
+        try:
+            upstream = opening.result()
+            async for out in relay.run(upstream):
+                yield head + out if head else out
+                head = b""
+            tail = translator.finish()
+            failure = translator.failure
+            if failure is not None:
+                metrics.stream_errors.labels(failure.value).inc()
+        except UpstreamError as exc:
+            failure = exc.kind
+            metrics.stream_errors.labels(exc.kind.value).inc()
+            logger.warning(
+                "stream failed after the first byte", extra=log_fields(kind=exc.kind.value, error=exc.message)
+            )
+            tail = translator.error(exc.kind, exc.message)
+        metrics.credits.inc(relay.credits)
+        _count(state, call, 200, translator)
+        yield head + tail + _usage_trailer(translator, relay.credits, failure)
+    finally:
+        if not opening.done():
+            opening.cancel()
+        if relay.upstream is not None:
+            relay.upstream.close()
+        metrics.inflight_streams.dec()
+        metrics.stream_duration.labels(call.route).observe(time.perf_counter() - began)
+
+
+async def handle_chat(request: Request, state: GatewayState, protocol: Protocol, route: str) -> Response:
+    prepared = await prepare(request, state, protocol, route)
+    if isinstance(prepared, Response):
+        state.metrics.requests.labels(route, str(prepared.status_code), "-").inc()
+        return prepared
+    return await respond(state, prepared)

@@ -1,0 +1,1 @@
+"""Calling Kiro: HTTP client (sessions, proxies, retries, endpoint fallback), failure classification."""

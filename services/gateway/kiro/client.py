@@ -1,0 +1,246 @@
+"""The Kiro chat client: dual-endpoint fallback, retries with backoff and jitter, first-token timeout.
+
+`open_chat` returns only once Kiro has answered 200 *and* sent its first bytes, so every failure it
+raises happened before anything reached the client and may still be retried, moved to the other
+endpoint, or handed to the router for failover (`UpstreamError.kind`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from typing import Any
+
+import aiohttp
+import orjson
+
+from services.gateway.credentials import KiroCredentials
+from services.gateway.kiro.classify import classify_http
+from services.gateway.kiro.sessions import UpstreamSessions
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.settings import GatewaySettings
+from shared.accounts.model import AuthKind
+from shared.crypto import sha256_hex
+from shared.errors import FailureKind, UpstreamError
+from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints
+from shared.logging import log_fields
+
+logger = logging.getLogger(__name__)
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+class UpstreamResponse:
+    """A 200 answer from Kiro whose first bytes already arrived; read the rest chunk by chunk."""
+
+    __slots__ = ("endpoint", "first_chunk", "response")
+
+    def __init__(self, response: aiohttp.ClientResponse, endpoint: ChatEndpoint, first_chunk: bytes) -> None:
+        self.response = response
+        self.endpoint = endpoint
+        self.first_chunk = first_chunk
+
+    async def read(self, within: float) -> bytes | None:
+        """The next bytes (b"" at the end of the body), or None when Kiro stayed silent for `within` s."""
+        try:
+            async with asyncio.timeout(within):
+                return await self.response.content.readany()
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        """Return the connection to the pool when the body was read to the end, else drop it."""
+        if self.response.content.at_eof():
+            self.response.release()
+        else:
+            self.response.close()
+
+
+def endpoint_order(setting: str, api_region: str) -> tuple[ChatEndpoint, ...]:
+    """Chat endpoints in the order to try; the CodeWhisperer host exists in us-east-1 only."""
+    if api_region != "us-east-1":
+        return (ChatEndpoint.AMAZONQ,)
+    if setting == "amazonq":
+        return (ChatEndpoint.AMAZONQ, ChatEndpoint.CODEWHISPERER)
+    return (ChatEndpoint.CODEWHISPERER, ChatEndpoint.AMAZONQ)
+
+
+def set_origin(payload: dict[str, Any], origin: str) -> None:
+    """Rewrite `origin` in the current message and every history user message (endpoint switch)."""
+    state = payload["conversationState"]
+    state["currentMessage"]["userInputMessage"]["origin"] = origin
+    for item in state.get("history", ()):
+        user = item.get("userInputMessage")
+        if user is not None:
+            user["origin"] = origin
+
+
+class KiroClient:
+    """Calls Kiro's chat and model-list endpoints for one gateway process."""
+
+    def __init__(
+        self,
+        sessions: UpstreamSessions,
+        endpoints: KiroEndpoints,
+        settings: GatewaySettings,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self._sessions = sessions
+        self._endpoints = endpoints
+        self._settings = settings
+        self._metrics = metrics
+        self._sdk = settings.kiro_sdk_version
+        self._ide = settings.kiro_ide_version
+
+    def user_agent(self, machine_id: str) -> str:
+        return f"KiroIDE-{self._ide}-{machine_id}"
+
+    def _headers(self, creds: KiroCredentials, endpoint: ChatEndpoint, attempt: int) -> dict[str, str]:
+        machine = creds.machine_id or sha256_hex(creds.account_id or creds.access_token[:24])
+        headers = {
+            "Authorization": f"Bearer {creds.access_token}",
+            "Content-Type": "application/json",
+            "Accept": "application/vnd.amazon.eventstream",
+            "x-amzn-codewhisperer-optout": "true",
+            "x-amzn-kiro-agent-mode": "vibe",
+            "amz-sdk-invocation-id": str(uuid.uuid4()),
+            "amz-sdk-request": f"attempt={attempt}; max={self._settings.retry_attempts}",
+            "x-amz-user-agent": f"aws-sdk-js/{self._sdk} KiroIDE-{self._ide}-{machine}",
+            "User-Agent": (
+                f"aws-sdk-js/{self._sdk} ua/2.1 os/linux lang/js md/nodejs#20.16.0 "
+                f"api/codewhispererstreaming#{self._sdk} m/E KiroIDE-{self._ide}-{machine}"
+            ),
+            "X-Amz-Target": endpoint.amz_target,
+        }
+        if creds.auth_kind is AuthKind.EXTERNAL_IDP:
+            headers["TokenType"] = "EXTERNAL_IDP"
+        return headers
+
+    def _backoff(self, retry: int) -> float:
+        base: float = min(self._settings.retry_max_delay, self._settings.retry_base_delay * 2.0**retry)
+        return base * (0.5 + random.random() / 2)
+
+    def api_region(self, creds: KiroCredentials) -> str:
+        return self._endpoints.api_region(creds.profile_arn, creds.region)
+
+    async def open_chat(
+        self,
+        payload: dict[str, Any],
+        creds: KiroCredentials,
+        *,
+        body: bytes | None = None,
+        first_token_timeout: float | None = None,
+    ) -> UpstreamResponse:
+        """POST generateAssistantResponse until one endpoint streams; raise a classified UpstreamError.
+
+        `body` is `payload` already serialised (used as is while the origin needs no rewrite).
+        """
+        region = self.api_region(creds)
+        order = endpoint_order(self._settings.endpoint_order, region)
+        deadline = first_token_timeout or self._settings.first_token_timeout
+        failure: UpstreamError | None = None
+        for position, endpoint in enumerate(order):
+            current = payload["conversationState"]["currentMessage"]["userInputMessage"].get("origin")
+            if current != endpoint.origin or body is None:
+                set_origin(payload, endpoint.origin)
+                body = orjson.dumps(payload)
+            url = self._endpoints.chat(endpoint, region)
+            for attempt in range(1, self._settings.retry_attempts + 1):
+                try:
+                    upstream = await self._attempt(
+                        url, body, creds, endpoint, attempt=attempt, deadline=deadline
+                    )
+                except UpstreamError as exc:
+                    failure = exc
+                    self._metrics.upstream_attempts.labels(endpoint.value, exc.kind.value).inc()
+                    logger.info(
+                        "kiro attempt failed",
+                        extra=log_fields(
+                            endpoint=endpoint.value, attempt=attempt, kind=exc.kind.value, status=exc.status
+                        ),
+                    )
+                    if exc.kind is FailureKind.UPSTREAM_ERROR and attempt < self._settings.retry_attempts:
+                        self._metrics.upstream_retries.labels(endpoint.value, exc.kind.value).inc()
+                        await asyncio.sleep(self._backoff(attempt - 1))
+                        continue
+                    break
+                self._metrics.upstream_attempts.labels(endpoint.value, "ok").inc()
+                return upstream
+            assert failure is not None
+            if failure.kind is not FailureKind.THROTTLED or position == len(order) - 1:
+                raise failure
+            self._metrics.upstream_fallbacks.labels(endpoint.value, failure.kind.value).inc()
+        assert failure is not None
+        raise failure
+
+    async def _attempt(
+        self,
+        url: str,
+        body: bytes,
+        creds: KiroCredentials,
+        endpoint: ChatEndpoint,
+        *,
+        attempt: int,
+        deadline: float,
+    ) -> UpstreamResponse:
+        session, proxy = self._sessions.for_proxy(creds.proxy_url)
+        response: aiohttp.ClientResponse | None = None
+        try:
+            async with asyncio.timeout(deadline):
+                response = await session.post(
+                    url, data=body, headers=self._headers(creds, endpoint, attempt), proxy=proxy
+                )
+                if response.status != 200:
+                    raw = await response.content.read(_ERROR_BODY_LIMIT)
+                    raise classify_http(response.status, raw, response.headers)
+                first = await response.content.readany()
+        except TimeoutError:
+            if response is not None:
+                response.close()
+            raise UpstreamError(
+                FailureKind.UPSTREAM_ERROR, f"Kiro sent no first byte within {deadline:g}s"
+            ) from None
+        except aiohttp.ClientError as exc:
+            if response is not None:
+                response.close()
+            raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"cannot reach Kiro: {exc!r}") from None
+        except UpstreamError:
+            assert response is not None
+            response.release()
+            raise
+        if not first:
+            response.release()
+            raise UpstreamError(FailureKind.UPSTREAM_ERROR, "Kiro answered 200 with an empty body")
+        return UpstreamResponse(response, endpoint, first)
+
+    async def list_models(self, creds: KiroCredentials) -> list[dict[str, Any]]:
+        """ListAvailableModels for one account (`{"models":[{"modelId",...}]}`)."""
+        region = self._endpoints.api_region(creds.profile_arn, creds.region)
+        url = self._endpoints.models(region, creds.profile_arn)
+        session, proxy = self._sessions.for_proxy(creds.proxy_url)
+        headers = self._headers(creds, ChatEndpoint.AMAZONQ, 1)
+        del headers["X-Amz-Target"]
+        async with asyncio.timeout(self._settings.connect_timeout + 10):
+            async with session.get(url, headers=headers, proxy=proxy) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise classify_http(response.status, raw, response.headers)
+        data = orjson.loads(raw)
+        models = data.get("models") if isinstance(data, dict) else None
+        return [m for m in models or [] if isinstance(m, dict) and isinstance(m.get("modelId"), str)]
+
+    async def post_json(
+        self, url: str, body: dict[str, object], headers: dict[str, str], proxy_url: str | None
+    ) -> tuple[int, bytes]:
+        """A small JSON POST (token refresh) through the account's proxy."""
+        session, proxy = self._sessions.for_proxy(proxy_url)
+        async with asyncio.timeout(self._settings.refresh_timeout):
+            async with session.post(
+                url,
+                data=orjson.dumps(body),
+                headers={**headers, "Content-Type": "application/json"},
+                proxy=proxy,
+            ) as response:
+                return response.status, await response.read()

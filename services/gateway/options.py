@@ -1,0 +1,149 @@
+"""Per-request context the router supplies: credentials (`X-Kiro-*`) and runtime options (`X-Kiro-Options`).
+
+Without a valid `X-Internal-Key` (constant-time compare) every `X-Kiro-*` header is ignored; the only
+exception is `X-Kiro-Refresh-Token` when no INTERNAL_API_KEY is configured at all (standalone use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import orjson
+from starlette.datastructures import Headers
+
+from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.settings import GatewaySettings
+from shared.accounts.model import AuthKind
+from shared.crypto import constant_time_equals
+
+ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
+_FORMATS: tuple[ThinkingFormat, ...] = ("reasoning_content", "think_tags", "off")
+
+
+class MissingCredentials(Exception):
+    """The request carries no usable Kiro credentials and no standalone account is configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """Settings the admin panel may change at runtime; defaults come from the gateway settings."""
+
+    thinking_suffix: str
+    openai_thinking_format: ThinkingFormat
+    default_model: str
+    auto_continue: bool
+    model_aliases: dict[str, str] = field(default_factory=dict)
+
+
+class RequestContextFactory:
+    """Turns request headers into credentials and options, caching parsed option headers."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._internal_key = settings.secret("internal_api_key")
+        self.defaults = RuntimeOptions(
+            thinking_suffix=settings.thinking_suffix,
+            openai_thinking_format=settings.openai_thinking_format,
+            default_model=settings.default_model,
+            auto_continue=settings.auto_continue,
+            model_aliases=dict(settings.model_aliases),
+        )
+        refresh = settings.secret("kiro_refresh_token")
+        self._env_account = (
+            StandaloneAccount(
+                refresh_token=refresh,
+                auth_kind=AuthKind(settings.kiro_auth_kind),
+                client_id=settings.kiro_client_id,
+                client_secret=settings.secret("kiro_client_secret") or None,
+                auth_region=settings.kiro_auth_region,
+                profile_arn=settings.kiro_profile_arn,
+                machine_id=settings.kiro_machine_id,
+            )
+            if refresh
+            else None
+        )
+        self._options_cache: dict[str, RuntimeOptions] = {}
+
+    def trusted(self, headers: Headers) -> bool:
+        """True when the request proves it comes from our router."""
+        if not self._internal_key:
+            return False
+        presented = headers.get("x-internal-key")
+        return presented is not None and constant_time_equals(presented, self._internal_key)
+
+    def credentials(self, headers: Headers, trusted: bool) -> KiroCredentials | StandaloneAccount:
+        """Pooled credentials from the router, else a standalone account to refresh."""
+        if trusted:
+            access = headers.get("x-kiro-access-token")
+            if access:
+                kind = headers.get("x-kiro-auth-kind") or "social"
+                return KiroCredentials(
+                    access_token=access,
+                    auth_kind=AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL,
+                    account_id=headers.get("x-kiro-account-id") or "",
+                    region=headers.get("x-kiro-region") or None,
+                    profile_arn=headers.get("x-kiro-profile-arn") or None,
+                    machine_id=headers.get("x-kiro-machine-id") or "",
+                    proxy_url=headers.get("x-kiro-proxy-url") or None,
+                )
+        if trusted or not self._internal_key:
+            refresh = headers.get("x-kiro-refresh-token")
+            if refresh:
+                kind = headers.get("x-kiro-auth-kind") or "social"
+                return StandaloneAccount(
+                    refresh_token=refresh,
+                    auth_kind=AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL,
+                    client_id=headers.get("x-kiro-client-id") or None,
+                    client_secret=headers.get("x-kiro-client-secret") or None,
+                    profile_arn=headers.get("x-kiro-profile-arn") or None,
+                )
+        if self._env_account is not None:
+            return self._env_account
+        raise MissingCredentials(
+            "no Kiro credentials: send the request through the router, or configure KIRO_REFRESH_TOKEN"
+        )
+
+    def proxy_url(self, headers: Headers, trusted: bool) -> str | None:
+        return (headers.get("x-kiro-proxy-url") or None) if trusted else None
+
+    def options(self, headers: Headers, trusted: bool) -> RuntimeOptions:
+        """The router's `X-Kiro-Options` over the defaults; malformed values fall back to defaults."""
+        raw = headers.get("x-kiro-options") if trusted else None
+        if not raw:
+            return self.defaults
+        cached = self._options_cache.get(raw)
+        if cached is not None:
+            return cached
+        options = self._parse_options(raw)
+        if len(self._options_cache) > 256:
+            self._options_cache.clear()
+        self._options_cache[raw] = options
+        return options
+
+    def _parse_options(self, raw: str) -> RuntimeOptions:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return self.defaults
+        if not isinstance(data, dict):
+            return self.defaults
+        d = self.defaults
+        fmt = data.get("openai_thinking_format")
+        aliases = data.get("model_aliases")
+        return RuntimeOptions(
+            thinking_suffix=_str(data.get("thinking_suffix"), d.thinking_suffix),
+            openai_thinking_format=fmt if fmt in _FORMATS else d.openai_thinking_format,
+            default_model=_str(data.get("default_model"), d.default_model) or d.default_model,
+            auto_continue=data["auto_continue"]
+            if isinstance(data.get("auto_continue"), bool)
+            else d.auto_continue,
+            model_aliases=(
+                {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
+                if isinstance(aliases, dict)
+                else d.model_aliases
+            ),
+        )
+
+
+def _str(value: object, default: str) -> str:
+    return value if isinstance(value, str) else default

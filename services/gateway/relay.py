@@ -1,0 +1,124 @@
+"""Kiro bytes → event-stream decoder → Kiro events → translator → SSE bytes, as they arrive.
+
+One `Relay` serves one client response: the first Kiro answer plus any auto-continuations, keep-alive
+pings while Kiro is silent, the idle-read timeout, and in-stream failures turned into `UpstreamError`
+(the caller decides: in-band error event when streaming, an error response otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from services.gateway.continuation import continuation_payload
+from services.gateway.credentials import KiroCredentials
+from services.gateway.kiro.client import KiroClient, UpstreamResponse
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.translate import AnthropicStream, OpenAIStream
+from shared.errors import EventStreamError, FailureKind, UpstreamError
+from shared.kiro.events import KiroEventStream, Metering, StreamError
+from shared.logging import log_fields
+
+logger = logging.getLogger(__name__)
+
+Translator = AnthropicStream | OpenAIStream
+
+
+class Relay:
+    """Pumps Kiro answers through one translator; `run()` yields SSE bytes (pings included)."""
+
+    def __init__(
+        self,
+        client: KiroClient,
+        metrics: GatewayMetrics,
+        translator: Translator,
+        *,
+        payload: dict[str, Any],
+        creds: KiroCredentials,
+        ping_interval: float,
+        idle_timeout: float,
+        max_continuations: int,
+    ) -> None:
+        self._client = client
+        self._metrics = metrics
+        self.translator = translator
+        self._payload = payload
+        self._creds = creds
+        self._ping_interval = ping_interval
+        self._idle_timeout = idle_timeout
+        self._continuations_left = max_continuations
+        self.upstream: UpstreamResponse | None = None
+        self.credits = 0.0
+        self.stream_error: StreamError | None = None
+
+    async def run(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
+        """Relay `upstream` (and continuations) to the end.
+
+        Kiro's own in-stream errors reach the translator as events (it renders them; `stream_error` is
+        set); failures of the transport or framing raise UpstreamError for the caller to render.
+        """
+        self.upstream = upstream
+        while True:
+            async for out in self._pump(upstream):
+                yield out
+            if self.stream_error is not None:
+                return
+            if not (self.translator.has_truncated_tool_call and self._continuations_left > 0):
+                return
+            partial = self.translator.partial_tool_call()
+            if partial is None:
+                return
+            self._continuations_left -= 1
+            self._metrics.continuations.inc()
+            upstream.close()
+            self._payload = continuation_payload(self._payload, *partial)
+            logger.info("auto-continuing a cut-off tool call", extra=log_fields(tool_use_id=partial[0]))
+            upstream = self.upstream = await self._client.open_chat(self._payload, self._creds)
+
+    async def _pump(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
+        translator = self.translator
+        stream = KiroEventStream()
+        data: bytes | None = upstream.first_chunk
+        silent = 0.0
+        while True:
+            if data:
+                silent = 0.0
+                try:
+                    events = stream.feed(data)
+                except EventStreamError as exc:
+                    raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"corrupt Kiro stream: {exc}") from None
+                out = b""
+                for event in events:
+                    if isinstance(event, Metering):
+                        self.credits += event.usage
+                    elif isinstance(event, StreamError):
+                        # the translator renders it (in-band error, or a max_tokens end); read no further
+                        self.stream_error = event
+                        out += translator.feed(event)
+                        if out:
+                            yield out
+                        return
+                    out += translator.feed(event)
+                if out:
+                    yield out
+            elif data is None:
+                silent += self._ping_interval
+                if silent >= self._idle_timeout:
+                    raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro went silent for {silent:g}s")
+                yield translator.ping()
+            else:
+                break
+            try:
+                data = await upstream.read(min(self._ping_interval, self._idle_timeout - silent))
+            except (aiohttp.ClientError, OSError) as exc:
+                raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro connection lost: {exc!r}") from None
+        try:
+            closing = stream.close()
+        except EventStreamError as exc:
+            raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro stream ended early: {exc}") from None
+        out = b"".join(translator.feed(event) for event in closing)
+        if out:
+            yield out

@@ -1,0 +1,36 @@
+"""Anthropic Messages API: `POST /v1/messages` and `POST /v1/messages/count_tokens` (query ignored)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.gateway.chat import handle_chat, parse_request
+from services.gateway.errors import JSONBytesResponse, Protocol, invalid_request_response
+from services.gateway.state import GatewayState, get_state
+from services.gateway.translate import count_tokens
+from shared.errors import InvalidRequestError
+
+router = APIRouter()
+
+
+@router.post("/v1/messages")
+async def messages(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
+    return await handle_chat(request, state, Protocol.ANTHROPIC, "messages")
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_message_tokens(
+    request: Request, state: Annotated[GatewayState, Depends(get_state)]
+) -> Response:
+    """Answered locally (never forwarded to Kiro): the same estimate the request would be billed with."""
+    try:
+        req = await parse_request(request, state, Protocol.ANTHROPIC)
+    except InvalidRequestError as exc:
+        state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
+        return invalid_request_response(Protocol.ANTHROPIC, exc)
+    state.metrics.requests.labels("count_tokens", "200", "-").inc()
+    return JSONBytesResponse({"input_tokens": count_tokens(req)})

@@ -1,0 +1,129 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`: OpenAI or Anthropic shape, chosen by request headers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.errors import JSONBytesResponse, Protocol, error_response
+from services.gateway.kiro.models import MODELS_CREATED, ModelInfo
+from services.gateway.options import MissingCredentials
+from services.gateway.state import GatewayState, get_state
+from shared.errors import InvalidRequestError, UpstreamError
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+_CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_REFRESH_WAIT = 5.0
+
+
+def protocol_for(request: Request) -> Protocol:
+    """client-compat.md §1.9: `x-api-key` or `anthropic-version` ⇒ an Anthropic client."""
+    headers = request.headers
+    if "x-api-key" in headers or "anthropic-version" in headers:
+        return Protocol.ANTHROPIC
+    return Protocol.OPENAI
+
+
+def _anthropic(model: ModelInfo) -> dict[str, object]:
+    return {"type": "model", "id": model.id, "display_name": model.display_name, "created_at": _CREATED_AT}
+
+
+def _openai(model: ModelInfo) -> dict[str, object]:
+    return {"id": model.id, "object": "model", "created": MODELS_CREATED, "owned_by": "kiro"}
+
+
+async def _refresh_catalog(request: Request, state: GatewayState) -> None:
+    """Bring the cached list up to date with the caller's credentials, if it has any."""
+    if state.catalog.fresh:
+        return
+    trusted = state.contexts.trusted(request.headers)
+    try:
+        found = state.contexts.credentials(request.headers, trusted)
+        creds: KiroCredentials = (
+            await state.tokens.credentials(
+                found, proxy_url=state.contexts.proxy_url(request.headers, trusted)
+            )
+            if isinstance(found, StandaloneAccount)
+            else found
+        )
+    except (MissingCredentials, UpstreamError):
+        return
+    await state.catalog.ensure_fresh(creds, _REFRESH_WAIT)
+
+
+def _page(models: list[ModelInfo], request: Request) -> tuple[list[ModelInfo], bool]:
+    """Anthropic pagination: `limit` (1–1000, default 20), `after_id`, `before_id`."""
+    query = request.query_params
+    raw_limit = query.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        raise InvalidRequestError("limit must be an integer between 1 and 1000", param="limit")
+    limit = int(raw_limit)
+    ids = [m.id for m in models]
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise InvalidRequestError("use after_id or before_id, not both", param="before_id")
+    if before is not None:
+        if before not in ids:
+            raise InvalidRequestError(f"unknown before_id {before!r}", param="before_id")
+        end = ids.index(before)
+        start = max(0, end - limit)
+        return models[start:end], start > 0
+    start = 0
+    if after is not None:
+        if after not in ids:
+            raise InvalidRequestError(f"unknown after_id {after!r}", param="after_id")
+        start = ids.index(after) + 1
+    page = models[start : start + limit]
+    return page, start + limit < len(models)
+
+
+@router.get("/v1/models")
+async def list_models(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
+    await _refresh_catalog(request, state)
+    models = list(state.catalog.models)
+    protocol = protocol_for(request)
+    if protocol is Protocol.OPENAI:
+        return JSONBytesResponse({"object": "list", "data": [_openai(m) for m in models]})
+    try:
+        page, has_more = _page(models, request)
+    except InvalidRequestError as exc:
+        return error_response(protocol, 400, exc.message, param=exc.param)
+    return JSONBytesResponse(
+        {
+            "data": [_anthropic(m) for m in page],
+            "has_more": has_more,
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+        }
+    )
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(
+    model_id: str, request: Request, state: Annotated[GatewayState, Depends(get_state)]
+) -> Response:
+    await _refresh_catalog(request, state)
+    protocol = protocol_for(request)
+    model = state.catalog.get(model_id)
+    if model is None:
+        options = state.contexts.options(request.headers, state.contexts.trusted(request.headers))
+        resolver = state.catalog.resolver(
+            options.model_aliases, options.default_model, options.thinking_suffix
+        )
+        try:
+            resolved = resolver.resolve(model_id)
+        except InvalidRequestError:
+            return error_response(
+                protocol, 404, f"model {model_id!r} not found", openai_code="model_not_found"
+            )
+        found = state.catalog.get(resolved.kiro_id)
+        model = ModelInfo(model_id, found.display_name if found else resolved.kiro_id)
+    return JSONBytesResponse(_anthropic(model) if protocol is Protocol.ANTHROPIC else _openai(model))

@@ -1,0 +1,60 @@
+"""Gateway settings: read once at start by `python -m services.gateway`, then passed in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from shared.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings):
+    """Configuration of the stateless gateway (environment variables, upper-case field names)."""
+
+    host: str = Field("127.0.0.1", description="listen address")
+    port: int = Field(8000, description="listen port")
+
+    # request limits
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+    max_json_depth: int = Field(128, ge=8, description="deeper JSON nesting gets 400")
+    kiro_payload_limit: int = Field(600_000, ge=1, description="Kiro request body limit in bytes")
+    max_output_tokens: int = Field(64_000, ge=1, description="max_tokens above this is clamped")
+    context_window: int = Field(200_000, ge=1, description="tokens; for usage maths and prompt limits")
+
+    # upstream behaviour
+    endpoint_order: Literal["auto", "codewhisperer", "amazonq"] = Field(
+        "auto", description="chat endpoint tried first; the other is the throttling fallback"
+    )
+    retry_attempts: int = Field(3, ge=1, description="attempts per endpoint on transient failures")
+    retry_base_delay: float = Field(0.5, ge=0, description="seconds; doubles per retry, with jitter")
+    retry_max_delay: float = Field(4.0, ge=0, description="cap of one backoff delay (seconds)")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to Kiro")
+    first_token_timeout: float = Field(30.0, gt=0, description="seconds from request to Kiro's first byte")
+    idle_read_timeout: float = Field(300.0, gt=0, description="seconds of silence mid-stream before failing")
+    ping_interval: float = Field(10.0, gt=0, description="keep-alive every this many seconds of silence")
+    max_connections: int = Field(1000, ge=1, description="pooled upstream connections per process")
+    auto_continue: bool = Field(True, description="continue a tool call Kiro's output cap cut off")
+    max_continuations: int = Field(3, ge=0, description="continuation requests per response")
+    models_cache_ttl: float = Field(3600.0, ge=0, description="seconds a ListAvailableModels answer is kept")
+
+    # model and thinking defaults (the router may override them per request in X-Kiro-Options)
+    default_model: str = Field("claude-sonnet-4.5", description="Kiro model for OpenAI-named models")
+    thinking_suffix: str = Field("-thinking", description="model-name suffix that turns thinking on")
+    model_aliases: dict[str, str] = Field(default_factory=dict, description="client name -> Kiro model id")
+    openai_thinking_format: Literal["reasoning_content", "think_tags", "off"] = Field(
+        "reasoning_content", description="how OpenAI clients receive reasoning"
+    )
+
+    # standalone mode (no router): one account from the environment
+    kiro_refresh_token: SecretStr | None = Field(None, description="standalone: the account's refresh token")
+    kiro_client_id: str | None = Field(None, description="standalone OIDC (Builder ID / IdC) client id")
+    kiro_client_secret: SecretStr | None = Field(None, description="standalone OIDC client secret")
+    kiro_auth_kind: Literal["social", "idc", "external_idp"] = Field(
+        "social", description="standalone: how the refresh token is refreshed"
+    )
+    kiro_auth_region: str = Field("us-east-1", description="standalone: social auth / OIDC region")
+    kiro_profile_arn: str | None = Field(None, description="standalone: profile ARN (social logins)")
+    kiro_machine_id: str | None = Field(None, description="standalone: fingerprint shown in user agents")
+    refresh_margin_seconds: float = Field(300.0, ge=0, description="refresh this long before expiry")
+    refresh_timeout: float = Field(30.0, gt=0, description="seconds for one token refresh call")

@@ -1,0 +1,32 @@
+"""The per-process resources every route uses, built in the app lifespan and injected with `Depends`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from services.gateway.credentials import TokenCache
+from services.gateway.kiro.client import KiroClient
+from services.gateway.kiro.models import ModelCatalog
+from services.gateway.kiro.sessions import UpstreamSessions
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.options import RequestContextFactory
+from services.gateway.settings import GatewaySettings
+
+
+@dataclass(slots=True)
+class GatewayState:
+    settings: GatewaySettings
+    metrics: GatewayMetrics
+    sessions: UpstreamSessions
+    client: KiroClient
+    catalog: ModelCatalog
+    tokens: TokenCache
+    contexts: RequestContextFactory
+
+
+def get_state(request: Request) -> GatewayState:
+    """FastAPI dependency: the resources of the app serving this request."""
+    state: GatewayState = request.app.state.gateway
+    return state
