@@ -1,0 +1,202 @@
+"""`python -m services.refresher [worker|import|add|export|restore|list|delete|refresh]`.
+
+Without a subcommand the worker runs. Secrets are never taken from the command line (other users can
+read it): refresh tokens and client secrets come from a file or stdin (`-`), backup passphrases from an
+environment variable named on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from services.refresher.settings import RefresherSettings
+from services.refresher.worker import run_worker
+from shared.accounts.importers import ImportFormatError
+from shared.accounts.ops import AccountOps, ImportReport, parse_json_bytes
+from shared.crypto import SecretBox
+from shared.errors import KiroStackError
+from shared.keys import Keys
+from shared.redis import create_redis
+
+FORMATS = ("kiro-go", "kiro-auth-token", "refresh-tokens")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m services.refresher", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("worker", help="run the arq worker (the default)")
+
+    imp = sub.add_parser("import", help="import accounts from a file")
+    imp.add_argument("file", help="path, or - for stdin")
+    imp.add_argument("--format", choices=FORMATS, help="default: detected from the content")
+    imp.add_argument("--registration", help="kiro-auth-token: the {clientIdHash}.json client registration")
+
+    add = sub.add_parser("add", help="add one account from its refresh token")
+    add.add_argument("--kind", choices=("social", "idc"), default="social")
+    add.add_argument("--refresh-token-file", required=True, help="file holding the refresh token, - = stdin")
+    add.add_argument("--client-id", default="")
+    add.add_argument("--client-secret-file", help="idc: file holding the client secret")
+    add.add_argument("--region", default="us-east-1", help="auth (OIDC) region")
+    add.add_argument("--start-url", default="")
+    add.add_argument("--label", default="")
+
+    exp = sub.add_parser("export", help="write an encrypted backup of every account")
+    exp.add_argument("--out", default="-", help="file, - = stdout")
+    exp.add_argument("--passphrase-env", help="seal with the passphrase in this environment variable")
+
+    res = sub.add_parser("restore", help="recreate accounts from a backup")
+    res.add_argument("file", help="path, or - for stdin")
+    res.add_argument("--passphrase-env", help="environment variable holding the backup passphrase")
+
+    lst = sub.add_parser("list", help="show every account (no secrets)")
+    lst.add_argument("--json", action="store_true")
+
+    dele = sub.add_parser("delete", help="delete an account and everything it owns")
+    dele.add_argument("account_id")
+
+    ref = sub.add_parser("refresh", help="ask the worker to refresh an account")
+    ref.add_argument("account_id")
+    ref.add_argument("--force", action="store_true")
+    return parser
+
+
+def _read(path: str) -> bytes:
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+def _secret_file(path: str | None) -> str:
+    return _read(path).decode().strip() if path else ""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def detect_format(data: Any) -> str:
+    """kiro-go config (has `accounts`), kiro-auth-token (has `refreshToken`), else refresh-token list."""
+    if isinstance(data, dict) and "accounts" in data:
+        return "kiro-go"
+    if isinstance(data, dict) and "refreshToken" in data:
+        return "kiro-auth-token"
+    return "refresh-tokens"
+
+
+def _load_import(raw: bytes, fmt: str | None) -> tuple[str, Any]:
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if fmt not in (None, "refresh-tokens"):
+            raise ImportFormatError("the file is not valid JSON") from None
+        data = raw.decode(errors="replace")  # KIRO_REFRESH_TOKENS: comma / newline separated text
+    return fmt or detect_format(data), data
+
+
+@asynccontextmanager
+async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
+    keys = Keys(settings.redis_key_prefix)
+    redis = create_redis(settings, max_connections=8)
+    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
+    try:
+        yield AccountOps(redis, keys, SecretBox(settings.secret("kiro_secret_key")), arq)
+    finally:
+        await arq.aclose()
+        await redis.aclose()
+
+
+async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:
+    fmt, data = _load_import(_read(args.file), args.format)
+    if fmt == "kiro-go":
+        return await ops.import_kiro_go(data)
+    if fmt == "kiro-auth-token":
+        registration = parse_json_bytes(_read(args.registration)) if args.registration else None
+        return await ops.add_kiro_auth_token(data, registration)
+    return await ops.import_refresh_tokens(data)
+
+
+async def _list(ops: AccountOps, as_json: bool) -> None:
+    listing = await ops.store.list()
+    views = [a.public_view() for a in listing.accounts]
+    invalid = [{"id": i.id, "reason": i.reason} for i in listing.invalid]
+    if as_json:
+        print(orjson.dumps({"accounts": views, "invalid": invalid}, option=orjson.OPT_INDENT_2).decode())
+        return
+    now = time.time()
+    print(f"{'id':<26} {'kind':<7} {'state':<14} {'expires in':>10} {'usage':>14}  label")
+    for a in listing.accounts:
+        expires = f"{int(a.access_expires_at - now)}s" if a.access_expires_at else "-"
+        usage = f"{a.usage_current:g}/{a.usage_limit:g}" if a.usage_limit else "-"
+        print(f"{a.id:<26} {a.auth_kind.value:<7} {a.state.value:<14} {expires:>10} {usage:>14}  {a.label}")
+    for i in listing.invalid:
+        print(f"{i.id:<26} INVALID: {i.reason}")
+
+
+async def run_command(settings: RefresherSettings, args: argparse.Namespace) -> int:
+    """Run one CLI subcommand; returns the exit status."""
+    async with _ops(settings) as ops:
+        result: Any = None
+        if args.command == "import":
+            result = (await _import(ops, args)).as_dict()
+        elif args.command == "add":
+            report = await ops.add_refresh_token(
+                args.kind,
+                _secret_file(args.refresh_token_file),
+                client_id=args.client_id,
+                client_secret=_secret_file(args.client_secret_file),
+                auth_region=args.region,
+                start_url=args.start_url,
+                label=args.label,
+                source="cli",
+            )
+            result = report.as_dict()
+        elif args.command == "export":
+            passphrase = os.environ.get(args.passphrase_env, "") if args.passphrase_env else None
+            backup = orjson.dumps(await ops.export(passphrase or None), option=orjson.OPT_INDENT_2)
+            if args.out == "-":
+                sys.stdout.buffer.write(backup + b"\n")
+            else:
+                await asyncio.to_thread(_write_private, Path(args.out), backup)
+            return 0
+        elif args.command == "restore":
+            passphrase = os.environ.get(args.passphrase_env, "") if args.passphrase_env else None
+            result = (await ops.restore(parse_json_bytes(_read(args.file)), passphrase or None)).as_dict()
+        elif args.command == "list":
+            await _list(ops, args.json)
+            return 0
+        elif args.command == "delete":
+            deleted = await ops.delete(args.account_id)
+            result = {"deleted": deleted}
+        elif args.command == "refresh":
+            result = {"queued": await ops.request_refresh(args.account_id, force=args.force, reason="cli")}
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = RefresherSettings.load()
+    except KiroStackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command in (None, "worker"):
+        run_worker(settings)
+        return 0
+    try:
+        return asyncio.run(run_command(settings, args))
+    except (KiroStackError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,98 @@
+"""The arq job functions (names from `shared/jobs.py`): thin wrappers mapping outcomes to arq retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any, cast
+
+from arq.worker import Retry
+
+from services.refresher.context import Refresher
+from services.refresher.device import PollAgain, poll_device_flow
+from services.refresher.refresh import (
+    PARKED_STATES,
+    Outcome,
+    TransientRefreshError,
+    horizon,
+    refresh_account,
+)
+from services.refresher.usage import after_token
+from shared.accounts.model import AccountState
+from shared.jobs import enqueue_refresh
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 300.0
+
+
+def _refresher(ctx: dict[str, Any]) -> Refresher:
+    return cast(Refresher, ctx["refresher"])
+
+
+def retry_delay(base: float, job_try: int) -> float:
+    """Exponential backoff: base, 2×base, 4×base, ... capped at 5 minutes."""
+    return float(min(base * 2.0 ** max(job_try - 1, 0), MAX_RETRY_DELAY))
+
+
+async def refresh_account_job(
+    ctx: dict[str, Any], account_id: str, force: bool = False, reason: str = ""
+) -> str:
+    """`refresh_account(account_id, force, reason)`: refresh one account if it needs it."""
+    r = _refresher(ctx)
+    requested_at = ctx["enqueue_time"].timestamp() if ctx.get("enqueue_time") else time.time()
+    try:
+        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
+    except TransientRefreshError as exc:
+        delay = retry_delay(r.settings.refresh_retry_base_seconds, int(ctx.get("job_try", 1)))
+        log.warning(
+            "refresh failed, will retry",
+            extra=log_fields(account=account_id, error=str(exc), retry_in=delay, reason=reason),
+        )
+        raise Retry(defer=delay) from exc
+    if outcome is Outcome.LOCKED:
+        # The holder normally finishes and the retry finds the token fresh; if it died, its lock has
+        # expired by then and the retry refreshes.
+        raise Retry(defer=r.settings.refresh_lock_ttl_seconds)
+    return outcome.value
+
+
+async def refresh_due_job(ctx: dict[str, Any]) -> int:
+    """Cron `refresh_due`: queue a refresh for every account whose token expires before the next run
+    plus the margin. Jobs collapse with on-demand triggers (same job id). Returns how many were due."""
+    r = _refresher(ctx)
+    ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
+    pipe = r.redis.pipeline(transaction=False)
+    for account_id in ids:
+        pipe.hmget(r.keys.account(account_id), ["enabled", "state", "access_expires_at", "refresh_token_enc"])
+    rows = await pipe.execute()
+    deadline = time.time() + horizon(r)
+    due = 0
+    for account_id, (enabled, state, expires, refresh_token) in zip(ids, rows, strict=True):
+        if enabled != "1" or not refresh_token or state in {s.value for s in PARKED_STATES}:
+            continue
+        try:
+            expires_at = float(expires or 0)
+        except ValueError:
+            expires_at = 0.0
+        if expires_at < deadline or state == AccountState.PENDING.value:
+            due += 1
+            await enqueue_refresh(ctx["redis"], r.keys, account_id, reason="due")
+    log.info("periodic refresh", extra=log_fields(accounts=len(ids), due=due))
+    return due
+
+
+async def refresh_usage_job(ctx: dict[str, Any], account_id: str) -> str:
+    """`refresh_usage(account_id)`: fetch usage limits and update the pool state."""
+    await after_token(_refresher(ctx), account_id)
+    return "ok"
+
+
+async def poll_device_flow_job(ctx: dict[str, Any], flow_id: str) -> str:
+    """`poll_device_flow(flow_id)`: poll a device login once; retried at the OIDC interval while pending."""
+    try:
+        return await poll_device_flow(_refresher(ctx), flow_id)
+    except PollAgain as again:
+        raise Retry(defer=again.delay) from again

@@ -1,0 +1,188 @@
+"""Rotation-safe refresh of one account (kiro-protocol.md §10), and what follows a refresh.
+
+Order of a refresh: cheap freshness check → per-account lock → re-read the record inside the lock →
+freshness check again (another worker may have just refreshed) → upstream call → compare-and-set write
+on `token_version`. A worker whose lock expired while it was paused finds the version moved on and
+drops its result, so a stale token is never written.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+
+from services.refresher.context import Refresher
+from services.refresher.usage import after_token
+from shared.accounts.model import Account, AccountState, AuthKind
+from shared.accounts.store import MalformedAccountError
+from shared.errors import AuthRefreshError, FailureKind, UpstreamError
+from shared.kiro.auth import TokenSet, parse_token
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+#: States whose accounts the periodic run leaves alone (an operator or a re-login has to act first).
+PARKED_STATES = frozenset({AccountState.DISABLED, AccountState.NEEDS_RELOGIN, AccountState.INVALID})
+
+
+class Outcome(enum.StrEnum):
+    REFRESHED = "refreshed"  # new access token stored
+    FRESH = "fresh"  # token good enough (or just refreshed by someone else): nothing to do
+    LOCKED = "locked"  # another worker holds the account's refresh lock right now
+    SUPERSEDED = "superseded"  # someone wrote newer tokens while we refreshed: our result was dropped
+    NEEDS_RELOGIN = "needs_relogin"  # the refresh token is dead
+    SKIPPED = "skipped"  # missing, malformed, disabled or parked account
+
+
+class TransientRefreshError(Exception):
+    """A refresh failed for a reason that may pass (network, 5xx, throttling): retry later."""
+
+
+async def load(r: Refresher, account_id: str) -> Account | None:
+    """The account, or None when it is gone; a malformed record is flagged INVALID (with the reason)."""
+    try:
+        return await r.store.get(account_id)
+    except MalformedAccountError as exc:
+        log.warning("malformed account record", extra=log_fields(account=account_id, reason=str(exc)))
+        await r.states.set(account_id, AccountState.INVALID, f"malformed record: {exc}")
+        return None
+
+
+def horizon(r: Refresher) -> float:
+    """Tokens expiring before now + this are refreshed: they would not survive until the next run."""
+    return r.settings.refresh_interval_seconds + r.settings.refresh_margin_seconds
+
+
+def is_fresh(r: Refresher, account: Account, *, force: bool, requested_at: float) -> bool:
+    """True when no refresh is needed. A forced refresh is satisfied by any refresh done after it was
+    requested (or within the grace period), so a burst of triggers costs one upstream call."""
+    if not account.access_token_enc:
+        return False
+    now = time.time()
+    if force:
+        last = account.last_refresh_at
+        return last >= requested_at or now - last < r.settings.force_refresh_grace_seconds
+    return account.access_expires_at > now + horizon(r)
+
+
+async def refresh_account(
+    r: Refresher, account_id: str, *, force: bool = False, requested_at: float = 0.0
+) -> Outcome:
+    """Refresh one account if it needs it. Raises TransientRefreshError when the caller should retry."""
+    account = await load(r, account_id)
+    if account is None:
+        return Outcome.SKIPPED
+    if account.state in PARKED_STATES and not force:
+        return Outcome.SKIPPED
+    if not account.refresh_token_enc:
+        return Outcome.SKIPPED
+    if is_fresh(r, account, force=force, requested_at=requested_at):
+        return Outcome.FRESH
+    owner = await r.tokens.acquire_lock(account_id, int(r.settings.refresh_lock_ttl_seconds * 1000))
+    if owner is None:
+        return Outcome.LOCKED
+    try:
+        account = await load(r, account_id)  # what the last lock holder left behind
+        if account is None:
+            return Outcome.SKIPPED
+        if is_fresh(r, account, force=force, requested_at=requested_at):
+            return Outcome.FRESH
+        outcome = await _refresh_locked(r, account)
+    finally:
+        if not await r.tokens.release_lock(account_id, owner):
+            log.warning("refresh lock expired before release", extra=log_fields(account=account_id))
+    if outcome is Outcome.REFRESHED:
+        await after_token(r, account_id)
+    return outcome
+
+
+async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
+    refresh_token = r.store.refresh_token(account)
+    used_prev = False
+    try:
+        tokens = await call_refresh(r, account, refresh_token)
+    except AuthRefreshError as exc:
+        if exc.kind is not FailureKind.INVALID_TOKEN:
+            await _record_failure(r, account.id, exc.message)
+            raise TransientRefreshError(exc.message) from exc
+        # Rotated behind our back? A worker whose lock expired may have written a newer token.
+        current = await load(r, account.id)
+        if current is None:
+            return Outcome.SKIPPED
+        if current.token_version != account.token_version:
+            log.info("refresh token was rotated by another writer", extra=log_fields(account=account.id))
+            return Outcome.SUPERSEDED
+        prev = r.store.prev_refresh_token(account)
+        if not prev:
+            return await _needs_relogin(r, account, exc)
+        try:
+            tokens = await call_refresh(r, account, prev)
+        except AuthRefreshError as again:
+            if again.kind is not FailureKind.INVALID_TOKEN:
+                await _record_failure(r, account.id, again.message)
+                raise TransientRefreshError(again.message) from again
+            return await _needs_relogin(r, account, exc)
+        refresh_token, used_prev = prev, True
+    rotated = tokens.refresh_token if tokens.refresh_token and tokens.refresh_token != refresh_token else None
+    if used_prev and rotated is None:
+        rotated = refresh_token  # the previous token is the one that works: make it current again
+    result = await r.tokens.write(
+        account.id,
+        expected_version=account.token_version,
+        access_token=tokens.access_token,
+        access_expires_at=tokens.expires_at(),
+        rotated_refresh_token=rotated,
+        profile_arn=tokens.profile_arn if tokens.profile_arn != account.profile_arn else "",
+    )
+    if not result.written:
+        log.warning(
+            "dropped a stale refresh result",
+            extra=log_fields(account=account.id, expected=account.token_version, stored=result.version),
+        )
+        return Outcome.SUPERSEDED if result.version >= 0 else Outcome.SKIPPED
+    log.info(
+        "token refreshed",
+        extra=log_fields(account=account.id, version=result.version, rotated=rotated is not None),
+    )
+    await r.states.notify(account.id, "token_refreshed")
+    return Outcome.REFRESHED
+
+
+async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> TokenSet:
+    """One upstream refresh for the account's login kind, measured and counted."""
+    kind = account.auth_kind
+    if kind is AuthKind.SOCIAL:
+        request = r.auth.social_refresh(refresh_token, account.auth_region, account.machine_id)
+    elif kind is AuthKind.IDC:
+        request = r.auth.oidc_refresh(
+            account.client_id, r.store.client_secret(account), refresh_token, account.auth_region
+        )
+    else:
+        request = r.auth.external_idp_refresh(account.token_endpoint, account.client_id, refresh_token)
+    started = time.perf_counter()
+    result = "ok"
+    try:
+        status, body = await r.http.send(request, proxy_url=account.proxy_url or None)
+        return parse_token(status, body)
+    except AuthRefreshError as exc:
+        result = "invalid_grant" if exc.kind is FailureKind.INVALID_TOKEN else exc.kind.value
+        raise
+    except UpstreamError as exc:  # the call itself failed (connect, timeout, proxy)
+        result = "network_error"
+        raise AuthRefreshError(exc.kind, exc.message) from exc
+    finally:
+        r.metrics.refresh_duration.labels(kind.value).observe(time.perf_counter() - started)
+        r.metrics.refresh_attempts.labels(kind.value, result).inc()
+
+
+async def _needs_relogin(r: Refresher, account: Account, exc: AuthRefreshError) -> Outcome:
+    reason = f"refresh token rejected: {exc.reason or exc.message}"
+    log.warning("account needs re-login", extra=log_fields(account=account.id, reason=exc.reason))
+    await _record_failure(r, account.id, exc.message)
+    await r.states.needs_relogin(account.id, reason)
+    return Outcome.NEEDS_RELOGIN
+
+
+async def _record_failure(r: Refresher, account_id: str, message: str) -> None:
+    await r.store.set_fields(account_id, {"last_refresh_error": message[:300]}, increment="refresh_failures")

@@ -1,0 +1,119 @@
+"""What follows a new access token: usage limits (quota), pool state, and the models cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from services.refresher.context import Refresher
+from shared.accounts.model import Account, AccountState
+from shared.accounts.store import MalformedAccountError
+from shared.errors import UpstreamError
+from shared.kiro.auth import UsageLimits, parse_models, parse_usage_limits
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXHAUSTED_SECONDS = 3600.0  # out of quota without a reset date: look again in an hour
+#: States a fresh token (and a non-exhausted quota) moves into the pool.
+ACTIVATE_FROM = frozenset({AccountState.PENDING, AccountState.NEEDS_RELOGIN, AccountState.EXHAUSTED})
+
+
+async def after_token(r: Refresher, account_id: str) -> None:
+    """Fetch usage limits, store them, and put the account in (or out of) the pool accordingly."""
+    try:
+        account = await r.store.get(account_id)
+    except MalformedAccountError:
+        return
+    if account is None or not account.access_token_enc:
+        return
+    usage: UsageLimits | None = None
+    try:
+        usage = await fetch_usage(r, account)
+    except UpstreamError as exc:
+        r.metrics.usage_fetches.labels(exc.kind.value).inc()
+        log.warning("usage limits unavailable", extra=log_fields(account=account_id, error=exc.message))
+    else:
+        r.metrics.usage_fetches.labels("ok").inc()
+        await store_usage(r, account, usage)
+    await apply_state(r, account, usage)
+    if r.settings.refresh_models:
+        await refresh_models_cache(r, account)
+
+
+async def fetch_usage(r: Refresher, account: Account) -> UsageLimits:
+    """getUsageLimits for the account (raises UpstreamError)."""
+    request = r.auth.usage_limits(
+        r.store.access_token(account),
+        api_region=_api_region(r, account),
+        profile_arn=account.profile_arn,
+        auth_kind=account.auth_kind,
+        machine_id=account.machine_id,
+    )
+    status, body = await r.http.send(request, proxy_url=account.proxy_url or None)
+    return parse_usage_limits(status, body)
+
+
+async def store_usage(r: Refresher, account: Account, usage: UsageLimits) -> None:
+    """The usage snapshot on the account record and as JSON under `keys.usage_limits(id)`."""
+    now = time.time()
+    values = {
+        "subscription_title": usage.subscription_title,
+        "usage_current": repr(usage.current),
+        "usage_limit": repr(usage.limit),
+        "usage_reset_at": repr(usage.reset_at),
+        "usage_updated_at": repr(now),
+    }
+    if usage.email and not account.email:
+        values["email"] = usage.email
+    if await r.store.set_fields(account.id, values):
+        snapshot = {
+            "subscription_title": usage.subscription_title,
+            "current": usage.current,
+            "limit": usage.limit,
+            "reset_at": usage.reset_at,
+            "updated_at": now,
+        }
+        await r.redis.set(r.keys.usage_limits(account.id), orjson.dumps(snapshot))
+
+
+async def apply_state(r: Refresher, account: Account, usage: UsageLimits | None) -> None:
+    """Exhausted → out of the pool until the reset; otherwise a waiting account enters the pool."""
+    if not account.enabled:
+        if account.state is not AccountState.DISABLED:
+            await r.states.disable(account.id, "disabled by an operator")
+        return
+    if usage is not None and usage.exhausted:
+        until = usage.reset_at if usage.reset_at > time.time() else time.time() + DEFAULT_EXHAUSTED_SECONDS
+        await r.states.exhaust(account.id, until, f"quota used: {usage.current:g}/{usage.limit:g}")
+        return
+    if account.state is AccountState.EXHAUSTED and usage is None:
+        return  # still out of quota as far as we know
+    if account.state in ACTIVATE_FROM:
+        await r.states.activate(account.id)
+
+
+async def refresh_models_cache(r: Refresher, account: Account) -> None:
+    """Fill the ListAvailableModels cache when it is empty (one call per cache lifetime, not per refresh)."""
+    if await r.redis.exists(r.keys.models_cache()):
+        return
+    request = r.auth.list_models(
+        r.store.access_token(account),
+        api_region=_api_region(r, account),
+        profile_arn=account.profile_arn,
+        auth_kind=account.auth_kind,
+        machine_id=account.machine_id,
+    )
+    try:
+        models = parse_models(*await r.http.send(request, proxy_url=account.proxy_url or None))
+    except UpstreamError as exc:
+        log.info("models list unavailable", extra=log_fields(account=account.id, error=exc.message))
+        return
+    payload = orjson.dumps({"models": models, "fetched_at": time.time()})
+    await r.redis.set(r.keys.models_cache(), payload, ex=r.settings.models_cache_ttl_seconds)
+
+
+def _api_region(r: Refresher, account: Account) -> str:
+    return r.auth.endpoints.api_region(account.profile_arn or None, account.api_region or None)

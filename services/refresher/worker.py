@@ -1,0 +1,103 @@
+"""Builds and runs the arq worker: job functions, the periodic refresh, lifespan of resources."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.cron import cron
+from arq.worker import Worker, func
+
+from services.refresher import jobs
+from services.refresher.context import Refresher
+from services.refresher.metrics import start_server
+from services.refresher.settings import RefresherSettings, cron_schedule
+from shared import jobs as names
+from shared.keys import Keys
+from shared.logging import configure_logging, log_fields
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: RefresherSettings) -> Worker:
+    """An arq Worker on `keys.arq_queue()`; resources live from `on_startup` to `on_shutdown`."""
+    keys = Keys(settings.redis_key_prefix)
+    call_timeout = settings.refresh_timeout_seconds
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        refresher = Refresher.build(settings, ctx["redis"])
+        ctx["refresher"] = refresher
+        ctx["metrics_runner"] = None
+        if settings.refresher_metrics_port:
+            ctx["metrics_runner"] = await start_server(
+                refresher.metrics,
+                refresher.redis,
+                keys,
+                settings.refresher_metrics_host,
+                settings.refresher_metrics_port,
+            )
+        log.info(
+            "refresher started",
+            extra=log_fields(queue=keys.arq_queue(), interval=settings.refresh_interval_seconds),
+        )
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if ctx.get("metrics_runner") is not None:
+            await ctx["metrics_runner"].cleanup()
+        if ctx.get("refresher") is not None:
+            await ctx["refresher"].close()
+
+    functions = [
+        func(
+            jobs.refresh_account_job,
+            name=names.REFRESH_ACCOUNT,
+            keep_result=0,
+            max_tries=settings.refresh_max_tries,
+            timeout=call_timeout * 4 + 10,  # refresh (+ previous token) + usage + models
+        ),
+        func(
+            jobs.refresh_usage_job,
+            name=names.REFRESH_USAGE,
+            keep_result=0,
+            max_tries=3,
+            timeout=call_timeout * 2,
+        ),
+        func(
+            jobs.poll_device_flow_job,
+            name=names.POLL_DEVICE_FLOW,
+            keep_result=0,
+            max_tries=settings.device_flow_max_polls,
+            timeout=call_timeout * 3 + 10,
+        ),
+    ]
+    cron_jobs = [
+        cron(
+            jobs.refresh_due_job,
+            name=names.REFRESH_DUE,
+            run_at_startup=settings.refresh_on_startup,
+            unique=True,
+            keep_result=0,
+            timeout=120,
+            **cron_schedule(settings.refresh_interval_seconds),  # type: ignore[arg-type]
+        )
+    ]
+    return Worker(
+        functions=functions,
+        cron_jobs=cron_jobs,
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        queue_name=keys.arq_queue(),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=settings.refresh_concurrency,
+        keep_result=0,
+        poll_delay=settings.worker_poll_delay_seconds,
+        health_check_interval=60,
+        max_tries=settings.refresh_max_tries,
+    )
+
+
+def run_worker(settings: RefresherSettings) -> None:
+    """`python -m services.refresher`: run until SIGINT / SIGTERM."""
+    configure_logging("refresher", settings.log_level, settings.log_format)
+    build_worker(settings).run()
