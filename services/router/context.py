@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import aiohttp
-from fastapi import Request
+from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from services.router.credentials import CredentialCache
 from services.router.gateways import Gateways
 from services.router.metrics import RouterMetrics
 from services.router.runtime import RuntimeSettings
@@ -40,6 +41,7 @@ class AppContext:
     metrics: RouterMetrics
     gateways: Gateways
     runtime: RuntimeSettings
+    credentials: CredentialCache
     draining: bool = False
     open_streams: set[Any] = field(default_factory=set)
 
@@ -48,3 +50,7 @@ def get_ctx(request: Request) -> AppContext:
     """FastAPI dependency: `ctx: AppContext = Depends(get_ctx)`."""
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+#: route parameter type: `ctx: Ctx`
+Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -27,6 +27,7 @@ class RouterSettings(CommonSettings):
     governor_jitter_ratio: float = Field(0.2, ge=0, le=1, description="random extra spacing, x interval")
     lease_ttl_seconds: float = Field(120.0, gt=1, description="in-flight lease lifetime; renewed on streams")
     token_margin_seconds: float = Field(60.0, ge=0, description="access token must outlive now + margin")
+    pick_wait_seconds: float = Field(5.0, ge=0, description="wait this long for a busy account to free up")
     sticky_ttl_seconds: int = Field(3600, ge=0, description="conversation affinity lifetime (0 = off)")
 
     cooldown_base_seconds: float = Field(60.0, gt=0, description="first throttle cooldown (doubles)")

@@ -98,7 +98,9 @@ async def test_release_frees_the_slot(redis: aioredis.Redis, keys: Keys, seed_ac
     assert isinstance(await pool.pick(), Lease)
 
 
-async def test_expired_leases_are_reclaimed(redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount) -> None:
+async def test_expired_leases_are_reclaimed(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
     await seed_account("solo", max_concurrency=1)
     pool = Pool(redis, keys, PoolLimits(lease_ttl_seconds=0.2))
     assert isinstance(await pool.pick(), Lease)  # never released: its replica "died"

@@ -1,0 +1,61 @@
+"""`python -m services.router [--host H] [--port P]`: the router under uvicorn, draining on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.router.app import create_app
+from services.router.settings import RouterSettings
+from shared.errors import ConfigError
+from shared.logging import configure_logging
+
+
+class DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT: readiness goes 503 at once, then uvicorn stops accepting and lets streams finish."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        ctx = getattr(self._app.state, "ctx", None)
+        if ctx is not None:
+            ctx.draining = True
+        super().handle_exit(sig, frame)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.router", description=__doc__)
+    parser.add_argument("--host", help="listen address (default: HOST setting)")
+    parser.add_argument("--port", type=int, help="listen port (default: PORT setting, 8088)")
+    args = parser.parse_args(argv)
+    try:
+        settings = RouterSettings.load()
+    except ConfigError as exc:
+        print(f"router: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("router", settings.log_level, settings.log_format)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http="httptools",
+        backlog=4096,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=int(settings.drain_timeout_seconds),
+    )
+    DrainingServer(config, app).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

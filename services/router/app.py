@@ -1,0 +1,128 @@
+"""The router application: resources built in the lifespan, routes, error shapes, the admin panel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from arq.connections import RedisSettings, create_pool
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.router.background import listen_for_changes, refresh_pool_gauges
+from services.router.context import AppContext
+from services.router.credentials import CredentialCache
+from services.router.errors import ClientError, error_response, protocol_of
+from services.router.gateways import Gateways
+from services.router.metrics import RouterMetrics
+from services.router.routes import admin, health, proxy
+from services.router.routes.proxy import request_id
+from services.router.runtime import RuntimeSettings
+from services.router.settings import RouterSettings
+from shared.accounts.pool import Pool, PoolLimits
+from shared.accounts.state import AccountStates
+from shared.accounts.store import AccountStore
+from shared.clientkeys import ClientKeys
+from shared.crypto import SecretBox
+from shared.keys import Keys
+from shared.metrics import new_registry
+from shared.redis import create_redis
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: RouterSettings) -> FastAPI:
+    """A router app bound to `settings`; its resources exist between lifespan start and end."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await _build_context(settings)
+        app.state.ctx = ctx
+        plain = settings.secret("proxy_api_key")
+        if plain and await ctx.client_keys.ensure(plain):
+            log.info("bootstrap client key stored (PROXY_API_KEY)")
+        await ctx.gateways.probe_all(ctx.http)
+        tasks = [
+            asyncio.create_task(ctx.gateways.run_probes(ctx.http, settings.gateway_health_interval_seconds)),
+            asyncio.create_task(listen_for_changes(ctx)),
+            asyncio.create_task(refresh_pool_gauges(ctx)),
+        ]
+        try:
+            yield
+        finally:
+            ctx.draining = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await ctx.http.close()
+            await ctx.arq.aclose()
+            await ctx.redis.aclose()
+
+    app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
+    app.add_middleware(Timing)
+    app.include_router(health.router)
+    app.include_router(proxy.router)
+    app.include_router(admin.router)
+    app.mount("/admin", StaticFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
+    return app
+
+
+async def _build_context(settings: RouterSettings) -> AppContext:
+    redis = create_redis(settings)
+    keys = Keys(settings.redis_key_prefix)
+    box = SecretBox(settings.secret("kiro_secret_key"))
+    metrics = RouterMetrics(new_registry())
+    limits = PoolLimits(
+        lease_ttl_seconds=settings.lease_ttl_seconds,
+        max_concurrency=settings.default_max_concurrency,
+        min_interval_ms=settings.default_min_interval_ms,
+        jitter_ratio=settings.governor_jitter_ratio,
+        token_margin_seconds=settings.token_margin_seconds,
+        sticky_ttl_seconds=settings.sticky_ttl_seconds,
+    )
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),
+        skip_auto_headers=("User-Agent",),
+    )
+    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
+    return AppContext(
+        settings=settings,
+        redis=redis,
+        keys=keys,
+        box=box,
+        states=AccountStates(redis, keys),
+        store=AccountStore(redis, keys, box),
+        pool=Pool(redis, keys, limits),
+        client_keys=ClientKeys(redis, keys),
+        arq=arq,
+        http=http,
+        metrics=metrics,
+        gateways=Gateways(settings.gateway_url_list, metrics),
+        runtime=RuntimeSettings(
+            redis, keys, settings.runtime_settings_ttl_seconds, settings.failover_attempts
+        ),
+        credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
+    )
+
+
+async def _client_error(request: Request, exc: ClientError) -> Response:
+    return error_response(protocol_of(request), exc, request_id(request))
+
+
+class Timing:
+    """ASGI middleware: stamp arrival time so TTFB and durations start when the request does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["kiro.started"] = time.perf_counter()
+        await self.app(scope, receive, send)

@@ -1,0 +1,73 @@
+"""Client authentication (x-api-key or Authorization: Bearer) and per-key admission."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.router.context import AppContext, Ctx
+from services.router.errors import ClientError
+from shared.clientkeys import ClientKey
+
+_NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
+
+
+def presented_key(request: Request) -> str:
+    """The key the client sent: `x-api-key`, else the bearer token of `Authorization`."""
+    key = request.headers.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    return ""
+
+
+async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
+    """FastAPI dependency: a known, enabled client key, else 401/403 in the client's shape."""
+    plain = presented_key(request)
+    if not plain:
+        ctx.metrics.key_rejections.labels("missing").inc()
+        raise ClientError(
+            401, "missing API key: send x-api-key or Authorization: Bearer", code="invalid_api_key"
+        )
+    key = await ctx.client_keys.authenticate(plain)
+    if key is None:
+        ctx.metrics.key_rejections.labels("invalid").inc()
+        raise ClientError(401, "invalid API key", code="invalid_api_key")
+    if not key.enabled:
+        ctx.metrics.key_rejections.labels("disabled").inc()
+        raise ClientError(403, "this API key is disabled", code="api_key_disabled")
+    return key
+
+
+async def admit(ctx: AppContext, key: ClientKey, model: str) -> None:
+    """Check the key's model list, RPM and daily token budget (shared by every replica)."""
+    if model and not key.allows_model(model):
+        ctx.metrics.key_rejections.labels("model").inc()
+        raise ClientError(403, f"this API key may not use model {model!r}", code="model_not_allowed")
+    verdict = await ctx.client_keys.admit(key)
+    if verdict.ok:
+        return
+    ctx.metrics.key_rejections.labels(verdict.verdict).inc()
+    if verdict.verdict == "rpm":
+        raise ClientError(
+            429,
+            f"rate limit: this API key allows {key.rpm} requests per minute",
+            code="rate_limit_exceeded",
+            retry_after=verdict.retry_after,
+        )
+    if verdict.verdict == "tokens":
+        raise ClientError(
+            429,
+            f"the daily token budget of this API key ({key.daily_tokens}) is used up until 00:00 UTC",
+            code="insufficient_quota",
+            retry_after=verdict.retry_after,
+            should_retry=verdict.retry_after <= _NO_RETRY_AFTER,
+        )
+    raise ClientError(401, "invalid API key", code="invalid_api_key")
+
+
+#: route parameter type: `key: AuthorizedKey`
+AuthorizedKey = Annotated[ClientKey, Depends(require_client_key)]

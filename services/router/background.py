@@ -1,0 +1,59 @@
+"""Background loops of a router process: change notices, pool gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from redis.exceptions import RedisError
+
+from services.router.context import AppContext
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+
+async def listen_for_changes(ctx: AppContext) -> None:
+    """Drop cached credentials and settings on `keys.events()` notices; resubscribe after Redis errors."""
+    while True:
+        pubsub = ctx.redis.pubsub()
+        try:
+            await pubsub.subscribe(ctx.keys.events())
+            # notices may have been missed while unsubscribed: start from a clean cache
+            ctx.credentials.drop()
+            ctx.runtime.invalidate()
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    apply_notice(ctx, message.get("data"))
+        except (RedisError, OSError) as exc:
+            log.warning("change notices interrupted; resubscribing", extra=log_fields(error=repr(exc)))
+            await asyncio.sleep(1.0)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def apply_notice(ctx: AppContext, data: object) -> None:
+    try:
+        notice = orjson.loads(data) if isinstance(data, (str, bytes)) else {}
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(notice, dict):
+        return
+    if notice.get("type") == "settings_changed":
+        ctx.runtime.invalidate()
+        return
+    account_id = notice.get("account_id")
+    ctx.credentials.drop(account_id if isinstance(account_id, str) else None)
+
+
+async def refresh_pool_gauges(ctx: AppContext) -> None:
+    """Keep `kiro_router_pool_accounts{state}` in step with Redis."""
+    while True:
+        try:
+            summary = await ctx.pool.summary()
+            for state, count in summary.counts.items():
+                ctx.metrics.pool_accounts.labels(state).set(count)
+        except RedisError as exc:
+            log.warning("pool gauge refresh failed", extra=log_fields(error=repr(exc)))
+        await asyncio.sleep(ctx.settings.pool_gauge_interval_seconds)

@@ -1,0 +1,68 @@
+"""What an account-level failure reported by a gateway does to the account (cooldown, refresh, disable)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from services.router.context import AppContext
+from shared.errors import FailureKind
+from shared.jobs import enqueue_refresh
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+_THROTTLE_JITTER = 0.2
+
+
+async def apply_failure(
+    ctx: AppContext,
+    account_id: str,
+    kind: FailureKind,
+    *,
+    retry_after: float | None = None,
+    reset_at: float | None = None,
+) -> None:
+    """Record the verdict on the account so no replica picks it again until it can work."""
+    s = ctx.settings
+    if kind is FailureKind.INVALID_TOKEN:
+        ctx.credentials.drop(account_id)
+        await ctx.pool.cool_down(
+            account_id, "invalid token; refreshing", min_seconds=s.invalid_token_cooldown_seconds
+        )
+        await _enqueue_refresh(ctx, account_id)
+    elif kind is FailureKind.QUOTA_EXHAUSTED:
+        until = (
+            reset_at if reset_at and reset_at > time.time() else time.time() + s.quota_default_reset_seconds
+        )
+        await ctx.states.exhaust(account_id, until, "quota exhausted")
+    elif kind is FailureKind.THROTTLED:
+        await ctx.pool.cool_down(
+            account_id,
+            "throttled",
+            min_seconds=retry_after or 0.0,
+            breaker_base=s.cooldown_base_seconds,
+            breaker_cap=s.cooldown_max_seconds,
+            jitter_ratio=_THROTTLE_JITTER,
+        )
+    elif kind is FailureKind.SUSPENDED:
+        ctx.metrics.account_alerts.labels("suspended").inc()
+        log.error("ALERT account suspended by Kiro; disabled", extra=log_fields(account=account_id))
+        await ctx.states.disable(account_id, "suspended by Kiro")
+    elif kind is FailureKind.UPSTREAM_ERROR:
+        await ctx.pool.cool_down(
+            account_id,
+            "upstream error",
+            min_seconds=s.upstream_error_cooldown_seconds,
+            breaker_base=s.upstream_error_cooldown_seconds,
+            breaker_cap=s.cooldown_max_seconds,
+        )
+
+
+async def _enqueue_refresh(ctx: AppContext, account_id: str) -> None:
+    try:
+        await enqueue_refresh(ctx.arq, ctx.keys, account_id, force=True, reason="invalid_token")
+    except (RedisError, OSError) as exc:
+        log.error("refresh job not queued", extra=log_fields(account=account_id, error=repr(exc)))

@@ -1,0 +1,207 @@
+"""Pick an account, call a gateway, fail over on account-level failures — all before the first byte."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from services.router.context import AppContext
+from services.router.errors import ClientError
+from services.router.failures import apply_failure
+from services.router.relay import Exchange, RelayResponse
+from services.router.upstream import (
+    GatewayUnreachable,
+    failure_of,
+    forward_headers,
+    header_float,
+    open_upstream,
+    response_headers,
+)
+from shared.accounts.pool import Lease, PickMiss
+from shared.errors import FailureKind
+from shared.jobs import enqueue_refresh
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+_SDK_MAX_RETRY_AFTER = 120.0  # clients ignore longer retry-after values
+
+
+@dataclass
+class Outgoing:
+    """The request to send to a gateway."""
+
+    method: str
+    path: str  # path + query, as the client sent it
+    body: bytes
+    headers: list[tuple[str, str]]
+    conversation: str | None = None
+
+
+@dataclass
+class _Failed:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+async def forward(
+    ctx: AppContext, exchange: Exchange, out: Outgoing, *, with_account: bool = True
+) -> Response:
+    """Serve the request through up to `failover_attempts` accounts; stream the first good answer."""
+    runtime = await ctx.runtime.current()
+    if not with_account:
+        headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, None)
+        try:
+            upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
+        except GatewayUnreachable as exc:
+            raise _no_gateway(ctx, exchange) from exc
+        return RelayResponse(ctx, exchange, upstream, None)
+
+    tried: list[str] = []
+    last_failed: _Failed | None = None
+    for attempt in range(runtime.failover_attempts):
+        picked = await _pick(ctx, tried, out.conversation)
+        if isinstance(picked, PickMiss):
+            if last_failed is not None:
+                break
+            raise await _no_account(ctx, exchange, picked)
+        creds = await ctx.credentials.get(picked.account_id)
+        if creds is None:
+            await ctx.pool.release(picked, "none")
+            tried.append(picked.account_id)
+            continue
+        headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, creds)
+        try:
+            upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
+        except GatewayUnreachable as exc:
+            await ctx.pool.release(picked, "none")
+            ctx.metrics.attempts.labels("gateway_unreachable").inc()
+            if attempt == runtime.failover_attempts - 1:
+                raise _no_gateway(ctx, exchange) from exc
+            continue
+        failure = failure_of(upstream.response)
+        kind = _kind(failure)
+        if kind is None or not kind.is_account_level:
+            return RelayResponse(ctx, exchange, upstream, picked)
+        # account-level failure before the first byte: remember the answer, punish the account, try another
+        body = await upstream.response.read()
+        last_failed = _Failed(upstream.response.status, response_headers(upstream.response), body)
+        upstream.response.release()
+        ctx.metrics.failovers.labels(kind.value).inc()
+        ctx.metrics.attempts.labels(kind.value).inc()
+        log.warning(
+            "account failed before the first byte; failing over",
+            extra=log_fields(account=picked.account_id, kind=kind.value, status=upstream.response.status),
+        )
+        await ctx.pool.release(picked, "error")
+        await apply_failure(
+            ctx,
+            picked.account_id,
+            kind,
+            retry_after=header_float(upstream.response, "X-Kiro-Retry-After"),
+            reset_at=header_float(upstream.response, "X-Kiro-Reset-At"),
+        )
+        tried.append(picked.account_id)
+    if last_failed is None:
+        raise _no_gateway(ctx, exchange)
+    ctx.metrics.requests.labels(exchange.route, str(last_failed.status), exchange.model, "").inc()
+    return _raw_response(last_failed)
+
+
+def _raw_response(failed: _Failed) -> Response:
+    response = Response(failed.body, status_code=failed.status)
+    response.raw_headers = [*failed.headers, (b"content-length", str(len(failed.body)).encode())]
+    return response
+
+
+def _kind(failure: str | None) -> FailureKind | None:
+    if failure is None:
+        return None
+    try:
+        return FailureKind(failure)
+    except ValueError:
+        return None
+
+
+async def _pick(ctx: AppContext, tried: list[str], conversation: str | None) -> Lease | PickMiss:
+    """One pick; when every account is only busy (cap or governor), wait a little and pick again."""
+    deadline = time.monotonic() + ctx.settings.pick_wait_seconds
+    while True:
+        start = time.perf_counter()
+        result = await ctx.pool.pick(tried, conversation)
+        ctx.metrics.pick_seconds.observe(time.perf_counter() - start)
+        if not isinstance(result, PickMiss) or result.reason != "busy":
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return result
+        await asyncio.sleep(min(max(result.retry_after, 0.01), remaining))
+
+
+async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> ClientError:
+    """A 503 saying why nothing is usable, retryable only when waiting can help."""
+    summary = await ctx.pool.summary()
+    counts = summary.counts
+    retry_after: float = ctx.settings.no_account_retry_after_seconds
+    if summary.total == 0:
+        reason, message = "none_configured", "no Kiro account is configured; add one in the admin panel"
+    elif miss.reason == "busy":
+        reason, message, retry_after = "busy", "every Kiro account is at its concurrency limit", 1.0
+    elif miss.reason == "no_token":
+        reason = "refreshing"
+        message = "no Kiro account has a usable access token right now; tokens are being refreshed"
+        retry_after = 5.0
+        await _refresh_all_pooled(ctx)
+    elif miss.reason == "cooling":
+        reason = "cooling"
+        retry_after = max(miss.retry_after, 1.0)
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
+        message = (
+            f"every Kiro account is cooling down or out of quota until {until} "
+            f"({counts['cooldown']} cooling down, {counts['exhausted']} exhausted)"
+        )
+    elif counts["needs_relogin"] and not counts["active"]:
+        reason = "needs_relogin"
+        message = f"every Kiro account needs to log in again ({counts['needs_relogin']}); see the admin panel"
+    else:
+        reason = "unavailable"
+        message = (
+            f"no Kiro account is usable: {counts['disabled']} disabled, "
+            f"{counts['needs_relogin']} need re-login, {counts['invalid']} invalid"
+        )
+    ctx.metrics.no_account.labels(reason).inc()
+    ctx.metrics.requests.labels(exchange.route, "503", exchange.model, "").inc()
+    log.warning("no usable account", extra=log_fields(reason=reason, pick=miss.reason))
+    retryable = reason in ("busy", "refreshing") or (
+        reason == "cooling" and retry_after <= _SDK_MAX_RETRY_AFTER
+    )
+    return ClientError(
+        503,
+        message,
+        kind="overloaded_error" if retryable else None,
+        code=reason,
+        retry_after=retry_after if retryable or reason == "cooling" else None,
+        should_retry=retryable,
+    )
+
+
+def _no_gateway(ctx: AppContext, exchange: Exchange) -> ClientError:
+    ctx.metrics.requests.labels(exchange.route, "502", exchange.model, "").inc()
+    return ClientError(
+        502, "no gateway is reachable", code="gateway_unreachable", retry_after=2, should_retry=True
+    )
+
+
+async def _refresh_all_pooled(ctx: AppContext, limit: int = 20) -> None:
+    """Ask the refresher for tokens of pooled accounts (a burst collapses into one job per account)."""
+    members = await ctx.redis.zrange(ctx.keys.pool(), 0, limit - 1)
+    for account_id in members:
+        try:
+            await enqueue_refresh(ctx.arq, ctx.keys, account_id, reason="no usable access token")
+        except OSError as exc:
+            log.error("refresh job not queued", extra=log_fields(account=account_id, error=repr(exc)))

@@ -1,0 +1,210 @@
+"""Pass a gateway's answer to the client chunk by chunk, then settle the lease, usage and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from redis.exceptions import RedisError
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from services.router.context import AppContext
+from services.router.errors import Protocol, in_band_error
+from services.router.failures import apply_failure
+from services.router.upstream import Upstream, response_headers
+from shared.accounts.pool import Lease
+from shared.clientkeys import ClientKey
+from shared.errors import FailureKind
+from shared.logging import log_fields, request_id_var
+
+log = logging.getLogger(__name__)
+
+_USAGE_MARK = b": x-kiro-usage "
+_TAIL = 4096  # the usage comment is the last line of a stream and much shorter than this
+
+
+@dataclass
+class Exchange:
+    """One client request as the relay needs it after the pick."""
+
+    route: str
+    protocol: Protocol
+    model: str
+    key: ClientKey | None
+    request_id: str
+    started: float  # perf_counter at arrival
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    credits: float = 0.0
+    failure: str | None = None
+
+
+class RelayResponse(Response):
+    """Streams the upstream body as it arrives; frees the lease when done, on error and on disconnect."""
+
+    def __init__(self, ctx: AppContext, exchange: Exchange, upstream: Upstream, lease: Lease | None) -> None:
+        self.ctx = ctx
+        self.exchange = exchange
+        self.upstream = upstream.response
+        self.lease = lease
+        self.status_code = upstream.response.status
+        self.background = None
+        self.raw_headers = response_headers(upstream.response)
+        content_type = upstream.response.headers.get("Content-Type", "")
+        self.is_sse = content_type.startswith("text/event-stream")
+        self.usage = Usage()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx, ex = self.ctx, self.exchange
+        account = self.lease.account_id if self.lease else ""
+        if account:
+            ctx.metrics.inflight.labels(account).inc()
+        pump = asyncio.create_task(self._pump(send))
+        watch = asyncio.create_task(_disconnected(receive))
+        renew = asyncio.create_task(self._renew()) if self.lease else None
+        ctx.open_streams.add(pump)
+        outcome = "disconnected"
+        try:
+            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if pump.done():
+                outcome = pump.result()
+            else:
+                log.info("client disconnected mid-stream", extra=log_fields(account=account, route=ex.route))
+        finally:
+            ctx.open_streams.discard(pump)
+            for task in (watch, renew):
+                if task is not None:
+                    task.cancel()
+            if not pump.done():
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+            self.upstream.release()
+            if account:
+                ctx.metrics.inflight.labels(account).dec()
+            await self._settle(outcome)
+
+    async def _pump(self, send: Send) -> str:
+        ex, ctx = self.exchange, self.ctx
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        tail = b""
+        first = True
+        outcome = "ok"
+        try:
+            async for chunk in self.upstream.content.iter_any():
+                if first:
+                    ctx.metrics.ttfb_seconds.labels(ex.route).observe(time.perf_counter() - ex.started)
+                    first = False
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (tail + chunk)[-_TAIL:]
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            outcome = "cut"
+            ctx.metrics.midstream_errors.labels(ex.route).inc()
+            log.warning(
+                "gateway stream cut after the first byte",
+                extra=log_fields(gateway=self.upstream.url.host, error=repr(exc), route=ex.route),
+            )
+            if self.is_sse:
+                message = "the upstream stream was interrupted; please retry the request"
+                event = in_band_error(ex.protocol, message)
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        self.usage = self._usage(tail)
+        return outcome
+
+    async def _renew(self) -> None:
+        assert self.lease is not None
+        period = self.ctx.settings.lease_ttl_seconds / 3
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.ctx.pool.renew(self.lease)
+            except RedisError as exc:
+                log.warning("lease renewal failed", extra=log_fields(error=repr(exc)))
+
+    def _usage(self, tail: bytes) -> Usage:
+        if self.is_sse:
+            at = tail.rfind(_USAGE_MARK)
+            if at < 0:
+                return Usage()
+            line = tail[at + len(_USAGE_MARK) :].split(b"\n", 1)[0]
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return Usage()
+            return Usage(
+                int(data.get("input_tokens") or 0),
+                int(data.get("output_tokens") or 0),
+                float(data.get("credits") or 0),
+                data.get("failure"),
+            )
+        headers = self.upstream.headers
+        return Usage(
+            _int(headers.get("X-Kiro-Usage-Input-Tokens")),
+            _int(headers.get("X-Kiro-Usage-Output-Tokens")),
+            float(_int(headers.get("X-Kiro-Usage-Credits"))),
+        )
+
+    async def _settle(self, outcome: str) -> None:
+        ctx, ex = self.ctx, self.exchange
+        usage = self.usage
+        account = self.lease.account_id if self.lease else ""
+        ok = outcome == "ok" and self.status_code < 400 and usage.failure is None
+        ctx.metrics.stream_seconds.labels(ex.route).observe(time.perf_counter() - ex.started)
+        ctx.metrics.requests.labels(ex.route, str(self.status_code), ex.model, account).inc()
+        ctx.metrics.attempts.labels("served" if ok else outcome if outcome != "ok" else "error").inc()
+        if usage.input_tokens or usage.output_tokens:
+            ctx.metrics.tokens.labels("input", ex.model).inc(usage.input_tokens)
+            ctx.metrics.tokens.labels("output", ex.model).inc(usage.output_tokens)
+        token = request_id_var.set(ex.request_id)
+        try:
+            if self.lease is not None:
+                await ctx.pool.release(
+                    self.lease,
+                    "ok" if ok else "error",
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    credits=usage.credits,
+                )
+                await self._apply_in_band_failure(usage)
+            if ex.key is not None and (usage.input_tokens or usage.output_tokens):
+                await ctx.client_keys.record_usage(ex.key, usage.input_tokens, usage.output_tokens)
+        except RedisError as exc:
+            log.error("could not settle the request", extra=log_fields(account=account, error=repr(exc)))
+        finally:
+            request_id_var.reset(token)
+
+    async def _apply_in_band_failure(self, usage: Usage) -> None:
+        """A Kiro failure inside a started stream cannot fail over, but the account still pays for it."""
+        if self.lease is None or not usage.failure:
+            return
+        try:
+            kind = FailureKind(usage.failure)
+        except ValueError:
+            return
+        if kind.is_account_level:
+            await apply_failure(self.ctx, self.lease.account_id, kind)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _int(raw: str | None) -> int:
+    try:
+        return int(float(raw)) if raw else 0
+    except ValueError:
+        return 0

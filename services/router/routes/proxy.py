@@ -1,0 +1,102 @@
+"""Client-facing API routes: thin — authenticate, admit, then hand over to `forward`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from services.router.auth import AuthorizedKey, admit
+from services.router.context import AppContext, Ctx
+from services.router.errors import protocol_of
+from services.router.forward import Outgoing, forward
+from services.router.hints import read_hints
+from services.router.relay import Exchange
+from shared.clientkeys import ClientKey
+from shared.logging import request_id_var
+
+router = APIRouter()
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/\[\]-]{1,64}$")
+
+
+@router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
+async def messages(
+    request: Request,
+    key: AuthorizedKey,
+    ctx: Ctx,
+) -> Response:
+    return await _proxy(request, ctx, key, "messages")
+
+
+@router.post("/v1/chat/completions", summary="OpenAI Chat Completions (streaming or not)")
+async def chat_completions(
+    request: Request,
+    key: AuthorizedKey,
+    ctx: Ctx,
+) -> Response:
+    return await _proxy(request, ctx, key, "chat_completions")
+
+
+@router.post("/v1/messages/count_tokens", summary="Anthropic token count (no account needed)")
+async def count_tokens(
+    request: Request,
+    key: AuthorizedKey,
+    ctx: Ctx,
+) -> Response:
+    body = await request.body()
+    exchange = _exchange(request, key, "count_tokens", "")
+    out = Outgoing(request.method, _path(request), body, list(request.headers.items()))
+    return await forward(ctx, exchange, out, with_account=False)
+
+
+@router.get("/v1/models", summary="Models (Anthropic or OpenAI shape; needs an account's credentials)")
+async def models(
+    request: Request,
+    key: AuthorizedKey,
+    ctx: Ctx,
+) -> Response:
+    exchange = _exchange(request, key, "models", "")
+    out = Outgoing(request.method, _path(request), b"", list(request.headers.items()))
+    return await forward(ctx, exchange, out)
+
+
+async def _proxy(request: Request, ctx: AppContext, key: ClientKey, route: str) -> Response:
+    body = await request.body()
+    hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
+    await admit(ctx, key, hints.model)
+    exchange = _exchange(request, key, route, hints.model)
+    out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
+    return await forward(ctx, exchange, out)
+
+
+def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Exchange:
+    return Exchange(
+        route=route,
+        protocol=protocol_of(request),
+        model=model if _SAFE_MODEL.match(model) else ("" if not model else "other"),
+        key=key,
+        request_id=request_id(request),
+        started=request.scope.get("kiro.started", time.perf_counter()),
+    )
+
+
+def request_id(request: Request) -> str:
+    """The request's id: the client's X-Request-Id when sane, else a new one; set for logging."""
+    existing = request.scope.get("kiro.request_id")
+    if existing:
+        return str(existing)
+    supplied = request.headers.get("x-request-id", "")
+    rid = supplied if _SAFE_ID.match(supplied) else "req_" + secrets.token_hex(12)
+    request.scope["kiro.request_id"] = rid
+    request_id_var.set(rid)
+    return rid
+
+
+def _path(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + ("?" + query if query else "")
