@@ -41,6 +41,8 @@ async def social_refresh(request: web.Request) -> web.Response:
     exchange = Exchange(request, "social_refresh", account, body, raw)
     try:
         await exchange.apply_fault()
+        # look the token up again after a fault delay: a concurrent refresh may have rotated it away
+        account = state.account_by_refresh(token) if token else None
         if token is None:
             raise replies.improperly_formed()
         if account is None or account.auth_kind != "social":
@@ -84,6 +86,8 @@ async def oidc_token(request: web.Request) -> web.Response:
         if client_id is None or client_secret is None:
             raise oauth_error(400, "invalid_request", "clientId and clientSecret are required")
         if grant == "refresh_token":
+            # looked up again after a fault delay: a concurrent refresh may have rotated it away
+            account = state.account_by_refresh(_str(body, "refreshToken") or "")
             answer = _refresh_grant(state, body, account, client_id, client_secret)
         elif grant == DEVICE_GRANT:
             answer = _device_grant(state, body, flow, client_id, client_secret)
