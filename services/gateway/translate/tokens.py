@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -25,9 +26,12 @@ TOOL_OVERHEAD = 8
 
 @lru_cache(maxsize=1)
 def _encoding() -> Any:
-    import bpe_openai
+    with warnings.catch_warnings():
+        # bpe_openai 0.1.4 loads its vocabulary (at import) with the deprecated importlib.resources API
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai
 
-    return bpe_openai.get_encoding("cl100k_base")
+        return bpe_openai.get_encoding("cl100k_base")
 
 
 def load_tokenizer() -> None:
