@@ -50,18 +50,34 @@ class RefresherMetrics:
             "Seconds until the stored access token of an account expires (negative = expired)",
             ("account_id",),
         )
+        self.usage = m.gauge(
+            r,
+            "kiro_refresher_account_usage",
+            "Quota used by an account (last getUsageLimits)",
+            ("account_id",),
+        )
+        self.usage_limit = m.gauge(
+            r,
+            "kiro_refresher_account_usage_limit",
+            "Quota limit of an account (0 = unknown)",
+            ("account_id",),
+        )
 
     async def collect_accounts(self, client: Redis, keys: Keys) -> None:
         """Read every account's state and token expiry from Redis into the gauges."""
         ids = sorted(await client.smembers(keys.accounts()))  # type: ignore[misc]
         pipe = client.pipeline(transaction=False)
         for account_id in ids:
-            pipe.hmget(keys.account(account_id), ["state", "access_expires_at"])
+            pipe.hmget(
+                keys.account(account_id), ["state", "access_expires_at", "usage_current", "usage_limit"]
+            )
         rows = await pipe.execute()
         now = time.time()
         tally: Tally[str] = Tally()
         self.seconds_to_expiry.clear()
-        for account_id, (state, expires) in zip(ids, rows, strict=True):
+        self.usage.clear()
+        self.usage_limit.clear()
+        for account_id, (state, expires, used, limit) in zip(ids, rows, strict=True):
             tally[state or AccountState.INVALID.value] += 1
             try:
                 expires_at = float(expires or 0)
@@ -69,8 +85,17 @@ class RefresherMetrics:
                 expires_at = 0.0
             if expires_at:
                 self.seconds_to_expiry.labels(account_id).set(round(expires_at - now, 1))
+            self.usage.labels(account_id).set(_number(used))
+            self.usage_limit.labels(account_id).set(_number(limit))
         for state in AccountState:
             self.accounts.labels(state.value).set(tally.get(state.value, 0))
+
+
+def _number(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
 
 
 async def start_server(
