@@ -1,0 +1,235 @@
+"""Answers decode into the frames the script asks for: text, thinking, tools, trailer, breakage, timing."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from services.kiro_emulator.control import EmulatorControl, directive
+from shared.kiro.eventstream import EventStreamDecoder
+from tests.kiro_emulator.conftest import Kiro, kiro_body
+
+TRAILER = ["meteringEvent", "contextUsageEvent"]
+
+
+def types(answer: Any) -> list[str | None]:
+    return [t for t, _ in answer.events]
+
+
+def test_default_answer_echoes_the_message_then_metering_and_context(kiro: Kiro, token: str) -> None:
+    content = "Please repeat this sentence, which is long enough to need several frames."
+    answer = kiro.chat(token, kiro_body(content))
+    assert answer.text == content
+    assert types(answer)[-2:] == TRAILER
+    assert types(answer).count("assistantResponseEvent") == 2
+    metering, context = answer.events[-2][1], answer.events[-1][1]
+    assert metering == {"unit": "credit", "unitPlural": "credits", "usage": 0.01}
+    assert 0 < context["contextUsagePercentage"] < 1
+
+
+def test_directive_sets_the_text_and_its_frame_count_and_is_not_echoed(kiro: Kiro, token: str) -> None:
+    answer = kiro.chat(token, kiro_body("Say hi\n" + directive(text="Hello from the script", chunks=5)))
+    assert answer.text == "Hello from the script"
+    assert types(answer) == ["assistantResponseEvent"] * 5 + TRAILER
+    echo = kiro.chat(token, kiro_body("Say hi\n" + directive(chunks=2)))
+    assert echo.text == "Say hi"
+
+
+def test_directive_after_prepended_system_prompt_and_thinking_tags_still_applies(
+    kiro: Kiro, token: str
+) -> None:
+    content = (
+        "<thinking_mode>enabled</thinking_mode>"
+        "--- SYSTEM PROMPT ---\nBe brief.\n--- END SYSTEM PROMPT ---\n\n" + directive(text="scripted")
+    )
+    assert kiro.chat(token, kiro_body(content)).text == "scripted"
+
+
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        ('[[emulator {"text": "x"]]', "not JSON"),
+        ('[[emulator {"txet": "x"}]]', "txet"),
+        ('[[emulator {"text": "x"} trailing', "followed by ]]"),
+        ('[[emulator {"chunks": 0}]]', "chunks"),
+    ],
+)
+def test_bad_directive_is_a_clear_400(kiro: Kiro, token: str, line: str, detail: str) -> None:
+    answer = kiro.chat(token, kiro_body(line))
+    assert answer.status == 400
+    assert answer.error["reason"] == "EMULATOR_DIRECTIVE"
+    assert detail in answer.error["message"]
+
+
+def test_queued_scripts_answer_the_accounts_next_requests_in_order(
+    kiro: Kiro, ctl: EmulatorControl, account: dict[str, Any]
+) -> None:
+    name, token = account["name"], account["access_token"]
+    ctl.queue_scripts(name, [{"text": "first"}, {"text": "second", "repeat": 2}])
+    texts = [kiro.chat(token, kiro_body("echo me")).text for _ in range(4)]
+    assert texts == ["first", "second", "second", "echo me"]
+
+
+def test_script_queued_by_access_token_reaches_the_same_account(
+    kiro: Kiro, ctl: EmulatorControl, account: dict[str, Any]
+) -> None:
+    ctl.queue_script(account["access_token"], text="by token")
+    assert kiro.chat(account["access_token"], kiro_body("x")).text == "by token"
+
+
+def test_thinking_comes_first_with_both_tags_split_across_frames(kiro: Kiro, token: str) -> None:
+    answer = kiro.chat(
+        token, kiro_body(directive(thinking="The user wants 2+2. That is 4.", text="2 + 2 = 4."))
+    )
+    assert answer.text == "<thinking>The user wants 2+2. That is 4.</thinking>\n\n2 + 2 = 4."
+    contents = [p["content"] for t, p in answer.events if t == "assistantResponseEvent"]
+    assert contents[0] == "<think"
+    assert any(c.endswith("</thin") for c in contents)
+    assert "<thinking>" not in contents and not any("</thinking>" in c for c in contents)
+
+
+def test_tool_call_is_start_fragments_and_stop_with_the_same_id(kiro: Kiro, token: str) -> None:
+    call = {
+        "name": "get_weather",
+        "input": {"city": "Paris", "unit": "celsius"},
+        "id": "tooluse_fixed",
+        "chunks": 3,
+    }
+    answer = kiro.chat(token, kiro_body(directive(text="Let me check.", tool_calls=[call])))
+    tool_frames = [p for t, p in answer.events if t == "toolUseEvent"]
+    assert tool_frames[0] == {"toolUseId": "tooluse_fixed", "name": "get_weather", "input": ""}
+    assert tool_frames[-1] == {"toolUseId": "tooluse_fixed", "name": "get_weather", "stop": True}
+    assert len(tool_frames) == 5
+    assert json.loads(answer.tool_inputs()["tooluse_fixed"]) == call["input"]
+    assert types(answer)[0] == "assistantResponseEvent"
+    assert types(answer)[-2:] == TRAILER
+
+
+def test_parallel_tool_calls_follow_each_other_each_closed_by_its_stop(kiro: Kiro, token: str) -> None:
+    calls = [
+        {"name": "read_file", "input": {"path": "a.txt"}},
+        {"name": "read_file", "input": {"path": "b.txt"}},
+    ]
+    answer = kiro.chat(token, kiro_body(directive(tool_calls=calls)))
+    frames = [p for t, p in answer.events if t == "toolUseEvent"]
+    ids = list(answer.tool_inputs())
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert all(i.startswith("tooluse_") for i in ids)
+    first_stop = next(i for i, p in enumerate(frames) if p.get("stop"))
+    assert {p["toolUseId"] for p in frames[: first_stop + 1]} == {ids[0]}
+    assert [json.loads(answer.tool_inputs()[i]) for i in ids] == [c["input"] for c in calls]
+    assert answer.text == ""
+
+
+def test_large_tool_input_arrives_in_many_fragments(kiro: Kiro, token: str) -> None:
+    content = "line of a big file\n" * 400
+    call = {"name": "write_file", "input": {"path": "big.txt", "content": content}}
+    answer = kiro.chat(token, kiro_body(directive(tool_calls=[call])))
+    fragments = [p for t, p in answer.events if t == "toolUseEvent" and p.get("input")]
+    assert len(fragments) > 100
+    assert json.loads(answer.tool_inputs()[fragments[0]["toolUseId"]])["content"] == content
+
+
+def test_trailer_values_can_be_set_or_left_out(kiro: Kiro, token: str) -> None:
+    answer = kiro.chat(token, kiro_body(directive(text="x", metering=0.25, context_usage=42.5)))
+    assert answer.events[-2:] == [
+        ("meteringEvent", {"unit": "credit", "unitPlural": "credits", "usage": 0.25}),
+        ("contextUsageEvent", {"contextUsagePercentage": 42.5}),
+    ]
+    bare = kiro.chat(token, kiro_body(directive(text="x", metering=False, context_usage=False)))
+    assert types(bare) == ["assistantResponseEvent"]
+
+
+def test_extra_raw_events_are_sent_after_the_content(kiro: Kiro, token: str) -> None:
+    events = [
+        {"event": "reasoningContentEvent", "payload": {"text": "hmm"}},
+        {"event": "followupPromptEvent", "payload": {"followupPrompt": {"content": "more?"}}},
+    ]
+    answer = kiro.chat(
+        token, kiro_body(directive(text="x", events=events, metering=False, context_usage=False))
+    )
+    assert answer.events[1:] == [(e["event"], e["payload"]) for e in events]
+
+
+def test_exception_frame_mid_stream_ends_the_answer(kiro: Kiro, token: str) -> None:
+    script = {"text": "abcdef", "chunks": 3, "exception": {"after_frames": 2, "type": "ThrottlingException"}}
+    answer = kiro.chat(token, kiro_body(directive(**script)))
+    assert [f.message_type for f in answer.frames] == ["event", "event", "exception"]
+    assert answer.frames[-1].exception_type == "ThrottlingException"
+    assert answer.text == "abcd"
+
+
+def _read_until_broken(url: str, token: str, body: dict[str, Any]) -> tuple[bytes, Exception | None]:
+    received = b""
+    try:
+        with httpx.stream(
+            "POST",
+            url + "/codewhisperer/generateAssistantResponse",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ) as r:
+            for chunk in r.iter_raw():
+                received += chunk
+    except httpx.HTTPError as exc:
+        return received, exc
+    return received, None
+
+
+def test_connection_reset_mid_stream_cuts_the_body_after_the_planned_frames(kiro: Kiro, token: str) -> None:
+    body = kiro_body(directive(text="abcdef", chunks=3, reset_after_frames=2, delay_ms=20))
+    received, error = _read_until_broken(kiro.url, token, body)
+    assert isinstance(error, httpx.RemoteProtocolError)
+    decoder = EventStreamDecoder()
+    frames = decoder.feed(received)
+    assert [orjson.loads(f.payload)["content"] for f in frames] == ["ab", "cd"]
+
+
+def test_drip_delivers_the_first_frame_long_before_the_last(kiro: Kiro, token: str) -> None:
+    body = kiro_body(directive(text="one two three four five", chunks=5, delay_ms=200))
+    arrivals: list[float] = []
+    decoder = EventStreamDecoder()
+    start = time.monotonic()
+    with httpx.stream(
+        "POST",
+        kiro.url + "/codewhisperer/generateAssistantResponse",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ) as r:
+        for chunk in r.iter_raw():
+            arrivals += [time.monotonic() - start] * len(decoder.feed(chunk))
+    assert len(arrivals) == 7
+    # 6 gaps of 200 ms: the last frame comes >= 1.2 s in; the first must not wait for it.
+    assert arrivals[0] < 0.6
+    assert arrivals[-1] >= 1.1
+    assert arrivals[-1] - arrivals[0] >= 1.0
+
+
+def test_first_byte_delay_holds_back_even_the_status_line(kiro: Kiro, token: str) -> None:
+    body = kiro_body(directive(text="late", first_byte_delay_ms=400))
+    start = time.monotonic()
+    with httpx.stream(
+        "POST",
+        kiro.url + "/codewhisperer/generateAssistantResponse",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ) as r:
+        headers_at = time.monotonic() - start
+        r.read()
+    assert r.status_code == 200
+    assert headers_at >= 0.35
+
+
+def test_script_error_answers_before_the_stream(kiro: Kiro, token: str) -> None:
+    answer = kiro.chat(token, kiro_body(directive(error={"kind": "throttled"})))
+    assert answer.status == 429
+    assert answer.headers["x-amzn-errortype"] == "ThrottlingException"
+    custom = kiro.chat(token, kiro_body(directive(error={"status": 500, "body": {"message": "boom"}})))
+    assert (custom.status, custom.error) == (500, {"message": "boom"})
