@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from services.gateway.settings import GatewaySettings
+from services.refresher.settings import RefresherSettings
 from services.router.settings import RouterSettings
 from tests.deploy.tools import ROOT, run, tool
 
@@ -166,11 +167,11 @@ def test_secrets_come_from_a_generated_secret_and_the_gateway_sees_only_the_inte
 
 
 def test_config_map_sets_only_settings_the_services_know(manifests: list[dict[str, Any]]) -> None:
-    known = {n.upper() for cls in (RouterSettings, GatewaySettings) for n in cls.model_fields}
-    known |= {"REFRESHER_METRICS_PORT"}
+    classes = (RouterSettings, GatewaySettings, RefresherSettings)
+    known = {n.upper() for cls in classes for n in cls.model_fields}
     config = find(manifests, "ConfigMap", "kiro-config")["data"]
     assert set(config) <= known, set(config) - known
-    for settings in (RouterSettings, GatewaySettings):
+    for settings in classes:
         settings.model_validate(
             {k.lower(): v for k, v in config.items() if k.lower() in settings.model_fields}
         )
