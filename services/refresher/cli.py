@@ -115,6 +115,7 @@ async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
     finally:
         await arq.aclose()
         await redis.aclose()
+        await redis.connection_pool.disconnect()
 
 
 async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:

@@ -68,3 +68,4 @@ class Refresher:
         await self.http.close()
         await self.session.close()
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()

@@ -1,0 +1,227 @@
+"""Refreshing one account against the emulator, in process: every login kind, rotation, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from services.kiro_emulator.control import EmulatorControl
+from services.refresher.context import Refresher
+from services.refresher.refresh import Outcome, TransientRefreshError, refresh_account
+from shared.accounts.model import AccountState
+from tests.refresher.conftest import emulator_account
+
+PROFILE = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/REFRESHTEST"
+
+
+async def _add_social(r: Refresher, refresh_token: str) -> str:
+    (account_id,) = (await r.ops.add_refresh_token("social", refresh_token)).added
+    return account_id
+
+
+async def test_social_login_gets_its_first_token_usage_and_enters_the_pool(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(
+        ctl,
+        profile_arn=PROFILE,
+        usage={"current": 12.5, "limit": 1000, "next_reset": 1893456000, "subscription_title": "KIRO PRO"},
+    )
+    account_id = await _add_social(refresher, emu["refresh_token"])
+
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert refresher.store.access_token(account) == ctl.account(emu["name"])["access_token"]
+    assert account.state is AccountState.ACTIVE
+    assert account.profile_arn == PROFILE
+    assert (account.subscription_title, account.usage_current, account.usage_limit) == (
+        "KIRO PRO",
+        12.5,
+        1000,
+    )
+    assert account.usage_reset_at == 1893456000
+    assert account.token_version == 1
+    assert await refresher.redis.zscore(refresher.keys.pool(), account_id) == 0
+    snapshot = json.loads(await refresher.redis.get(refresher.keys.usage_limits(account_id)) or "{}")
+    assert snapshot["limit"] == 1000
+    (usage_call,) = ctl.requests(emu["name"], endpoint="usage")
+    assert usage_call["query"]["profileArn"] == PROFILE
+    assert ctl.counts(emu["name"])["social_refresh"] == 1
+
+
+async def test_a_fresh_token_is_not_refreshed_again(refresher: Refresher, ctl: EmulatorControl) -> None:
+    emu = emulator_account(ctl)
+    account_id = await _add_social(refresher, emu["refresh_token"])
+    await refresh_account(refresher, account_id)
+
+    assert await refresh_account(refresher, account_id) is Outcome.FRESH
+    assert ctl.counts(emu["name"])["social_refresh"] == 1
+
+
+async def test_idc_login_with_rotation_stores_the_newest_refresh_token(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl, auth_kind="idc", rotate_refresh=True)
+    report = await refresher.ops.add_refresh_token(
+        "idc", emu["refresh_token"], client_id=emu["client_id"], client_secret=emu["client_secret"]
+    )
+    (account_id,) = report.added
+
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+    assert await refresh_account(refresher, account_id, force=True, requested_at=time.time() + 10) is (
+        Outcome.REFRESHED
+    )
+
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    current = ctl.account(emu["name"])
+    assert refresher.store.refresh_token(account) == current["refresh_token"]
+    assert refresher.store.refresh_token(account) != emu["refresh_token"]
+    assert refresher.store.access_token(account) == current["access_token"]
+    assert account.state is AccountState.ACTIVE
+    assert ctl.counts(emu["name"])["oidc_token"] == 2
+
+
+async def test_kiro_auth_token_file_login_is_refreshed_like_any_other(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl, profile_arn=PROFILE)
+    token_file = {
+        "accessToken": "old",
+        "refreshToken": emu["refresh_token"],
+        "expiresAt": "2026-01-01T00:00:00.000Z",
+        "authMethod": "social",
+        "provider": "Google",
+        "profileArn": PROFILE,
+        "region": "us-east-1",
+    }
+    (account_id,) = (await refresher.ops.add_kiro_auth_token(token_file)).added
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+    account = await refresher.store.get(account_id)
+    assert account is not None and account.state is AccountState.ACTIVE
+
+
+async def test_rejected_refresh_token_marks_needs_relogin_once_without_a_retry_storm(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl)
+    ctl.add_fault(
+        account=emu["name"],
+        endpoint="social_refresh",
+        status=401,
+        body={"message": "Invalid refresh token provided."},
+        times=0,
+    )
+    account_id = await _add_social(refresher, emu["refresh_token"])
+
+    assert await refresh_account(refresher, account_id) is Outcome.NEEDS_RELOGIN
+    assert await refresh_account(refresher, account_id) is Outcome.SKIPPED
+
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.state is AccountState.NEEDS_RELOGIN
+    assert "refresh token rejected" in account.state_reason
+    assert account.refresh_failures == 1
+    assert await refresher.redis.zscore(refresher.keys.pool(), account_id) is None
+    assert ctl.counts(emu["name"])["social_refresh"] == 1
+
+
+async def test_server_errors_are_retried_and_surfaced_on_the_account(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl)
+    ctl.add_fault(account=emu["name"], endpoint="social_refresh", kind="server_error", times=2)
+    account_id = await _add_social(refresher, emu["refresh_token"])
+
+    for _ in range(2):
+        with pytest.raises(TransientRefreshError):
+            await refresh_account(refresher, account_id)
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.refresh_failures == 2
+    assert "500" in account.last_refresh_error
+    assert account.state is AccountState.PENDING
+
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert (account.refresh_failures, account.last_refresh_error, account.state) == (
+        0,
+        "",
+        AccountState.ACTIVE,
+    )
+
+
+async def test_exhausted_account_leaves_the_pool_until_its_reset(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    reset = time.time() + 86400
+    emu = emulator_account(ctl, usage={"current": 1000, "limit": 1000, "next_reset": reset})
+    account_id = await _add_social(refresher, emu["refresh_token"])
+
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.state is AccountState.EXHAUSTED
+    assert account.exhausted_until == pytest.approx(reset)
+    assert await refresher.redis.zscore(refresher.keys.pool(), account_id) == pytest.approx(reset)
+
+
+async def test_a_rotation_the_upstream_never_committed_falls_back_to_the_previous_token(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl)
+    account_id = await _add_social(refresher, emu["refresh_token"])
+    # a rotated token was stored, but the upstream never made it valid
+    await refresher.tokens.write(
+        account_id,
+        expected_version=0,
+        access_token="x",
+        access_expires_at=1,
+        rotated_refresh_token="aorBogus0000000001",
+    )
+
+    assert await refresh_account(refresher, account_id, force=True, requested_at=time.time() + 10) is (
+        Outcome.REFRESHED
+    )
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert refresher.store.refresh_token(account) == emu["refresh_token"]
+    assert account.state is AccountState.ACTIVE
+
+
+async def test_a_burst_of_forced_refreshes_in_one_process_costs_one_upstream_call(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl, rotate_refresh=True)
+    ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=200, times=1)
+    account_id = await _add_social(refresher, emu["refresh_token"])
+    asked = time.time()
+
+    outcomes = await asyncio.gather(
+        *(refresh_account(refresher, account_id, force=True, requested_at=asked) for _ in range(20))
+    )
+
+    assert outcomes.count(Outcome.REFRESHED) == 1
+    assert set(outcomes) <= {Outcome.REFRESHED, Outcome.LOCKED, Outcome.FRESH}
+    assert ctl.counts(emu["name"])["social_refresh"] == 1
+
+
+async def test_disabled_import_gets_a_token_but_stays_out_of_the_pool(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl)
+    account_id = await _add_social(refresher, emu["refresh_token"])
+    await refresher.store.update(account_id, {"enabled": False})
+
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.state is AccountState.DISABLED
+    assert await refresher.redis.zscore(refresher.keys.pool(), account_id) is None
