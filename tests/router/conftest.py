@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,6 +13,8 @@ from shared.accounts.pool import Pool, PoolLimits
 from shared.accounts.state import AccountStates
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from tests.router.stack import Seeder, Stack, start_stack
+from tests.support.procs import ServiceProcess
 
 SeedAccount = Callable[..., Awaitable[Account]]
 
@@ -69,3 +71,15 @@ def seed_account(redis: aioredis.Redis, keys: Keys, box: SecretBox, states: Acco
         return account
 
     return seed
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
+    """emulator → gateway → two routers, shared by one test module (tests wipe its keys first)."""
+    yield from start_stack(redis_url, secret_key, emulator)
+
+
+@pytest.fixture
+def seeder(stack: Stack, redis: aioredis.Redis) -> Seeder:
+    stack.wipe()
+    return Seeder(stack, redis)

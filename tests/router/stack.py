@@ -1,0 +1,141 @@
+"""A running stack for router end-to-end tests: emulator → one gateway → two router replicas."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import redis as sync_redis
+import redis.asyncio as aioredis
+
+from services.kiro_emulator.control import EmulatorControl, unique_name
+from shared.accounts.model import Account, AccountState
+from shared.accounts.state import AccountStates
+from shared.clientkeys import ClientKeys
+from shared.crypto import SecretBox
+from shared.keys import Keys
+from tests.support.procs import ServiceProcess
+
+
+@dataclass
+class Stack:
+    prefix: str
+    secret_key: str
+    env: dict[str, str]
+    emulator: ServiceProcess
+    gateway: ServiceProcess
+    routers: list[ServiceProcess]
+    control: EmulatorControl
+    extra: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.prefix)
+
+    def start_router(self, gateway_urls: str, **env: str) -> ServiceProcess:
+        """Another router on the same Redis prefix (stopped with the stack)."""
+        proc = ServiceProcess(
+            "services.router", env={**self.env, "GATEWAY_URLS": gateway_urls, **env}, name="router"
+        )
+        self.extra.append(proc)
+        return proc.start()
+
+    def start_gateway(self) -> ServiceProcess:
+        proc = ServiceProcess(
+            "services.gateway", env={**self.env, "KIRO_EMULATOR_URL": self.emulator.url}, name="gateway"
+        )
+        self.extra.append(proc)
+        return proc.start()
+
+    def wipe(self) -> None:
+        """Delete every key of this stack (between tests; the processes keep running)."""
+        client = sync_redis.Redis.from_url(self.env["REDIS_URL"])
+        try:
+            found = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
+            if found:
+                client.delete(*found)
+        finally:
+            client.close()
+
+
+def start_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
+    prefix = f"kst:{uuid.uuid4().hex[:12]}:"
+    env = {
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
+        "KIRO_SECRET_KEY": secret_key,
+        "INTERNAL_API_KEY": "test-internal-" + uuid.uuid4().hex,
+        "LOG_LEVEL": "INFO",
+        "RUNTIME_SETTINGS_TTL_SECONDS": "0",
+        "GATEWAY_HEALTH_INTERVAL_SECONDS": "1",
+        "POOL_GAUGE_INTERVAL_SECONDS": "1",
+        "PICK_WAIT_SECONDS": "0.5",
+    }
+    gateway = ServiceProcess(
+        "services.gateway", env={**env, "KIRO_EMULATOR_URL": emulator.url}, name="gateway"
+    )
+    routers: list[ServiceProcess] = []
+    stack = Stack(prefix, secret_key, env, emulator, gateway, routers, EmulatorControl(emulator.url))
+    try:
+        gateway.start()
+        for _ in range(2):
+            routers.append(
+                ServiceProcess(
+                    "services.router", env={**env, "GATEWAY_URLS": gateway.url}, name="router"
+                ).start()
+            )
+        yield stack
+    finally:
+        for proc in [*stack.extra, *routers, gateway]:
+            proc.stop()
+        stack.control.close()
+        stack.wipe()
+
+
+class Seeder:
+    """Creates emulator accounts and the matching pool accounts, as the refresher would leave them."""
+
+    def __init__(self, stack: Stack, client: aioredis.Redis) -> None:
+        self.stack = stack
+        self.redis = client
+        self.keys = stack.keys
+        self.box = SecretBox(stack.secret_key)
+        self.states = AccountStates(client, self.keys)
+        self.client_keys = ClientKeys(client, self.keys)
+
+    async def account(
+        self,
+        *,
+        weight: int = 100,
+        state: AccountState = AccountState.ACTIVE,
+        until: float = 0.0,
+        **fields: object,
+    ) -> str:
+        name = unique_name("rt")
+        emulated = self.stack.control.register_account(name)
+        account = Account(
+            id=name,
+            label=name,
+            weight=weight,
+            refresh_token_enc=self.box.encrypt(emulated["refresh_token"]),
+            access_token_enc=self.box.encrypt(emulated["access_token"]),
+            access_expires_at=time.time() + 3000,
+            profile_arn=str(emulated.get("profile_arn") or ""),
+            token_version=1,
+        )
+        for key, value in fields.items():
+            setattr(account, key, value)
+        await self.redis.hset(self.keys.account(name), mapping=account.to_redis())
+        await self.redis.sadd(self.keys.accounts(), name)
+        await self.states.set(name, state, "seeded", until, notify=False)
+        return name
+
+    async def client_key(self, **limits: object) -> str:
+        _, plain = await self.client_keys.create("test", **limits)  # type: ignore[arg-type]
+        return plain
+
+    def chat_calls(self, account: str) -> int:
+        counts = self.stack.control.counts(account)
+        return int(counts.get("chat_amazonq", 0)) + int(counts.get("chat_codewhisperer", 0))

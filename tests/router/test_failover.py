@@ -1,0 +1,218 @@
+"""Failover before the first byte, through real router processes, a gateway and the Kiro emulator."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.accounts.model import AccountState
+from tests.router.stack import Seeder, Stack
+
+pytestmark = pytest.mark.e2e
+
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+
+
+def _body(text: str = "hello through the pool", *, stream: bool = False) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": text}],
+        "stream": stream,
+    }
+
+
+async def _post(url: str, key: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(
+            url + "/v1/messages", json=body, headers={"x-api-key": key, **ANTHROPIC, **headers}
+        )
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_state"),
+    [
+        ("invalid_token", AccountState.COOLDOWN),
+        ("suspended", AccountState.DISABLED),
+        ("quota", AccountState.EXHAUSTED),
+        ("throttled", AccountState.COOLDOWN),
+        ("server_error", AccountState.COOLDOWN),
+    ],
+)
+async def test_account_level_failure_fails_over_to_another_account(
+    stack: Stack, seeder: Seeder, fault: str, expected_state: AccountState
+) -> None:
+    failing = await seeder.account(weight=1_000_000)  # picked first unless it is the one excluded
+    healthy = await seeder.account(weight=1)
+    stack.control.add_fault(account=failing, endpoint="chat", kind=fault, times=0)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[0].url, key, _body("failover please"))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["content"][0]["text"] == "failover please"
+    assert seeder.chat_calls(failing) >= 1
+    assert seeder.chat_calls(healthy) == 1
+    assert await seeder.redis.hget(seeder.keys.account(failing), "state") == expected_state.value
+    assert not any(h.lower().startswith("x-kiro-") for h in response.headers)
+
+
+async def test_invalid_token_queues_a_refresh_job(stack: Stack, seeder: Seeder) -> None:
+    failing = await seeder.account(weight=1_000_000)
+    await seeder.account(weight=1)
+    stack.control.add_fault(account=failing, endpoint="chat", kind="invalid_token", times=0)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[1].url, key, _body())
+
+    assert response.status_code == 200
+    queued = await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
+    assert seeder.keys.refresh_job_id(failing) in queued
+    await seeder.redis.delete(f"arq:job:{seeder.keys.refresh_job_id(failing)}")
+
+
+async def test_client_error_is_returned_as_is_without_trying_another_account(
+    stack: Stack, seeder: Seeder
+) -> None:
+    first = await seeder.account(weight=1_000_000)
+    second = await seeder.account(weight=1)
+    stack.control.add_fault(account=first, endpoint="chat", kind="bad_request", times=0)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[0].url, key, _body())
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "error"
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert seeder.chat_calls(second) == 0
+    assert await seeder.redis.hget(seeder.keys.account(first), "state") == "active"
+
+
+async def test_every_account_failing_returns_the_last_failure_in_the_client_shape(
+    stack: Stack, seeder: Seeder
+) -> None:
+    accounts = [await seeder.account() for _ in range(2)]
+    for name in accounts:
+        stack.control.add_fault(account=name, endpoint="chat", kind="throttled", times=0)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[0].url, key, _body())
+
+    assert response.status_code == 429
+    assert response.json()["error"]["type"] == "rate_limit_error"
+    for name in accounts:
+        assert seeder.chat_calls(name) >= 1
+        assert await seeder.redis.hget(seeder.keys.account(name), "state") == "cooldown"
+
+
+async def test_no_retry_after_the_first_byte(stack: Stack, seeder: Seeder) -> None:
+    first = await seeder.account(weight=1_000_000)
+    second = await seeder.account(weight=1)
+    stack.control.queue_script(account=first, text="x" * 400, chunks=10, reset_after_frames=3)
+    key = await seeder.client_key()
+
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST",
+            stack.routers[0].url + "/v1/messages",
+            json=_body(stream=True),
+            headers={"x-api-key": key, **ANTHROPIC},
+        ) as response,
+    ):
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+
+    assert response.status_code == 200
+    assert b"event: message_start" in body
+    assert b"event: error" in body
+    assert seeder.chat_calls(first) == 1
+    assert seeder.chat_calls(second) == 0
+
+
+async def test_gateway_dying_mid_stream_gives_an_in_band_error_and_frees_the_lease(
+    stack: Stack, seeder: Seeder
+) -> None:
+    account = await seeder.account(max_concurrency=1)
+    gateway = stack.start_gateway()
+    router = stack.start_router(gateway.url)
+    stack.control.queue_script(account=account, text="y" * 2000, chunks=40, delay_ms=100)
+    key = await seeder.client_key()
+
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST",
+            router.url + "/v1/chat/completions",
+            json={**_body(stream=True)},
+            headers={"authorization": f"Bearer {key}"},
+        ) as response,
+    ):
+        chunks = []
+        async for chunk in response.aiter_raw():
+            chunks.append(chunk)
+            if len(chunks) == 3:
+                gateway.signal(signal.SIGKILL)
+        body = b"".join(chunks)
+
+    assert response.status_code == 200
+    assert body.rstrip().endswith(b"}")
+    last = body.rstrip().rsplit(b"\n\n", 1)[-1]
+    assert last.startswith(b'data: {"error"')
+    assert await _eventually_zero(seeder, account)
+
+
+async def _eventually_zero(seeder: Seeder, account: str) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        now_ms = int(time.time() * 1000)
+        if await seeder.redis.zcount(seeder.keys.account_leases(account), now_ms, "+inf") == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def test_empty_pool_answers_503_saying_why(stack: Stack, seeder: Seeder) -> None:
+    key = await seeder.client_key()
+
+    anthropic = await _post(stack.routers[0].url, key, _body())
+    async with httpx.AsyncClient(timeout=30) as client:
+        openai = await client.post(
+            stack.routers[1].url + "/v1/chat/completions",
+            json=_body(),
+            headers={"authorization": f"Bearer {key}"},
+        )
+
+    assert anthropic.status_code == 503
+    assert "no Kiro account is configured" in anthropic.json()["error"]["message"]
+    assert anthropic.headers["x-should-retry"] == "false"
+    assert openai.status_code == 503
+    assert openai.json()["error"]["code"] == "none_configured"
+
+
+async def test_cooling_pool_answers_retryable_overloaded_with_retry_after(
+    stack: Stack, seeder: Seeder
+) -> None:
+    await seeder.account(state=AccountState.COOLDOWN, until=time.time() + 30)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[0].url, key, _body())
+
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "overloaded_error"
+    assert 25 <= int(response.headers["retry-after"]) <= 31
+    assert response.headers["x-should-retry"] == "true"
+
+
+async def test_accounts_needing_relogin_answer_503_without_retry(stack: Stack, seeder: Seeder) -> None:
+    await seeder.account(state=AccountState.NEEDS_RELOGIN)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[0].url, key, _body())
+
+    assert response.status_code == 503
+    assert "log in again" in response.json()["error"]["message"]
+    assert response.headers["x-should-retry"] == "false"
