@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from typing import Any
@@ -171,7 +172,7 @@ async def _eventually_zero(seeder: Seeder, account: str) -> bool:
         now_ms = int(time.time() * 1000)
         if await seeder.redis.zcount(seeder.keys.account_leases(account), now_ms, "+inf") == 0:
             return True
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     return False
 
 
