@@ -546,7 +546,7 @@ function keyRow(k) {
   const budget = k.daily_tokens ? `${fmtNum(usage.tokens)} / ${fmtNum(k.daily_tokens)}` : `${fmtNum(usage.tokens)} / ∞`;
   return h("tr", { "data-key-id": k.id },
     h("td", { class: "cell-title" }, k.name),
-    h("td", { class: "mono" }, `${k.prefix}…`),
+    h("td", { class: "mono" }, k.hint || "—"),
     h("td", {}, h("span", { class: `badge ${k.enabled ? "badge-active" : "badge-disabled"}` }, k.enabled ? "Enabled" : "Disabled")),
     h("td", {}, (k.allowed_models || []).length ? k.allowed_models.join(", ") : h("span", { class: "muted" }, "all")),
     h("td", { class: "num" }, k.rpm ? fmtNum(k.rpm) : "∞"),
@@ -662,7 +662,7 @@ async function saveKeyEdit(event) {
 
 // --- settings ---------------------------------------------------------------------------------
 
-const SETTING_NUMBERS = ["failover_attempts", "max_concurrency", "min_interval_ms"];
+const SETTING_NUMBERS = ["failover_attempts"];
 
 async function loadSettings() {
   const s = await api("GET", "/settings");
