@@ -79,7 +79,8 @@ class OpenAIStream(StreamTranslator):
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
 
     def start(self) -> bytes:
-        return self._chunk({"role": "assistant", "content": "", "refusal": None})
+        # content null, not "": a tool-only answer must come out of the SDK accumulators as content None
+        return self._chunk({"role": "assistant", "content": None, "refusal": None})
 
     def ping(self) -> bytes:
         return b": ping\n\n"
