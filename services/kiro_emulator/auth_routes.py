@@ -25,6 +25,12 @@ def _str(body: Any, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _current_owner(state: EmulatorState, refresh_token: str) -> Account | None:
+    """The account whose current refresh token this is (None for unknown or rotated-away tokens)."""
+    account, current = state.account_by_refresh(refresh_token)
+    return account if current else None
+
+
 def _issue(state: EmulatorState, account: Account) -> tuple[str, str]:
     """A new access token, and the refresh token to hand back (a new one when the account rotates)."""
     access = state.issue_access_token(account)
@@ -37,14 +43,14 @@ async def social_refresh(request: web.Request) -> web.Response:
     raw = await request.read()
     body = parse_json(raw)
     token = _str(body, "refreshToken")
-    account = state.account_by_refresh(token) if token else None
-    exchange = Exchange(request, "social_refresh", account, body, raw)
+    owner, _ = state.account_by_refresh(token) if token else (None, False)
+    exchange = Exchange(request, "social_refresh", owner, body, raw)
     try:
         await exchange.apply_fault()
-        # look the token up again after a fault delay: a concurrent refresh may have rotated it away
-        account = state.account_by_refresh(token) if token else None
         if token is None:
             raise replies.improperly_formed()
+        # looked up after the fault delay: a concurrent refresh may have rotated the token away meanwhile
+        account = _current_owner(state, token)
         if account is None or account.auth_kind != "social":
             raise replies.kiro_error(
                 401, "Invalid refresh token provided.", error_type="AccessDeniedException"
@@ -72,7 +78,7 @@ async def oidc_token(request: web.Request) -> web.Response:
     flow: DeviceFlow | None = None
     if grant == "refresh_token":
         token = _str(body, "refreshToken")
-        account = state.account_by_refresh(token) if token else None
+        account, _ = state.account_by_refresh(token) if token else (None, False)
     elif grant == DEVICE_GRANT:
         code = _str(body, "deviceCode")
         flow = state.device_flows.get(code) if code else None
@@ -86,9 +92,9 @@ async def oidc_token(request: web.Request) -> web.Response:
         if client_id is None or client_secret is None:
             raise oauth_error(400, "invalid_request", "clientId and clientSecret are required")
         if grant == "refresh_token":
-            # looked up again after a fault delay: a concurrent refresh may have rotated it away
-            account = state.account_by_refresh(_str(body, "refreshToken") or "")
-            answer = _refresh_grant(state, body, account, client_id, client_secret)
+            # looked up after the fault delay: a concurrent refresh may have rotated the token away meanwhile
+            current = _current_owner(state, _str(body, "refreshToken") or "")
+            answer = _refresh_grant(state, body, current, client_id, client_secret)
         elif grant == DEVICE_GRANT:
             answer = _device_grant(state, body, flow, client_id, client_secret)
         else:

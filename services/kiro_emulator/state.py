@@ -82,6 +82,7 @@ class Account:
     models: dict[str, ModelInfo]
     usage: UsageSpec
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> expires at (unix s)
+    retired_refresh_tokens: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     statuses: dict[str, Counter[int]] = field(default_factory=dict)
     requests: deque[dict[str, Any]] = field(default_factory=deque)
@@ -164,6 +165,7 @@ class EmulatorState:
         self.accounts: dict[str, Account] = {}
         self.access_index: dict[str, str] = {}
         self.refresh_index: dict[str, str] = {}
+        self.retired_refresh: dict[str, str] = {}  # rotated-away token -> account (to count stale uses)
         self.clients: dict[str, OidcClient] = {}
         self.device_flows: dict[str, DeviceFlow] = {}
         self.user_codes: dict[str, str] = {}
@@ -227,6 +229,8 @@ class EmulatorState:
         account = self.accounts.pop(name)
         for token in account.access_tokens:
             self.access_index.pop(token, None)
+        for token in account.retired_refresh_tokens:
+            self.retired_refresh.pop(token, None)
         self.refresh_index.pop(account.refresh_token, None)
 
     def issue_access_token(self, account: Account, token: str | None = None) -> str:
@@ -241,6 +245,8 @@ class EmulatorState:
 
     def rotate_refresh_token(self, account: Account) -> str:
         self.refresh_index.pop(account.refresh_token, None)
+        self.retired_refresh[account.refresh_token] = account.name
+        account.retired_refresh_tokens.append(account.refresh_token)
         account.refresh_token = new_token("refresh")
         self.refresh_index[account.refresh_token] = account.name
         return account.refresh_token
@@ -263,9 +269,13 @@ class EmulatorState:
             return None, False
         return account, account.access_tokens.get(token, 0) > time.time()
 
-    def account_by_refresh(self, token: str) -> Account | None:
+    def account_by_refresh(self, token: str) -> tuple[Account | None, bool]:
+        """(account the refresh token belongs or belonged to, whether it is its current one)."""
         name = self.refresh_index.get(token)
-        return self.accounts.get(name) if name else None
+        if name is not None:
+            return self.accounts.get(name), True
+        name = self.retired_refresh.get(token)
+        return (self.accounts.get(name) if name else None), False
 
     def resolve(self, ref: str) -> Account | None:
         """An account by name or by one of its access tokens (control API)."""
