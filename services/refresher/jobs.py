@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -19,7 +20,6 @@ from services.refresher.refresh import (
     refresh_account,
 )
 from services.refresher.usage import after_token
-from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
 from shared.logging import log_fields
 
@@ -60,27 +60,46 @@ async def refresh_account_job(
 
 
 async def refresh_due_job(ctx: dict[str, Any]) -> int:
-    """Cron `refresh_due`: queue a refresh for every account whose token expires before the next run
-    plus the margin. Jobs collapse with on-demand triggers (same job id). Returns how many were due."""
+    """Cron `refresh_due`: refresh every account whose token expires before the next run plus the
+    margin, `refresh_concurrency` at a time. Returns how many accounts were due."""
     r = _refresher(ctx)
+    due = await due_accounts(r)
+    gate = asyncio.Semaphore(r.settings.refresh_concurrency)
+
+    async def one(account_id: str) -> Outcome | None:
+        async with gate:
+            try:
+                return await refresh_account(r, account_id)
+            except TransientRefreshError:
+                # arq retries with backoff from here on (and collapses with on-demand triggers)
+                await enqueue_refresh(ctx["redis"], r.keys, account_id, reason="retry")
+                return None
+
+    outcomes = await asyncio.gather(*(one(account_id) for account_id in due))
+    refreshed = sum(1 for o in outcomes if o is Outcome.REFRESHED)
+    log.info("periodic refresh", extra=log_fields(due=len(due), refreshed=refreshed))
+    return len(due)
+
+
+async def due_accounts(r: Refresher) -> list[str]:
+    """Enabled, not parked accounts whose access token expires before the next run + margin."""
     ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
     pipe = r.redis.pipeline(transaction=False)
     for account_id in ids:
         pipe.hmget(r.keys.account(account_id), ["enabled", "state", "access_expires_at", "refresh_token_enc"])
     rows = await pipe.execute()
     deadline = time.time() + horizon(r)
-    due = 0
+    parked = {s.value for s in PARKED_STATES}
+    due: list[str] = []
     for account_id, (enabled, state, expires, refresh_token) in zip(ids, rows, strict=True):
-        if enabled != "1" or not refresh_token or state in {s.value for s in PARKED_STATES}:
+        if enabled != "1" or not refresh_token or state in parked:
             continue
         try:
             expires_at = float(expires or 0)
         except ValueError:
             expires_at = 0.0
-        if expires_at < deadline or state == AccountState.PENDING.value:
-            due += 1
-            await enqueue_refresh(ctx["redis"], r.keys, account_id, reason="due")
-    log.info("periodic refresh", extra=log_fields(accounts=len(ids), due=due))
+        if expires_at < deadline:
+            due.append(account_id)
     return due
 
 

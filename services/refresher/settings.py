@@ -21,6 +21,9 @@ class RefresherSettings(CommonSettings):
     refresh_margin_seconds: float = Field(
         300.0, ge=0, description="refresh tokens expiring before next run + this"
     )
+    refresh_due_timeout_seconds: float = Field(
+        300.0, gt=0, description="longest a periodic run may take (also how long arq waits for a dead worker)"
+    )
     refresh_on_startup: bool = Field(False, description="also run the periodic refresh when a worker starts")
     refresh_concurrency: int = Field(16, ge=1, description="refresh jobs one worker runs at a time")
     refresh_timeout_seconds: float = Field(30.0, gt=0, description="one auth / usage call, whole")

@@ -78,7 +78,7 @@ def build_worker(settings: RefresherSettings) -> Worker:
             run_at_startup=settings.refresh_on_startup,
             unique=True,
             keep_result=0,
-            timeout=120,
+            timeout=settings.refresh_due_timeout_seconds,
             **cron_schedule(settings.refresh_interval_seconds),  # type: ignore[arg-type]
         )
     ]
