@@ -1,0 +1,205 @@
+"""Streaming behaviour: incremental delivery, keep-alive pings, timeouts, auto-continuation."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.gateway.support import AnthropicFactory, Emulator, directive, sse_events, start_gateway
+from tests.support.procs import ServiceProcess
+
+MODEL = "claude-sonnet-4-6"
+WRITE_TOOL = {
+    "name": "write_file",
+    "description": "Write a file.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["path", "content"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def pinging(emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    """A gateway that pings after 0.15 s of silence and gives up after 1 s."""
+    proc = start_gateway(emulator.url, PING_INTERVAL="0.15", IDLE_READ_TIMEOUT="1.0", FIRST_TOKEN_TIMEOUT="5")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def impatient(emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    """A gateway whose first-token timeout (0.4 s) fires long before it would commit the response."""
+    proc = start_gateway(emulator.url, FIRST_TOKEN_TIMEOUT="0.4", PING_INTERVAL="5", RETRY_ATTEMPTS="2")
+    yield proc
+    proc.stop()
+
+
+def _body(content: str, **extra: object) -> dict[str, object]:
+    return {
+        "model": MODEL,
+        "max_tokens": 1000,
+        "stream": True,
+        "messages": [{"role": "user", "content": content}],
+        **extra,
+    }
+
+
+def test_text_reaches_the_client_before_kiro_sends_the_next_frame(
+    gateway: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    body = _body(directive(text="aaaa bbbb cccc dddd", chunks=4, delay_ms=300))
+    started = time.monotonic()
+    first_text_at = None
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/messages", json=body, headers=account.headers(), timeout=30
+    ) as r:
+        for line in r.iter_lines():
+            if first_text_at is None and '"text_delta"' in line:
+                first_text_at = time.monotonic()
+    ended_at = time.monotonic()
+    assert first_text_at is not None
+    # three more frames follow at 300 ms intervals: the first must arrive well before them
+    assert ended_at - first_text_at >= 0.6
+    assert first_text_at - started < ended_at - started - 0.6
+
+
+def test_keep_alive_pings_flow_while_kiro_is_silent_mid_stream(
+    pinging: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    r = httpx.post(
+        f"{pinging.url}/v1/messages",
+        json=_body(directive(text="slow and steady", chunks=2, delay_ms=600)),
+        headers=account.headers(),
+        timeout=30,
+    )
+    names = [name for name, _ in sse_events(r.text)]
+    first, last = (
+        names.index("content_block_delta"),
+        len(names) - 1 - names[::-1].index("content_block_delta"),
+    )
+    assert "ping" in names[first:last]
+    assert names[-2] == "message_stop"
+
+
+def test_openai_keep_alive_is_a_comment_line(pinging: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    body = {
+        "model": MODEL,
+        "stream": True,
+        "messages": [{"role": "user", "content": directive(text="ab", chunks=2, delay_ms=600)}],
+    }
+    r = httpx.post(f"{pinging.url}/v1/chat/completions", json=body, headers=account.headers(), timeout=30)
+    events = sse_events(r.text)
+    assert ("comment", "ping") in events
+    assert all(name in (None, "comment") for name, _ in events)
+
+
+def test_a_slow_first_frame_gets_headers_and_message_start_early_then_pings(
+    pinging: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    r = httpx.post(
+        f"{pinging.url}/v1/messages",
+        json=_body(directive(text="finally", first_frame_delay_ms=700)),
+        headers=account.headers(),
+        timeout=30,
+    )
+    names = [name for name, _ in sse_events(r.text)]
+    assert names[0] == "message_start"
+    assert names[1] == "ping"
+    assert names.index("content_block_delta") > 1
+    assert names[-2] == "message_stop"
+
+
+def test_kiro_going_silent_past_the_idle_timeout_ends_with_an_in_band_error(
+    pinging: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    r = httpx.post(
+        f"{pinging.url}/v1/messages",
+        json=_body(directive(text="first then nothing", chunks=2, delay_ms=3000)),
+        headers=account.headers(),
+        timeout=30,
+    )
+    events = sse_events(r.text)
+    names = [name for name, _ in events]
+    assert "content_block_delta" in names
+    assert names[-2:] == ["error", "comment"]
+    assert '"failure":"upstream_error"' in events[-1][1]
+
+
+def test_first_token_timeout_is_retried_then_reported_before_any_byte(
+    impatient: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    emu.fault(account=account.name, endpoint="chat", times=0, first_byte_delay_ms=1500)
+    r = httpx.post(f"{impatient.url}/v1/messages", json=_body("hello"), headers=account.headers(), timeout=30)
+    assert r.status_code == 529
+    assert r.json()["error"]["type"] == "overloaded_error"
+    assert r.headers["x-kiro-failure"] == "upstream_error"
+    assert emu.counts(account.name)["chat_codewhisperer"] == 2
+
+
+def _big_tool_call(size: int) -> dict[str, object]:
+    content = "".join(f"line {i:05d} of the file\n" for i in range(size // 22))
+    return {"name": "write_file", "input": {"path": "big.txt", "content": content}, "chunks": 20}
+
+
+def test_a_tool_call_cut_by_the_output_cap_is_continued_into_one_valid_call(
+    gateway: ServiceProcess, emu: Emulator, anthropic_sdk: AnthropicFactory
+) -> None:
+    account = emu.account()
+    call = _big_tool_call(3000)
+    prompt = directive(text="Writing it.", tool_calls=[call], output_cap=1800)
+    client = anthropic_sdk(gateway, account)
+    with client.messages.stream(
+        model=MODEL, max_tokens=8000, tools=[WRITE_TOOL], messages=[{"role": "user", "content": prompt}]
+    ) as stream:
+        final = stream.get_final_message()
+    tools = [b for b in final.content if b.type == "tool_use"]
+    assert len(tools) == 1
+    assert tools[0].input == call["input"]
+    assert final.stop_reason == "tool_use"
+    requests = emu.requests(account.name, "chat_codewhisperer")
+    assert len(requests) == 2
+    ids = {r["body"]["conversationState"]["conversationId"] for r in requests}
+    assert len(ids) == 1
+
+
+def test_continuations_are_bounded_and_the_cut_call_ends_as_max_tokens(
+    gateway: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    prompt = directive(tool_calls=[_big_tool_call(6000)], output_cap=500)
+    r = httpx.post(
+        f"{gateway.url}/v1/messages",
+        json={**_body(prompt), "tools": [WRITE_TOOL]},
+        headers=account.headers(),
+        timeout=30,
+    )
+    deltas = [json.loads(d) for name, d in sse_events(r.text) if name == "message_delta"]
+    assert deltas[-1]["delta"]["stop_reason"] == "max_tokens"
+    assert emu.counts(account.name)["chat_codewhisperer"] == 1 + 3  # the default bound
+
+
+def test_auto_continuation_can_be_turned_off_by_the_router(gateway: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    prompt = directive(tool_calls=[_big_tool_call(3000)], output_cap=1000)
+    headers = account.headers(**{"X-Kiro-Options": json.dumps({"auto_continue": False})})
+    r = httpx.post(
+        f"{gateway.url}/v1/messages",
+        json={**_body(prompt), "tools": [WRITE_TOOL]},
+        headers=headers,
+        timeout=30,
+    )
+    deltas = [json.loads(d) for name, d in sse_events(r.text) if name == "message_delta"]
+    assert deltas[-1]["delta"]["stop_reason"] == "max_tokens"
+    assert emu.counts(account.name)["chat_codewhisperer"] == 1
