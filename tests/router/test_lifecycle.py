@@ -1,0 +1,70 @@
+"""Router process behaviour: runtime settings from Redis, draining on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import httpx
+import pytest
+
+from services.kiro_emulator.control import directive
+from tests.router.stack import Seeder, Stack
+
+pytestmark = pytest.mark.e2e
+
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+
+
+async def test_failover_attempts_setting_from_the_panel_is_honoured(stack: Stack, seeder: Seeder) -> None:
+    failing = await seeder.account(weight=1_000_000)
+    healthy = await seeder.account(weight=1)
+    stack.control.add_fault(account=failing, endpoint="chat", kind="throttled", times=0)
+    await seeder.redis.hset(seeder.keys.settings(), "failover_attempts", "1")
+    key = await seeder.client_key()
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            stack.routers[0].url + "/v1/messages",
+            json={
+                "model": "claude-sonnet-4.5",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            headers={"x-api-key": key, **ANTHROPIC},
+        )
+
+    assert response.status_code == 429
+    assert seeder.chat_calls(healthy) == 0
+
+
+async def test_sigterm_lets_an_open_stream_finish_then_exits(stack: Stack, seeder: Seeder) -> None:
+    await seeder.account()
+    router = stack.start_router(stack.gateway.url)
+    key = await seeder.client_key()
+    slow = directive(text="z" * 400, chunks=20, delay_ms=50)
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": slow}],
+    }
+
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST", router.url + "/v1/messages", json=body, headers={"x-api-key": key, **ANTHROPIC}
+        ) as r,
+    ):
+        chunks = []
+        async for chunk in r.aiter_raw():
+            if not chunks:
+                router.signal(signal.SIGTERM)
+            chunks.append(chunk)
+    received = b"".join(chunks)
+    assert router.proc is not None
+    exit_code = await asyncio.to_thread(router.proc.wait, 10)
+
+    assert b"event: message_stop" in received
+    assert received.count(b"z") >= 400
+    assert exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
