@@ -36,9 +36,12 @@ def module_prefix(redis_url: str) -> Iterator[str]:
 
 
 def _delete_prefix(redis_url: str, prefix: str) -> None:
-    client = sync_redis.Redis.from_url(redis_url)
+    client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        doomed = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        # arq keeps each queued job under `arq:job:<id>`, outside our prefix; the queue itself is inside
+        queued = client.zrange(Keys(prefix).arq_queue(), 0, -1)
+        doomed = [f"arq:job:{job_id}" for job_id in queued]
+        doomed += list(client.scan_iter(match=f"{prefix}*", count=1000))
         for start in range(0, len(doomed), 500):
             client.delete(*doomed[start : start + 500])
     finally:
@@ -103,6 +106,33 @@ async def add_social(admin: httpx.AsyncClient, **extra: Any) -> tuple[dict[str, 
     r = await admin.post("/accounts", json={"auth_kind": "social", "refresh_token": token, **extra})
     assert r.status_code == 201, r.text
     return r.json(), token
+
+
+def kiro_go_config() -> dict[str, Any]:
+    """A kiro-go data/config.json: a social and a Builder ID account, and one entry without a token."""
+    social = {
+        "id": "1",
+        "email": "a@example.com",
+        "refreshToken": "rt-a-" + uuid.uuid4().hex,
+        "authMethod": "social",
+        "provider": "Google",
+        "enabled": True,
+        "usageCurrent": 12.5,
+        "usageLimit": 50,
+        "nextResetDate": "2030-01-01",
+    }
+    builder = {
+        "id": "2",
+        "nickname": "builder",
+        "refreshToken": "rt-b-" + uuid.uuid4().hex,
+        "authMethod": "idc",
+        "clientId": "cid",
+        "clientSecret": "csecret",
+        "region": "us-east-1",
+        "provider": "BuilderId",
+    }
+    broken = {"id": "3", "nickname": "broken", "authMethod": "social"}
+    return {"password": "kiro-go-panel-password", "accounts": [social, builder, broken]}
 
 
 # --- authentication -------------------------------------------------------------------------------
@@ -293,16 +323,7 @@ async def test_refresh_button_queues_one_refresh_job_for_the_refresher(
 
 
 async def test_kiro_go_import_reports_added_updated_and_skipped(admin: httpx.AsyncClient) -> None:
-    config = {
-        "password": "kiro-go-panel-password",
-        "accounts": [
-            {"id": "1", "email": "a@example.com", "refreshToken": "rt-a-" + uuid.uuid4().hex, "authMethod": "social",
-             "provider": "Google", "enabled": True, "usageCurrent": 12.5, "usageLimit": 50, "nextResetDate": "2030-01-01"},
-            {"id": "2", "nickname": "builder", "refreshToken": "rt-b-" + uuid.uuid4().hex, "authMethod": "idc",
-             "clientId": "cid", "clientSecret": "csecret", "region": "us-east-1", "provider": "BuilderId"},
-            {"id": "3", "nickname": "broken", "authMethod": "social"},
-        ],
-    }  # fmt: skip
+    config = kiro_go_config()
     r = await admin.post("/accounts/import", json=config)
     assert r.status_code == 200, r.text
     report = r.json()

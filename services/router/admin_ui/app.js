@@ -3,9 +3,9 @@
 
 const API = "/admin/api";
 const REFRESH_MS = 5000;
-const STATES = ["active", "cooldown", "exhausted", "disabled", "needs_relogin", "invalid"];
+const STATES = ["active", "pending", "cooldown", "exhausted", "disabled", "needs_relogin", "invalid"];
 const STATE_LABELS = {
-  active: "Active", cooldown: "Cooldown", exhausted: "Exhausted", disabled: "Disabled",
+  active: "Active", pending: "Pending", cooldown: "Cooldown", exhausted: "Exhausted", disabled: "Disabled",
   needs_relogin: "Needs re-login", invalid: "Invalid",
 };
 
@@ -196,8 +196,6 @@ async function loadDashboard() {
 
 // --- accounts ---------------------------------------------------------------------------------
 
-let accountsById = new Map();
-
 function usageCell(a) {
   if (!a.usage_limit) {
     return h("td", { class: "usage" }, h("span", { class: "muted" }, a.subscription_title || "unknown"));
@@ -242,8 +240,7 @@ function accountRow(a) {
 
 async function loadAccounts() {
   const data = await api("GET", "/accounts");
-  const accounts = data.accounts || [];
-  accountsById = new Map(accounts.map((a) => [a.id, a]));
+  const accounts = (data.accounts || []).sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
   $("#accounts-table tbody").replaceChildren(...accounts.map(accountRow));
   $("#accounts-empty").hidden = accounts.length > 0;
   const invalid = data.invalid || [];
@@ -338,6 +335,8 @@ function setAddMode(mode) {
   $("#device-status").hidden = true;
   $("#add-submit").textContent = mode === "device" ? "Start device login" : "Add account";
   $("#add-submit").disabled = false;
+  $("#add-submit").hidden = false;
+  $("#add-dialog [data-close]").textContent = "Cancel";
   clearError($("#add-error"));
 }
 
@@ -432,6 +431,8 @@ async function pollDeviceFlow(flowId) {
     $("#add-submit").disabled = false;
     if (status.status === "complete") {
       line.textContent = "Signed in. The account was added.";
+      $("#add-dialog [data-close]").textContent = "Done";
+      $("#add-submit").hidden = true;
       toast("Device login complete: account added.");
       await loadAccounts();
     } else {

@@ -1,0 +1,171 @@
+"""The admin panel in a real browser (Debian chromium via Playwright) against a real router process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.router.test_admin_api import kiro_go_config
+from tests.support.procs import ServiceProcess, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9", "KIRO_EMULATOR_URL": emulator.url}
+    with ServiceProcess("services.router", env=env, name="router") as proc:
+        yield proc
+
+
+@pytest.fixture
+def refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    """The worker that fetches new accounts' first tokens and finishes device logins."""
+    port = free_port()
+    env = {**stack_env, "KIRO_EMULATOR_URL": emulator.url, "REFRESHER_METRICS_PORT": str(port)}
+    with ServiceProcess("services.refresher", ["worker"], env=env, port=port, name="refresher") as proc:
+        yield proc
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        pytest.fail("chromium is missing: `make system-deps` (scripts/system-deps.sh) installs it")
+    async with async_playwright() as pw:
+        instance = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        await instance.close()
+
+
+@pytest.fixture
+def shots() -> Iterator[Path]:
+    """Screenshots for a human to judge the design (kept when KEEP_SCREENSHOTS is set)."""
+    path = Path(tempfile.mkdtemp(prefix="admin-panel-"))
+    yield path
+    if not os.environ.get("KEEP_SCREENSHOTS"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def emulator_account(emulator: ServiceProcess) -> str:
+    """A social account known to the emulator; returns its refresh token."""
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as client:
+        name = f"panel-{uuid.uuid4().hex[:8]}"
+        r = await client.post("/_emulator/accounts", json={"name": name, "auth_kind": "social"})
+        r.raise_for_status()
+        return str(r.json()["refresh_token"])
+
+
+async def sign_in(page: Page, url: str) -> None:
+    await page.goto(url + "/admin/")
+    await page.get_by_label("Admin password").fill("test-admin-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
+    router: ServiceProcess, refresher: ServiceProcess, emulator: ServiceProcess, browser: Browser, shots: Path
+) -> None:
+    refresh_token = await emulator_account(emulator)
+    page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    await page.goto(router.url + "/admin/")
+    await page.get_by_label("Admin password").fill("wrong password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("wrong password")
+    await sign_in(page, router.url)
+    await page.screenshot(path=shots / "dashboard.png", full_page=True)
+
+    # add a social account from its refresh token
+    await page.get_by_role("link", name="Accounts").click()
+    await page.get_by_role("button", name="Add account").click()
+    dialog = page.locator("#add-dialog")
+    await dialog.get_by_label("Refresh token").fill(refresh_token)
+    await dialog.get_by_label("Label").fill("emulated social")
+    await dialog.get_by_role("button", name="Add account").click()
+    row = page.locator("#accounts-table tbody tr", has_text="emulated social")
+    await expect(row).to_be_visible()
+    await expect(row).to_contain_text("social")
+    # the refresher fetches its first token from the emulator; the table refreshes by itself
+    await expect(row.locator(".badge")).to_have_text("Active", timeout=15_000)
+
+    # change its weight
+    await row.get_by_role("button", name="Edit").click()
+    await page.locator("#edit-dialog").get_by_label("Weight").fill("300")
+    await page.locator("#edit-dialog").get_by_role("button", name="Save").click()
+    await expect(row.locator("td.weight")).to_have_text("300")
+
+    # a Builder ID device login: the user code is shown, the login is confirmed, the account appears
+    await page.get_by_role("button", name="Add account").click()
+    await dialog.get_by_role("tab", name="Device login").click()
+    await dialog.get_by_label("Label").fill("device builder")
+    await dialog.get_by_role("button", name="Start device login").click()
+    user_code = (await dialog.locator("#device-user-code").text_content() or "").strip()
+    assert user_code
+    await expect(dialog.get_by_role("link")).to_have_attribute("href", re.compile(re.escape(user_code)))
+    await page.screenshot(path=shots / "device-login.png")
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as client:
+        (await client.post("/_emulator/device/approve", json={"user_code": user_code})).raise_for_status()
+    await expect(dialog).to_contain_text("Signed in. The account was added.", timeout=15_000)
+    await dialog.get_by_role("button", name="Done").click()
+    await expect(page.locator("#accounts-table tbody tr", has_text="device builder")).to_be_visible()
+
+    # import a kiro-go config and read the report
+    await page.get_by_role("button", name="Import kiro-go config").click()
+    importer = page.locator("#import-dialog")
+    await importer.get_by_label("…or paste its contents").fill(orjson.dumps(kiro_go_config()).decode())
+    await importer.get_by_role("button", name="Import").click()
+    await expect(importer.locator(".report-summary")).to_have_text("2 added, 0 updated, 1 skipped.")
+    await expect(importer).to_contain_text("broken: no refresh token")
+    await importer.get_by_role("button", name="Close").click()
+    await expect(page.locator("#accounts-table tbody tr")).to_have_count(4)
+    await expect(page.locator("#accounts-table")).not_to_contain_text(refresh_token)
+    await page.screenshot(path=shots / "accounts.png", full_page=True)
+
+    # create a client key: shown once, with a copy button
+    await page.get_by_role("link", name="Client keys").click()
+    await page.get_by_role("button", name="Create key").click()
+    creator = page.locator("#key-dialog")
+    await creator.get_by_label("Name").fill("laptop claude code")
+    await creator.get_by_role("button", name="Create key").click()
+    plain = page.get_by_label("New client key")
+    await expect(plain).to_have_value(re.compile(r"^sk-"))
+    key = await plain.input_value()
+    assert key.startswith("sk-") and len(key) > 30
+    await expect(creator.get_by_role("button", name="Copy")).to_be_visible()
+    await page.screenshot(path=shots / "key-created.png")
+    await creator.get_by_role("button", name="Done").click()
+    key_row = page.locator("#keys-table tbody tr", has_text="laptop claude code")
+    await expect(key_row).to_contain_text(key[-4:])
+    assert key not in await page.content()
+
+    await page.get_by_role("link", name="Settings").click()
+    await expect(page.get_by_label("Thinking model suffix")).to_have_value("-thinking")
+
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_label("Admin password")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_label("Admin password")).to_be_visible()
+    assert errors == []
