@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable
 from typing import cast
@@ -46,7 +47,8 @@ class RuntimeSettings:
         aliases = _decode(raw.get("model_aliases", "")) if raw.get("model_aliases") else None
         if isinstance(aliases, dict):
             options["model_aliases"] = aliases
-        self.options_header = orjson.dumps(options).decode()
+        # header values must stay ASCII: escape anything else (a thinking suffix could hold any text)
+        self.options_header = json.dumps(options, ensure_ascii=True, separators=(",", ":"))
         try:
             attempts = int(raw.get("failover_attempts") or self._default_attempts)
         except ValueError:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
 from services.kiro_emulator.control import directive
 from tests.router.stack import Seeder, Stack
+from tests.support.procs import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -68,3 +70,82 @@ async def test_sigterm_lets_an_open_stream_finish_then_exits(stack: Stack, seede
     assert b"event: message_stop" in received
     assert received.count(b"z") >= 400
     assert exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+
+
+async def test_unreachable_gateway_is_skipped_for_a_healthy_one(stack: Stack, seeder: Seeder) -> None:
+    await seeder.account()
+    dead = f"http://127.0.0.1:{free_port()}"
+    router = stack.start_router(f"{dead},{stack.gateway.url}")
+    key = await seeder.client_key()
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        statuses = [
+            (
+                await client.post(
+                    router.url + "/v1/messages",
+                    json={
+                        "model": "claude-sonnet-4.5",
+                        "max_tokens": 8,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
+                    headers={"x-api-key": key, **ANTHROPIC},
+                )
+            ).status_code
+            for _ in range(4)
+        ]
+        ready = await client.get(router.url + "/ready")
+        metrics = (await client.get(router.url + "/metrics")).text
+
+    assert statuses == [200, 200, 200, 200]
+    assert ready.status_code == 200
+    assert f'kiro_router_gateway_up{{gateway="{dead}"}} 0.0' in metrics
+
+
+async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack, seeder: Seeder) -> None:
+    account = await seeder.account()
+    key = await seeder.client_key()
+    slow = directive(text="w" * 2000, chunks=100, delay_ms=100)  # ten seconds of stream
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": slow}],
+    }
+    leases = seeder.keys.account_leases(account)
+
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST", stack.routers[0].url + "/v1/messages", json=body, headers={"x-api-key": key, **ANTHROPIC}
+        ) as r,
+    ):
+        async for _ in r.aiter_raw():
+            assert await seeder.redis.zcard(leases) == 1
+            break
+
+    assert await _eventually(lambda: seeder.redis.zcard(leases), 0)
+
+
+async def test_count_tokens_needs_no_account(stack: Stack, seeder: Seeder) -> None:
+    key = await seeder.client_key()
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            stack.routers[1].url + "/v1/messages/count_tokens?beta=true",
+            json={
+                "model": "claude-sonnet-4.5",
+                "messages": [{"role": "user", "content": "how many tokens is this"}],
+            },
+            headers={"x-api-key": key, **ANTHROPIC},
+        )
+
+    assert response.status_code == 200
+    assert response.json()["input_tokens"] > 0
+
+
+async def _eventually(read: Callable[[], Awaitable[int]], expected: int, within: float = 3.0) -> bool:
+    for _ in range(int(within / 0.05)):
+        if await read() == expected:
+            return True
+        await asyncio.sleep(0.05)
+    return False
