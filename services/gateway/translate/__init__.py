@@ -20,8 +20,9 @@ Notes for the app (additions to the gateway contract, all backwards compatible):
   later `feed`/`finish` return b""); `ContentLengthExceededException` instead ends with stop reason
   `max_tokens`. After `error()` or such a failure, do not expect `finish()` output.
 * Auto-continuation: while `has_truncated_tool_call`, a `ToolUseStart` from the continuation response is
-  taken as the same call (its fragments extend it) and text deltas are ignored; `finish()` closes a call
-  still cut with stop reason `max_tokens` (`length`).
+  taken as the same call (its fragments extend it); text deltas extend it too, up to the character that
+  closes the JSON object, and what follows is ordinary text. `finish()` closes a call still cut with stop
+  reason `max_tokens` (`length`).
 * `error_body(kind, message)` in anthropic_out / openai_out give the client error shapes per FailureKind.
 * Call `load_tokenizer()` at start-up (≈0.4 s) so the first request does not pay for it.
 """

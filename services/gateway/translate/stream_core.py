@@ -81,6 +81,40 @@ def signature_for(thinking: str) -> str:
     return base64.b64encode(hashlib.sha256(thinking.encode()).digest()).decode()
 
 
+class JsonEnd:
+    """Finds where a JSON object that began in earlier text ends, scanning text as it streams."""
+
+    __slots__ = ("_depth", "_escape", "_in_string", "_started")
+
+    def __init__(self, prefix: str = "") -> None:
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._started = False
+        self.feed(prefix)
+
+    def feed(self, text: str) -> int:
+        """Index just after the character that closes the object, or -1 while it is still open."""
+        for index, char in enumerate(text):
+            if self._in_string:
+                if self._escape:
+                    self._escape = False
+                elif char == "\\":
+                    self._escape = True
+                elif char == '"':
+                    self._in_string = False
+            elif char == '"':
+                self._in_string = True
+            elif char in "{[":
+                self._depth += 1
+                self._started = True
+            elif char in "}]":
+                self._depth -= 1
+                if self._started and self._depth == 0:
+                    return index + 1
+        return -1
+
+
 class StreamTranslator:
     """Kiro events in, SSE bytes out; the protocol-specific rendering lives in the subclasses."""
 
@@ -101,6 +135,7 @@ class StreamTranslator:
         self._tool_count = 0
         self._forced_stop: StopReason | None = None
         self._finished = False
+        self._json_end: JsonEnd | None = None
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -182,7 +217,7 @@ class StreamTranslator:
     # --- event handling ---------------------------------------------------------------------
     def _on_text(self, text: str) -> bytes:
         if self.has_truncated_tool_call:
-            return b""  # prose around a continued tool call is not part of the call
+            return self._continue_tool_with_text(text)
         if self._splitter is None:
             return self._text(text)
         return self._pieces(self._splitter.feed(text))
@@ -248,14 +283,29 @@ class StreamTranslator:
         self._output_tokens += count_text(fragment)
         return self._render_tool_fragment(block, fragment)
 
+    def _continue_tool_with_text(self, text: str) -> bytes:
+        """A continuation may send the rest of a cut tool input as plain text: up to its end, it is input."""
+        block = self._open
+        assert block is not None and self._json_end is not None
+        end = self._json_end.feed(text)
+        fragment, rest = (text, "") if end < 0 else (text[:end], text[end:])
+        out = self._on_tool_fragment(fragment)
+        if end >= 0:
+            out += self._on_tool_stop()
+            if rest and not self.has_truncated_tool_call:
+                out += self._on_text(rest)
+        return out
+
     def _on_tool_stop(self) -> bytes:
         block = self._open
         if block is None or block.kind != "tool_use":
             return b""
         if block.tool_input() is None:
             block.truncated = True  # keep it open: a continuation may complete it
+            self._json_end = JsonEnd(block.text)
             return b""
         block.truncated = False
+        self._json_end = None
         return self._close_open()
 
     def _on_context_usage(self, percentage: float) -> None:

@@ -75,32 +75,53 @@ def test_text_after_a_tool_call_opens_a_new_text_block() -> None:
     assert [s["content_block"]["type"] for s in starts] == ["tool_use", "text"]
 
 
-def test_a_tool_call_cut_by_kiro_stays_open_for_the_continuation_and_completes_as_one_call() -> None:
-    stream = anthropic()
+def cut_write_call(stream: AnthropicStream) -> bytes:
     out = stream.start()
     for event in [
         TextDelta("Writing."),
         ToolUseStart("t1", "Write"),
-        ToolUseInputDelta("t1", '{"content": "abc'),
+        ToolUseInputDelta("t1", '{"content": "a{b'),
     ]:
         out += stream.feed(event)
-    out += stream.feed(stop("t1", "Write", valid=False))
+    out += stream.feed(stop("t1", "Write", valid=False))  # what the parser says when the stream ends
     assert stream.has_truncated_tool_call
-    assert stream.partial_tool_call() == ("t1", "Write", '{"content": "abc')
-    for event in [ToolUseStart("t2", "Write"), TextDelta("ignored prose"), ToolUseInputDelta("t2", 'def"}')]:
-        out += stream.feed(event)
-    out += stream.feed(stop("t2", "Write"))
-    assert not stream.has_truncated_tool_call
-    out += stream.finish()
+    assert stream.partial_tool_call() == ("t1", "Write", '{"content": "a{b')
+    return out
+
+
+def assert_one_complete_write_call(out: bytes, content: str) -> list[dict]:  # type: ignore[type-arg]
     events = anthropic_events(out)
     starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
-    assert [s.get("id") for s in starts] == [None, "t1"]
+    assert [s.get("id") for s in starts][:2] == [None, "t1"]
     fragments = "".join(
-        e["delta"].get("partial_json", "") for e in events if e["type"] == "content_block_delta"
+        e["delta"].get("partial_json", "")
+        for e in events
+        if e["type"] == "content_block_delta" and e["index"] == 1
     )
-    assert json.loads(fragments) == {"content": "abcdef"}
+    assert json.loads(fragments) == {"content": content}
+    return events
+
+
+def test_a_cut_tool_call_continued_under_the_same_tool_use_id_completes_as_one_call() -> None:
+    stream = anthropic()
+    out = cut_write_call(stream)
+    for event in [ToolUseStart("t1", "Write"), ToolUseInputDelta("t1", 'c}"}'), stop("t1", "Write")]:
+        out += stream.feed(event)
+    assert not stream.has_truncated_tool_call
+    events = assert_one_complete_write_call(out + stream.finish(), "a{bc}")
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
-    assert "ignored prose" not in out.decode()
+
+
+def test_a_cut_tool_call_continued_as_text_takes_the_text_up_to_the_end_of_the_json() -> None:
+    stream = anthropic()
+    out = cut_write_call(stream)
+    out += stream.feed(TextDelta("c}"))
+    assert stream.has_truncated_tool_call
+    out += stream.feed(TextDelta('"} \nDone, file written.'))
+    assert not stream.has_truncated_tool_call
+    events = assert_one_complete_write_call(out + stream.finish(), "a{bc}")
+    assert stream.result()["content"][-1] == {"type": "text", "text": " \nDone, file written."}
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
 
 
 def test_a_tool_call_left_cut_ends_with_max_tokens_and_is_never_reported_as_empty_input() -> None:
