@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 from aiohttp import web
 
 from services.kiro_emulator.plan import StreamPlan
 from shared.kiro.eventstream import encode_exception
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
 _FLUSH_POLLS = 400  # x 5 ms
@@ -20,10 +23,20 @@ async def send_plan(request: web.Request, plan: StreamPlan) -> web.StreamRespons
     response = web.StreamResponse(
         status=200, headers={"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": str(uuid.uuid4())}
     )
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+        if await _write_frames(request, response, plan):
+            await response.write_eof()
+    except ConnectionResetError:
+        # The client hung up mid-answer (a gateway's timeout, a cancelled test): nothing left to do.
+        logger.debug("client went away mid-stream")
+    return response
+
+
+async def _write_frames(request: web.Request, response: web.StreamResponse, plan: StreamPlan) -> bool:
+    """Send the planned frames; False when the connection was deliberately reset instead of ended."""
     if plan.first_frame_delay:
         await asyncio.sleep(plan.first_frame_delay)
-
     frames = plan.frames
     cut = len(frames)
     if plan.reset_after is not None:
@@ -45,13 +58,13 @@ async def send_plan(request: web.Request, plan: StreamPlan) -> web.StreamRespons
         if plan.delay and cut:
             await asyncio.sleep(plan.delay)
         await response.write(encode_exception(plan.exception.type, plan.exception.message))
-    elif plan.reset_after is not None:
+        return True
+    if plan.reset_after is not None:
         if plan.delay and cut:
             await asyncio.sleep(plan.delay)
         await _abort(request)
-        return response
-    await response.write_eof()
-    return response
+        return False
+    return True
 
 
 async def _abort(request: web.Request) -> None:

@@ -262,3 +262,14 @@ def test_usage_reports_configured_numbers_and_counts_chat_credits(
     (item,) = usage["usageBreakdownList"]
     assert (item["currentUsage"], item["currentUsageWithPrecision"], item["usageLimit"]) == (10, 10.01, 50)
     assert kiro.get("usage", "bad-token").status_code == 403
+
+
+def test_verification_page_lets_a_person_approve_in_a_browser(kiro: Kiro, ctl: EmulatorControl) -> None:
+    creds, flow = start_device_flow(kiro)
+    page = kiro.http.get(flow["verificationUriComplete"])
+    assert page.status_code == 200 and flow["userCode"] in page.text
+    approved = kiro.http.post(f"/_emulator/device/approve?user_code={flow['userCode']}", data={})
+    assert approved.status_code == 200
+    status, _ = poll(kiro, creds, flow)
+    assert status == 200
+    ctl.delete_account(approved.json()["name"])

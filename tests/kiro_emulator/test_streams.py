@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -233,3 +234,22 @@ def test_script_error_answers_before_the_stream(kiro: Kiro, token: str) -> None:
     assert answer.headers["x-amzn-errortype"] == "ThrottlingException"
     custom = kiro.chat(token, kiro_body(directive(error={"status": 500, "body": {"message": "boom"}})))
     assert (custom.status, custom.error) == (500, {"message": "boom"})
+
+
+async def test_many_dripping_streams_are_served_side_by_side(kiro: Kiro, token: str) -> None:
+    """50 answers of 5 frames 100 ms apart: served one after another this would take 25 s."""
+    body = orjson.dumps(kiro_body(directive(text="abcde", chunks=5, delay_ms=100)))
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=100)
+    async with httpx.AsyncClient(base_url=kiro.url, timeout=30, limits=limits) as client:
+
+        async def one() -> list[str]:
+            r = await client.post("/codewhisperer/generateAssistantResponse", content=body, headers=headers)
+            decoder = EventStreamDecoder()
+            return [orjson.loads(f.payload).get("content", "") for f in decoder.feed(r.content)]
+
+        start = time.monotonic()
+        results = await asyncio.gather(*(one() for _ in range(50)))
+        elapsed = time.monotonic() - start
+    assert all("".join(r) == "abcde" and len(r) == 7 for r in results)
+    assert elapsed < 10
