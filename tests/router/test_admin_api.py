@@ -481,7 +481,20 @@ BAD_INPUT = [
     ("POST", "/accounts", "not json", 422, ""),
     ("POST", "/accounts/import", {"something": "else"}, 400, "kiro-go"),
     ("POST", "/accounts/import", {"accounts": "nope"}, 400, "accounts"),
+    ("POST", "/accounts/import", [1, 2], 200, "not a string"),  # a report of skipped entries
+    ("POST", "/accounts/import", {"refresh_tokens": 5}, 400, ""),
+    (
+        "POST",
+        "/accounts",
+        {"kiro_auth_token": {"refreshToken": "x", "authMethod": "weird"}},
+        400,
+        "authMethod",
+    ),
+    ("POST", "/accounts", {"kiro_auth_token": {"refreshToken": 5}}, 400, "refresh"),
+    ("POST", "/accounts", {"kiro_auth_token": "file"}, 422, "kiro_auth_token"),
     ("POST", "/accounts/restore", {"format": "zip"}, 400, "kiro-stack-accounts-backup"),
+    ("POST", "/accounts/restore", {"backup": "zip"}, 422, "backup"),
+    ("POST", "/accounts/device-flow", {"start_url": "http://insecure"}, 422, "https"),
     ("PATCH", "/accounts/acc_nope", {}, 400, "nothing to change"),
     ("PATCH", "/accounts/acc_nope", {"weight": 5}, 404, "acc_nope"),
     ("PATCH", "/accounts/acc_nope", {"weight": "heavy"}, 422, "weight"),
@@ -518,3 +531,15 @@ async def test_device_login_shows_the_user_code_and_reports_pending(admin: httpx
     status = (await admin.get(f"/accounts/device-flow/{flow['flow_id']}")).json()
     assert status == {"status": "pending"}
     assert (await admin.get("/accounts/device-flow/unknown-flow")).json() == {"status": "expired"}
+
+
+async def test_admin_api_is_described_in_the_openapi_schema_with_its_request_models(
+    router: ServiceProcess,
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        schema = (await client.get(router.url + "/openapi.json")).json()
+    paths = schema["paths"]
+    body = paths["/admin/api/accounts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/AccountCreate"}
+    assert {"/admin/api/keys/{key_id}", "/admin/api/settings", "/admin/api/accounts/import"} <= set(paths)
+    assert "refresh_token" in schema["components"]["schemas"]["AccountCreate"]["properties"]

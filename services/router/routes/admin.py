@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.routes import admin_accounts, admin_auth, admin_keys
 from services.router.routes.admin_auth import Admin, Ctx, require_admin
+from services.router.routes.admin_errors import AdminRoute
 from services.router.routes.admin_settings import SettingsUpdate, read_settings, write_settings
 from services.router.routes.admin_stats import overview
 
 #: the panel (index.html, app.js, app.css), mounted by the router app at /admin
 UI_DIR = Path(__file__).resolve().parent.parent / "admin_ui"
 
-router = APIRouter(prefix="/admin/api", tags=["admin"])
-_protected = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin/api", tags=["admin"], route_class=AdminRoute)
+_protected = APIRouter(dependencies=[Depends(require_admin)], route_class=AdminRoute)
 
 
 class LoginBody(BaseModel):

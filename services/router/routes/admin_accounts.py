@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.router.context import AppContext
 from services.router.routes.admin_auth import Ctx
+from services.router.routes.admin_errors import AdminRoute
 from services.router.routes.admin_stats import account_stats
-from shared.accounts.importers import ImportFormatError
 from shared.accounts.model import Account
 from shared.accounts.ops import AccountOps, ImportReport
 from shared.accounts.store import MalformedAccountError
@@ -23,7 +23,7 @@ from shared.errors import UpstreamError
 from shared.kiro.auth import AuthHttp, KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 
-router = APIRouter()
+router = APIRouter(route_class=AdminRoute)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 FlowId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -121,10 +121,7 @@ def _not_found(account_id: str) -> HTTPException:
 
 
 async def _get(ctx: AppContext, account_id: str) -> Account:
-    try:
-        account = await ctx.store.get(account_id)
-    except MalformedAccountError as exc:
-        raise HTTPException(409, f"the stored record of {account_id!r} is malformed: {exc}") from exc
+    account = await ctx.store.get(account_id)
     if account is None:
         raise _not_found(account_id)
     return account
@@ -148,25 +145,22 @@ async def list_accounts(ctx: Ctx) -> dict[str, Any]:
 @router.post("/accounts", status_code=201, summary="Add an account (201), or 200 when it exists already")
 async def add_account(body: AccountCreate, response: Response, ctx: Ctx) -> dict[str, Any]:
     ops = _ops(ctx)
-    try:
-        if body.kiro_auth_token is not None:
-            report = await ops.add_kiro_auth_token(
-                body.kiro_auth_token, body.client_registration, label=body.label
-            )
-        else:
-            report = await ops.add_refresh_token(
-                body.auth_kind or "social",
-                body.refresh_token or "",
-                client_id=body.client_id or "",
-                client_secret=body.client_secret or "",
-                auth_region=body.auth_region or "us-east-1",
-                start_url=body.start_url or "",
-                label=body.label,
-                weight=body.weight,
-                proxy_url=body.proxy_url,
-            )
-    except ImportFormatError as exc:
-        raise HTTPException(400, str(exc)) from exc
+    if body.kiro_auth_token is not None:
+        report = await ops.add_kiro_auth_token(
+            body.kiro_auth_token, body.client_registration, label=body.label
+        )
+    else:
+        report = await ops.add_refresh_token(
+            body.auth_kind or "social",
+            body.refresh_token or "",
+            client_id=body.client_id or "",
+            client_secret=body.client_secret or "",
+            auth_region=body.auth_region or "us-east-1",
+            start_url=body.start_url or "",
+            label=body.label,
+            weight=body.weight,
+            proxy_url=body.proxy_url,
+        )
     account_id = _single(report)
     if body.kiro_auth_token is not None and (body.weight != 100 or body.proxy_url):
         await ops.update(account_id, {"weight": body.weight, "proxy_url": body.proxy_url})
@@ -189,10 +183,7 @@ async def import_accounts(
     data: Annotated[dict[str, Any] | list[Any], Body(description="kiro-go data/config.json")],
     ctx: Ctx,
 ) -> dict[str, Any]:
-    try:
-        report = await _ops(ctx).import_any(data)
-    except ImportFormatError as exc:
-        raise HTTPException(400, str(exc)) from exc
+    report = await _ops(ctx).import_any(data)
     return report.as_dict()
 
 
@@ -207,10 +198,7 @@ async def restore_accounts(
     ctx: Ctx,
 ) -> dict[str, Any]:
     body = RestoreBody.model_validate(data) if "backup" in data else RestoreBody(backup=data)
-    try:
-        report = await _ops(ctx).restore(body.backup, body.passphrase)
-    except ImportFormatError as exc:
-        raise HTTPException(400, str(exc)) from exc
+    report = await _ops(ctx).restore(body.backup, body.passphrase)
     return report.as_dict()
 
 
@@ -253,6 +241,8 @@ async def update_account(account_id: AccountId, body: AccountPatch, ctx: Ctx) ->
         raise HTTPException(400, f"nothing to change: send one of {', '.join(AccountPatch.model_fields)}")
     try:
         account = await _ops(ctx).update(account_id, changes)
+    except MalformedAccountError:
+        raise  # 409 from AdminRoute, not a 400: the stored record is at fault, not the request
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
     if account is None:

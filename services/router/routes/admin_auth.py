@@ -7,6 +7,7 @@ are random, sent only in an HttpOnly SameSite=Strict cookie and stored as their 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Awaitable
@@ -67,8 +68,10 @@ def _check_same_origin(request: Request) -> None:
     if not request.headers.get(CSRF_HEADER):
         raise HTTPException(403, f"cookie-authenticated changes need the {CSRF_HEADER} header")
     origin = request.headers.get("origin")
-    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
-        raise HTTPException(403, "cross-origin request refused")
+    if origin:
+        hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+        if origin.split("://", 1)[-1] not in hosts - {""}:
+            raise HTTPException(403, "cross-origin request refused")
 
 
 async def require_admin(request: Request, ctx: Ctx) -> Admin:
@@ -90,8 +93,8 @@ async def require_admin(request: Request, ctx: Ctx) -> Admin:
 async def _stored_password_hash(ctx: AppContext, configured: str) -> str:
     """The stored hash, written from ADMIN_PASSWORD on first start (or after the password changed)."""
     stored = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _PASSWORD_FIELD))
-    if configured and (not stored or not verify_password(configured, stored)):
-        stored = hash_password(configured)
+    if configured and (not stored or not await asyncio.to_thread(verify_password, configured, stored)):
+        stored = await asyncio.to_thread(hash_password, configured)
         await cast(Awaitable[int], ctx.redis.hset(ctx.keys.admin(), _PASSWORD_FIELD, stored))
     return stored or ""
 
@@ -130,7 +133,8 @@ async def login(ctx: AppContext, request: Request, response: Response, password:
     stored = await _stored_password_hash(ctx, ctx.settings.secret("admin_password"))
     if not stored:
         raise HTTPException(503, "no admin password is configured: set ADMIN_PASSWORD and restart the router")
-    if not verify_password(password, stored):
+    # scrypt takes tens of milliseconds of CPU: off the event loop, so streams keep flowing
+    if not await asyncio.to_thread(verify_password, password, stored):
         await _record_failure(ctx, client)
         raise _unauthorized("wrong password")
     await ctx.redis.delete(ctx.keys.admin_login_failures(client))

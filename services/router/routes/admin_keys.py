@@ -8,9 +8,10 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.router.routes.admin_auth import Ctx
+from services.router.routes.admin_errors import AdminRoute
 from services.router.routes.admin_stats import key_usage
 
-router = APIRouter()
+router = APIRouter(route_class=AdminRoute)
 
 KeyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
