@@ -455,6 +455,9 @@ async def test_malformed_account_record_is_listed_apart_with_the_reason(
     assert body["invalid"][0]["id"] == "acc_broken" and "weight" in body["invalid"][0]["reason"]
     r = await admin.get("/accounts/acc_broken")
     assert r.status_code == 409 and "malformed" in message(r)
+    r = await admin.patch("/accounts/acc_broken", json={"label": "fixed?"})
+    assert r.status_code == 409 and "weight" in message(r)
+    assert (await admin.post("/accounts/acc_broken/enable")).status_code == 409
 
 
 # --- bad input ------------------------------------------------------------------------------------
