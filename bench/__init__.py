@@ -1,0 +1,1 @@
+"""Benchmarks of Kiro Stack: `python -m bench` (see bench/__main__.py)."""

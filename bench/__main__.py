@@ -1,0 +1,260 @@
+"""`python -m bench [--quick]`: the stack's overhead and capacity, measured against the Kiro emulator.
+
+Starts the emulator, a gateway, router(s) and a refresher as real processes and measures, interleaved in
+the same run (rounds rotate the order), three paths: `direct` (client → emulator speaking Kiro), `gateway`
+(client → gateway → emulator) and `router` (client → router → gateway → emulator); non-streamed answers
+and 50-event streams; at several concurrency levels. Then holds `--hold` streams open at once through one
+router. Prints a table and the goals, saves JSON under bench/results/, runs bench/codec_bench.py and
+bench/refresh_bench.py when present, and profiles router and gateway with py-spy when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import profile, report
+from bench.load import Job, Sample, Scenario, Target, run_job
+from bench.memory import MIB, PeakSampler, rss_bytes
+from bench.stack import BenchStack
+from bench.stats import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+NONSTREAM = Scenario("nonstream", stream=False, events=1)
+STREAM50 = Scenario("stream50", stream=True, events=50)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run: levels 1,50, one round, 1.5 s each")
+    parser.add_argument("--levels", help="comma-separated concurrency levels (default 1,50,200,400)")
+    parser.add_argument("--duration", type=float, help="measured seconds per point (default 3, quick 1.5)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per point (default 2, quick 1)")
+    parser.add_argument("--clients", type=int, default=2, help="load client processes (default 2)")
+    parser.add_argument("--routers", type=int, default=1, help="router processes (default 1)")
+    parser.add_argument("--hold", type=int, default=500, help="streams held open at once (0 = skip)")
+    parser.add_argument("--profile", choices=["auto", "always", "never"], default="auto")
+    parser.add_argument("--profile-seconds", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    args.levels = [int(x) for x in (args.levels or ("1,50" if args.quick else "1,50,200,400")).split(",")]
+    args.duration = args.duration or (1.5 if args.quick else 3.0)
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    return args
+
+
+def targets(stack: BenchStack) -> list[Target]:
+    account = stack.account
+    assert account is not None
+    direct = Target(
+        "direct",
+        (stack.procs["emulator"].url,),
+        (("authorization", f"Bearer {account.access_token}"),),
+        "kiro",
+    )
+    gateway_headers = (
+        ("x-internal-key", stack.internal_key),
+        ("x-kiro-access-token", account.access_token),
+        ("x-kiro-account-id", account.name),
+        ("x-kiro-auth-kind", "social"),
+        ("x-kiro-profile-arn", account.profile_arn),
+        ("anthropic-version", "2023-06-01"),
+    )
+    gateway = Target("gateway", (stack.procs["gateway"].url,), gateway_headers, "anthropic")
+    router_headers = (("x-api-key", stack.client_key), ("anthropic-version", "2023-06-01"))
+    router = Target("router", tuple(r.url for r in stack.routers), router_headers, "anthropic")
+    return [direct, gateway, router]
+
+
+class Runner:
+    """Runs measurement points on a pool of client processes and keeps their samples."""
+
+    def __init__(self, pool: Any, clients: int, sampler: PeakSampler) -> None:
+        self.pool = pool
+        self.clients = clients
+        self.sampler = sampler
+
+    def run(
+        self, target: Target, scenario: Scenario, concurrency: int, duration: float, warmup: float = 0.5
+    ) -> tuple[list[Sample], dict[str, float]]:
+        workers = max(1, min(self.clients, concurrency))
+        shares = [concurrency // workers + (1 if n < concurrency % workers else 0) for n in range(workers)]
+        start_at = time.time() + 0.2
+        jobs = [Job(target, scenario, share, start_at, warmup, duration, n) for n, share in enumerate(shares)]
+        self.sampler.window()
+        samples = [s for part in self.pool.map(run_job, jobs) for s in part]
+        return samples, self.sampler.window()
+
+
+def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (scenario, level) point, the three paths back to back, order rotated each round."""
+    collected: dict[tuple[str, int, str], list[Sample]] = {}
+    peaks: dict[tuple[str, int, str], dict[str, float]] = {}
+    for round_no in range(args.rounds):
+        for scenario in (NONSTREAM, STREAM50):
+            for level in args.levels:
+                shift = round_no % len(paths)
+                for target in paths[shift:] + paths[:shift]:
+                    samples, peak = runner.run(target, scenario, level, args.duration)
+                    key = (scenario.name, level, target.name)
+                    collected.setdefault(key, []).extend(samples)
+                    old = peaks.get(key, {})
+                    peaks[key] = {k: max(v, old.get(k, 0.0)) for k, v in peak.items()}
+                    print(
+                        f"  {scenario.name:<10} c={level:<4} {target.name:<8} {len(samples)} requests",
+                        flush=True,
+                    )
+    results = []
+    for (scenario_name, level, target_name), samples in collected.items():
+        row = {"scenario": scenario_name, "concurrency": level, "target": target_name}
+        row |= summarize(samples, args.duration * args.rounds)
+        row["rss_peak_mib"] = peaks[(scenario_name, level, target_name)]
+        results.append(row)
+    order = {"direct": 0, "gateway": 1, "router": 2}
+    results.sort(key=lambda r: (r["scenario"] != "nonstream", r["concurrency"], order[r["target"]]))
+    return report.with_ratios(results)
+
+
+def hold_streams(runner: Runner, router: Target, streams: int, routers: int) -> dict[str, Any]:
+    """`streams` paced 50-event streams (2 s each) open at once through the router(s)."""
+    paced = Scenario("hold", stream=True, events=50, delay_ms=40)
+    samples, peak = runner.run(router, paced, streams, duration=3.0, warmup=0.0)
+    row = {"scenario": "hold", "concurrency": streams, "target": "router", "routers": routers}
+    row |= summarize(samples, 3.0)
+    row["rss_peak_mib"] = peak
+    return row
+
+
+def run_other_benches(quick: bool) -> dict[str, Any]:
+    """bench/codec_bench.py and bench/refresh_bench.py (written by others), when present."""
+    found: dict[str, Any] = {}
+    for name in ("codec_bench", "refresh_bench"):
+        script = ROOT / "bench" / f"{name}.py"
+        if not script.exists():
+            found[name] = "not present"
+            continue
+        cmd = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if quick else [])]
+        try:
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        except subprocess.TimeoutExpired:
+            found[name] = {"command": " ".join(cmd), "error": "timed out after 600 s"}
+            continue
+        found[name] = {"command": " ".join(cmd), "exit": done.returncode, "output": done.stdout[-4000:]}
+        if done.returncode:
+            found[name]["stderr"] = done.stderr[-2000:]
+    return found
+
+
+def profile_stack(
+    runner: Runner, stack: BenchStack, router: Target, seconds: float, out_dir: Path
+) -> dict[str, Any]:
+    """py-spy on router-1 and the gateway while 200 streams run through them."""
+    if profile.py_spy() is None:
+        return {"error": "py-spy not installed"}
+    pids = stack.pids()
+    recordings = {}
+    for name in ("router-1", "gateway"):
+        out = out_dir / f"{name}.pyspy.txt"
+        proc = profile.start_recording(pids[name], out, seconds)
+        if proc is not None:
+            recordings[name] = (proc, out)
+    runner.run(router, STREAM50, 200, duration=seconds, warmup=0.0)
+    summary: dict[str, Any] = {}
+    for name, (proc, out) in recordings.items():
+        _, err = proc.communicate(timeout=seconds + 30)
+        if proc.returncode or not out.exists():
+            summary[name] = {"error": err.decode(errors="replace")[-500:]}
+        else:
+            summary[name] = {"raw": str(out.relative_to(ROOT)), **profile.summarize(out)}
+    return summary
+
+
+def print_profile(summary: dict[str, Any]) -> None:
+    for name, data in summary.items():
+        if "own" not in data:
+            print(f"  {name}: {data.get('error', data)}")
+            continue
+        print(f"  {name} ({data['samples']} samples of CPU, share of samples):")
+        print("    own time:       " + "; ".join(f"{f} {p}%" for f, p in data["own"][:8]))
+        print("    inclusive time: " + "; ".join(f"{f} {p}%" for f, p in data["inclusive"][:10]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = RESULTS / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # client processes are forked before any thread exists
+    pool = multiprocessing.get_context("fork").Pool(args.clients)
+    stack = BenchStack(redis_url, routers_wanted=args.routers)
+    sampler: PeakSampler | None = None
+    try:
+        print(f"starting emulator, gateway, {args.routers} router(s), refresher ...", flush=True)
+        stack.start()
+        pids = stack.pids()
+        cold = {name: round(rss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
+        sampler = PeakSampler(pids).start()
+        runner = Runner(pool, args.clients, sampler)
+        paths = targets(stack)
+        for target in paths:  # warm connections, caches, code paths
+            runner.run(target, STREAM50, 4, duration=0.5, warmup=0.0)
+        time.sleep(1.0)
+        idle = {name: round(rss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
+        print("measuring (interleaved) ...", flush=True)
+        results = measure_matrix(runner, paths, args)
+        hold = None
+        if args.hold:
+            print(f"holding {args.hold} streams open through {args.routers} router(s) ...", flush=True)
+            hold = hold_streams(runner, paths[2], args.hold, args.routers)
+        checks = report.goals(results, hold, idle)
+        profiled: dict[str, Any] = {}
+        if args.profile == "always" or (args.profile == "auto" and not all(c["ok"] for c in checks)):
+            print("profiling router and gateway with py-spy ...", flush=True)
+            profiled = profile_stack(runner, stack, paths[2], args.profile_seconds, out_dir)
+        others = run_other_benches(args.quick)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        pool.terminate()
+        stack.stop()
+
+    document = {
+        "started": stamp,
+        "args": {k: v for k, v in vars(args).items()},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "rss_mib": {"after_start": cold, "idle_after_warmup": idle},
+        "results": results,
+        "hold": hold,
+        "goals": checks,
+        "profile": profiled,
+        "other_benches": others,
+    }
+    (out_dir / "bench.json").write_text(json.dumps(document, indent=2))
+    print()
+    print(report.table(results + ([hold] if hold else [])))
+    print()
+    print("RSS MiB after start:", " ".join(f"{k}={v:g}" for k, v in cold.items()))
+    print("RSS MiB idle (after warm-up):", " ".join(f"{k}={v:g}" for k, v in idle.items()))
+    print("goals:")
+    print(report.goals_table(checks))
+    if profiled:
+        print("profile (py-spy, CPU samples under 200 streams):")
+        print_profile(profiled)
+    for name, data in others.items():
+        print(f"{name}: {data if isinstance(data, str) else 'exit ' + str(data.get('exit'))}")
+        if isinstance(data, dict) and data.get("output"):
+            print("  " + data["output"].strip().replace("\n", "\n  ")[-1500:])
+    print(f"saved {out_dir.relative_to(ROOT)}/bench.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The load client: closed-loop workers in separate processes, so the client is not the bottleneck.
+
+Every answer carries numbered markers (`m000.` … `m049.`), one per upstream event, so a worker can tell
+the first content byte (time to first token) and count events lost on the way, whatever the framing
+(AWS event stream from the emulator, SSE or JSON from the gateway and the router).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+
+from services.kiro_emulator.control import directive
+
+MARKER = re.compile(rb"m(\d{3})\.")
+MODEL = "claude-sonnet-4.5"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What every request asks for: streamed or not, how many upstream events, paced or not."""
+
+    name: str
+    stream: bool
+    events: int
+    delay_ms: int = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(f"m{i:03d}." for i in range(self.events))
+
+    def script(self) -> str:
+        script: dict[str, object] = {"text": self.text, "chunks": self.events, "metering": 0.01}
+        if self.delay_ms:
+            script["delay_ms"] = self.delay_ms
+        return directive(**script)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go: the emulator as Kiro (`kiro`), or a gateway/router Anthropic API."""
+
+    name: str
+    urls: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    protocol: str  # "kiro" | "anthropic"
+
+    def request(self, scenario: Scenario) -> tuple[str, bytes]:
+        """Path and body of one request."""
+        if self.protocol == "kiro":
+            body = {
+                "conversationState": {
+                    "chatTriggerType": "MANUAL",
+                    "conversationId": str(uuid.uuid4()),
+                    "currentMessage": {
+                        "userInputMessage": {
+                            "content": "bench\n" + scenario.script(),
+                            "modelId": MODEL,
+                            "origin": "AI_EDITOR",
+                        }
+                    },
+                }
+            }
+            return "/codewhisperer/generateAssistantResponse", orjson.dumps(body)
+        body = {
+            "model": MODEL,
+            "max_tokens": 1024,
+            "stream": scenario.stream,
+            "messages": [{"role": "user", "content": "bench\n" + scenario.script()}],
+        }
+        return "/v1/messages", orjson.dumps(body)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One worker process's share of a measurement."""
+
+    target: Target
+    scenario: Scenario
+    concurrency: int
+    start_at: float  # wall clock, so every worker process starts together
+    warmup: float
+    duration: float
+    worker: int
+
+
+# one sample: (ok, status, first byte s, first content s, total s, events lost, started after warmup)
+Sample = tuple[bool, int, float, float, float, int, bool]
+
+
+def run_job(job: Job) -> list[Sample]:
+    """Entry point in a worker process."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        pass
+    return asyncio.run(_run(job))
+
+
+async def _run(job: Job) -> list[Sample]:
+    delay = job.start_at - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    start = time.perf_counter()
+    measure_from = start + job.warmup
+    deadline = measure_from + job.duration
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+    headers = dict(job.target.headers) | {"content-type": "application/json"}
+    samples: list[Sample] = []
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+
+        async def loop(n: int) -> None:
+            base = job.target.urls[(job.worker + n) % len(job.target.urls)]
+            while time.perf_counter() < deadline:
+                path, body = job.target.request(job.scenario)
+                began = time.perf_counter()
+                sample = await _one(session, base + path, body, job.scenario.events)
+                samples.append((*sample, began >= measure_from))
+
+        await asyncio.gather(*(loop(n) for n in range(job.concurrency)))
+    return samples
+
+
+async def _one(
+    session: aiohttp.ClientSession, url: str, body: bytes, events: int
+) -> tuple[bool, int, float, float, float, int]:
+    began = time.perf_counter()
+    first_byte = first_content = 0.0
+    buf = bytearray()
+    try:
+        async with session.post(url, data=body) as response:
+            async for chunk in response.content.iter_any():
+                now = time.perf_counter()
+                if not first_byte:
+                    first_byte = now - began
+                buf += chunk
+                if not first_content and b"m000." in buf:
+                    first_content = now - began
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError):
+        return False, 0, 0.0, 0.0, time.perf_counter() - began, events
+    total = time.perf_counter() - began
+    found = len(set(MARKER.findall(bytes(buf))))
+    ok = status == 200 and bool(first_content)
+    return ok, status, first_byte, first_content, total, events - found

@@ -1,0 +1,121 @@
+"""Tables, goal checks and the JSON result file of a benchmark run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GOALS = {
+    "router_hop_p50_ms": 1.0,
+    "router_hop_p99_ms": 2.0,
+    "stack_added_p50_ms": 2.0,
+    "stack_added_p99_ms": 5.0,
+    "throughput_ratio_min": 0.5,
+    "streams_per_router": 400,
+    "events_lost": 0,
+    "idle_rss_mib": 80.0,
+    "rss_at_500_streams_mib": 120.0,
+}
+
+
+def find(
+    results: list[dict[str, Any]], scenario: str, concurrency: int, target: str
+) -> dict[str, Any] | None:
+    for row in results:
+        if (row["scenario"], row["concurrency"], row["target"]) == (scenario, concurrency, target):
+            return row
+    return None
+
+
+def with_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row gains TTFT added over the direct path and throughput relative to it."""
+    for row in results:
+        direct = find(results, row["scenario"], row["concurrency"], "direct")
+        if direct is None or row["target"] == "direct":
+            continue
+        row["added_p50_ms"] = round(row["ttft_p50_ms"] - direct["ttft_p50_ms"], 3)
+        row["added_p99_ms"] = round(row["ttft_p99_ms"] - direct["ttft_p99_ms"], 3)
+        if direct["throughput_rps"]:
+            row["throughput_vs_direct"] = round(row["throughput_rps"] / direct["throughput_rps"], 2)
+    return results
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'scenario':<10}{'conc':>5} {'target':<8}{'reqs':>7}{'err':>5}{'lost':>5}"
+        f"{'TTFT p50':>10}{'p99':>9}{'added p50':>10}{'p99':>9}{'req/s':>9}{'x direct':>9}  peak RSS MiB"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        rss = " ".join(f"{k}={v:g}" for k, v in r.get("rss_peak_mib", {}).items() if k != "refresher")
+        lines.append(
+            f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<8}{r['requests']:>7}{r['errors']:>5}"
+            f"{r['events_lost']:>5}{r['ttft_p50_ms']:>10.2f}{r['ttft_p99_ms']:>9.2f}"
+            f"{_num(r.get('added_p50_ms')):>10}{_num(r.get('added_p99_ms')):>9}"
+            f"{r['throughput_rps']:>9.1f}{_num(r.get('throughput_vs_direct')):>9}  {rss}"
+        )
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def goals(
+    results: list[dict[str, Any]], hold: dict[str, Any] | None, idle: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Each goal: the measured figure, the limit and whether it holds (latency goals at concurrency 1)."""
+    checks: list[dict[str, Any]] = []
+
+    def check(
+        name: str, value: float | None, limit: float, *, at_least: bool = False, note: str = ""
+    ) -> None:
+        ok = value is not None and (value >= limit if at_least else value <= limit)
+        checks.append({"goal": name, "value": value, "limit": limit, "ok": ok, "note": note})
+
+    for scenario in ("nonstream", "stream50"):
+        router = find(results, scenario, 1, "router")
+        gateway = find(results, scenario, 1, "gateway")
+        direct = find(results, scenario, 1, "direct")
+        if router and gateway and direct:
+            hop50 = round(router["ttft_p50_ms"] - gateway["ttft_p50_ms"], 3)
+            hop99 = round(router["ttft_p99_ms"] - gateway["ttft_p99_ms"], 3)
+            check(f"router hop p50 ms ({scenario}, c=1)", hop50, GOALS["router_hop_p50_ms"])
+            check(f"router hop p99 ms ({scenario}, c=1)", hop99, GOALS["router_hop_p99_ms"])
+            check(
+                f"stack added p50 ms ({scenario}, c=1)", router["added_p50_ms"], GOALS["stack_added_p50_ms"]
+            )
+            check(
+                f"stack added p99 ms ({scenario}, c=1)", router["added_p99_ms"], GOALS["stack_added_p99_ms"]
+            )
+    ratios = [
+        r["throughput_vs_direct"] for r in results if r["target"] == "router" and "throughput_vs_direct" in r
+    ]
+    worst = min(ratios) if ratios else None
+    check(
+        "router+gateway throughput / direct (worst level)",
+        worst,
+        GOALS["throughput_ratio_min"],
+        at_least=True,
+    )
+    lost = sum(r["events_lost"] for r in results) + (hold["events_lost"] if hold else 0)
+    check("events lost (all runs)", lost, GOALS["events_lost"])
+    if hold:
+        per_router = hold["concurrency"] / max(1, hold["routers"]) if hold["errors"] == 0 else 0
+        check("concurrent streams per router process", per_router, GOALS["streams_per_router"], at_least=True)
+        for name in ("router-1", "gateway"):
+            check(
+                f"{name} peak RSS MiB at {hold['concurrency']} streams",
+                hold["rss_peak_mib"].get(name),
+                GOALS["rss_at_500_streams_mib"],
+            )
+    for name in ("router-1", "gateway"):
+        check(f"{name} idle RSS MiB", idle.get(name), GOALS["idle_rss_mib"])
+    return checks
+
+
+def goals_table(checks: list[dict[str, Any]]) -> str:
+    lines = []
+    for c in checks:
+        mark = "ok  " if c["ok"] else "MISS"
+        lines.append(f"  [{mark}] {c['goal']:<52} {_num(c['value']):>9}  (goal {c['limit']:g})")
+    return "\n".join(lines)
