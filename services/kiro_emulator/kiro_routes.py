@@ -82,6 +82,8 @@ def _answer(
     state = request.app[STATE]
     if len(raw) > request.app[SETTINGS].emulator_max_payload_bytes:
         raise replies.too_long()
+    if "json" not in request.content_type:
+        raise Malformed(f"Content-Type {request.content_type!r} is not application/json")
     if body is NOT_JSON:
         raise Malformed("body is not JSON")
     chat = validate_chat(body, ORIGINS[exchange.endpoint])

@@ -142,6 +142,9 @@ def _check_user(message: Any, where: str, *, current: bool, origins: frozenset[s
         _check_images(message["images"], where)
     context = message.get("userInputMessageContext", {})
     _require(isinstance(context, dict), f"{where}.userInputMessageContext not an object")
+    _require(
+        "userInputMessageContext" not in message or bool(context), f"{where}.userInputMessageContext empty"
+    )
     names = _check_tools(context["tools"], where) if "tools" in context else set()
     ids = _check_results(context["toolResults"], where) if "toolResults" in context else []
     return _UserTurn(ids, names)

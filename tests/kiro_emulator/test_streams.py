@@ -239,7 +239,7 @@ def test_script_error_answers_before_the_stream(kiro: Kiro, token: str) -> None:
 async def test_many_dripping_streams_are_served_side_by_side(kiro: Kiro, token: str) -> None:
     """50 answers of 5 frames 100 ms apart: served one after another this would take 25 s."""
     body = orjson.dumps(kiro_body(directive(text="abcde", chunks=5, delay_ms=100)))
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=100)
     async with httpx.AsyncClient(base_url=kiro.url, timeout=30, limits=limits) as client:
 

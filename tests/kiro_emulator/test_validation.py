@@ -95,6 +95,10 @@ MALFORMED: dict[str, tuple[Mutation, str]] = {
     "empty_history": (lambda b: _state(b).update(history=[]), "empty array"),
     "empty_tools": (lambda b: _ctx(b).update(tools=[]), "empty array"),
     "empty_images": (lambda b: _current(b).update(images=[]), "empty array"),
+    "empty_message_context": (
+        lambda b: _state(b)["history"][0]["userInputMessage"].update(userInputMessageContext={}),
+        "userInputMessageContext empty",
+    ),
     "history_starts_with_assistant": (
         lambda b: _state(b)["history"].insert(0, {"assistantResponseMessage": {"content": "Hi"}}),
         "history[0]: expected userInputMessage",
@@ -247,6 +251,15 @@ def test_body_just_under_the_size_limit_is_accepted(kiro: Kiro, token: str) -> N
     overhead = len(orjson.dumps(body)) - 1
     answer = kiro.chat(token, kiro_body("x" * (600_000 - overhead)))
     assert answer.status == 200, answer.error
+
+
+def test_body_sent_without_json_content_type_is_improperly_formed(kiro: Kiro, token: str) -> None:
+    r = kiro.http.post(
+        "/codewhisperer/generateAssistantResponse",
+        content=orjson.dumps(kiro_body()),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+    )
+    assert (r.status_code, r.json()) == (400, IMPROPER)
 
 
 def test_unknown_model_is_invalid_model_id(kiro: Kiro, token: str) -> None:
