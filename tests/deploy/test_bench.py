@@ -1,0 +1,121 @@
+"""The benchmark harness measures what it claims: first content, lost events, percentiles, profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bench import report
+from bench.load import Job, Scenario, Target, _run
+from bench.profile import summarize as summarize_profile
+from bench.stats import percentile, summarize
+from tests.support.procs import free_port
+
+STREAM = Scenario("stream5", stream=True, events=5)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[tuple[str, dict[str, int]]]:
+    """Streams the markers of 5 events, 50 ms apart, dropping event 3 when asked to (`x-drop: 1`)."""
+    seen = {"requests": 0}
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        seen["requests"] += 1
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"event: message_start\n\n")
+        await asyncio.sleep(0.05)
+        for n in range(5):
+            if n == 3 and request.headers.get("x-drop"):
+                continue
+            await response.write(f'data: {{"text":"m{n:03d}."}}\n\n'.encode())
+            await asyncio.sleep(0.05)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+def job(base: str, duration: float = 0.3, headers: tuple[tuple[str, str], ...] = ()) -> Job:
+    target = Target("t", (base,), headers, "anthropic")
+    return Job(target, STREAM, concurrency=2, start_at=time.time(), warmup=0.0, duration=duration, worker=0)
+
+
+async def test_load_client_times_first_content_not_first_byte(upstream: tuple[str, dict[str, int]]) -> None:
+    base, _ = upstream
+    samples = await _run(job(base))
+    assert samples
+    ok, status, first_byte, first_content, total, lost, measured = samples[0]
+    assert ok and status == 200 and measured
+    assert first_byte < 0.04  # message_start at once
+    assert 0.04 <= first_content < total  # the first marker 50 ms later, long before the end
+    assert lost == 0
+
+
+async def test_load_client_counts_events_lost_on_the_way(upstream: tuple[str, dict[str, int]]) -> None:
+    base, _ = upstream
+    samples = await _run(job(base, duration=0.2, headers=(("x-drop", "1"),)))
+    assert samples
+    assert all(s[0] and s[5] == 1 for s in samples)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([], 99) == 0.0
+
+
+def test_summary_leaves_out_warmup_and_counts_errors_apart() -> None:
+    samples = [
+        (True, 200, 0.001, 0.002, 0.01, 0, True),
+        (True, 200, 0.001, 0.004, 0.01, 1, True),
+        (False, 503, 0.0, 0.0, 0.01, 50, True),
+        (True, 200, 0.5, 0.9, 1.0, 0, False),  # warm-up: ignored
+    ]
+    row = summarize(samples, duration=2.0)
+    assert (row["requests"], row["ok"], row["errors"], row["events_lost"]) == (3, 2, 1, 1)
+    assert row["error_statuses"] == {"503": 1}
+    assert row["ttft_p99_ms"] == 4.0
+    assert row["throughput_rps"] == 1.0
+
+
+def test_goals_compare_the_router_hop_with_the_gateway_alone() -> None:
+    def row(target: str, ttft: float, rps: float) -> dict[str, object]:
+        base = {"scenario": "stream50", "concurrency": 1, "target": target, "events_lost": 0}
+        return base | {"ttft_p50_ms": ttft, "ttft_p99_ms": ttft * 2, "throughput_rps": rps}
+
+    results = report.with_ratios(
+        [row("direct", 1.0, 1000), row("gateway", 1.5, 800), row("router", 3.0, 400)]
+    )
+    checks = {c["goal"]: c for c in report.goals(results, None, {"router-1": 70.0, "gateway": 90.0})}
+    hop = checks["router hop p50 ms (stream50, c=1)"]
+    assert hop["value"] == 1.5 and not hop["ok"]
+    assert checks["stack added p50 ms (stream50, c=1)"]["value"] == 2.0
+    assert checks["router+gateway throughput / direct (worst level)"]["value"] == 0.4
+    assert checks["router-1 idle RSS MiB"]["ok"] and not checks["gateway idle RSS MiB"]["ok"]
+
+
+def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
+    raw = tmp_path / "p.txt"
+    raw.write_text(
+        "main (app.py:1);relay (relay.py:10);encode (sse.py:5) 30\n"
+        "main (app.py:1);relay (relay.py:12);encode (sse.py:7) 10\n"
+        "main (app.py:1);pick (pool.py:3) 60\n"
+    )
+    summary = summarize_profile(raw)
+    assert summary["samples"] == 100
+    assert summary["own"][0] == ("pick (pool.py)", 60.0)
+    assert ("encode (sse.py)", 40.0) in summary["own"]
+    assert ("relay (relay.py)", 40.0) in summary["inclusive"]
