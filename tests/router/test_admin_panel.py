@@ -90,11 +90,13 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     page = await browser.new_page(viewport={"width": 1360, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
 
     await page.goto(router.url + "/admin/")
     await page.get_by_label("Admin password").fill("wrong password")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("wrong password")
+    await page.screenshot(path=shots / "login.png")
     await sign_in(page, router.url)
     await page.screenshot(path=shots / "dashboard.png", full_page=True)
 
@@ -163,6 +165,13 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
 
     await page.get_by_role("link", name="Settings").click()
     await expect(page.get_by_label("Thinking model suffix")).to_have_value("-thinking")
+    await page.get_by_label("Model aliases").fill("gpt-4o claude")
+    await page.get_by_role("button", name="Save settings").click()
+    await expect(page.get_by_role("alert")).to_contain_text("alias = model")
+    await page.screenshot(path=shots / "settings.png", full_page=True)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.get_by_role("link", name="Accounts").click()
+    await page.screenshot(path=shots / "accounts-phone.png", full_page=True)
 
     await page.get_by_role("button", name="Log out").click()
     await expect(page.get_by_label("Admin password")).to_be_visible()

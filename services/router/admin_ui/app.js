@@ -196,6 +196,12 @@ async function loadDashboard() {
 
 // --- accounts ---------------------------------------------------------------------------------
 
+function barFill(pct) {
+  const fill = h("span");
+  fill.style.width = `${pct}%`; // CSSOM, not a style attribute: allowed by the page's CSP
+  return fill;
+}
+
 function usageCell(a) {
   if (!a.usage_limit) {
     return h("td", { class: "usage" }, h("span", { class: "muted" }, a.subscription_title || "unknown"));
@@ -205,7 +211,7 @@ function usageCell(a) {
   return h("td", { class: "usage" },
     h("div", { class: "small" }, `${fmtCredits(a.usage_current)} / ${fmtCredits(a.usage_limit)}`),
     h("div", { class: cls, role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
-      "aria-valuenow": Math.round(pct), "aria-label": "Usage of limit" }, h("span", { style: `width:${pct}%` })),
+      "aria-valuenow": Math.round(pct), "aria-label": "Usage of limit" }, barFill(pct)),
     h("div", { class: "cell-sub" }, a.usage_reset_at ? `resets ${fmtDate(a.usage_reset_at)}` : a.subscription_title || ""),
   );
 }
