@@ -9,9 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from services.kiro_emulator import replies
+from services.kiro_emulator.accounts import Account
 from services.kiro_emulator.context import NOT_JSON, SETTINGS, STATE, Exchange, parse_json
 from services.kiro_emulator.replies import ErrorAnswer, json_response, oauth_error
-from services.kiro_emulator.state import Account, DeviceFlow, EmulatorState
+from services.kiro_emulator.state import DeviceFlow, EmulatorState
 from shared.kiro.endpoints import EMULATOR_PATHS
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"

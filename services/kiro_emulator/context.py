@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from services.kiro_emulator.accounts import Account
 from services.kiro_emulator.replies import ErrorAnswer
 from services.kiro_emulator.scripts import FaultRule
 from services.kiro_emulator.settings import EmulatorSettings
-from services.kiro_emulator.state import Account, EmulatorState
+from services.kiro_emulator.state import EmulatorState
 
 STATE = web.AppKey("state", EmulatorState)
 SETTINGS = web.AppKey("settings", EmulatorSettings)

@@ -10,10 +10,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
+from services.kiro_emulator.accounts import Account, AccountPatch, AccountSpec, QueuedScript
 from services.kiro_emulator.context import NOT_JSON, STATE, parse_json
 from services.kiro_emulator.replies import ErrorAnswer, json_response
 from services.kiro_emulator.scripts import FaultRule, Script, describe_errors
-from services.kiro_emulator.state import UNATTRIBUTED, Account, AccountPatch, AccountSpec, QueuedScript
+from services.kiro_emulator.state import UNATTRIBUTED
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _rule_ids = itertools.count(1)

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from services.kiro_emulator import replies
+from services.kiro_emulator.accounts import Account
 from services.kiro_emulator.catalog import models_body, usage_body
 from services.kiro_emulator.context import NOT_JSON, SETTINGS, STATE, Exchange, bearer, parse_json
 from services.kiro_emulator.plan import (
@@ -19,7 +20,7 @@ from services.kiro_emulator.plan import (
 )
 from services.kiro_emulator.replies import ErrorAnswer, json_response
 from services.kiro_emulator.scripts import FaultRule, Script, find_directive
-from services.kiro_emulator.state import Account, EmulatorState
+from services.kiro_emulator.state import EmulatorState
 from services.kiro_emulator.stream import send_plan
 from services.kiro_emulator.validate import ChatRequest, Malformed, validate_chat
 from shared.kiro.endpoints import EMULATOR_PATHS

@@ -5,16 +5,21 @@ One asyncio loop owns it; no locks needed. Tokens are indexed for O(1) lookups o
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from services.kiro_emulator.catalog import ModelInfo, UsageSpec, default_models, model_from_spec
+from services.kiro_emulator.accounts import (
+    Account,
+    AccountPatch,
+    AccountSpec,
+    QueuedScript,
+    build_models,
+    new_token,
+    profile_arn_for,
+)
 from services.kiro_emulator.plan import Continuation
 from services.kiro_emulator.scripts import FaultRule, Script
 
@@ -23,102 +28,6 @@ DEMO_ACCESS_TOKEN = "emu-demo-access-token"
 DEMO_REFRESH_TOKEN = "emu-demo-refresh-token"
 DEMO_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:000000000000:profile/EMULATOR"
 UNATTRIBUTED = "_unattributed"
-
-
-def new_token(kind: str) -> str:
-    return f"emu-{kind}-{secrets.token_urlsafe(24)}"
-
-
-class AccountSpec(BaseModel):
-    """The control call that registers an account (README: Control API)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    access_token: str | None = Field(None, min_length=1)
-    refresh_token: str | None = Field(None, min_length=1)
-    auth_kind: Literal["social", "idc"] = "social"
-    client_id: str | None = None
-    client_secret: str | None = None
-    profile_arn: str | None = None
-    expires_in: int | None = Field(None, ge=1)
-    rotate_refresh: bool = False
-    revoke_old_access: bool = False
-    suspended: bool = False
-    models: list[str | dict[str, Any]] | None = None
-    usage: UsageSpec = Field(default_factory=UsageSpec)
-
-
-class AccountPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    expires_in: int | None = Field(None, ge=1)
-    rotate_refresh: bool | None = None
-    revoke_old_access: bool | None = None
-    suspended: bool | None = None
-    models: list[str | dict[str, Any]] | None = None
-    usage: UsageSpec | None = None
-    profile_arn: str | None = None
-
-
-@dataclass
-class QueuedScript:
-    script: Script
-    remaining: int  # 0 = until cleared
-
-
-@dataclass
-class Account:
-    name: str
-    auth_kind: str
-    refresh_token: str
-    client_id: str
-    client_secret: str
-    profile_arn: str
-    expires_in: int
-    rotate_refresh: bool
-    revoke_old_access: bool
-    suspended: bool
-    models: dict[str, ModelInfo]
-    usage: UsageSpec
-    access_tokens: dict[str, float] = field(default_factory=dict)  # token -> expires at (unix s)
-    retired_refresh_tokens: list[str] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-    statuses: dict[str, Counter[int]] = field(default_factory=dict)
-    requests: deque[dict[str, Any]] = field(default_factory=deque)
-    scripts: deque[QueuedScript] = field(default_factory=deque)
-    faults: list[FaultRule] = field(default_factory=list)
-    continuations: list[Continuation] = field(default_factory=list)
-
-    def view(self) -> dict[str, Any]:
-        now = time.time()
-        return {
-            "name": self.name,
-            "auth_kind": self.auth_kind,
-            "refresh_token": self.refresh_token,
-            "access_token": self.newest_access_token(),
-            "access_tokens": {t: round(exp - now, 3) for t, exp in self.access_tokens.items() if exp > now},
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "profile_arn": self.profile_arn,
-            "expires_in": self.expires_in,
-            "rotate_refresh": self.rotate_refresh,
-            "revoke_old_access": self.revoke_old_access,
-            "suspended": self.suspended,
-            "models": list(self.models),
-            "usage": self.usage.model_dump(),
-        }
-
-    def newest_access_token(self) -> str | None:
-        return max(self.access_tokens, key=lambda t: self.access_tokens[t]) if self.access_tokens else None
-
-    def clear_activity(self) -> None:
-        self.counts.clear()
-        self.statuses.clear()
-        self.requests.clear()
-        self.scripts.clear()
-        self.faults.clear()
-        self.continuations.clear()
 
 
 @dataclass
@@ -197,12 +106,13 @@ class EmulatorState:
             refresh_token=spec.refresh_token or new_token("refresh"),
             client_id=client_id,
             client_secret=client_secret,
-            profile_arn=spec.profile_arn or (_profile_arn(spec.name) if spec.auth_kind == "social" else ""),
+            profile_arn=spec.profile_arn
+            or (profile_arn_for(spec.name) if spec.auth_kind == "social" else ""),
             expires_in=spec.expires_in or self.access_token_ttl,
             rotate_refresh=spec.rotate_refresh,
             revoke_old_access=spec.revoke_old_access,
             suspended=spec.suspended,
-            models=_models(spec.models),
+            models=build_models(spec.models),
             usage=spec.usage,
             requests=deque(maxlen=self.history_size),
         )
@@ -218,7 +128,7 @@ class EmulatorState:
     def patch(self, account: Account, patch: AccountPatch) -> None:
         changes = patch.model_dump(exclude_unset=True)
         if "models" in changes:
-            account.models = _models(patch.models)
+            account.models = build_models(patch.models)
         if patch.usage is not None:
             account.usage = patch.usage
         for name in ("expires_in", "rotate_refresh", "revoke_old_access", "suspended", "profile_arn"):
@@ -383,14 +293,3 @@ class EmulatorState:
             code = self.user_codes.get(user_code.upper())
             return self.device_flows.get(code) if code else None
         return None
-
-
-def _profile_arn(name: str) -> str:
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    account_number = int(digest[:10], 16) % 10**12
-    return f"arn:aws:codewhisperer:us-east-1:{account_number:012d}:profile/{digest[10:22].upper()}"
-
-
-def _models(specs: list[str | dict[str, Any]] | None) -> dict[str, ModelInfo]:
-    models = default_models() if specs is None else [model_from_spec(s) for s in specs]
-    return {m.model_id: m for m in models}
