@@ -252,6 +252,8 @@ def _parse_headers(block: bytes, frame_offset: int) -> dict[str, HeaderValue]:
             name_end = pos + 1 + block[pos]
             if name_end >= end:
                 raise _header_error(frame_offset, "header name runs past the header block")
+            if name_end == pos + 1:
+                raise _header_error(frame_offset, "empty header name")
             name = block[pos + 1 : name_end].decode()
             kind = block[name_end]
             pos = name_end + 1

@@ -242,6 +242,8 @@ def test_max_frame_size_cannot_exceed_the_spec_limit() -> None:
         (b"\x01a\x0c", "header 'a' has unknown value type 12"),
         (b"\x01a\x07\x00", "header 'a' length runs past the header block"),
         (b"\x01a\x07\x00\x09abc", "header 'a' value runs past the header block"),
+        (b"\x01a\x06\x00\x04abc", "header 'a' value runs past the header block"),
+        (b"\x00\x07\x00\x00", "empty header name"),
         (b"\x01a\x05\x00\x00", "header 'a' value runs past the header block"),
         (b"\x01a\x09" + b"\x00" * 15, "header 'a' value runs past the header block"),
         (b"\x02\xc3\x28\x00", "header name or string value is not UTF-8"),
