@@ -33,21 +33,6 @@ from services.gateway.translate.ir import (
 )
 
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
-# content blocks a client may echo back that Kiro has no counterpart for: dropped, never an error
-_DROPPED_BLOCKS = frozenset(
-    {
-        "redacted_thinking",
-        "server_tool_use",
-        "web_search_tool_result",
-        "web_fetch_tool_result",
-        "code_execution_tool_result",
-        "mcp_tool_use",
-        "mcp_tool_result",
-        "container_upload",
-        "search_result",
-        "tool_reference",
-    }
-)
 
 
 def parse_anthropic(body: object, *, session_id: str | None = None) -> ChatRequest:
@@ -121,6 +106,8 @@ def _content(value: object, param: str) -> list[Part]:
 
 def _block(block: dict[str, Any], param: str) -> Part | None:
     kind = block.get("type")
+    if not isinstance(kind, str):
+        raise bad(f"{param}.type", "field required")
     if kind == "text":
         return TextPart(want_str(block.get("text", ""), f"{param}.text"))
     if kind == "image":
@@ -141,11 +128,7 @@ def _block(block: dict[str, Any], param: str) -> Part | None:
             want_str(block.get("thinking", ""), f"{param}.thinking"),
             opt_str(block.get("signature"), f"{param}.signature") or "",
         )
-    if kind in _DROPPED_BLOCKS:
-        return None
-    if not isinstance(kind, str):
-        raise bad(f"{param}.type", "field required")
-    return None
+    return None  # redacted thinking, server tool blocks, ...: nothing Kiro can take
 
 
 def _image(source: object, param: str) -> Part:
