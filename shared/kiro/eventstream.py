@@ -187,59 +187,68 @@ class EventStreamDecoder:
     def _decode_available(
         self, data: bytes | bytearray | memoryview
     ) -> tuple[list[Frame], int, EventStreamError | None]:
-        """Decode the complete frames at the start of `data`: the frames, bytes used, error met."""
+        """Decode the complete frames at the start of `data`: the frames, bytes used, error met.
+
+        The hot loop of the gateway: kept inline, with the error wording left to `_prelude_error`.
+        """
         frames: list[Frame] = []
         error = None
         pos = 0
+        end = len(data)
+        max_frame = self._max_frame
+        cache = self._header_cache
+        crc32 = zlib.crc32
         with memoryview(data) as view:
-            end = len(view)
             try:
                 while end - pos >= PRELUDE_LEN:
-                    total = self._need or self._check_prelude(view, pos)
-                    self._need = total
+                    total, headers_len, prelude_crc = _PRELUDE.unpack_from(view, pos)
+                    if not self._need:
+                        if crc32(view[pos : pos + 8]) != prelude_crc or not (
+                            MIN_FRAME <= total <= max_frame
+                            and headers_len <= MAX_HEADERS
+                            and headers_len <= total - MIN_FRAME
+                        ):
+                            raise self._prelude_error(pos, total, headers_len, prelude_crc, view)
+                        self._need = total
                     if end - pos < total:
                         break
-                    frames.append(self._decode_frame(view, pos, total))
+                    crc_at = pos + total - 4
+                    if crc32(view[pos:crc_at]) != _U32.unpack_from(view, crc_at)[0]:
+                        raise EventStreamError(f"message CRC mismatch at offset {self._offset + pos}")
+                    headers_end = pos + PRELUDE_LEN + headers_len
+                    block = bytes(view[pos + PRELUDE_LEN : headers_end])
+                    headers = cache.get(block)
+                    if headers is None:
+                        headers = self._parse_and_cache(block, pos)
+                    frames.append(Frame(headers.copy(), bytes(view[headers_end:crc_at])))
                     self._need = 0
                     pos += total
             except EventStreamError as exc:
                 error = exc
         return frames, pos, error
 
-    def _check_prelude(self, view: memoryview, pos: int) -> int:
+    def _prelude_error(
+        self, pos: int, total: int, headers_len: int, prelude_crc: int, view: memoryview
+    ) -> EventStreamError:
         offset = self._offset + pos
-        total, headers_len, prelude_crc = _PRELUDE.unpack_from(view, pos)
         if zlib.crc32(view[pos : pos + 8]) != prelude_crc:
-            raise EventStreamError(f"prelude CRC mismatch at offset {offset}")
+            return EventStreamError(f"prelude CRC mismatch at offset {offset}")
         if total < MIN_FRAME:
-            raise EventStreamError(f"frame at offset {offset}: total_length {total} is below {MIN_FRAME}")
-        if total > self._max_frame:
-            raise EventStreamError(
-                f"frame at offset {offset}: total_length {total} exceeds the limit of {self._max_frame}"
-            )
-        if headers_len > MAX_HEADERS:
-            raise EventStreamError(
-                f"frame at offset {offset}: headers_length {headers_len} exceeds the limit of {MAX_HEADERS}"
-            )
-        if headers_len > total - MIN_FRAME:
-            raise EventStreamError(
-                f"frame at offset {offset}: headers_length {headers_len} does not fit total_length {total}"
-            )
-        return int(total)
+            detail = f"total_length {total} is below {MIN_FRAME}"
+        elif total > self._max_frame:
+            detail = f"total_length {total} exceeds the limit of {self._max_frame}"
+        elif headers_len > MAX_HEADERS:
+            detail = f"headers_length {headers_len} exceeds the limit of {MAX_HEADERS}"
+        else:
+            detail = f"headers_length {headers_len} does not fit total_length {total}"
+        return EventStreamError(f"frame at offset {offset}: {detail}")
 
-    def _decode_frame(self, view: memoryview, pos: int, total: int) -> Frame:
-        crc_at = pos + total - 4
-        if zlib.crc32(view[pos:crc_at]) != _U32.unpack_from(view, crc_at)[0]:
-            raise EventStreamError(f"message CRC mismatch at offset {self._offset + pos}")
-        headers_end = pos + PRELUDE_LEN + _U32.unpack_from(view, pos + 4)[0]
-        block = bytes(view[pos + PRELUDE_LEN : headers_end])
-        headers = self._header_cache.get(block)
-        if headers is None:
-            headers = _parse_headers(block, self._offset + pos)
-            if len(self._header_cache) >= _HEADER_CACHE_SIZE:
-                self._header_cache.clear()
-            self._header_cache[block] = headers
-        return Frame(headers.copy(), bytes(view[headers_end:crc_at]))
+    def _parse_and_cache(self, block: bytes, pos: int) -> dict[str, HeaderValue]:
+        headers = _parse_headers(block, self._offset + pos)
+        if len(self._header_cache) >= _HEADER_CACHE_SIZE:
+            self._header_cache.clear()
+        self._header_cache[block] = headers
+        return headers
 
 
 def _parse_headers(block: bytes, frame_offset: int) -> dict[str, HeaderValue]:
