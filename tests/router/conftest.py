@@ -73,13 +73,14 @@ def seed_account(redis: aioredis.Redis, keys: Keys, box: SecretBox, states: Acco
     return seed
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
-    """emulator → gateway → two routers, shared by one test module (tests wipe its keys first)."""
+    """emulator → gateway → two routers, shared by the router e2e tests (each test wipes its keys first)."""
     yield from start_stack(redis_url, secret_key, emulator)
 
 
 @pytest.fixture
-def seeder(stack: Stack, redis: aioredis.Redis) -> Seeder:
+def seeder(stack: Stack, redis: aioredis.Redis) -> Iterator[Seeder]:
     stack.wipe()
-    return Seeder(stack, redis)
+    yield Seeder(stack, redis)
+    stack.stop_extra()

@@ -49,6 +49,11 @@ class Stack:
         self.extra.append(proc)
         return proc.start()
 
+    def stop_extra(self) -> None:
+        """Stop the processes a test started for itself."""
+        while self.extra:
+            self.extra.pop().stop()
+
     def wipe(self) -> None:
         """Delete every key of this stack (between tests; the processes keep running)."""
         client = sync_redis.Redis.from_url(self.env["REDIS_URL"])
