@@ -130,7 +130,8 @@ class StreamTranslator:
         self._open: Block | None = None
         self._input_estimate = max(1, input_tokens)
         self._input_from_kiro: int | None = None
-        self._output_tokens = 0
+        self._output_from_kiro = 0
+        self._counted: dict[int, tuple[int, int]] = {}  # block index -> (parts counted, tokens)
         self._credits = 0.0
         self._tool_count = 0
         self._forced_stop: StopReason | None = None
@@ -140,7 +141,19 @@ class StreamTranslator:
     # --- public API -------------------------------------------------------------------------
     @property
     def usage(self) -> Usage:
-        return Usage(self._input_from_kiro or self._input_estimate, self._output_tokens, self._credits)
+        output = max(self._output_from_kiro, self._count_output())
+        return Usage(self._input_from_kiro or self._input_estimate, output, self._credits)
+
+    def _count_output(self) -> int:
+        """Tokens of everything produced so far, counted when asked (not per delta: it costs µs each)."""
+        total = 0
+        for index, block in enumerate(self.blocks):
+            parts, tokens = self._counted.get(index, (0, 0))
+            if parts != len(block.parts):
+                tokens = count_text(block.text)
+                self._counted[index] = (len(block.parts), tokens)
+            total += tokens
+        return total
 
     @property
     def has_truncated_tool_call(self) -> bool:
@@ -188,7 +201,7 @@ class StreamTranslator:
                 usage.uncached_input_tokens + usage.cache_read_input_tokens + usage.cache_write_input_tokens
             )
             self._input_from_kiro = total_in or self._input_from_kiro
-            self._output_tokens = max(self._output_tokens, usage.output_tokens)
+            self._output_from_kiro = max(self._output_from_kiro, usage.output_tokens)
         elif isinstance(event, StreamError):
             if event.error_type in _LENGTH_EXCEPTIONS:
                 self._forced_stop = "max_tokens"
@@ -245,7 +258,6 @@ class StreamTranslator:
             out += self._start_block(Block("text"))
         assert self._open is not None
         self._open.parts.append(text)
-        self._output_tokens += count_text(text)
         return out + self._render_text(text)
 
     def _thinking(self, text: str) -> bytes:
@@ -257,7 +269,6 @@ class StreamTranslator:
             out += self._start_block(Block("thinking"))
         assert self._open is not None
         self._open.parts.append(text)
-        self._output_tokens += count_text(text)
         return out + self._render_thinking(text)
 
     def _on_reasoning(self, event: ReasoningDelta) -> bytes:
@@ -280,7 +291,6 @@ class StreamTranslator:
         if block is None or block.kind != "tool_use" or not fragment:
             return b""
         block.parts.append(fragment)
-        self._output_tokens += count_text(fragment)
         return self._render_tool_fragment(block, fragment)
 
     def _continue_tool_with_text(self, text: str) -> bytes:

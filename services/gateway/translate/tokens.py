@@ -22,6 +22,8 @@ _CHUNK_CHARS = 40_000
 IMAGE_TOKENS = 1_600  # Anthropic's estimate for a ~1.15 megapixel image; we do not decode sizes
 MESSAGE_OVERHEAD = 4
 TOOL_OVERHEAD = 8
+_CACHE_MIN_CHARS = 512
+_CACHED_PIECES = 512  # bounded: at most this many long strings are kept alive by the cache
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +51,16 @@ def count_text(text: str) -> int:
     return sum(len(encode(text[i : i + _CHUNK_CHARS])) for i in range(0, len(text), _CHUNK_CHARS))
 
 
+@lru_cache(maxsize=_CACHED_PIECES)
+def _count_cached(text: str) -> int:
+    return count_text(text)
+
+
+def _count_piece(text: str) -> int:
+    # agents resend the same system prompt, tool list and history every turn: count each long piece once
+    return _count_cached(text) if len(text) >= _CACHE_MIN_CHARS else count_text(text)
+
+
 def count_tokens(req: ChatRequest) -> int:
     """Estimated input tokens of a request: system, tools, messages as they are sent to Kiro (≥ 1)."""
     pieces: list[str] = list(req.system)
@@ -70,4 +82,4 @@ def count_tokens(req: ChatRequest) -> int:
                 pieces.append(part.text)
             elif isinstance(part, ImagePart):
                 extra += IMAGE_TOKENS
-    return max(1, count_text("\n".join(pieces)) + extra)
+    return max(1, sum(_count_piece(piece) for piece in pieces) + extra)
