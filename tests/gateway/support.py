@@ -71,10 +71,11 @@ class Emulator:
         self.http.post("/_emulator/scripts", json={"account": account, **script}).raise_for_status()
 
     def counts(self, name: str) -> dict[str, int]:
+        """Calls per endpoint for one account, without the gateway's background model-list fetches."""
         r = self.http.get("/_emulator/counters", params={"account": name})
         r.raise_for_status()
         counts: dict[str, int] = r.json()["counts"]
-        return counts
+        return {endpoint: n for endpoint, n in counts.items() if endpoint != "models" and n}
 
     def requests(self, name: str, endpoint: str | None = None) -> list[dict[str, Any]]:
         params = {"account": name, **({"endpoint": endpoint} if endpoint else {})}

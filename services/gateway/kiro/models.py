@@ -44,9 +44,11 @@ Fetch = Callable[[KiroCredentials], Any]  # async (creds) -> list of raw model d
 class ModelCatalog:
     """Model list shared by every request of the process; refreshed in the background when stale."""
 
-    def __init__(self, fetch: Fetch, *, ttl: float, default_window: int) -> None:
+    def __init__(self, fetch: Fetch, *, ttl: float, default_window: int, retry_after: float = 60.0) -> None:
         self._fetch = fetch
         self._ttl = ttl
+        self._retry_after = retry_after
+        self._attempted_at = float("-inf")
         self._default_window = default_window
         self._models: tuple[ModelInfo, ...] = FALLBACK
         self._fetched_at = 0.0
@@ -81,9 +83,17 @@ class ModelCatalog:
         return resolver
 
     def refresh_in_background(self, creds: KiroCredentials) -> None:
-        """Start one refresh with these credentials when the list is stale (never blocks a request)."""
+        """Start one refresh with these credentials when the list is stale (never blocks a request).
+
+        After a failed attempt the next one waits `retry_after` seconds, so an outage of the model list
+        never turns into one extra Kiro call per chat request.
+        """
         if self.fresh or (self._refreshing is not None and not self._refreshing.done()):
             return
+        now = time.monotonic()
+        if now - self._attempted_at < self._retry_after:
+            return
+        self._attempted_at = now
         self._refreshing = asyncio.get_running_loop().create_task(self.refresh(creds))
 
     async def refresh(self, creds: KiroCredentials) -> None:
@@ -106,6 +116,7 @@ class ModelCatalog:
         """For /v1/models: refresh a stale list first, waiting at most `wait` seconds."""
         if self.fresh or creds is None:
             return
+        self._attempted_at = float("-inf")  # an explicit listing may always ask
         self.refresh_in_background(creds)
         task = self._refreshing
         if task is not None:
