@@ -264,6 +264,8 @@ class KiroEventParser:
                 events.append(self._close(call, "next_tool"))
             call = self._open = _ToolCall(tool_use_id, name or "")
             events.append(ToolUseStart(tool_use_id, call.name))
+        elif name and not call.name:
+            call.name = name
         fragment = _fragment(payload.get("input"))
         if fragment:
             call.parts.append(fragment)

@@ -176,6 +176,11 @@ def test_stop_as_the_only_frame_still_starts_and_stops_the_call() -> None:
     ]
 
 
+def test_a_name_sent_only_after_the_first_frame_reaches_the_stop_event() -> None:
+    (stop,) = stops(parse_stream([tool("t1", "", input="{}"), tool("t1", "late_name", stop=True)]))
+    assert stop.name == "late_name"
+
+
 def test_unparseable_tool_input_is_flagged_not_replaced_by_an_empty_object() -> None:
     (stop,) = stops(parse_stream([tool("t1", input='{"content": "very long fi'), tool("t1", stop=True)]))
     assert stop.input is None
