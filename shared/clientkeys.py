@@ -164,18 +164,22 @@ class ClientKeys:
             return Admission("tokens", _seconds_to_utc_midnight())
         return Admission(str(verdict), int(retry_ms) / 1000)
 
-    async def record_usage(self, key: ClientKey, input_tokens: int, output_tokens: int) -> None:
-        """Add a finished request's tokens to today's usage of the key."""
+    async def record_usage(
+        self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False
+    ) -> None:
+        """Add a finished request's tokens (and whether it failed) to today's usage of the key."""
         usage = self._keys.client_key_usage(key.key_hash, _today())
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.hincrby(usage, "input_tokens", input_tokens)
             pipe.hincrby(usage, "output_tokens", output_tokens)
             pipe.hincrby(usage, "tokens", input_tokens + output_tokens)
+            if error:
+                pipe.hincrby(usage, "errors", 1)
             pipe.expire(usage, USAGE_TTL_SECONDS)
             await pipe.execute()
 
     async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, int]:
-        """Counters of one UTC day (default today): requests, input_tokens, output_tokens, tokens."""
+        """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens."""
         raw = await _hgetall(self._client, self._keys.client_key_usage(key.key_hash, day or _today()))
         return {name: int(value) for name, value in raw.items()}
 

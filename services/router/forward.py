@@ -15,6 +15,7 @@ from services.router.failures import apply_failure
 from services.router.relay import Exchange, RelayResponse
 from services.router.upstream import (
     GatewayUnreachable,
+    Upstream,
     failure_of,
     forward_headers,
     header_float,
@@ -69,7 +70,9 @@ async def forward(
         if isinstance(picked, PickMiss):
             if last_failed is not None:
                 break
-            raise await _no_account(ctx, exchange, picked)
+            error = await _no_account(ctx, exchange, picked)
+            await _count_error(ctx, exchange)
+            raise error
         creds = await ctx.credentials.get(picked.account_id)
         if creds is None:
             await ctx.pool.release(picked, "none")
@@ -82,35 +85,48 @@ async def forward(
             await ctx.pool.release(picked, "none")
             ctx.metrics.attempts.labels("gateway_unreachable").inc()
             if attempt == runtime.failover_attempts - 1:
+                await _count_error(ctx, exchange)
                 raise _no_gateway(ctx, exchange) from exc
             continue
         failure = failure_of(upstream.response)
         kind = _kind(failure)
         if kind is None or not kind.is_account_level:
             return RelayResponse(ctx, exchange, upstream, picked)
-        # account-level failure before the first byte: remember the answer, punish the account, try another
-        body = await upstream.response.read()
-        last_failed = _Failed(upstream.response.status, response_headers(upstream.response), body)
-        upstream.response.release()
-        ctx.metrics.failovers.labels(kind.value).inc()
-        ctx.metrics.attempts.labels(kind.value).inc()
-        log.warning(
-            "account failed before the first byte; failing over",
-            extra=log_fields(account=picked.account_id, kind=kind.value, status=upstream.response.status),
-        )
-        await ctx.pool.release(picked, "error")
-        await apply_failure(
-            ctx,
-            picked.account_id,
-            kind,
-            retry_after=header_float(upstream.response, "X-Kiro-Retry-After"),
-            reset_at=header_float(upstream.response, "X-Kiro-Reset-At"),
-        )
+        last_failed = await _fail_over(ctx, picked, upstream, kind)
         tried.append(picked.account_id)
+    await _count_error(ctx, exchange)
     if last_failed is None:
-        raise _no_gateway(ctx, exchange)
+        raise await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
     ctx.metrics.requests.labels(exchange.route, str(last_failed.status), exchange.model, "").inc()
     return _raw_response(last_failed)
+
+
+async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> _Failed:
+    """An account-level failure before the first byte: keep the answer, mark the account, free the slot."""
+    response = upstream.response
+    failed = _Failed(response.status, response_headers(response), await response.read())
+    response.release()
+    ctx.metrics.failovers.labels(kind.value).inc()
+    ctx.metrics.attempts.labels(kind.value).inc()
+    log.warning(
+        "account failed before the first byte; failing over",
+        extra=log_fields(account=lease.account_id, kind=kind.value, status=response.status),
+    )
+    await ctx.pool.release(lease, "error")
+    await apply_failure(
+        ctx,
+        lease.account_id,
+        kind,
+        retry_after=header_float(response, "X-Kiro-Retry-After"),
+        reset_at=header_float(response, "X-Kiro-Reset-At"),
+    )
+    return failed
+
+
+async def _count_error(ctx: AppContext, exchange: Exchange) -> None:
+    """Count a request the router ends itself as an error in the client key's usage."""
+    if exchange.key is not None:
+        await ctx.client_keys.record_usage(exchange.key, 0, 0, error=True)
 
 
 def _raw_response(failed: _Failed) -> Response:

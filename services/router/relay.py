@@ -177,8 +177,10 @@ class RelayResponse(Response):
                     credits=usage.credits,
                 )
                 await self._apply_in_band_failure(usage)
-            if ex.key is not None and (usage.input_tokens or usage.output_tokens):
-                await ctx.client_keys.record_usage(ex.key, usage.input_tokens, usage.output_tokens)
+            if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
+                await ctx.client_keys.record_usage(
+                    ex.key, usage.input_tokens, usage.output_tokens, error=not ok
+                )
         except RedisError as exc:
             log.error("could not settle the request", extra=log_fields(account=account, error=repr(exc)))
         finally:
