@@ -83,30 +83,33 @@ class Runner:
 
     def run(
         self, target: Target, scenario: Scenario, concurrency: int, duration: float, warmup: float = 0.5
-    ) -> tuple[list[Sample], dict[str, float]]:
+    ) -> tuple[list[Sample], dict[str, float], dict[str, float]]:
         workers = max(1, min(self.clients, concurrency))
         shares = [concurrency // workers + (1 if n < concurrency % workers else 0) for n in range(workers)]
         start_at = time.time() + 0.2
         jobs = [Job(target, scenario, share, start_at, warmup, duration, n) for n, share in enumerate(shares)]
         self.sampler.window()
         samples = [s for part in self.pool.map(run_job, jobs) for s in part]
-        return samples, self.sampler.window()
+        return samples, *self.sampler.window()
 
 
 def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every (scenario, level) point, the three paths back to back, order rotated each round."""
     collected: dict[tuple[str, int, str], list[Sample]] = {}
     peaks: dict[tuple[str, int, str], dict[str, float]] = {}
+    cpu: dict[tuple[str, int, str], dict[str, float]] = {}
     for round_no in range(args.rounds):
         for scenario in (NONSTREAM, STREAM50):
             for level in args.levels:
                 shift = round_no % len(paths)
                 for target in paths[shift:] + paths[:shift]:
-                    samples, peak = runner.run(target, scenario, level, args.duration)
+                    samples, peak, used = runner.run(target, scenario, level, args.duration)
                     key = (scenario.name, level, target.name)
                     collected.setdefault(key, []).extend(samples)
                     old = peaks.get(key, {})
                     peaks[key] = {k: max(v, old.get(k, 0.0)) for k, v in peak.items()}
+                    spent = cpu.get(key, {})
+                    cpu[key] = {k: v + spent.get(k, 0.0) for k, v in used.items()}
                     print(
                         f"  {scenario.name:<10} c={level:<4} {target.name:<8} {len(samples)} requests",
                         flush=True,
@@ -116,6 +119,10 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
         row = {"scenario": scenario_name, "concurrency": level, "target": target_name}
         row |= summarize(samples, args.duration * args.rounds)
         row["rss_peak_mib"] = peaks[(scenario_name, level, target_name)]
+        requests = max(1, len(samples))  # CPU was spent on warm-up requests too
+        row["cpu_ms_per_request"] = {
+            k: round(v * 1000 / requests, 3) for k, v in cpu[(scenario_name, level, target_name)].items() if v
+        }
         results.append(row)
     order = {"direct": 0, "gateway": 1, "router": 2}
     results.sort(key=lambda r: (r["scenario"] != "nonstream", r["concurrency"], order[r["target"]]))
@@ -125,7 +132,7 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
 def hold_streams(runner: Runner, router: Target, streams: int, routers: int) -> dict[str, Any]:
     """`streams` paced 50-event streams (2 s each) open at once through the router(s)."""
     paced = Scenario("hold", stream=True, events=50, delay_ms=40)
-    samples, peak = runner.run(router, paced, streams, duration=3.0, warmup=0.0)
+    samples, peak, _ = runner.run(router, paced, streams, duration=3.0, warmup=0.0)
     row = {"scenario": "hold", "concurrency": streams, "target": "router", "routers": routers}
     row |= summarize(samples, 3.0)
     row["rss_peak_mib"] = peak
@@ -188,6 +195,13 @@ def print_profile(summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_before = os.getloadavg()
+    if load_before[0] > (os.cpu_count() or 1):
+        print(
+            f"warning: load average {load_before[0]:.1f} on {os.cpu_count()} CPUs: figures will be noisy; "
+            "CPU ms per request is the steadiest of them",
+            flush=True,
+        )
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir = RESULTS / stamp
@@ -229,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "started": stamp,
         "args": {k: v for k, v in vars(args).items()},
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
         "rss_mib": {"after_start": cold, "idle_after_warmup": idle},
         "results": results,
         "hold": hold,
@@ -240,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "bench.json").write_text(json.dumps(document, indent=2))
     print()
     print(report.table(results + ([hold] if hold else [])))
+    print()
+    print(report.cpu_table(results))
     print()
     print("RSS MiB after start:", " ".join(f"{k}={v:g}" for k, v in cold.items()))
     print("RSS MiB idle (after warm-up):", " ".join(f"{k}={v:g}" for k, v in idle.items()))

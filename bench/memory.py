@@ -1,11 +1,22 @@
-"""Resident memory of the measured processes, sampled from /proc while load runs."""
+"""Resident memory and CPU time of the measured processes, read from /proc while load runs."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 MIB = 1024 * 1024
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def rss_bytes(pid: int) -> int:
@@ -26,6 +37,7 @@ class PeakSampler:
         self.pids = pids
         self.interval = interval
         self._peaks: dict[str, int] = dict.fromkeys(pids, 0)
+        self._cpu = self._cpu_now()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -38,12 +50,18 @@ class PeakSampler:
         self._stop.set()
         self._thread.join(2)
 
-    def window(self) -> dict[str, float]:
-        """Peak RSS (MiB) of each process since the last call."""
+    def window(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Peak RSS (MiB) and CPU seconds used by each process since the last call."""
+        cpu = self._cpu_now()
         with self._lock:
             peaks = {name: round(value / MIB, 1) for name, value in self._peaks.items()}
             self._peaks = dict.fromkeys(self.pids, 0)
-        return peaks
+        used = {name: round(cpu[name] - self._cpu[name], 3) for name in self.pids}
+        self._cpu = cpu
+        return peaks, used
+
+    def _cpu_now(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

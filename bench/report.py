@@ -56,6 +56,20 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(results: list[dict[str, Any]]) -> str:
+    """CPU milliseconds each process spent per request, by point."""
+    names = ["emulator", "gateway", "router-1"]
+    head = f"{'scenario':<10}{'conc':>5} {'target':<8}" + "".join(f"{n:>10}" for n in names)
+    lines = ["CPU ms per request", head, "-" * len(head)]
+    for r in results:
+        cpu = r.get("cpu_ms_per_request", {})
+        lines.append(
+            f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<8}"
+            + "".join(f"{_num(cpu.get(n)):>10}" for n in names)
+        )
+    return "\n".join(lines)
+
+
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
