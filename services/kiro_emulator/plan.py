@@ -133,11 +133,17 @@ def _thinking_pieces(thinking: str) -> list[Piece]:
 
 def _tool_pieces(call: ToolCallSpec) -> list[Piece]:
     tool_id = call.id or new_tool_use_id()
-    raw_input = call.input if isinstance(call.input, str) else json.dumps(call.input, ensure_ascii=False)
-    fragments = (
-        split_even(raw_input, call.chunks) if call.chunks else _split_default(raw_input, TOOL_FRAGMENT_CHARS)
-    )
-    pieces = [Piece("tool_start", tool_id=tool_id, name=call.name)]
+    pieces: list[Piece] = []
+    if isinstance(call.input, list):
+        fragments = call.input  # exact frames, as given
+    else:
+        raw_input = call.input if isinstance(call.input, str) else json.dumps(call.input, ensure_ascii=False)
+        fragments = (
+            split_even(raw_input, call.chunks)
+            if call.chunks
+            else _split_default(raw_input, TOOL_FRAGMENT_CHARS)
+        )
+        pieces.append(Piece("tool_start", tool_id=tool_id, name=call.name))
     pieces += [Piece("tool_input", f, tool_id, call.name) for f in fragments]
     pieces.append(Piece("tool_stop", tool_id=tool_id, name=call.name))
     return pieces
@@ -164,7 +170,9 @@ def content_pieces(script: Script, echo: str) -> list[Piece]:
     text = script.text
     if text is None and not script.tool_calls:
         text = echo[:ECHO_MAX_CHARS].strip() or "OK"
-    if text:
+    if isinstance(text, list):
+        pieces += [Piece("text", c) for c in text]  # exact frames, as given
+    elif text:
         chunks = split_even(text, script.chunks) if script.chunks else _split_default(text, TEXT_FRAME_CHARS)
         pieces += [Piece("text", c) for c in chunks]
     for call in script.tool_calls:

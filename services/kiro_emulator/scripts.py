@@ -73,7 +73,7 @@ class ErrorSpec(_Strict):
 
 class ToolCallSpec(_Strict):
     name: str = Field(min_length=1)
-    input: dict[str, Any] | str = Field(default_factory=dict)
+    input: dict[str, Any] | str | list[str] = Field(default_factory=dict)
     id: str | None = Field(None, min_length=1)
     chunks: int | None = Field(None, ge=1)
 
@@ -92,7 +92,7 @@ class RawEvent(_Strict):
 class Script(StreamBehaviour):
     """What one chat request answers."""
 
-    text: str | None = None
+    text: str | list[str] | None = None
     chunks: int | None = Field(None, ge=1)
     thinking: str | None = None
     tool_calls: list[ToolCallSpec] = Field(default_factory=list)

@@ -14,6 +14,7 @@ import pytest
 from services.kiro_emulator.control import EmulatorControl, directive
 from shared.kiro.eventstream import EventStreamDecoder
 from tests.kiro_emulator.conftest import Kiro, kiro_body
+from tests.shared.kiro.fixtures import eventstream_dir
 
 TRAILER = ["meteringEvent", "contextUsageEvent"]
 
@@ -253,3 +254,41 @@ async def test_many_dripping_streams_are_served_side_by_side(kiro: Kiro, token: 
         elapsed = time.monotonic() - start
     assert all("".join(r) == "abcde" and len(r) == 7 for r in results)
     assert elapsed < 10
+
+
+FIXTURE_SCRIPTS: dict[str, dict[str, Any]] = {
+    "text.bin": {"text": ["Hello! ", "Here is the answer", "你好世界 😀 café", " Done."]},
+    "thinking.bin": {
+        "text": ["<think", "ing>The user wants 2+2. ", "That is 4.</thin", "king>\n\n", "2 + 2 = 4."]
+    },
+    "metering_context.bin": {"text": "Short reply.", "metering": 0.0172, "context_usage": 1.234},
+    "tool_call.bin": {
+        "text": "Let me check the weather.",
+        "tool_calls": [
+            {
+                "name": "get_weather",
+                "id": "tooluse_Q2xhdWRlVG9vbDAx",
+                "input": ["", '{"city": "Par', 'is", "unit": ', '"celsius"}'],
+            }
+        ],
+    },
+    "parallel_tool_calls.bin": {
+        "tool_calls": [
+            {"name": "read_file", "id": "tooluse_" + "A" * 22, "input": ['{"path":', ' "a.txt"}']},
+            {"name": "read_file", "id": "tooluse_" + "B" * 22, "input": ['{"path": "b', '.txt"}']},
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("fixture", list(FIXTURE_SCRIPTS))
+def test_scripted_answer_reproduces_the_protocol_fixture_byte_for_byte(
+    kiro: Kiro, token: str, fixture: str
+) -> None:
+    script = {"metering": False, "context_usage": False, **FIXTURE_SCRIPTS[fixture]}
+    r = kiro.http.post(
+        "/codewhisperer/generateAssistantResponse",
+        json=kiro_body(directive(**script)),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.content == (eventstream_dir() / fixture).read_bytes()
