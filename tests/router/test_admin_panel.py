@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
 
 from tests.router.test_admin_api import kiro_go_config
 from tests.support.procs import ServiceProcess, free_port
@@ -137,7 +137,10 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     # import a kiro-go config and read the report
     await page.get_by_role("button", name="Import kiro-go config").click()
     importer = page.locator("#import-dialog")
-    await importer.get_by_label("…or paste its contents").fill(orjson.dumps(kiro_go_config()).decode())
+    content = orjson.dumps(kiro_go_config())
+    config = FilePayload(name="config.json", mimeType="application/json", buffer=content)
+    await importer.get_by_label("config.json file").set_input_files(files=[config])
+    await expect(importer.get_by_label("…or paste its contents")).to_have_value(re.compile("accounts"))
     await importer.get_by_role("button", name="Import").click()
     await expect(importer.locator(".report-summary")).to_have_text("2 added, 0 updated, 1 skipped.")
     await expect(importer).to_contain_text("broken: no refresh token")
