@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.codec_bench [--quick] [--frames N] [--repeat R]
 
-Prints one row per case (best of R runs, so other load on the machine inflates the figures less) and
-whether decoding meets the goal of ≤ 3 µs per 200-byte frame. Decoding and event parsing are timed
+Prints one row per case and whether decoding meets the goal of ≤ 3 µs per 200-byte frame. Figures are
+process CPU time (best of R runs), so other load on a shared machine inflates them little; the wall
+time column shows the same runs by the clock. Decoding and event parsing are timed
 separately; "stream" is both together (bytes in, events out), as the gateway drives them.
 """
 
@@ -37,13 +38,15 @@ def tool_frame(size: int = FRAME_SIZE) -> bytes:
     return frame
 
 
-def best_us_per_frame(run: Callable[[], object], frames: int, repeat: int) -> float:
-    best = float("inf")
+def best_us_per_frame(run: Callable[[], object], frames: int, repeat: int) -> tuple[float, float]:
+    """(CPU, wall) µs per frame, each the best of `repeat` runs."""
+    best_cpu = best_wall = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - start)
-    return best / frames * 1e6
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    return best_cpu / frames * 1e6, best_wall / frames * 1e6
 
 
 def decode_in_chunks(body: bytes, chunk: int) -> Callable[[], object]:
@@ -104,16 +107,16 @@ def main() -> None:
         ("stream", "text bytes → events, 16 KiB chunks", stream_in_chunks(text_body, 16 * 1024), count),
     ]
     print(f"codec_bench: {FRAME_SIZE}-byte frames, {count} per run, best of {repeat}")
-    print(f"{'layer':<8} {'case':<38} {'µs/frame':>9}")
+    print(f"{'layer':<8} {'case':<38} {'CPU µs':>8} {'wall µs':>8}")
     decode_figures = []
     for layer, name, run, frames in cases:
-        figure = best_us_per_frame(run, frames, repeat)
+        cpu, wall = best_us_per_frame(run, frames, repeat)
         if layer == "decode" and "7-byte" not in name:
-            decode_figures.append(figure)
-        print(f"{layer:<8} {name:<38} {figure:>9.2f}")
+            decode_figures.append(cpu)
+        print(f"{layer:<8} {name:<38} {cpu:>8.2f} {wall:>8.2f}")
     worst = max(decode_figures)
     verdict = "met" if worst <= GOAL_DECODE_US else "MISSED"
-    print(f"goal: decode ≤ {GOAL_DECODE_US:.1f} µs/frame (network chunks): {verdict}, worst {worst:.2f}")
+    print(f"goal: decode ≤ {GOAL_DECODE_US:.1f} CPU µs/frame (network chunks): {verdict}, worst {worst:.2f}")
 
 
 if __name__ == "__main__":
