@@ -12,6 +12,7 @@ import aiohttp
 from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -31,6 +32,7 @@ from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from shared.logging import log_fields
 from shared.metrics import new_registry
 from shared.redis import create_redis
 
@@ -66,6 +68,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
     app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RedisError, _redis_error)  # type: ignore[arg-type]
     app.add_middleware(Timing)
     app.include_router(health.router)
     app.include_router(proxy.router)
@@ -114,6 +117,19 @@ async def _build_context(settings: RouterSettings) -> AppContext:
 
 async def _client_error(request: Request, exc: ClientError) -> Response:
     return error_response(protocol_of(request), exc, request_id(request))
+
+
+async def _redis_error(request: Request, exc: RedisError) -> Response:
+    """Without Redis (pool, keys) nothing can be served; say so in the client's shape, retryable."""
+    log.error("redis unavailable", extra=log_fields(error=repr(exc)))
+    error = ClientError(
+        503,
+        "the account pool store is unreachable",
+        code="store_unavailable",
+        retry_after=2,
+        should_retry=True,
+    )
+    return error_response(protocol_of(request), error, request_id(request))
 
 
 class Timing:

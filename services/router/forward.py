@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+import aiohttp
 from starlette.responses import Response
 
 from services.router.context import AppContext
@@ -104,7 +105,11 @@ async def forward(
 async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> _Failed:
     """An account-level failure before the first byte: keep the answer, mark the account, free the slot."""
     response = upstream.response
-    failed = _Failed(response.status, response_headers(response), await response.read())
+    try:
+        body = await response.read()
+    except aiohttp.ClientError:
+        body = b""
+    failed = _Failed(response.status, response_headers(response), body)
     response.release()
     ctx.metrics.failovers.labels(kind.value).inc()
     ctx.metrics.attempts.labels(kind.value).inc()
