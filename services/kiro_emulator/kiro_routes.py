@@ -109,7 +109,7 @@ def _answer(
             behaviour=Script(),
         )
     else:
-        script = directive or state.take_script(account) or Script()
+        script = directive or state.take_script(account, chat) or Script()
         plan = _scripted(script, chat, echo, default_context)
     if fault is not None:
         apply_behaviour(plan, fault)

@@ -103,6 +103,17 @@ class Script(StreamBehaviour):
     continue_as: Literal["tool", "text"] = "tool"
     error: ErrorSpec | None = None
     repeat: int = Field(1, ge=0)
+    when_content: str | None = None
+    when_model: str | None = None
+    when_has_tools: bool | None = None
+
+    def applies_to(self, content: str, model_id: str, has_tools: bool) -> bool:
+        """Whether a queued script may answer this request (its `when_*` conditions hold)."""
+        return (
+            (self.when_content is None or self.when_content in content)
+            and (self.when_model is None or self.when_model == model_id)
+            and (self.when_has_tools is None or self.when_has_tools == has_tools)
+        )
 
 
 class FaultRule(StreamBehaviour):

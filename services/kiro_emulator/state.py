@@ -22,6 +22,7 @@ from services.kiro_emulator.accounts import (
 )
 from services.kiro_emulator.plan import Continuation
 from services.kiro_emulator.scripts import FaultRule, Script
+from services.kiro_emulator.validate import ChatRequest
 
 DEMO_ACCOUNT = "demo"
 DEMO_ACCESS_TOKEN = "emu-demo-access-token"
@@ -219,12 +220,14 @@ class EmulatorState:
                     return rule
         return None
 
-    def take_script(self, account: Account | None) -> Script | None:
+    def take_script(self, account: Account | None, chat: ChatRequest) -> Script | None:
+        """The first queued script whose conditions match (account queue first), one use taken off it."""
         for queue in (account.scripts if account else deque(), self.global_scripts):
-            if queue:
-                queued = queue[0]
+            for queued in queue:
+                if not queued.script.applies_to(chat.content, chat.model_id, chat.has_tools):
+                    continue
                 if queued.remaining == 1:
-                    queue.popleft()
+                    queue.remove(queued)
                 elif queued.remaining > 1:
                     queued.remaining -= 1
                 return queued.script

@@ -31,6 +31,7 @@ class ChatRequest:
     conversation_id: str
     model_id: str
     content: str
+    has_tools: bool
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -192,7 +193,8 @@ def validate_chat(body: Any, origins: frozenset[str]) -> ChatRequest:
     _check_turns(turns, origins)
 
     message = current["userInputMessage"]
-    return ChatRequest(state["conversationId"], message["modelId"], message["content"])
+    has_tools = bool(message.get("userInputMessageContext", {}).get("tools"))
+    return ChatRequest(state["conversationId"], message["modelId"], message["content"], has_tools)
 
 
 def _check_turns(turns: list[tuple[str, Any]], origins: frozenset[str]) -> None:

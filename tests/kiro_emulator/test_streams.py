@@ -292,3 +292,27 @@ def test_scripted_answer_reproduces_the_protocol_fixture_byte_for_byte(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.content == (eventstream_dir() / fixture).read_bytes()
+
+
+def test_conditional_scripts_skip_requests_they_do_not_match(
+    kiro: Kiro, ctl: EmulatorControl, account: dict[str, Any]
+) -> None:
+    token = account["access_token"]
+    tools = {
+        "tools": [{"toolSpecification": {"name": "Bash", "description": "Run.", "inputSchema": {"json": {}}}}]
+    }
+    agent_turn = kiro_body("fix the bug")
+    agent_turn["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"] = tools
+    ctl.queue_scripts(
+        account["name"],
+        [
+            {"text": "agent answer", "when_has_tools": True},
+            {"text": "haiku answer", "when_model": "claude-haiku-4.5"},
+        ],
+    )
+    assert kiro.chat(token, kiro_body("title please")).text == "title please"
+    assert kiro.chat(token, kiro_body("summary", model="claude-haiku-4.5")).text == "haiku answer"
+    assert kiro.chat(token, agent_turn).text == "agent answer"
+    ctl.queue_script(account["name"], text="only for paris", when_content="Paris")
+    assert kiro.chat(token, kiro_body("London?")).text == "London?"
+    assert kiro.chat(token, kiro_body("Paris?")).text == "only for paris"
