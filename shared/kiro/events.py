@@ -355,6 +355,11 @@ class KiroEventStream:
         self._decoder = EventStreamDecoder(max_frame_size=max_frame_size)
         self.parser = KiroEventParser()
 
+    @property
+    def failed(self) -> bool:
+        """Corrupt bytes were seen; the next `feed()`/`close()` raises (the events before came out)."""
+        return self._decoder.failed
+
     def feed(self, data: bytes) -> list[KiroEvent]:
         """Events completed by this chunk; raises `EventStreamError` on corrupt bytes."""
         return self.parser.feed_all(self._decoder.feed(data))

@@ -8,7 +8,8 @@ Decoding, modelled on h11: feed bytes as they arrive, get complete frames back.
             ...
     decoder.close()                           # raises if the body ended inside a frame
 
-`Frame.headers` maps header names to typed values in wire order; `Frame.payload` is the raw payload
+`Frame.headers` maps header names to typed values in wire order (a repeated name keeps its last
+value); `Frame.payload` is the raw payload
 bytes (never decoded per network chunk, so UTF-8 split across reads survives). `message_type`,
 `event_type` and `exception_type` read the usual `:`-headers.
 

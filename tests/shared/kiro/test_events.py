@@ -125,6 +125,16 @@ def test_truncated_fixture_raises_after_its_complete_frames_were_parsed() -> Non
         stream.close()
 
 
+def test_events_before_corruption_come_out_and_the_stream_reports_failed() -> None:
+    damaged = bytearray(text("second"))
+    damaged[-1] ^= 0xFF
+    stream = KiroEventStream()
+    assert stream.feed(text("first") + bytes(damaged)) == [TextDelta("first")]
+    assert stream.failed
+    with pytest.raises(EventStreamError, match="message CRC mismatch"):
+        stream.close()
+
+
 def test_corrupt_fixture_raises_event_stream_error() -> None:
     data, _ = load("corrupt_prelude_crc")
     with pytest.raises(EventStreamError, match="prelude CRC mismatch at offset 0"):
