@@ -18,7 +18,8 @@ Rules:
   never matters. An event payload that is not a JSON object raises `EventStreamError`; a known event
   whose fields have unexpected types comes out as `UnknownEvent` (kept, never dropped), as do event
   types this module does not know.
-* Text deltas are passed on as they come: repeated identical deltas are legitimate (protocol §11.6).
+* Text deltas are passed on as they come (empty ones produce none): repeated identical deltas are
+  legitimate (protocol §11.6).
 * Tool calls (§7.1): fragments are concatenated per `toolUseId`; an object `input` is serialised (`{}`
   means no fragment); a new `toolUseId` before `stop` closes the open call, and so does `finish()`;
   frames for an already closed call are ignored (duplicates); `ToolUseStop.input_json` is the whole
