@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -174,3 +175,14 @@ async def test_health_readiness_root_and_metrics(stack: Stack, seeder: Seeder) -
     assert "kiro_router_ttfb_seconds_bucket" in metrics
     assert 'kiro_router_tokens_total{direction="input",model="claude-sonnet-4.5"}' in metrics
     assert key not in metrics
+    assert await _pool_gauge_shows_one_active(url)
+
+
+async def _pool_gauge_shows_one_active(url: str) -> bool:
+    """The pool-by-state gauge is refreshed from Redis in the background (every second in these tests)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(40):
+            if 'kiro_router_pool_accounts{state="active"} 1.0' in (await client.get(url + "/metrics")).text:
+                return True
+            await asyncio.sleep(0.1)
+    return False
