@@ -216,3 +216,27 @@ def test_openai_stream_failure_is_an_error_chunk_the_sdk_raises(
             model=MODEL, messages=[{"role": "user", "content": script}], stream=True
         ):
             pass
+
+
+def test_a_throttling_exception_before_any_answer_still_falls_back_to_the_other_endpoint(
+    gateway: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    throttle = {"after_frames": 0, "type": "ThrottlingException", "message": "Too many requests"}
+    emu.fault(account=account.name, endpoint="chat_codewhisperer", times=0, exception=throttle)
+    r = _post(gateway, account.headers(), content="first frame trouble", stream=True)
+    assert r.status_code == 200
+    names = [name for name, _ in sse_events(r.text)]
+    assert "error" not in names and names[-2] == "message_stop"
+    assert emu.counts(account.name) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
+
+
+def test_a_leading_exception_on_every_endpoint_is_an_http_error_the_router_can_act_on(
+    gateway: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    throttle = {"after_frames": 0, "type": "ThrottlingException", "message": "Too many requests"}
+    emu.fault(account=account.name, endpoint="chat", times=0, exception=throttle)
+    r = _post(gateway, account.headers(), stream=True)
+    assert r.status_code == 429
+    assert r.headers["x-kiro-failure"] == "throttled"

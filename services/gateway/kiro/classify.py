@@ -78,3 +78,17 @@ def classify_http(status: int, body: bytes, headers: Mapping[str, str]) -> Upstr
     return UpstreamError(
         FailureKind.UPSTREAM_ERROR, f"Kiro failed: HTTP {status} {text}".strip(), status=status
     )
+
+
+def classify_exception_frame(exception_type: str, message: str) -> UpstreamError:
+    """An exception/error frame that arrived before any answer frame (still retryable or fail-over-able)."""
+    name = exception_type.lower()
+    text = f"Kiro {exception_type}: {message}"
+    if "throttl" in name or "toomanyrequests" in name:
+        return UpstreamError(FailureKind.THROTTLED, text, reason=exception_type)
+    if "validation" in name:
+        return UpstreamError(FailureKind.INVALID_REQUEST, text, status=400, reason=exception_type)
+    if "accessdenied" in name:
+        kind = FailureKind.SUSPENDED if _SUSPENDED.search(message) else FailureKind.INVALID_TOKEN
+        return UpstreamError(kind, text, reason=exception_type)
+    return UpstreamError(FailureKind.UPSTREAM_ERROR, text, reason=exception_type)

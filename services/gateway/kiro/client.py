@@ -17,14 +17,15 @@ import aiohttp
 import orjson
 
 from services.gateway.credentials import KiroCredentials
-from services.gateway.kiro.classify import classify_http
+from services.gateway.kiro.classify import classify_exception_frame, classify_http
 from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
-from shared.errors import FailureKind, UpstreamError
+from shared.errors import EventStreamError, FailureKind, UpstreamError
 from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints
+from shared.kiro.eventstream import EventStreamDecoder
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,24 @@ def set_origin(payload: dict[str, Any], origin: str) -> None:
         user = item.get("userInputMessage")
         if user is not None:
             user["origin"] = origin
+
+
+def _leading_exception(first_chunk: bytes) -> UpstreamError | None:
+    """An exception frame *before* any answer can still be retried or failed over, like an HTTP error."""
+    try:
+        frames = EventStreamDecoder().feed(first_chunk)
+    except EventStreamError:
+        return None  # the relay reports corrupt streams
+    if not frames or frames[0].message_type not in ("exception", "error"):
+        return None
+    frame = frames[0]
+    kind = frame.exception_type or frame.headers.get(":error-code")
+    try:
+        body = orjson.loads(frame.payload)
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    except orjson.JSONDecodeError:
+        message = frame.payload[:200].decode("utf-8", "replace")
+    return classify_exception_frame(kind if isinstance(kind, str) else "UnknownError", message)
 
 
 class KiroClient:
@@ -213,6 +232,10 @@ class KiroClient:
         if not first:
             response.release()
             raise UpstreamError(FailureKind.UPSTREAM_ERROR, "Kiro answered 200 with an empty body")
+        failure = _leading_exception(first)
+        if failure is not None:
+            response.close()
+            raise failure
         return UpstreamResponse(response, endpoint, first)
 
     async def list_models(self, creds: KiroCredentials) -> list[dict[str, Any]]:
