@@ -52,6 +52,7 @@ class Block:
     parts: list[str] = field(default_factory=list)
     tool_use_id: str = ""
     name: str = ""  # the client's tool name
+    kiro_name: str = ""  # the name Kiro used (differs when the client's was too long)
     signature: str = ""
     tool_index: int = 0
     truncated: bool = False
@@ -162,11 +163,11 @@ class StreamTranslator:
         return block is not None and block.kind == "tool_use" and block.truncated
 
     def partial_tool_call(self) -> tuple[str, str, str] | None:
-        """(tool_use_id, client tool name, input so far) of the truncated tool call, if any."""
+        """(tool_use_id, tool name as Kiro knows it, input so far) of the truncated tool call, if any."""
         block = self._open
         if block is None or not self.has_truncated_tool_call:
             return None
-        return block.tool_use_id, block.name, block.text
+        return block.tool_use_id, block.kiro_name, block.text
 
     @property
     def stop_reason(self) -> StopReason:
@@ -281,7 +282,12 @@ class StreamTranslator:
         if self.has_truncated_tool_call:
             return b""  # the continuation re-opens the call that was cut: its fragments extend it
         out = self._flush_splitter() + self._close_open()
-        block = Block("tool_use", tool_use_id=event.tool_use_id, name=self.tool_names.to_client(event.name))
+        block = Block(
+            "tool_use",
+            tool_use_id=event.tool_use_id,
+            name=self.tool_names.to_client(event.name),
+            kiro_name=event.name,
+        )
         block.tool_index = self._tool_count
         self._tool_count += 1
         return out + self._start_block(block)
