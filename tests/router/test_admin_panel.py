@@ -149,6 +149,17 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     await expect(page.locator("#accounts-table")).not_to_contain_text(refresh_token)
     await page.screenshot(path=shots / "accounts.png", full_page=True)
 
+    # delete asks first; cancelling keeps the account
+    title = page.locator(".cell-title", has_text=re.compile(r"^builder$"))
+    doomed = page.locator("#accounts-table tbody tr").filter(has=title)
+    await doomed.get_by_role("button", name="Delete builder").click()
+    confirm = page.locator("#confirm-dialog")
+    await confirm.get_by_role("button", name="Cancel").click()
+    await expect(page.locator("#accounts-table tbody tr")).to_have_count(4)
+    await doomed.get_by_role("button", name="Delete builder").click()
+    await confirm.get_by_role("button", name="Delete").click()
+    await expect(page.locator("#accounts-table tbody tr")).to_have_count(3)
+
     # create a client key: shown once, with a copy button
     await page.get_by_role("link", name="Client keys").click()
     await page.get_by_role("button", name="Create key").click()
