@@ -50,6 +50,25 @@ async def test_missing_or_unknown_key_is_refused_in_each_clients_shape(stack: St
     assert openai.json()["error"]["code"] == "invalid_api_key"
 
 
+async def test_malformed_body_is_a_400_in_the_clients_shape(stack: Stack, seeder: Seeder) -> None:
+    key = await seeder.client_key()
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        anthropic = await client.post(
+            stack.routers[0].url + "/v1/messages", content=b"{oops", headers={"x-api-key": key, **ANTHROPIC}
+        )
+        openai = await client.post(
+            stack.routers[0].url + "/v1/chat/completions",
+            content=b"[]",
+            headers={"authorization": f"Bearer {key}"},
+        )
+
+    assert anthropic.status_code == 400
+    assert anthropic.json()["error"]["type"] == "invalid_request_error"
+    assert openai.status_code == 400
+    assert openai.json()["error"]["type"] == "invalid_request_error"
+
+
 async def test_bearer_and_x_api_key_are_both_accepted(stack: Stack, seeder: Seeder) -> None:
     await seeder.account()
     key = await seeder.client_key()
