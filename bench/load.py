@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -53,6 +54,7 @@ class Target:
 
     def request(self, scenario: Scenario) -> tuple[str, bytes]:
         """Path and body of one request."""
+        body: dict[str, Any]
         if self.protocol == "kiro":
             body = {
                 "conversationState": {

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 
 def py_spy() -> str | None:
@@ -30,7 +31,7 @@ def _function(frame: str) -> str:
     return f"{name} ({file})" if file else name
 
 
-def summarize(raw: Path, top: int = 15) -> dict[str, object]:
+def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
     """Top functions by own time (leaf frames) and by inclusive time, as shares of all samples."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()

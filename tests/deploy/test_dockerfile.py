@@ -17,6 +17,7 @@ import pytest
 
 from tests.deploy.tools import (
     ROOT,
+    Stage,
     dockerfile_stages,
     dockerignore_patterns,
     dockerignored,
@@ -32,7 +33,7 @@ HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
 
 
 @pytest.fixture(scope="module")
-def stages() -> list:
+def stages() -> list[Stage]:
     return dockerfile_stages(DOCKERFILE.read_text())[1]
 
 
@@ -50,7 +51,7 @@ def test_hadolint_reports_a_dockerfile_that_runs_as_root_with_unpinned_base(tmp_
     assert "DL3002" in result.stdout  # last user root
 
 
-def test_image_is_multi_stage_on_python_311_slim_pinned_to_a_patch_release(stages: list) -> None:
+def test_image_is_multi_stage_on_python_311_slim_pinned_to_a_patch_release(stages: list[Stage]) -> None:
     assert len(stages) >= 2
     for stage in stages:
         assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", stage.base), stage.base
@@ -59,14 +60,14 @@ def test_image_is_multi_stage_on_python_311_slim_pinned_to_a_patch_release(stage
     assert copies_from_build, "the runtime stage should take the built virtualenv from the build stage"
 
 
-def test_runtime_stage_runs_as_a_non_root_user(stages: list) -> None:
+def test_runtime_stage_runs_as_a_non_root_user(stages: list[Stage]) -> None:
     users = stages[-1].args_of("USER")
     assert users, "no USER in the runtime stage: the services would run as root"
     user = users[-1].split(":")[0]
     assert user not in {"root", "0"}
 
 
-def test_runtime_stage_has_a_healthcheck_and_entrypoint_that_execs_the_service(stages: list) -> None:
+def test_runtime_stage_has_a_healthcheck_and_entrypoint_that_execs_the_service(stages: list[Stage]) -> None:
     runtime = stages[-1]
     assert any(a.startswith("--") and "CMD" in a for a in runtime.args_of("HEALTHCHECK"))
     assert runtime.args_of("ENTRYPOINT") == ['["kiro-stack"]']
@@ -75,7 +76,7 @@ def test_runtime_stage_has_a_healthcheck_and_entrypoint_that_execs_the_service(s
     assert body.count("exec python -m services.") == 4
 
 
-def test_every_copied_path_exists_and_is_in_the_build_context(stages: list) -> None:
+def test_every_copied_path_exists_and_is_in_the_build_context(stages: list[Stage]) -> None:
     patterns = dockerignore_patterns(ROOT / ".dockerignore")
     sources = []
     for stage in stages:

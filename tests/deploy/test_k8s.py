@@ -6,7 +6,7 @@ import copy
 import shutil
 from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
@@ -39,7 +39,8 @@ def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any
 def container(manifests: list[dict[str, Any]], name: str) -> dict[str, Any]:
     pod = find(manifests, "Deployment", name)["spec"]["template"]["spec"]
     (main,) = [c for c in pod["containers"] if c["name"] == name]
-    return main
+    found: dict[str, Any] = main
+    return found
 
 
 def test_every_manifest_is_valid_against_the_kubernetes_schemas(manifests: list[dict[str, Any]]) -> None:
