@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from services.gateway.body import parse_json_object, read_body
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
@@ -262,8 +263,9 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
             detail = f"Kiro {error.error_type}: {error.message}" if error else "Kiro stream failed"
             raise UpstreamError(translator.failure, detail)
     except UpstreamError as exc:
-        _count(state, call, 502, None)
-        return failure_response(call.protocol, exc)
+        response = failure_response(call.protocol, exc)
+        _count(state, call, response.status_code, None)
+        return response
     finally:
         if relay.upstream is not None:
             relay.upstream.close()
@@ -291,9 +293,31 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
         try:
             opening.result()
         except UpstreamError as exc:
-            _count(state, call, 502, None)
-            return failure_response(call.protocol, exc)
-    return StreamingResponse(_sse(state, call, opening), media_type="text/event-stream", headers=_SSE_HEADERS)
+            response = failure_response(call.protocol, exc)
+            _count(state, call, response.status_code, None)
+            return response
+    return SSEResponse(_sse(state, call, opening), opening)
+
+
+class SSEResponse(StreamingResponse):
+    """An SSE stream that releases Kiro's connection even if the client left before the first byte.
+
+    (A generator that never started runs no `finally`, so the opening call is settled here.)
+    """
+
+    def __init__(self, content: AsyncIterator[bytes], opening: asyncio.Task[UpstreamResponse]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=_SSE_HEADERS)
+        self._opening = opening
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            opening = self._opening
+            if not opening.done():
+                opening.cancel()
+            elif not opening.cancelled() and opening.exception() is None:
+                opening.result().close()
 
 
 async def _sse(

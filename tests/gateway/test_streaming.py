@@ -203,3 +203,21 @@ def test_auto_continuation_can_be_turned_off_by_the_router(gateway: ServiceProce
     deltas = [json.loads(d) for name, d in sse_events(r.text) if name == "message_delta"]
     assert deltas[-1]["delta"]["stop_reason"] == "max_tokens"
     assert emu.counts(account.name)["chat_codewhisperer"] == 1
+
+
+def test_a_client_leaving_mid_stream_releases_the_stream(gateway: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    body = _body(directive(text="a long answer dripping slowly", chunks=10, delay_ms=1000))
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/messages", json=body, headers=account.headers(), timeout=30
+    ) as r:
+        for line in r.iter_lines():
+            if '"text_delta"' in line:
+                break
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if "kiro_gateway_inflight_streams 0.0" in httpx.get(gateway.url + "/metrics").text:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the stream stayed in flight after the client left")
