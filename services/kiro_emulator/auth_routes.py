@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.kiro_emulator import replies
 from services.kiro_emulator.accounts import Account
-from services.kiro_emulator.context import NOT_JSON, SETTINGS, STATE, Exchange, parse_json
+from services.kiro_emulator.context import SETTINGS, STATE, Exchange, parse_json
 from services.kiro_emulator.replies import ErrorAnswer, json_response, oauth_error
 from services.kiro_emulator.state import DeviceFlow, EmulatorState
 from shared.kiro.endpoints import EMULATOR_PATHS
@@ -87,7 +87,7 @@ async def oidc_token(request: web.Request) -> web.Response:
     exchange = Exchange(request, "oidc_token", account, body, raw)
     try:
         await exchange.apply_fault()
-        if not isinstance(body, dict) or body is NOT_JSON:
+        if not isinstance(body, dict):
             raise oauth_error(400, "invalid_request", "Request body must be a JSON object (camelCase keys)")
         client_id, client_secret = _str(body, "clientId"), _str(body, "clientSecret")
         if client_id is None or client_secret is None:

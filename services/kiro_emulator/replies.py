@@ -7,10 +7,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from shared.errors import KiroStackError
+
 JsonBody = dict[str, Any]
 
 
-class ErrorAnswer(Exception):
+class ErrorAnswer(KiroStackError):
     """Stop handling a request and answer with this status and JSON body."""
 
     def __init__(

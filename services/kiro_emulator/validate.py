@@ -11,6 +11,8 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import KiroStackError
+
 MAX_TOOL_NAME = 64
 MAX_TOOL_DESCRIPTION = 10_000
 IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
@@ -20,7 +22,7 @@ HISTORY_KEYS = frozenset({"userInputMessage", "assistantResponseMessage"})
 _OPAQUE_KEYS = frozenset({"json", "input"})
 
 
-class Malformed(Exception):
+class Malformed(KiroStackError):
     """The body breaks a Kiro rule; the message says which (for logs and tests)."""
 
 
