@@ -23,6 +23,9 @@ Notes for the app (additions to the gateway contract, all backwards compatible):
   taken as the same call (its fragments extend it); text deltas extend it too, up to the character that
   closes the JSON object, and what follows is ordinary text. `finish()` closes a call still cut with stop
   reason `max_tokens` (`length`).
+* Both translators take `stop_sequences=req.stop_sequences` (keyword): the answer text ends at the first
+  client stop sequence (Anthropic `stop_reason: "stop_sequence"` + `stop_sequence`, OpenAI `stop`); later
+  Kiro content is dropped. Without it, stop sequences are ignored as before.
 * `error_body(kind, message)` in anthropic_out / openai_out give the client error shapes per FailureKind.
 * Call `load_tokenizer()` at start-up (≈0.4 s) so the first request does not pay for it.
 """

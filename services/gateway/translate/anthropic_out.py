@@ -48,8 +48,11 @@ class AnthropicStream(StreamTranslator):
         context_window: int,
         *,
         message_id: str | None = None,
+        stop_sequences: Iterable[str] = (),
     ) -> None:
-        super().__init__(model, input_tokens, tool_names, thinking, context_window)
+        super().__init__(
+            model, input_tokens, tool_names, thinking, context_window, stop_sequences=stop_sequences
+        )
         self.message_id = message_id or new_message_id()
 
     def start(self) -> bytes:
@@ -83,7 +86,7 @@ class AnthropicStream(StreamTranslator):
             "model": self.model,
             "content": [c for b in self.blocks if (c := _content_block(b)) is not None],
             "stop_reason": self.stop_reason,
-            "stop_sequence": None,
+            "stop_sequence": self.stop_sequence,
             "usage": {
                 "input_tokens": usage.input_tokens,
                 "cache_creation_input_tokens": 0,
@@ -133,7 +136,7 @@ class AnthropicStream(StreamTranslator):
         usage_out: dict[str, int] = {"output_tokens": usage.output_tokens}
         if self._input_from_kiro is not None:
             usage_out = {"input_tokens": usage.input_tokens, **usage_out}
-        delta = {"stop_reason": self.stop_reason, "stop_sequence": None}
+        delta = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence}
         return _sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_out}) + _sse(
             "message_stop", {"type": "message_stop"}
         )
@@ -170,9 +173,12 @@ def collect_anthropic(
     tool_names: ToolNameMap,
     thinking: bool,
     context_window: int,
+    stop_sequences: Iterable[str] = (),
 ) -> AnthropicStream:
     """Feed a whole answer; the translator's `result()` and `usage` are then final."""
-    translator = AnthropicStream(model, input_tokens, tool_names, thinking, context_window)
+    translator = AnthropicStream(
+        model, input_tokens, tool_names, thinking, context_window, stop_sequences=stop_sequences
+    )
     for event in events:
         translator.feed(event)
     translator.finish()

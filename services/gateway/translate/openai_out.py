@@ -20,6 +20,7 @@ FINISH_REASONS: dict[StopReason, str] = {
     "end_turn": "stop",
     "tool_use": "tool_calls",
     "max_tokens": "length",
+    "stop_sequence": "stop",
     "model_context_window_exceeded": "length",
 }
 ERROR_TYPES: dict[FailureKind, tuple[str, str | None]] = {
@@ -61,8 +62,11 @@ class OpenAIStream(StreamTranslator):
         *,
         completion_id: str | None = None,
         created: int | None = None,
+        stop_sequences: Iterable[str] = (),
     ) -> None:
-        super().__init__(model, input_tokens, tool_names, thinking, context_window)
+        super().__init__(
+            model, input_tokens, tool_names, thinking, context_window, stop_sequences=stop_sequences
+        )
         self.thinking_format = thinking_format
         self.include_usage = include_usage
         self.completion_id = completion_id or new_completion_id()
@@ -188,10 +192,18 @@ def collect_openai(
     thinking: bool,
     thinking_format: ThinkingFormat,
     context_window: int,
+    stop_sequences: Iterable[str] = (),
 ) -> OpenAIStream:
     """Feed a whole answer; the translator's `result()` and `usage` are then final."""
     translator = OpenAIStream(
-        model, input_tokens, tool_names, thinking, thinking_format, False, context_window
+        model,
+        input_tokens,
+        tool_names,
+        thinking,
+        thinking_format,
+        False,
+        context_window,
+        stop_sequences=stop_sequences,
     )
     for event in events:
         translator.feed(event)

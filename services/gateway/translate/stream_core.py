@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
+from services.gateway.translate.stops import StopMatcher
 from services.gateway.translate.thinking import Piece, ThinkingSplitter
 from services.gateway.translate.tokens import count_text
 from services.gateway.translate.tools import ToolNameMap
@@ -30,7 +32,7 @@ from shared.kiro.events import (
     ToolUseStop,
 )
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "model_context_window_exceeded"]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "model_context_window_exceeded"]
 
 #: in-stream exception types that mean "the answer hit the output limit", not a failure
 _LENGTH_EXCEPTIONS = frozenset({"ContentLengthExceededException"})
@@ -120,7 +122,14 @@ class StreamTranslator:
     """Kiro events in, SSE bytes out; the protocol-specific rendering lives in the subclasses."""
 
     def __init__(
-        self, model: str, input_tokens: int, tool_names: ToolNameMap, thinking: bool, context_window: int
+        self,
+        model: str,
+        input_tokens: int,
+        tool_names: ToolNameMap,
+        thinking: bool,
+        context_window: int,
+        *,
+        stop_sequences: Iterable[str] = (),
     ) -> None:
         self.model = model
         self.tool_names = tool_names
@@ -138,6 +147,7 @@ class StreamTranslator:
         self._forced_stop: StopReason | None = None
         self._finished = False
         self._json_end: JsonEnd | None = None
+        self._stops = StopMatcher(stop_sequences)
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -179,9 +189,18 @@ class StreamTranslator:
             return "tool_use"
         return "end_turn"
 
+    @property
+    def stop_sequence(self) -> str | None:
+        """The client stop sequence that ended the answer, if one did."""
+        return self._stops.matched
+
     def feed(self, event: KiroEvent) -> bytes:
         if self._finished or self.failure is not None:
             return b""
+        if self._stops.matched is not None and isinstance(
+            event, TextDelta | ReasoningDelta | ToolUseStart | ToolUseInputDelta | ToolUseStop
+        ):
+            return b""  # the answer ended at a stop sequence; Kiro does not know and goes on
         if isinstance(event, TextDelta):
             return self._on_text(event.text)
         if isinstance(event, ToolUseInputDelta):
@@ -251,6 +270,13 @@ class StreamTranslator:
         return self._pieces(self._splitter.finish()) if self._splitter is not None else b""
 
     def _text(self, text: str) -> bytes:
+        if self._stops:
+            text = self._stops.feed(text)
+            if self._stops.matched is not None:
+                self._forced_stop = "stop_sequence"
+        return self._emit_text(text)
+
+    def _emit_text(self, text: str) -> bytes:
         if not text:
             return b""
         out = b""
@@ -338,9 +364,15 @@ class StreamTranslator:
         block, self._open = self._open, None
         if block is None:
             return b""
+        out = b""
+        if block.kind == "text" and self._stops:
+            held = self._stops.flush()  # the text ends here, so it cannot grow into a stop sequence
+            if held:
+                block.parts.append(held)
+                out += self._render_text(held)
         if block.kind == "thinking" and not block.signature:
             block.signature = signature_for(block.text)
-        return self._render_close(block)
+        return out + self._render_close(block)
 
     # --- rendering, per protocol ------------------------------------------------------------
     def _render_open(self, block: Block) -> bytes:
