@@ -23,10 +23,12 @@ ROUTER_PORT = 8088
 GATEWAY_PORT = 8000
 
 NO_ACCOUNTS = """No Kiro accounts in the pool yet. Add one of these ways:
-  * Admin panel: http://127.0.0.1:{router_port}/admin  (password: ADMIN_PASSWORD in .stack/secrets.env)
+  * Admin panel: http://127.0.0.1:{router_port}/admin  (password: ADMIN_PASSWORD in {secrets})
     -> "Add account": paste a refresh token, a kiro-auth-token.json, or sign in with Builder ID.
-  * Command line:  .venv/bin/python -m services.refresher add --kind social --refresh-token <TOKEN>
-  * Import kiro-go: .venv/bin/python -m services.refresher import path/to/data/config.json
+  * Command line (the token is read from stdin, so it stays out of your shell history):
+      set -a; . {secrets}; set +a
+      .venv/bin/python -m services.refresher add --kind social --refresh-token-file -
+  * Import kiro-go (same environment): .venv/bin/python -m services.refresher import data/config.json
 Then point a client at the router, e.g.:
   ANTHROPIC_BASE_URL=http://127.0.0.1:{router_port} ANTHROPIC_API_KEY=<PROXY_API_KEY> claude"""
 
@@ -52,41 +54,42 @@ def _account_count(url: str, prefix: str) -> int:
         client.close()
 
 
-def start_stack(sup: Supervisor, *, extra_env: dict[str, str]) -> tuple[RedisHandle, dict[str, str]]:
-    """Redis + secrets + router, gateway and refresher; returns the Redis handle and the common env."""
-    secrets, created = load_or_create(STATE_DIR / "secrets.env", dict(os.environ))
+def start_stack(sup: Supervisor, args: argparse.Namespace) -> RedisHandle:
+    """Redis + secrets + router, gateway and refresher; returns the Redis handle (stop it at the end)."""
+    state_dir = Path(args.state_dir)
+    secrets, created = load_or_create(state_dir / "secrets.env", dict(os.environ))
     handle = ensure_redis(
-        os.environ.get("REDIS_URL"), STATE_DIR / "redis", allow_embedded=True, daemonize=False
+        os.environ.get("REDIS_URL"), state_dir / "redis", allow_embedded=True, daemonize=False
     )
     for note in handle.notes:
         sup.say(note)
-    env = {
-        **secrets,
-        **extra_env,
-        "REDIS_URL": handle.url,
-        "GATEWAY_URLS": f"http://127.0.0.1:{GATEWAY_PORT}",
-    }
-    sup.start("gateway", "services.gateway", ["--host", "127.0.0.1", "--port", str(GATEWAY_PORT)], env)
+    env = {**secrets, "REDIS_URL": handle.url, "GATEWAY_URLS": f"http://127.0.0.1:{args.gateway_port}"}
+    if args.metrics_port is not None:
+        env["REFRESHER_METRICS_PORT"] = str(args.metrics_port)
+    sup.start("gateway", "services.gateway", ["--host", args.host, "--port", str(args.gateway_port)], env)
     sup.start("refresher", "services.refresher", [], env)
-    sup.start("router", "services.router", ["--host", "127.0.0.1", "--port", str(ROUTER_PORT)], env)
+    sup.start("router", "services.router", ["--host", args.host, "--port", str(args.router_port)], env)
     if created:
         sup.say(
-            "generated development secrets in .stack/secrets.env:\n"
+            f"generated development secrets in {state_dir / 'secrets.env'}:\n"
             f"  admin password : {secrets['ADMIN_PASSWORD']}\n"
             f"  client API key : {secrets['PROXY_API_KEY']}"
         )
-    return handle, env
+    return handle
 
 
-def cmd_run(_: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     sup = Supervisor(cwd=str(ROOT))
-    handle, env = start_stack(sup, extra_env={})
+    handle = start_stack(sup, args)
     try:
-        if _wait_healthy(f"http://127.0.0.1:{ROUTER_PORT}/health"):
-            sup.say(f"router  : http://127.0.0.1:{ROUTER_PORT}   (clients, /admin panel, /metrics)")
-            sup.say(f"gateway : http://127.0.0.1:{GATEWAY_PORT}   (internal)")
-            if _account_count(handle.url, env.get("REDIS_KEY_PREFIX", "ks:")) == 0:
-                sup.say(NO_ACCOUNTS.format(router_port=ROUTER_PORT))
+        router_up = _wait_healthy(f"http://127.0.0.1:{args.router_port}/health")
+        if router_up and _wait_healthy(f"http://127.0.0.1:{args.gateway_port}/health"):
+            sup.say(f"router  : http://127.0.0.1:{args.router_port}   (clients, /admin panel, /metrics)")
+            sup.say(f"gateway : http://127.0.0.1:{args.gateway_port}   (internal)")
+            prefix = os.environ.get("REDIS_KEY_PREFIX", "ks:")
+            if _account_count(handle.url, prefix) == 0:
+                secrets_path = Path(args.state_dir) / "secrets.env"
+                sup.say(NO_ACCOUNTS.format(router_port=args.router_port, secrets=secrets_path))
         return sup.wait()
     finally:
         sup.stop()
@@ -112,7 +115,13 @@ def cmd_ensure_redis(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start router, gateway and refresher").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="start router, gateway and refresher")
+    run.add_argument("--host", default="127.0.0.1", help="listen address of router and gateway")
+    run.add_argument("--router-port", type=int, default=ROUTER_PORT)
+    run.add_argument("--gateway-port", type=int, default=GATEWAY_PORT)
+    run.add_argument("--metrics-port", type=int, default=None, help="refresher /metrics port")
+    run.add_argument("--state-dir", default=str(STATE_DIR), help="dev secrets and private Redis data")
+    run.set_defaults(func=cmd_run)
     demo = sub.add_parser("demo", help="the stack against the Kiro emulator, one streamed request")
     demo.add_argument("--keep", action="store_true", help="keep the stack running after the request")
     demo.set_defaults(func=cmd_demo)

@@ -86,9 +86,27 @@ def start_private(data_dir: Path | None, *, daemonize: bool = False) -> RedisHan
     return None
 
 
+def _teach_fakeredis_info() -> None:
+    """arq's worker starts by reading `INFO`, which fakeredis lacks; answer it with a minimal report."""
+    from fakeredis._commands import command
+    from fakeredis._socket._fakesocket import FakeSocket
+
+    if hasattr(FakeSocket, "info"):
+        return
+
+    @command((), (bytes,))
+    def info(self: FakeSocket, *sections: bytes) -> bytes:
+        return b"\r\n".join(
+            [b"# Server", b"redis_version:7.0.0-embedded", b"# Memory", b"used_memory:0", b"# Clients", b""]
+        )
+
+    setattr(FakeSocket, "info", info)  # noqa: B010 - a command fakeredis looks up by name
+
+
 def start_embedded() -> RedisHandle:
     from fakeredis import TcpFakeServer
 
+    _teach_fakeredis_info()
     port = free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
