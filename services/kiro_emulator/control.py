@@ -57,6 +57,9 @@ class EmulatorControl:
         """Register (or replace) an account; returns its view including `access_token`, `refresh_token`."""
         return dict(self._call("POST", "/_emulator/accounts", json={"name": name, **fields}))
 
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_emulator/accounts"))
+
     def account(self, name: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/_emulator/accounts/{name}"))
 

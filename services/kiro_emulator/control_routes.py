@@ -70,6 +70,10 @@ async def register_account(request: web.Request) -> web.Response:
     return json_response(account.view(), status=201)
 
 
+async def list_accounts(request: web.Request) -> web.Response:
+    return json_response([a.view() for a in request.app[STATE].accounts.values()])
+
+
 async def get_account(request: web.Request) -> web.Response:
     return json_response(_account(request).view())
 
@@ -247,6 +251,7 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/_emulator/health", health)
     r.add_post("/_emulator/accounts", register_account)
+    r.add_get("/_emulator/accounts", list_accounts)
     r.add_get("/_emulator/accounts/{name}", get_account)
     r.add_patch("/_emulator/accounts/{name}", patch_account)
     r.add_delete("/_emulator/accounts/{name}", delete_account)

@@ -23,7 +23,9 @@ def test_registered_account_uses_the_given_tokens(kiro: Kiro, ctl: EmulatorContr
     view = ctl.register_account(name, access_token=f"{name}-access", refresh_token=f"{name}-refresh")
     assert (view["access_token"], view["refresh_token"]) == (f"{name}-access", f"{name}-refresh")
     assert kiro.chat(f"{name}-access", kiro_body()).status == 200
+    assert name in [a["name"] for a in ctl.accounts()]
     ctl.delete_account(name)
+    assert name not in [a["name"] for a in ctl.accounts()]
     assert kiro.chat(f"{name}-access", kiro_body()).status == 403
 
 
