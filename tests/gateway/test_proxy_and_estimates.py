@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +11,7 @@ from services.gateway.chat import EXACT_COUNT_BYTES, estimate_input_tokens
 from services.gateway.translate import build_kiro_request, count_tokens, parse_anthropic
 from tests.gateway.proxies import TestProxy
 from tests.gateway.support import Emulator
+from tests.gateway.translate.fixtures import fixtures_dir
 from tests.support.procs import ServiceProcess
 
 BODY = {
@@ -19,7 +19,6 @@ BODY = {
     "max_tokens": 10,
     "messages": [{"role": "user", "content": "via proxy"}],
 }
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "clients"
 
 
 @pytest.mark.parametrize("kind", ["http", "socks5"])
@@ -47,7 +46,9 @@ def test_an_unreachable_proxy_is_an_upstream_failure_not_a_direct_call(
 
 
 def test_large_prompts_are_estimated_close_to_the_exact_count() -> None:
-    capture = json.loads((CAPTURES / "claude_code_02_messages_stream_first_turn.json").read_text())
+    capture = json.loads(
+        (fixtures_dir() / "clients" / "claude_code_02_messages_stream_first_turn.json").read_text()
+    )
     req = parse_anthropic(capture["body"])
     kiro = build_kiro_request(req, model_id="claude-sonnet-4.5")
     assert kiro.payload_bytes > EXACT_COUNT_BYTES
