@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -24,7 +23,6 @@ pytestmark = pytest.mark.e2e
 CSRF = {"X-Requested-With": "test"}
 PASSWORD = "test-admin-password"
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
-ROUTER_MODULE = os.environ.get("ADMIN_TEST_ROUTER_MODULE", "services.router")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +60,7 @@ def router(
         "GATEWAY_URLS": "http://127.0.0.1:9",
         "KIRO_EMULATOR_URL": emulator.url,
     }
-    with ServiceProcess(ROUTER_MODULE, env=env, name="router") as proc:
+    with ServiceProcess("services.router", env=env, name="router") as proc:
         yield proc
 
 
