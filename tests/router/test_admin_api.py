@@ -162,13 +162,18 @@ async def test_login_sets_an_httponly_strict_cookie_whose_session_is_stored_hash
     assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
     assert "Secure" not in cookie  # plain http on loopback; behind https the flag is set
     session_id = anonymous.cookies["ks_admin"]
-    assert await redis.exists(keys.admin_session(sha256_hex(session_id)))
+    assert 0 < await redis.ttl(keys.admin_session(sha256_hex(session_id))) <= 12 * 3600  # sessions expire
     assert not [k async for k in redis.scan_iter(match=f"{keys.prefix}*{session_id}*")]
     stored = await redis.hget(keys.admin(), "password_hash")
     assert stored and stored.startswith("scrypt$") and verify_password("test-admin-password", stored)
 
     assert (await anonymous.get("/session")).json() == {"authenticated": True, "via": "session"}
     assert (await anonymous.get("/accounts")).status_code == 200
+
+    behind_tls = await anonymous.post(
+        "/login", json={"password": "test-admin-password"}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert "Secure" in behind_tls.headers["set-cookie"]
 
 
 async def test_logout_ends_the_session(anonymous: httpx.AsyncClient) -> None:
