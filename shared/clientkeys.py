@@ -86,7 +86,7 @@ class ClientKey:
 
 @dataclass(frozen=True)
 class Admission:
-    """The verdict on one request: `ok`, or the limit hit (`rpm`, `tokens`, `disabled`, `gone`)."""
+    """The verdict on one request: `ok`, or why not (`gone`, `disabled`, `model`, `tokens`, `rpm`)."""
 
     verdict: str
     retry_after: float = 0.0
@@ -150,19 +150,37 @@ class ClientKeys:
             return None
         return ClientKey.from_redis(data)
 
-    async def admit(self, key: ClientKey) -> Admission:
-        """Count one request against the key's limits (RPM window, daily token budget)."""
-        verdict, retry_ms = await self._admit(
+    async def authorize(self, plain: str, model: str = "") -> tuple[ClientKey | None, Admission]:
+        """Find the presented key and count one request against its limits, in one Redis call.
+
+        Returns (None, gone) for an unknown key; otherwise the record and the verdict: `ok`, `disabled`,
+        `model` (not in the key's model list), `tokens` (daily budget used up) or `rpm`.
+        """
+        if not plain:
+            return None, Admission("gone")
+        return await self._authorize(sha256_hex(plain), model)
+
+    async def admit(self, key: ClientKey, model: str = "") -> Admission:
+        """Count one request of a known key against its limits (RPM window, daily token budget)."""
+        _, admission = await self._authorize(key.key_hash, model)
+        return admission
+
+    async def _authorize(self, digest: str, model: str) -> tuple[ClientKey | None, Admission]:
+        verdict, retry_ms, raw = await self._admit(
             keys=[
-                self._keys.client_key(key.key_hash),
-                self._keys.client_key_rate(key.key_hash),
-                self._keys.client_key_usage(key.key_hash, _today()),
+                self._keys.client_key(digest),
+                self._keys.client_key_rate(digest),
+                self._keys.client_key_usage(digest, _today()),
             ],
-            args=[secrets.token_hex(8), USAGE_TTL_SECONDS],
+            args=[secrets.token_hex(8), USAGE_TTL_SECONDS, model],
         )
+        data = dict(zip(raw[0::2], raw[1::2], strict=True))
+        if not data or not constant_time_equals(data.get("hash", ""), digest):
+            return None, Admission("gone")
+        key = ClientKey.from_redis(data)
         if verdict == "tokens":
-            return Admission("tokens", _seconds_to_utc_midnight())
-        return Admission(str(verdict), int(retry_ms) / 1000)
+            return key, Admission("tokens", _seconds_to_utc_midnight())
+        return key, Admission(str(verdict), int(retry_ms) / 1000)
 
     async def record_usage(
         self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False

@@ -42,15 +42,25 @@ async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
     return key
 
 
-async def admit(ctx: AppContext, key: ClientKey, model: str) -> None:
-    """Check the key's model list, RPM and daily token budget (shared by every replica)."""
-    if model and not key.allows_model(model):
-        ctx.metrics.key_rejections.labels("model").inc()
-        raise ClientError(403, f"this API key may not use model {model!r}", code="model_not_allowed")
-    verdict = await ctx.client_keys.admit(key)
+async def authorize(request: Request, ctx: AppContext, model: str) -> ClientKey:
+    """Authenticate and admit one request in a single Redis call: key, model list, RPM, daily budget."""
+    plain = presented_key(request)
+    if not plain:
+        ctx.metrics.key_rejections.labels("missing").inc()
+        raise ClientError(
+            401, "missing API key: send x-api-key or Authorization: Bearer", code="invalid_api_key"
+        )
+    key, verdict = await ctx.client_keys.authorize(plain, model)
+    if key is None:
+        ctx.metrics.key_rejections.labels("invalid").inc()
+        raise ClientError(401, "invalid API key", code="invalid_api_key")
     if verdict.ok:
-        return
+        return key
     ctx.metrics.key_rejections.labels(verdict.verdict).inc()
+    if verdict.verdict == "disabled":
+        raise ClientError(403, "this API key is disabled", code="api_key_disabled")
+    if verdict.verdict == "model":
+        raise ClientError(403, f"this API key may not use model {model!r}", code="model_not_allowed")
     if verdict.verdict == "rpm":
         raise ClientError(
             429,
@@ -58,15 +68,13 @@ async def admit(ctx: AppContext, key: ClientKey, model: str) -> None:
             code="rate_limit_exceeded",
             retry_after=verdict.retry_after,
         )
-    if verdict.verdict == "tokens":
-        raise ClientError(
-            429,
-            f"the daily token budget of this API key ({key.daily_tokens}) is used up until 00:00 UTC",
-            code="insufficient_quota",
-            retry_after=verdict.retry_after,
-            should_retry=verdict.retry_after <= _NO_RETRY_AFTER,
-        )
-    raise ClientError(401, "invalid API key", code="invalid_api_key")
+    raise ClientError(
+        429,
+        f"the daily token budget of this API key ({key.daily_tokens}) is used up until 00:00 UTC",
+        code="insufficient_quota",
+        retry_after=verdict.retry_after,
+        should_retry=verdict.retry_after <= _NO_RETRY_AFTER,
+    )
 
 
 #: route parameter type: `key: AuthorizedKey`

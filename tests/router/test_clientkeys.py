@@ -76,3 +76,19 @@ async def test_update_and_delete_by_id(redis: aioredis.Redis, keys: Keys) -> Non
     assert not reread.allows_model("claude-opus-4.5")
     assert (await store.admit(reread)).verdict == "gone"
     assert deleted and await store.authenticate(plain) is None
+
+
+async def test_authorize_checks_the_model_list_and_counts_only_admitted_requests(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    store = ClientKeys(redis, keys)
+    record, plain = await store.create("haiku-only", allowed_models=("claude-haiku-4.5",))
+
+    allowed_key, allowed = await store.authorize(plain, "claude-haiku-4.5")
+    _, refused = await store.authorize(plain, "claude-opus-4.5")
+    unknown_key, unknown = await store.authorize("sk-unknown", "claude-haiku-4.5")
+
+    assert allowed.ok and allowed_key is not None and allowed_key.id == record.id
+    assert refused.verdict == "model"
+    assert unknown_key is None and unknown.verdict == "gone"
+    assert (await store.usage(record))["requests"] == 1

@@ -1,4 +1,4 @@
-"""Client-facing API routes: thin — authenticate, admit, then hand over to `forward`."""
+"""Client-facing API routes: thin — authorize the key, then hand over to `forward`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from services.router.auth import AuthorizedKey, admit
+from services.router.auth import AuthorizedKey, authorize, require_client_key
 from services.router.context import AppContext, Ctx
-from services.router.errors import protocol_of
+from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints
 from services.router.relay import Exchange
@@ -25,21 +25,13 @@ _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/\[\]-]{1,64}$")
 
 
 @router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
-async def messages(
-    request: Request,
-    key: AuthorizedKey,
-    ctx: Ctx,
-) -> Response:
-    return await _proxy(request, ctx, key, "messages")
+async def messages(request: Request, ctx: Ctx) -> Response:
+    return await _proxy(request, ctx, "messages")
 
 
 @router.post("/v1/chat/completions", summary="OpenAI Chat Completions (streaming or not)")
-async def chat_completions(
-    request: Request,
-    key: AuthorizedKey,
-    ctx: Ctx,
-) -> Response:
-    return await _proxy(request, ctx, key, "chat_completions")
+async def chat_completions(request: Request, ctx: Ctx) -> Response:
+    return await _proxy(request, ctx, "chat_completions")
 
 
 @router.post("/v1/messages/count_tokens", summary="Anthropic token count (no account needed)")
@@ -65,10 +57,14 @@ async def models(
     return await forward(ctx, exchange, out)
 
 
-async def _proxy(request: Request, ctx: AppContext, key: ClientKey, route: str) -> Response:
+async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
     body = await request.body()
-    hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
-    await admit(ctx, key, hints.model)
+    try:
+        hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
+    except ClientError:
+        await require_client_key(request, ctx)  # a bad key is reported before a bad body
+        raise
+    key = await authorize(request, ctx, hints.model)
     exchange = _exchange(request, key, route, hints.model)
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
     return await forward(ctx, exchange, out)
