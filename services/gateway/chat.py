@@ -172,6 +172,7 @@ def new_translator(call: ChatCall) -> Translator:
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
             context_window=call.context_window,
+            stop_sequences=call.req.stop_sequences,
         )
     return OpenAIStream(
         model=call.req.model,
@@ -181,6 +182,7 @@ def new_translator(call: ChatCall) -> Translator:
         thinking_format=call.options.openai_thinking_format,
         include_usage=call.req.include_usage,
         context_window=call.context_window,
+        stop_sequences=call.req.stop_sequences,
     )
 
 
