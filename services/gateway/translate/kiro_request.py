@@ -85,6 +85,9 @@ def build_kiro_request(
     current = kiro_messages[-1]
     if specs:
         current["userInputMessage"].setdefault("userInputMessageContext", {})["tools"] = specs
+        instruction = _tool_choice_instruction(req, names)
+        if instruction:
+            current["userInputMessage"]["content"] += f"\n\n{instruction}"
     state: dict[str, Any] = {
         "chatTriggerType": "MANUAL",
         "conversationId": conversation_id or conversation_id_for(req),
@@ -101,6 +104,17 @@ def build_kiro_request(
         limit = max(1, min(tokens - 1, tokens * max_payload_bytes // len(body)))
         raise ContextLengthError(tokens, limit, len(body), max_payload_bytes)
     return KiroRequest(payload=payload, tool_names=names, payload_bytes=len(body), body=body)
+
+
+def _tool_choice_instruction(req: ChatRequest, names: ToolNameMap) -> str:
+    """Kiro has no tool_choice: a forced tool becomes one plain sentence in the current message."""
+    choice = req.tool_choice
+    declared = names.declared(choice.name) if choice.mode == "tool" and choice.name else None
+    if declared is not None:
+        return f"(Answer by calling the tool {names.to_kiro(declared)}.)"
+    if choice.mode == "any":
+        return "(Answer by calling one of the available tools.)"
+    return ""
 
 
 def _thinking_prefix(req: ChatRequest, system: str, turns: list[Turn]) -> str:

@@ -336,3 +336,19 @@ def test_the_byte_limit_is_configurable() -> None:
     build_kiro_request(req, model_id="m", conversation_id="c")
     with pytest.raises(ContextLengthError):
         build_kiro_request(req, model_id="m", conversation_id="c", max_payload_bytes=1_000)
+
+
+def test_a_forced_tool_choice_becomes_one_sentence_in_the_current_message() -> None:
+    tools = [{"name": "get", "description": "d", "input_schema": {"type": "object"}}]
+    forced = kiro(
+        [{"role": "user", "content": "x"}], tools=tools, tool_choice={"type": "tool", "name": "get"}
+    )
+    assert turns(forced)[-1][1] == "x\n\n(Answer by calling the tool get.)"
+    any_tool = kiro([{"role": "user", "content": "x"}], tools=tools, tool_choice={"type": "any"})
+    assert turns(any_tool)[-1][1] == "x\n\n(Answer by calling one of the available tools.)"
+    auto = kiro([{"role": "user", "content": "x"}], tools=tools, tool_choice={"type": "auto"})
+    assert turns(auto)[-1][1] == "x"
+    unknown = kiro(
+        [{"role": "user", "content": "x"}], tools=tools, tool_choice={"type": "tool", "name": "nope"}
+    )
+    assert turns(unknown)[-1][1] == "x"
