@@ -13,7 +13,9 @@ from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
-_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
+#: probe failures in a row before a gateway counts as down (a busy gateway answers slowly, not never)
+_PROBE_FAILURES_TO_DOWN = 3
 
 
 class Gateways:
@@ -24,6 +26,7 @@ class Gateways:
             raise ValueError("at least one gateway URL is required")
         self.urls = urls
         self._healthy = dict.fromkeys(urls, True)
+        self._probe_failures = dict.fromkeys(urls, 0)
         self._next = 0
         self._metrics = metrics
         for url in urls:
@@ -42,6 +45,7 @@ class Gateways:
         yield from (u for u in rotated if not self._healthy[u])
 
     def mark(self, url: str, healthy: bool) -> None:
+        """Record a gateway's health (a refused connection marks it down at once)."""
         if self._healthy.get(url) != healthy:
             log.warning("gateway health changed", extra=log_fields(gateway=url, healthy=healthy))
         self._healthy[url] = healthy
@@ -53,9 +57,12 @@ class Gateways:
     async def _probe(self, session: aiohttp.ClientSession, url: str) -> None:
         try:
             async with session.get(url + "/health", timeout=_PROBE_TIMEOUT) as resp:
-                self.mark(url, resp.status < 500)
+                healthy = resp.status < 500
         except (aiohttp.ClientError, TimeoutError):
-            self.mark(url, False)
+            healthy = False
+        self._probe_failures[url] = 0 if healthy else self._probe_failures[url] + 1
+        if healthy or self._probe_failures[url] >= _PROBE_FAILURES_TO_DOWN or not self._healthy[url]:
+            self.mark(url, healthy)
 
     async def run_probes(self, session: aiohttp.ClientSession, interval: float) -> None:
         """Background task: probe every gateway each `interval` seconds until cancelled."""
