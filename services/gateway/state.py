@@ -26,7 +26,7 @@ class GatewayState:
     contexts: RequestContextFactory
 
 
-def get_state(request: Request) -> GatewayState:
-    """FastAPI dependency: the resources of the app serving this request."""
+async def get_state(request: Request) -> GatewayState:
+    """FastAPI dependency (async: a sync one would run in the thread pool on every request)."""
     state: GatewayState = request.app.state.gateway
     return state
