@@ -234,7 +234,8 @@ class AccountOps:
 
         None when the account does not exist; ValueError for a field that cannot be edited.
         """
-        enabled = changes.pop("enabled", None) if "enabled" in changes else None
+        changes = dict(changes)
+        enabled = changes.pop("enabled", None)
         if changes and not await self.store.update(account_id, changes):
             return None
         if enabled is not None:
