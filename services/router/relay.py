@@ -152,7 +152,7 @@ class RelayResponse(Response):
         return Usage(
             _int(headers.get("X-Kiro-Usage-Input-Tokens")),
             _int(headers.get("X-Kiro-Usage-Output-Tokens")),
-            float(_int(headers.get("X-Kiro-Usage-Credits"))),
+            _float(headers.get("X-Kiro-Usage-Credits")),
         )
 
     async def _settle(self, outcome: str) -> None:
@@ -167,6 +167,19 @@ class RelayResponse(Response):
             ctx.metrics.tokens.labels("input", ex.model).inc(usage.input_tokens)
             ctx.metrics.tokens.labels("output", ex.model).inc(usage.output_tokens)
         token = request_id_var.set(ex.request_id)
+        log.info(
+            "request done",
+            extra=log_fields(
+                route=ex.route,
+                status=self.status_code,
+                outcome=outcome,
+                account=account or "-",
+                model=ex.model or "-",
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                seconds=round(time.perf_counter() - ex.started, 3),
+            ),
+        )
         try:
             if self.lease is not None:
                 await ctx.pool.release(
@@ -206,7 +219,11 @@ async def _disconnected(receive: Receive) -> None:
 
 
 def _int(raw: str | None) -> int:
+    return int(_float(raw))
+
+
+def _float(raw: str | None) -> float:
     try:
-        return int(float(raw)) if raw else 0
+        return float(raw) if raw else 0.0
     except ValueError:
-        return 0
+        return 0.0
