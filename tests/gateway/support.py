@@ -56,7 +56,14 @@ class Emulator:
         r = self.http.post("/_emulator/accounts", json={"name": name, "access_token": token, **fields})
         r.raise_for_status()
         data = r.json()
-        return Account(name, data["access_token"], data["refresh_token"], data.get("profile_arn"))
+        return Account(
+            name,
+            data["access_token"],
+            data["refresh_token"],
+            data.get("profile_arn"),
+            data.get("client_id") or "",
+            data.get("client_secret") or "",
+        )
 
     def patch(self, name: str, **fields: Any) -> None:
         self.http.patch(f"/_emulator/accounts/{name}", json=fields).raise_for_status()
@@ -91,6 +98,8 @@ class Account:
     access_token: str
     refresh_token: str
     profile_arn: str | None
+    client_id: str = ""
+    client_secret: str = ""
 
     def headers(self, **extra: str) -> dict[str, str]:
         """The internal headers the router would add for this account."""

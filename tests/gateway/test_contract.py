@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -112,3 +114,18 @@ def test_models_answer_from_the_built_in_list_without_credentials(gateway: Servi
     r = httpx.get(f"{gateway.url}/v1/models")
     assert r.status_code == 200
     assert r.json()["object"] == "list" and r.json()["data"]
+
+
+def test_router_options_choose_the_default_model_and_aliases(gateway: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    options = {"default_model": "claude-haiku-4.5", "model_aliases": {"team-model": "claude-opus-4.6"}}
+    headers = account.headers(**{"X-Kiro-Options": json.dumps(options)})
+    for model in ("gpt-4o", "team-model"):
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+        assert r.status_code == 200 and r.json()["model"] == model
+    sent = [
+        r["body"]["conversationState"]["currentMessage"]["userInputMessage"]["modelId"]
+        for r in emu.requests(account.name, "chat_codewhisperer")
+    ]
+    assert sent == ["claude-haiku-4.5", "claude-opus-4.6"]

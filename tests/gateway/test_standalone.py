@@ -69,3 +69,18 @@ def test_a_dead_refresh_token_is_an_authentication_error(standalone: ServiceProc
     assert r.status_code == 401
     assert r.json()["error"]["type"] == "authentication_error"
     assert r.headers["x-kiro-failure"] == "invalid_token"
+
+
+def test_an_idc_refresh_token_is_refreshed_at_the_oidc_endpoint(
+    standalone: ServiceProcess, emu: Emulator
+) -> None:
+    idc = emu.account(auth_kind="idc")
+    headers = {
+        "X-Kiro-Refresh-Token": idc.refresh_token,
+        "X-Kiro-Auth-Kind": "idc",
+        "X-Kiro-Client-Id": idc.client_id,
+        "X-Kiro-Client-Secret": idc.client_secret,
+    }
+    assert _post(standalone, headers).status_code == 200
+    assert _post(standalone, headers).status_code == 200
+    assert emu.counts(idc.name) == {"oidc_token": 1, "chat_codewhisperer": 2}
