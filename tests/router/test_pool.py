@@ -9,7 +9,7 @@ from collections import Counter
 import redis.asyncio as aioredis
 
 from shared.accounts.model import AccountState
-from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits
+from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits, today
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
 
@@ -241,3 +241,25 @@ async def test_cool_down_leaves_disabled_accounts_out_of_the_pool(
 
     assert until is None
     assert await redis.zscore(keys.pool(), "off") is None
+
+
+async def test_release_records_the_days_account_stats(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("counted")
+    served, failed, unused = [await pool.pick() for _ in range(3)]
+    assert isinstance(served, Lease) and isinstance(failed, Lease) and isinstance(unused, Lease)
+
+    await pool.release(served, "ok", input_tokens=120, output_tokens=30, credits=0.02)
+    await pool.release(failed, "error")
+    await pool.release(unused, "none")
+
+    stats = await redis.hgetall(keys.account_stats("counted", today()))
+    assert {k: stats[k] for k in ("requests", "errors", "input_tokens", "output_tokens")} == {
+        "requests": "2",
+        "errors": "1",
+        "input_tokens": "120",
+        "output_tokens": "30",
+    }
+    assert float(stats["credits"]) == 0.02
+    assert await pool.in_flight("counted") == 0
