@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from shared.errors import ConfigError
 from shared.settings import CommonSettings
 
 
@@ -58,3 +59,15 @@ class GatewaySettings(CommonSettings):
     kiro_machine_id: str | None = Field(None, description="standalone: fingerprint shown in user agents")
     refresh_margin_seconds: float = Field(300.0, ge=0, description="refresh this long before expiry")
     refresh_timeout: float = Field(30.0, gt=0, description="seconds for one token refresh call")
+
+    def check(self) -> None:
+        """Production needs a way to authenticate: the router's INTERNAL_API_KEY or a standalone account."""
+        super().check()
+        if self.kiro_env == "production" and not (
+            self.secret("internal_api_key") or self.secret("kiro_refresh_token")
+        ):
+            raise ConfigError(
+                "the gateway needs INTERNAL_API_KEY (behind the router) or KIRO_REFRESH_TOKEN (standalone)"
+            )
+        if self.kiro_auth_kind == "external_idp" and self.secret("kiro_refresh_token"):
+            raise ConfigError("standalone mode refreshes social and idc tokens only (KIRO_AUTH_KIND)")
