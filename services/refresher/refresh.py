@@ -177,7 +177,7 @@ async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> To
 
 
 async def _needs_relogin(r: Refresher, account: Account, exc: AuthRefreshError) -> Outcome:
-    reason = f"refresh token rejected: {exc.reason or exc.message}"
+    reason = f"refresh token rejected, log in again ({exc.message})"
     log.warning("account needs re-login", extra=log_fields(account=account.id, reason=exc.reason))
     await _record_failure(r, account.id, exc.message)
     await r.states.needs_relogin(account.id, reason)

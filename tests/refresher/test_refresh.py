@@ -10,6 +10,7 @@ import pytest
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
+from services.refresher.jobs import due_accounts
 from services.refresher.refresh import Outcome, TransientRefreshError, refresh_account
 from shared.accounts.model import AccountState
 from tests.refresher.conftest import emulator_account
@@ -125,7 +126,8 @@ async def test_rejected_refresh_token_marks_needs_relogin_once_without_a_retry_s
     account = await refresher.store.get(account_id)
     assert account is not None
     assert account.state is AccountState.NEEDS_RELOGIN
-    assert "refresh token rejected" in account.state_reason
+    assert "log in again" in account.state_reason
+    assert "Invalid refresh token provided" in account.state_reason
     assert account.refresh_failures == 1
     assert await refresher.redis.zscore(refresher.keys.pool(), account_id) is None
     assert ctl.counts(emu["name"])["social_refresh"] == 1
@@ -225,3 +227,43 @@ async def test_disabled_import_gets_a_token_but_stays_out_of_the_pool(
     assert account is not None
     assert account.state is AccountState.DISABLED
     assert await refresher.redis.zscore(refresher.keys.pool(), account_id) is None
+
+
+async def test_periodic_run_picks_only_enabled_accounts_that_would_expire_before_the_next_run(
+    refresher: Refresher,
+) -> None:
+    now = time.time()
+    horizon = refresher.settings.refresh_interval_seconds + refresher.settings.refresh_margin_seconds
+    expiring = {
+        "soon": now + horizon - 60,
+        "later": now + horizon + 600,
+        "pending": 0.0,
+        "disabled": now,
+        "relogin": now,
+    }
+    ids: dict[str, str] = {}
+    for name, expires_at in expiring.items():
+        (account_id,) = (
+            await refresher.ops.add_refresh_token("social", f"aorDueSelection-{name}-0001")
+        ).added
+        ids[name] = account_id
+        if expires_at:
+            await refresher.tokens.write(
+                account_id, expected_version=0, access_token="a", access_expires_at=expires_at
+            )
+    await refresher.ops.set_enabled(ids["disabled"], False)
+    await refresher.states.needs_relogin(ids["relogin"], "test")
+
+    assert sorted(await due_accounts(refresher)) == sorted([ids["soon"], ids["pending"]])
+
+
+async def test_a_malformed_record_is_flagged_invalid_and_left_alone(refresher: Refresher) -> None:
+    (account_id,) = (await refresher.ops.add_refresh_token("social", "aorMalformedRecord00001")).added
+    await refresher.redis.hset(refresher.keys.account(account_id), "auth_kind", "kerberos")
+
+    assert await refresh_account(refresher, account_id) is Outcome.SKIPPED
+
+    state, reason = await refresher.redis.hmget(refresher.keys.account(account_id), ["state", "state_reason"])
+    assert state == "invalid" and "auth_kind" in reason
+    listing = await refresher.store.list()
+    assert [item.id for item in listing.invalid] == [account_id]
