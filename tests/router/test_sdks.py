@@ -86,9 +86,11 @@ async def test_openai_sdk_streams_with_usage_and_lists_models(stack: Stack, seed
             parts.append(chunk.choices[0].delta.content)
         usage = chunk.usage or usage
     models = await client.models.list()
+    one = await client.models.retrieve("claude-sonnet-4.5")
     await client.close()
 
     assert "".join(parts) == "openai streaming"
+    assert one.id == "claude-sonnet-4.5"
     assert usage is not None and usage.completion_tokens > 0
     assert any("claude" in m.id for m in models.data)
 

@@ -57,6 +57,13 @@ async def models(
     return await forward(ctx, exchange, out)
 
 
+@router.get("/v1/models/{model_id:path}", summary="One model (needs an account's credentials)")
+async def model(request: Request, key: AuthorizedKey, ctx: Ctx) -> Response:
+    exchange = _exchange(request, key, "models", "")
+    out = Outgoing(request.method, _path(request), b"", list(request.headers.items()))
+    return await forward(ctx, exchange, out)
+
+
 async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
     body = await request.body()
     try:
