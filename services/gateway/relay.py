@@ -7,6 +7,7 @@ pings while Kiro is silent, the idle-read timeout, and in-stream failures turned
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -81,44 +82,44 @@ class Relay:
     async def _pump(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         translator = self.translator
         stream = KiroEventStream()
+        loop = asyncio.get_running_loop()
         data: bytes | None = upstream.first_chunk
-        silent = 0.0
+        last_data = loop.time()
         while True:
             if data:
-                silent = 0.0
+                last_data = loop.time()
                 try:
                     events = stream.feed(data)
                 except EventStreamError as exc:
                     raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"corrupt Kiro stream: {exc}") from None
-                out = b""
+                out: list[bytes] = []
                 for event in events:
                     if isinstance(event, Metering):
                         self.credits += event.usage
                     elif isinstance(event, StreamError):
                         # the translator renders it (in-band error, or a max_tokens end); read no further
                         self.stream_error = event
-                        out += translator.feed(event)
-                        if out:
-                            yield out
+                        yield b"".join(out) + translator.feed(event)
                         return
-                    out += translator.feed(event)
-                if out:
-                    yield out
+                    out.append(translator.feed(event))
+                if any(out):
+                    yield b"".join(out)
             elif data is None:
-                silent += self._ping_interval
+                silent = loop.time() - last_data
                 if silent >= self._idle_timeout:
-                    raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro went silent for {silent:g}s")
+                    raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro went silent for {silent:.1f}s")
                 yield translator.ping()
             else:
                 break
+            remaining = self._idle_timeout - (loop.time() - last_data)
             try:
-                data = await upstream.read(min(self._ping_interval, self._idle_timeout - silent))
+                data = await upstream.read(max(0.0, min(self._ping_interval, remaining)))
             except (aiohttp.ClientError, OSError) as exc:
                 raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro connection lost: {exc!r}") from None
         try:
             closing = stream.close()
         except EventStreamError as exc:
             raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro stream ended early: {exc}") from None
-        out = b"".join(translator.feed(event) for event in closing)
-        if out:
-            yield out
+        tail = b"".join(translator.feed(event) for event in closing)
+        if tail:
+            yield tail
