@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -87,5 +88,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         logger.exception("unhandled error", exc_info=exc)
         return error_response(_protocol_of(request.url.path), 500, "internal error in the gateway")
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(
+            _protocol_of(request.url.path), exc.status_code, str(exc.detail), headers=dict(exc.headers or {})
+        )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
     return app

@@ -136,3 +136,25 @@ def test_unknown_fields_are_accepted(http: httpx.Client, emu: Emulator) -> None:
     assert http.post(MESSAGES, json=body, headers=account.headers()).status_code == 200
     chat = {**GOOD_CHAT, "stream_options": {"include_usage": True}, "n": 1, "logit_bias": {}, "future": True}
     assert http.post(CHAT, json=chat, headers=account.headers()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", MESSAGES, 405),
+        ("GET", CHAT, 405),
+        ("POST", "/v1/completions", 404),
+        ("GET", "/v1/nothing", 404),
+    ],
+)
+def test_wrong_method_or_path_still_answers_in_the_clients_shape(
+    http: httpx.Client, method: str, path: str, status: int
+) -> None:
+    r = http.request(method, path)
+    assert r.status_code == status
+    body = r.json()
+    if path.startswith(MESSAGES):
+        assert body["type"] == "error"
+        assert body["error"]["type"] == ("not_found_error" if status == 404 else "invalid_request_error")
+    else:
+        assert set(body["error"]) == {"message", "type", "param", "code"}
