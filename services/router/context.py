@@ -44,6 +44,8 @@ class AppContext:
     credentials: CredentialCache
     draining: bool = False
     open_streams: set[Any] = field(default_factory=set)
+    #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)
+    refresh_sweep_at: float = -1e9
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -31,6 +31,7 @@ from shared.logging import log_fields
 log = logging.getLogger(__name__)
 
 _SDK_MAX_RETRY_AFTER = 120.0  # clients ignore longer retry-after values
+_REFRESH_SWEEP_PERIOD = 10.0
 
 
 @dataclass
@@ -219,7 +220,11 @@ def _no_gateway(ctx: AppContext, exchange: Exchange) -> ClientError:
 
 
 async def _refresh_all_pooled(ctx: AppContext, limit: int = 20) -> None:
-    """Ask the refresher for tokens of pooled accounts (a burst collapses into one job per account)."""
+    """Ask the refresher for tokens of pooled accounts, at most every few seconds per process."""
+    now = time.monotonic()
+    if now - ctx.refresh_sweep_at < _REFRESH_SWEEP_PERIOD:
+        return
+    ctx.refresh_sweep_at = now
     members = await ctx.redis.zrange(ctx.keys.pool(), 0, limit - 1)
     for account_id in members:
         try:
