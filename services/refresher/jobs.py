@@ -75,7 +75,13 @@ async def refresh_due_job(ctx: dict[str, Any]) -> int:
                 await enqueue_refresh(ctx["redis"], r.keys, account_id, reason="retry")
                 return None
 
-    outcomes = await asyncio.gather(*(one(account_id) for account_id in due))
+    outcomes = await asyncio.gather(*(one(account_id) for account_id in due), return_exceptions=True)
+    for account_id, outcome in zip(due, outcomes, strict=True):
+        if isinstance(outcome, BaseException):  # one broken account must not stop the others
+            log.error(
+                "refresh crashed",
+                extra=log_fields(account=account_id, error=f"{type(outcome).__name__}: {outcome}"),
+            )
     refreshed = sum(1 for o in outcomes if o is Outcome.REFRESHED)
     log.info("periodic refresh", extra=log_fields(due=len(due), refreshed=refreshed))
     return len(due)

@@ -16,6 +16,7 @@ from services.refresher.context import Refresher
 from services.refresher.usage import after_token
 from shared.accounts.model import Account, AccountState, AuthKind
 from shared.accounts.store import MalformedAccountError
+from shared.crypto import SecretDecryptError
 from shared.errors import AuthRefreshError, FailureKind, UpstreamError
 from shared.kiro.auth import TokenSet, parse_token
 from shared.logging import log_fields
@@ -88,7 +89,13 @@ async def refresh_account(
             return Outcome.SKIPPED
         if is_fresh(r, account, force=force, requested_at=requested_at):
             return Outcome.FRESH
-        outcome = await _refresh_locked(r, account)
+        try:
+            outcome = await _refresh_locked(r, account)
+        except SecretDecryptError as exc:
+            # encrypted with another KIRO_SECRET_KEY: no refresh can work until an operator acts
+            log.error("account secrets do not decrypt", extra=log_fields(account=account_id))
+            await r.states.set(account_id, AccountState.INVALID, str(exc))
+            return Outcome.SKIPPED
     finally:
         if not await r.tokens.release_lock(account_id, owner):
             log.warning("refresh lock expired before release", extra=log_fields(account=account_id))

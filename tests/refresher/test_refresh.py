@@ -7,12 +7,15 @@ import json
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
 from services.refresher.jobs import due_accounts
 from services.refresher.refresh import Outcome, TransientRefreshError, refresh_account
 from shared.accounts.model import AccountState
+from shared.accounts.ops import AccountOps
+from shared.crypto import SecretBox
 from tests.refresher.conftest import emulator_account
 
 PROFILE = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/REFRESHTEST"
@@ -267,3 +270,17 @@ async def test_a_malformed_record_is_flagged_invalid_and_left_alone(refresher: R
     assert state == "invalid" and "auth_kind" in reason
     listing = await refresher.store.list()
     assert [item.id for item in listing.invalid] == [account_id]
+
+
+async def test_secrets_sealed_with_another_key_mark_the_account_invalid_instead_of_crashing(
+    refresher: Refresher,
+) -> None:
+    other = AccountOps(refresher.redis, refresher.keys, SecretBox(Fernet.generate_key().decode()))
+    (account_id,) = (await other.add_refresh_token("social", "aorOtherStackKey0000001")).added
+
+    assert await refresh_account(refresher, account_id) is Outcome.SKIPPED
+
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.state is AccountState.INVALID
+    assert "KIRO_SECRET_KEY" in account.state_reason
