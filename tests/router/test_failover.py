@@ -217,3 +217,18 @@ async def test_accounts_needing_relogin_answer_503_without_retry(stack: Stack, s
     assert response.status_code == 503
     assert "log in again" in response.json()["error"]["message"]
     assert response.headers["x-should-retry"] == "false"
+
+
+async def test_pool_without_a_usable_token_answers_503_and_asks_for_refreshes(
+    stack: Stack, seeder: Seeder
+) -> None:
+    stale = await seeder.account(access_expires_at=time.time() - 60)
+    key = await seeder.client_key()
+
+    response = await _post(stack.routers[1].url, key, _body())
+
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "overloaded_error"
+    assert "being refreshed" in response.json()["error"]["message"]
+    assert seeder.keys.refresh_job_id(stale) in await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
+    await seeder.redis.delete(f"arq:job:{seeder.keys.refresh_job_id(stale)}")
