@@ -32,7 +32,8 @@ async def ready(ctx: Ctx) -> JSONResponse:
         "draining": ctx.draining,
     }
     ok = checks["redis"] and checks["gateways"] and not ctx.draining
-    return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)
+    body = {"status": "ready" if ok else "not_ready", **checks, "open_streams": len(ctx.open_streams)}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics")
