@@ -236,13 +236,32 @@ def _usage_trailer(translator: Translator, credits: float, failure: FailureKind 
     return b": x-kiro-usage " + orjson.dumps(data) + b"\n\n"
 
 
-def _count(state: GatewayState, call: ChatCall, status: int, translator: Translator | None) -> None:
+def _count(
+    state: GatewayState,
+    call: ChatCall,
+    status: int,
+    translator: Translator | None,
+    failure: FailureKind | None = None,
+) -> None:
+    """Metrics and one log line for a finished chat request."""
     metrics = state.metrics
     metrics.requests.labels(call.route, str(status), call.kiro_model).inc()
+    fields: dict[str, object] = {
+        "route": call.route,
+        "model": call.kiro_model,
+        "status": status,
+        "account": call.creds.account_id or "-",
+        "stream": call.req.stream,
+        "ms": round((time.perf_counter() - call.started) * 1000, 1),
+    }
+    if failure is not None:
+        fields["failure"] = failure.value
     if translator is not None:
         usage = translator.usage
         metrics.tokens.labels("in").inc(usage.input_tokens)
         metrics.tokens.labels("out").inc(usage.output_tokens)
+        fields.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    logger.info("chat request done", extra=log_fields(**fields))
 
 
 async def respond(state: GatewayState, call: ChatCall) -> Response:
@@ -266,7 +285,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
             raise UpstreamError(translator.failure, detail)
     except UpstreamError as exc:
         response = failure_response(call.protocol, exc)
-        _count(state, call, response.status_code, None)
+        _count(state, call, response.status_code, None, exc.kind)
         return response
     finally:
         if relay.upstream is not None:
@@ -296,7 +315,7 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
             opening.result()
         except UpstreamError as exc:
             response = failure_response(call.protocol, exc)
-            _count(state, call, response.status_code, None)
+            _count(state, call, response.status_code, None, exc.kind)
             return response
     return SSEResponse(_sse(state, call, opening), opening)
 
@@ -353,7 +372,7 @@ async def _sse(
             )
             tail = translator.error(exc.kind, exc.message)
         metrics.credits.inc(relay.credits)
-        _count(state, call, 200, translator)
+        _count(state, call, 200, translator, failure)
         yield head + tail + _usage_trailer(translator, relay.credits, failure)
     finally:
         if not opening.done():
