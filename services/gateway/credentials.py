@@ -153,11 +153,18 @@ class TokenCache:
                 "token refresh rejected", extra=log_fields(status=status, auth_kind=account.auth_kind)
             )
             raise AuthRefreshError(kind, f"token refresh answered HTTP {status}", status=status)
-        data = orjson.loads(raw)
+        try:
+            data = orjson.loads(raw)
+            access_token = str(data["accessToken"])
+            expires_in = float(data.get("expiresIn") or DEFAULT_EXPIRES_IN)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._count("error")
+            raise AuthRefreshError(
+                FailureKind.UPSTREAM_ERROR, f"token refresh answer unusable: {exc!r}"
+            ) from None
         self._count("ok")
-        expires_in = float(data.get("expiresIn") or DEFAULT_EXPIRES_IN)
         return _Token(
-            access_token=str(data["accessToken"]),
+            access_token=access_token,
             expires_at=time.time() + expires_in,
             refresh_token=str(data.get("refreshToken") or refresh_token),
             profile_arn=data.get("profileArn") or (current.profile_arn if current else None),

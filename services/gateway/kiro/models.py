@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from services.gateway.credentials import KiroCredentials
 from services.gateway.translate import KNOWN_MODELS, ModelResolver
 from shared.errors import UpstreamError
@@ -100,7 +102,7 @@ class ModelCatalog:
         """Ask Kiro now; on failure keep what we have (and retry on a later request)."""
         try:
             raw = await self._fetch(creds)
-        except (UpstreamError, OSError, TimeoutError, ValueError) as exc:
+        except (UpstreamError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
             logger.warning(
                 "ListAvailableModels failed; keeping the current list", extra={"fields": {"error": repr(exc)}}
             )
