@@ -14,11 +14,15 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench import profile, report
 from bench.load import Job, Sample, Scenario, Target, run_job
@@ -82,12 +86,23 @@ class Runner:
         self.sampler = sampler
 
     def run(
-        self, target: Target, scenario: Scenario, concurrency: int, duration: float, warmup: float = 0.5
+        self,
+        target: Target,
+        scenario: Scenario,
+        concurrency: int,
+        duration: float,
+        warmup: float = 0.5,
+        *,
+        ramp: float = 0.0,
+        once: bool = False,
     ) -> tuple[list[Sample], dict[str, float], dict[str, float]]:
         workers = max(1, min(self.clients, concurrency))
         shares = [concurrency // workers + (1 if n < concurrency % workers else 0) for n in range(workers)]
         start_at = time.time() + 0.2
-        jobs = [Job(target, scenario, share, start_at, warmup, duration, n) for n, share in enumerate(shares)]
+        jobs = [
+            Job(target, scenario, share, start_at, warmup, duration, n, ramp=ramp, once=once)
+            for n, share in enumerate(shares)
+        ]
         self.sampler.window()
         samples = [s for part in self.pool.map(run_job, jobs) for s in part]
         return samples, *self.sampler.window()
@@ -129,13 +144,46 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
     return report.with_ratios(results)
 
 
+class OpenStreams:
+    """Polls each router's `kiro_router_inflight` gauges (its open streams) and keeps the peak."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self.peak = dict.fromkeys(urls, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="open-streams", daemon=True)
+
+    def __enter__(self) -> OpenStreams:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=2) as client:
+            while not self._stop.wait(0.1):
+                for url in self.urls:
+                    try:
+                        text = client.get(url + "/metrics").text
+                    except httpx.HTTPError:
+                        continue
+                    open_now = sum(
+                        float(v) for v in re.findall(r"^kiro_router_inflight\{[^}]*\} (\S+)$", text, re.M)
+                    )
+                    self.peak[url] = max(self.peak[url], open_now)
+
+
 def hold_streams(runner: Runner, router: Target, streams: int, routers: int) -> dict[str, Any]:
-    """`streams` paced 50-event streams (2 s each) open at once through the router(s)."""
-    paced = Scenario("hold", stream=True, events=50, delay_ms=40)
-    samples, peak, _ = runner.run(router, paced, streams, duration=3.0, warmup=0.0)
-    row = {"scenario": "hold", "concurrency": streams, "target": "router", "routers": routers}
-    row |= summarize(samples, 3.0)
+    """`streams` slow 50-event streams (7.5 s each, like a model writing) opened over 2 s: all open at once."""
+    paced = Scenario("hold", stream=True, events=50, delay_ms=150)
+    with OpenStreams(list(router.urls)) as gauge:
+        samples, peak, _ = runner.run(router, paced, streams, duration=0.0, warmup=0.0, ramp=2.0, once=True)
+    row: dict[str, Any] = {"scenario": "hold", "concurrency": streams, "target": "router", "routers": routers}
+    row |= summarize(samples, 9.5)
     row["rss_peak_mib"] = peak
+    row["peak_open_streams_per_router"] = max(gauge.peak.values())
     return row
 
 

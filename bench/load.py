@@ -90,6 +90,8 @@ class Job:
     warmup: float
     duration: float
     worker: int
+    ramp: float = 0.0  # seconds over which the workers' loops start (0 = all at once)
+    once: bool = False  # one request per loop instead of a closed loop until the deadline
 
 
 # one sample: (ok, status, first byte s, first content s, total s, events lost, started after warmup)
@@ -122,11 +124,18 @@ async def _run(job: Job) -> list[Sample]:
 
         async def loop(n: int) -> None:
             base = job.target.urls[(job.worker + n) % len(job.target.urls)]
-            while time.perf_counter() < deadline:
+            if job.ramp:
+                await asyncio.sleep(job.ramp * n / job.concurrency)
+            while time.perf_counter() < deadline or (job.once and not any_sent[n]):
+                any_sent[n] = True
                 path, body = job.target.request(job.scenario)
                 began = time.perf_counter()
                 sample = await _one(session, base + path, body, job.scenario.events)
                 samples.append((*sample, began >= measure_from))
+                if job.once:
+                    return
+
+        any_sent = [False] * job.concurrency
 
         await asyncio.gather(*(loop(n) for n in range(job.concurrency)))
     return samples
