@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis as sync_redis
 
 from tests.deploy.promql import alert_expressions, dashboard_expressions, metric_names
 from tests.support.procs import ServiceProcess, free_port
@@ -67,6 +68,17 @@ def scraped(emulator: ServiceProcess, redis_url: str, secret_key: str) -> Iterat
     finally:
         for proc in reversed(started):
             proc.stop()
+        delete_prefix(redis_url, prefix)
+
+
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    client = sync_redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def test_scrape_parser_sees_families_without_samples() -> None:
