@@ -26,6 +26,7 @@ _DROP_REQUEST = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
+        "expect",
         "host",
         "content-length",
         "accept-encoding",
