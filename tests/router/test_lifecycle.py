@@ -149,3 +149,25 @@ async def _eventually(read: Callable[[], Awaitable[int]], expected: int, within:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def test_model_aliases_from_the_panel_reach_the_gateway(stack: Stack, seeder: Seeder) -> None:
+    account = await seeder.account()
+    await seeder.redis.hset(seeder.keys.settings(), "model_aliases", '{"team-default": "claude-haiku-4.5"}')
+    key = await seeder.client_key()
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            stack.routers[1].url + "/v1/messages",
+            json={
+                "model": "team-default",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": "alias"}],
+            },
+            headers={"x-api-key": key, **ANTHROPIC},
+        )
+
+    assert response.status_code == 200, response.text
+    chats = [r for r in stack.control.requests(account=account) if r["endpoint"].startswith("chat")]
+    sent = chats[-1]["body"]["conversationState"]["currentMessage"]["userInputMessage"]
+    assert sent["modelId"] == "claude-haiku-4.5"
