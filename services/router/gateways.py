@@ -26,7 +26,8 @@ class Gateways:
             raise ValueError("at least one gateway URL is required")
         self.urls = urls
         self._healthy = dict.fromkeys(urls, True)
-        self._probe_failures = dict.fromkeys(urls, 0)
+        # until a gateway has answered once, one failed probe is enough to call it down
+        self._probe_failures = dict.fromkeys(urls, _PROBE_FAILURES_TO_DOWN - 1)
         self._next = 0
         self._metrics = metrics
         for url in urls:
