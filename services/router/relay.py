@@ -182,9 +182,11 @@ class RelayResponse(Response):
         )
         try:
             if self.lease is not None:
+                # the account is not to blame for a client's 4xx or a client hanging up
+                account_failed = outcome == "cut" or self.status_code >= 500 or usage.failure is not None
                 await ctx.pool.release(
                     self.lease,
-                    "ok" if ok else "error",
+                    "error" if account_failed else "ok",
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     credits=usage.credits,
