@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.router.hints import read_hints
 from shared.accounts.model import AccountState
 from tests.router.stack import Seeder, Stack
 
@@ -232,3 +233,32 @@ async def test_pool_without_a_usable_token_answers_503_and_asks_for_refreshes(
     assert "being refreshed" in response.json()["error"]["message"]
     assert seeder.keys.refresh_job_id(stale) in await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
     await seeder.redis.delete(f"arq:job:{seeder.keys.refresh_job_id(stale)}")
+
+
+async def test_throttling_inside_a_started_stream_cools_the_account_without_a_retry(
+    stack: Stack, seeder: Seeder
+) -> None:
+    account = await seeder.account()
+    other = await seeder.account(weight=1)
+    stack.control.queue_script(
+        account=account,
+        text="partial answer " * 10,
+        chunks=5,
+        exception={"after_frames": 2, "type": "ThrottlingException", "message": "Too many requests"},
+    )
+    key = await seeder.client_key()
+    sticky = {"X-Claude-Code-Session-Id": f"s-{account}"}
+    await seeder.redis.set(seeder.keys.sticky(_session_hash(f"s-{account}")), account)
+
+    response = await _post(stack.routers[0].url, key, _body(stream=True), **sticky)
+
+    assert response.status_code == 200
+    assert b"event: error" in response.content
+    assert seeder.chat_calls(account) == 1 and seeder.chat_calls(other) == 0
+    assert await seeder.redis.hget(seeder.keys.account(account), "state") == "cooldown"
+
+
+def _session_hash(session: str) -> str:
+    hints = read_hints(b"{}", session)
+    assert hints.conversation is not None
+    return hints.conversation
