@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.kiro_emulator.control import directive
+from shared.crypto import sha256_hex
 from tests.router.stack import Seeder, Stack
 from tests.support.procs import free_port
 
@@ -171,3 +172,26 @@ async def test_model_aliases_from_the_panel_reach_the_gateway(stack: Stack, seed
     chats = [r for r in stack.control.requests(account=account) if r["endpoint"].startswith("chat")]
     sent = chats[-1]["body"]["conversationState"]["currentMessage"]["userInputMessage"]
     assert sent["modelId"] == "claude-haiku-4.5"
+
+
+async def test_bootstrap_key_from_the_environment_is_stored_hashed_and_works(
+    stack: Stack, seeder: Seeder
+) -> None:
+    await seeder.account()
+    bootstrap = "sk-bootstrap-" + "b" * 24
+    router = stack.start_router(stack.gateway.url, PROXY_API_KEY=bootstrap)
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            router.url + "/v1/messages",
+            json={
+                "model": "claude-sonnet-4.5",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": "boot"}],
+            },
+            headers={"x-api-key": bootstrap, **ANTHROPIC},
+        )
+
+    assert response.status_code == 200
+    assert await seeder.redis.exists(seeder.keys.client_key(sha256_hex(bootstrap)))
+    assert [k.name for k in await seeder.client_keys.list()] == ["bootstrap"]
