@@ -64,7 +64,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             await ctx.http.close()
             await ctx.arq.aclose()
-            await ctx.redis.aclose()
+            await ctx.redis.aclose(close_connection_pool=True)
 
     app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
