@@ -48,8 +48,8 @@ class AppContext:
     refresh_sweep_at: float = -1e9
 
 
-def get_ctx(request: Request) -> AppContext:
-    """FastAPI dependency: `ctx: AppContext = Depends(get_ctx)`."""
+async def get_ctx(request: Request) -> AppContext:
+    """FastAPI dependency: `ctx: AppContext = Depends(get_ctx)` (async: a sync one would hop to a thread)."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 
