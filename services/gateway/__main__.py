@@ -27,7 +27,7 @@ def main() -> None:
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=int(settings.drain_timeout_seconds),
         backlog=2048,
     )
 
