@@ -1,0 +1,65 @@
+"""Rolling updates and scale-downs stop pods with SIGTERM: a gateway must let its open streams finish.
+
+The Kubernetes grace period and compose's stop_grace_period are sized from DRAIN_TIMEOUT_SECONDS; this
+checks the gateway really waits that long instead of cutting streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+
+import aiohttp
+import pytest
+
+from bench.load import Scenario
+from services.kiro_emulator.control import EmulatorControl, unique_name
+from tests.support.procs import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_gateway_lets_an_open_stream_finish_after_sigterm(emulator: ServiceProcess) -> None:
+    with EmulatorControl(emulator.url) as control:
+        account = control.register_account(unique_name("deploy-drain"), auth_kind="social")
+    gateway = ServiceProcess(
+        "services.gateway",
+        env={"KIRO_EMULATOR_URL": emulator.url, "INTERNAL_API_KEY": "deploy-drain-key"},
+        name="gateway",
+    ).start()
+    slow = Scenario("slow", stream=True, events=30, delay_ms=200)  # 6 s: longer than the old fixed 5 s
+    headers = {
+        "x-internal-key": "deploy-drain-key",
+        "x-kiro-access-token": account["access_token"],
+        "anthropic-version": "2023-06-01",
+    }
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "drain\n" + slow.script()}],
+    }
+    received = b""
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(gateway.url + "/v1/messages", json=body, headers=headers) as response,
+        ):
+            assert response.status == 200
+            started = time.monotonic()
+            signalled = False
+            async for chunk in response.content.iter_any():
+                received += chunk
+                if not signalled and time.monotonic() - started > 0.5:
+                    gateway.signal(signal.SIGTERM)
+                    signalled = True
+            assert signalled
+        exit_code = await asyncio.to_thread(gateway.proc.wait, 15) if gateway.proc else None
+    finally:
+        gateway.stop()
+    assert len(set(re.findall(rb"m(\d{3})\.", received))) == 30, gateway.logs()
+    assert b"message_stop" in received
+    # uvicorn re-raises the signal it handled once it is done: exiting by SIGTERM is a clean exit here
+    assert exit_code in (0, -signal.SIGTERM)
