@@ -176,7 +176,7 @@ class OpenStreams:
 
 
 def hold_streams(runner: Runner, router: Target, streams: int, routers: int) -> dict[str, Any]:
-    """`streams` slow 50-event streams (7.5 s each, like a model writing) opened over 2 s: all open at once."""
+    """`streams` slow 50-event streams (7.5 s each, as a model writes) opened over 2 s: all open at once."""
     paced = Scenario("hold", stream=True, events=50, delay_ms=150)
     with OpenStreams(list(router.urls)) as gauge:
         samples, peak, _ = runner.run(router, paced, streams, duration=0.0, warmup=0.0, ramp=2.0, once=True)
@@ -227,7 +227,8 @@ def profile_stack(
         if proc.returncode or not out.exists():
             summary[name] = {"error": err.decode(errors="replace")[-500:]}
         else:
-            summary[name] = {"raw": str(out.relative_to(ROOT)), **profile.summarize(out)}
+            phases = profile.PHASES["router" if name.startswith("router") else "gateway"]
+            summary[name] = {"raw": str(out.relative_to(ROOT)), **profile.summarize(out, phases=phases)}
     return summary
 
 
@@ -239,6 +240,7 @@ def print_profile(summary: dict[str, Any]) -> None:
         print(f"  {name} ({data['samples']} samples of CPU, share of samples):")
         print("    own time:       " + "; ".join(f"{f} {p}%" for f, p in data["own"][:8]))
         print("    inclusive time: " + "; ".join(f"{f} {p}%" for f, p in data["inclusive"][:10]))
+        print("    by step:        " + "; ".join(f"{step} {p}%" for step, p in data["phases"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:

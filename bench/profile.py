@@ -31,10 +31,38 @@ def _function(frame: str) -> str:
     return f"{name} ({file})" if file else name
 
 
-def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
-    """Top functions by own time (leaf frames) and by inclusive time, as shares of all samples."""
+# what a request costs a service, by step: the functions whose inclusive time makes up each step
+PHASES = {
+    "router": {
+        "FastAPI routing and middleware": ("FastAPI.__call__",),
+        "dependency in threadpool": ("run_in_threadpool",),
+        "client key admission (Redis)": ("authorize",),
+        "account pick (Redis)": ("Pool.pick",),
+        "request to the gateway": ("ClientSession._request",),
+        "relay of the body": ("RelayResponse._pump",),
+        "settle: lease release and usage (Redis)": ("RelayResponse._settle",),
+        "all Redis calls": ("Redis.execute_command", "AsyncScript.__call__", "Pipeline.execute"),
+    },
+    "gateway": {
+        "FastAPI routing and middleware": ("FastAPI.__call__",),
+        "dependency in threadpool": ("run_in_threadpool",),
+        "request to Kiro": ("ClientSession._request",),
+        "event-stream decoding": ("EventStreamDecoder._decode_available",),
+        "translation to SSE": ("StreamTranslator.feed",),
+        "token counting": ("count_text", "count_tokens", "estimate_input_tokens"),
+        "response writing": ("StreamingResponse.stream_response",),
+    },
+}
+
+
+def summarize(raw: Path, top: int = 15, phases: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """Top functions by own time (leaf frames) and by inclusive time, as shares of all samples.
+
+    With `phases`, also the share of samples spent inside any of each phase's functions.
+    """
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    in_phase: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -46,12 +74,17 @@ def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
             continue
         total += count
         own[frames[-1]] += count
+        names = {f.split(" (")[0] for f in frames}
         for name in set(frames):
             inclusive[name] += count
+        for phase, functions in (phases or {}).items():
+            if names.intersection(functions):
+                in_phase[phase] += count
     if not total:
-        return {"samples": 0, "own": [], "inclusive": []}
+        return {"samples": 0, "own": [], "inclusive": [], "phases": {}}
 
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100 * n / total, 1)) for name, n in counter.most_common(top)]
 
-    return {"samples": total, "own": share(own), "inclusive": share(inclusive)}
+    phase_shares = {phase: round(100 * in_phase[phase] / total, 1) for phase in phases or {}}
+    return {"samples": total, "own": share(own), "inclusive": share(inclusive), "phases": phase_shares}

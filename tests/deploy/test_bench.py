@@ -114,8 +114,11 @@ def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
         "main (app.py:1);relay (relay.py:12);encode (sse.py:7) 10\n"
         "main (app.py:1);pick (pool.py:3) 60\n"
     )
-    summary = summarize_profile(raw)
+    summary = summarize_profile(
+        raw, phases={"relay": ("relay",), "pick or relay": ("pick", "relay"), "none": ("x",)}
+    )
     assert summary["samples"] == 100
+    assert summary["phases"] == {"relay": 40.0, "pick or relay": 100.0, "none": 0.0}
     assert summary["own"][0] == ("pick (pool.py)", 60.0)
     assert ("encode (sse.py)", 40.0) in summary["own"]
     assert ("relay (relay.py)", 40.0) in summary["inclusive"]
