@@ -241,6 +241,7 @@ def print_profile(summary: dict[str, Any]) -> None:
         print("    own time:       " + "; ".join(f"{f} {p}%" for f, p in data["own"][:8]))
         print("    inclusive time: " + "; ".join(f"{f} {p}%" for f, p in data["inclusive"][:10]))
         print("    by step:        " + "; ".join(f"{step} {p}%" for step, p in data["phases"].items()))
+        print("    own by package: " + "; ".join(f"{pkg} {p}%" for pkg, p in data["own_by_package"][:10]))
 
 
 def main(argv: list[str] | None = None) -> int:

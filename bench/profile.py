@@ -24,6 +24,15 @@ def start_recording(pid: int, out: Path, seconds: float, rate: int = 250) -> sub
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _package(frame: str) -> str:
+    """`name (fastapi/routing.py:12)` -> `fastapi`; our code by its first two folders (`services/router`)."""
+    path = frame.rpartition(" (")[2].rsplit(":", 1)[0]
+    parts = path.replace("<frozen ", "").strip("<>)").split("/")
+    if parts[0] in {"services", "shared"} and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py") if len(parts) > 1 else "asyncio/stdlib"
+
+
 def _function(frame: str) -> str:
     """`name (path/to/file.py:123)` -> `name (file.py)`: lines of one function add up."""
     name, _, where = frame.partition(" (")
@@ -34,7 +43,6 @@ def _function(frame: str) -> str:
 # what a request costs a service, by step: the functions whose inclusive time makes up each step
 PHASES = {
     "router": {
-        "FastAPI routing and middleware": ("FastAPI.__call__",),
         "dependency in threadpool": ("run_in_threadpool",),
         "client key admission (Redis)": ("authorize",),
         "account pick (Redis)": ("Pool.pick",),
@@ -44,7 +52,6 @@ PHASES = {
         "all Redis calls": ("Redis.execute_command", "AsyncScript.__call__", "Pipeline.execute"),
     },
     "gateway": {
-        "FastAPI routing and middleware": ("FastAPI.__call__",),
         "dependency in threadpool": ("run_in_threadpool",),
         "request to Kiro": ("ClientSession._request",),
         "event-stream decoding": ("EventStreamDecoder._decode_available",),
@@ -63,15 +70,18 @@ def summarize(raw: Path, top: int = 15, phases: dict[str, tuple[str, ...]] | Non
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     in_phase: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_function(f) for f in stack.split(";") if f]
-        if not frames:
+        raw_frames = [f for f in stack.split(";") if f]
+        if not raw_frames:
             continue
+        frames = [_function(f) for f in raw_frames]
+        by_package[_package(raw_frames[-1])] += count
         total += count
         own[frames[-1]] += count
         names = {f.split(" (")[0] for f in frames}
@@ -81,10 +91,16 @@ def summarize(raw: Path, top: int = 15, phases: dict[str, tuple[str, ...]] | Non
             if names.intersection(functions):
                 in_phase[phase] += count
     if not total:
-        return {"samples": 0, "own": [], "inclusive": [], "phases": {}}
+        return {"samples": 0, "own": [], "inclusive": [], "phases": {}, "own_by_package": []}
 
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100 * n / total, 1)) for name, n in counter.most_common(top)]
 
     phase_shares = {phase: round(100 * in_phase[phase] / total, 1) for phase in phases or {}}
-    return {"samples": total, "own": share(own), "inclusive": share(inclusive), "phases": phase_shares}
+    return {
+        "samples": total,
+        "own": share(own),
+        "inclusive": share(inclusive),
+        "phases": phase_shares,
+        "own_by_package": share(by_package),
+    }

@@ -110,15 +110,16 @@ def test_goals_compare_the_router_hop_with_the_gateway_alone() -> None:
 def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
     raw = tmp_path / "p.txt"
     raw.write_text(
-        "main (app.py:1);relay (relay.py:10);encode (sse.py:5) 30\n"
-        "main (app.py:1);relay (relay.py:12);encode (sse.py:7) 10\n"
-        "main (app.py:1);pick (pool.py:3) 60\n"
+        "main (app.py:1);relay (services/router/relay.py:10);encode (starlette/sse.py:5) 30\n"
+        "main (app.py:1);relay (services/router/relay.py:12);encode (starlette/sse.py:7) 10\n"
+        "main (app.py:1);pick (shared/accounts/pool.py:3) 60\n"
     )
     summary = summarize_profile(
         raw, phases={"relay": ("relay",), "pick or relay": ("pick", "relay"), "none": ("x",)}
     )
     assert summary["samples"] == 100
     assert summary["phases"] == {"relay": 40.0, "pick or relay": 100.0, "none": 0.0}
+    assert summary["own_by_package"] == [("shared/accounts", 60.0), ("starlette", 40.0)]
     assert summary["own"][0] == ("pick (pool.py)", 60.0)
     assert ("encode (sse.py)", 40.0) in summary["own"]
     assert ("relay (relay.py)", 40.0) in summary["inclusive"]
