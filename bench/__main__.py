@@ -104,8 +104,11 @@ class Runner:
             for n, share in enumerate(shares)
         ]
         self.sampler.window()
-        samples = [s for part in self.pool.map(run_job, jobs) for s in part]
-        return samples, *self.sampler.window()
+        parts = self.pool.map(run_job, jobs)
+        samples = [s for part, _ in parts for s in part]
+        peaks, cpu = self.sampler.window()
+        cpu["client"] = round(sum(spent for _, spent in parts), 3)
+        return samples, peaks, cpu
 
 
 def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace) -> list[dict[str, Any]]:

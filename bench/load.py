@@ -98,15 +98,17 @@ class Job:
 Sample = tuple[bool, int, float, float, float, int, bool]
 
 
-def run_job(job: Job) -> list[Sample]:
-    """Entry point in a worker process."""
+def run_job(job: Job) -> tuple[list[Sample], float]:
+    """Entry point in a worker process: the samples and the CPU seconds the client spent on them."""
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         pass
-    return asyncio.run(_run(job))
+    cpu = time.process_time()
+    samples = asyncio.run(_run(job))
+    return samples, time.process_time() - cpu
 
 
 async def _run(job: Job) -> list[Sample]:

@@ -58,7 +58,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def cpu_table(results: list[dict[str, Any]]) -> str:
     """CPU milliseconds each process spent per request, by point."""
-    names = ["emulator", "gateway", "router-1"]
+    names = ["emulator", "gateway", "router-1", "client"]
     head = f"{'scenario':<10}{'conc':>5} {'target':<8}" + "".join(f"{n:>10}" for n in names)
     lines = ["CPU ms per request", head, "-" * len(head)]
     for r in results:
