@@ -294,8 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         pool.terminate()
         stack.stop()
 
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     document = {
         "started": stamp,
+        "commit": commit,
         "args": {k: v for k, v in vars(args).items()},
         "machine": {
             "cpus": os.cpu_count(),
