@@ -63,6 +63,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await ctx.http.close()
+            await asyncio.sleep(0)  # let the closed transports' callbacks run before the loop ends
             await ctx.arq.aclose()
             await ctx.redis.aclose(close_connection_pool=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import httpx
@@ -26,9 +27,9 @@ async def test_readiness_turns_503_as_soon_as_sigterm_is_handled(
     app = create_app(settings)
     server = DrainingServer(uvicorn.Config(app), app)
 
-    async with app.router.lifespan_context(app):
+    async with asyncio.timeout(30), app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://router", timeout=10) as client:
             before = await client.get("/ready")
             server.handle_exit(signal.SIGTERM, None)
             after = await client.get("/ready")
