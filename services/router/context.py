@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import aiohttp
 from fastapi import Depends, Request
@@ -16,12 +17,10 @@ from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
 from shared.accounts.pool import Pool
 from shared.accounts.state import AccountStates
+from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
-
-if TYPE_CHECKING:
-    from shared.accounts.store import AccountStore
 
 
 @dataclass
@@ -43,7 +42,7 @@ class AppContext:
     runtime: RuntimeSettings
     credentials: CredentialCache
     draining: bool = False
-    open_streams: set[Any] = field(default_factory=set)
+    open_streams: set[asyncio.Task[str]] = field(default_factory=set)  # relays in progress
     #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)
     refresh_sweep_at: float = -1e9
 
