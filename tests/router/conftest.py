@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -80,7 +80,9 @@ def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator
 
 
 @pytest.fixture
-def seeder(stack: Stack, redis: aioredis.Redis) -> Iterator[Seeder]:
+async def seeder(stack: Stack, redis: aioredis.Redis) -> AsyncIterator[Seeder]:
     stack.wipe()
-    yield Seeder(stack, redis)
+    seeder = Seeder(stack, redis)
+    yield seeder
     stack.stop_extra()
+    await seeder.cleanup()

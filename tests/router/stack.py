@@ -109,6 +109,12 @@ class Seeder:
         self.box = SecretBox(stack.secret_key)
         self.states = AccountStates(client, self.keys)
         self.client_keys = ClientKeys(client, self.keys)
+        self.created: list[str] = []
+
+    async def cleanup(self) -> None:
+        """arq keeps job records outside our key prefix (named by job id): remove the ones we caused."""
+        if self.created:
+            await self.redis.delete(*(f"arq:job:{self.keys.refresh_job_id(name)}" for name in self.created))
 
     async def account(
         self,
@@ -119,6 +125,7 @@ class Seeder:
         **fields: object,
     ) -> str:
         name = unique_name("rt")
+        self.created.append(name)
         emulated = self.stack.control.register_account(name)
         account = Account(
             id=name,

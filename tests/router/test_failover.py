@@ -74,7 +74,6 @@ async def test_invalid_token_queues_a_refresh_job(stack: Stack, seeder: Seeder) 
     assert response.status_code == 200
     queued = await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
     assert seeder.keys.refresh_job_id(failing) in queued
-    await seeder.redis.delete(f"arq:job:{seeder.keys.refresh_job_id(failing)}")
 
 
 async def test_client_error_is_returned_as_is_without_trying_another_account(
@@ -232,7 +231,6 @@ async def test_pool_without_a_usable_token_answers_503_and_asks_for_refreshes(
     assert response.json()["error"]["type"] == "overloaded_error"
     assert "being refreshed" in response.json()["error"]["message"]
     assert seeder.keys.refresh_job_id(stale) in await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
-    await seeder.redis.delete(f"arq:job:{seeder.keys.refresh_job_id(stale)}")
 
 
 async def test_throttling_inside_a_started_stream_cools_the_account_without_a_retry(
