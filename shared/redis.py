@@ -16,7 +16,10 @@ Redis = aioredis.Redis
 
 
 def create_redis(settings: CommonSettings, *, max_connections: int | None = None) -> Redis:
-    """A client with a blocking bounded pool; create it in the app lifespan and `aclose()` it there."""
+    """A client with a blocking bounded pool; create it in the app lifespan and `aclose()` it there.
+
+    The client owns its pool, so `aclose()` also closes every pooled connection.
+    """
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=max_connections or settings.redis_max_connections,
@@ -28,7 +31,7 @@ def create_redis(settings: CommonSettings, *, max_connections: int | None = None
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)
 
 
 async def ping(client: Redis) -> float | None:

@@ -65,7 +65,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await ctx.http.close()
             await asyncio.sleep(0)  # let the closed transports' callbacks run before the loop ends
             await ctx.arq.aclose()
-            await ctx.redis.aclose(close_connection_pool=True)
+            await ctx.redis.aclose()
 
     app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]

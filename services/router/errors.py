@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import enum
-
 import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "api_error",
-    529: "overloaded_error",
-}
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    429: "rate_limit_exceeded",
-    500: "server_error",
-    502: "server_error",
-    503: "service_unavailable",
-}
-
-
-class Protocol(enum.StrEnum):
-    ANTHROPIC = "anthropic"
-    OPENAI = "openai"
+from shared.client_errors import Protocol, error_payload, sse_error
 
 
 def protocol_of(request: Request) -> Protocol:
@@ -51,7 +23,10 @@ def protocol_of(request: Request) -> Protocol:
 
 
 class ClientError(Exception):
-    """An answer the router gives without a gateway (auth, limits, no account, bad body)."""
+    """An answer the router gives without a gateway (auth, limits, no account, bad body).
+
+    `kind` overrides the Anthropic error type the status implies; `code` is OpenAI's `code`.
+    """
 
     def __init__(
         self,
@@ -72,14 +47,6 @@ class ClientError(Exception):
         self.should_retry = should_retry
 
 
-def error_body(protocol: Protocol, status: int, message: str, kind: str | None, code: str | None) -> bytes:
-    if protocol is Protocol.ANTHROPIC:
-        error_type = kind or _ANTHROPIC_TYPES.get(status, "api_error")
-        return orjson.dumps({"type": "error", "error": {"type": error_type, "message": message}})
-    error_type = kind or _OPENAI_TYPES.get(status, "server_error")
-    return orjson.dumps({"error": {"message": message, "type": error_type, "param": None, "code": code}})
-
-
 def error_response(protocol: Protocol, error: ClientError, request_id: str) -> Response:
     headers = {"request-id": request_id, "x-request-id": request_id}
     if error.retry_after is not None:
@@ -90,14 +57,18 @@ def error_response(protocol: Protocol, error: ClientError, request_id: str) -> R
         headers["x-should-retry"] = "true" if error.should_retry else "false"
     if error.status == 401 and protocol is Protocol.ANTHROPIC:
         headers["www-authenticate"] = 'Bearer realm="kiro-stack"'
-    body = error_body(protocol, error.status, error.message, error.kind, error.code)
+    body = orjson.dumps(
+        error_payload(
+            protocol,
+            error.status,
+            error.message,
+            error_type=error.kind if protocol is Protocol.ANTHROPIC else None,
+            code=error.code,
+        )
+    )
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
 
 def in_band_error(protocol: Protocol, message: str) -> bytes:
     """The SSE event that ends a stream whose upstream failed after the first byte."""
-    if protocol is Protocol.ANTHROPIC:
-        data = orjson.dumps({"type": "error", "error": {"type": "api_error", "message": message}})
-        return b"event: error\ndata: " + data + b"\n\n"
-    data = orjson.dumps({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
-    return b"data: " + data + b"\n\n"
+    return sse_error(protocol, error_payload(protocol, 502, message))

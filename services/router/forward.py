@@ -205,7 +205,7 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
     return ClientError(
         503,
         message,
-        kind="overloaded_error" if retryable else None,
+        kind="overloaded_error" if retryable else "api_error",
         code=reason,
         retry_after=retry_after if retryable or reason == "cooling" else None,
         should_retry=retryable,

@@ -15,10 +15,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from services.router.context import AppContext
-from services.router.errors import Protocol, in_band_error
+from services.router.errors import in_band_error
 from services.router.failures import apply_failure
 from services.router.upstream import Upstream, response_headers
 from shared.accounts.pool import Lease
+from shared.client_errors import Protocol
 from shared.clientkeys import ClientKey
 from shared.errors import FailureKind
 from shared.logging import log_fields, request_id_var

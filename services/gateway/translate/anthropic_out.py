@@ -10,18 +10,10 @@ import orjson
 
 from services.gateway.translate.stream_core import Block, StreamTranslator
 from services.gateway.translate.tools import ToolNameMap
+from shared.client_errors import Protocol, failure_payload
 from shared.errors import FailureKind
 from shared.kiro.events import KiroEvent
 
-ERROR_TYPES: dict[FailureKind, str] = {
-    FailureKind.INVALID_REQUEST: "invalid_request_error",
-    FailureKind.INVALID_TOKEN: "authentication_error",
-    FailureKind.QUOTA_EXHAUSTED: "rate_limit_error",
-    FailureKind.THROTTLED: "rate_limit_error",
-    FailureKind.SUSPENDED: "permission_error",
-    FailureKind.UPSTREAM_ERROR: "overloaded_error",
-    FailureKind.UNAVAILABLE: "overloaded_error",
-}
 TRUNCATED_TOOL_NOTE = (
     "[The call to tool {name} was cut off because its input exceeded the output limit; "
     "retry with smaller pieces.]"
@@ -151,7 +143,7 @@ class AnthropicStream(StreamTranslator):
 
 def error_body(kind: FailureKind, message: str) -> dict[str, Any]:
     """`{"type":"error","error":{...}}` for a failure kind (HTTP body and in-stream event)."""
-    return {"type": "error", "error": {"type": ERROR_TYPES[kind], "message": message}}
+    return failure_payload(Protocol.ANTHROPIC, kind, message)
 
 
 def _content_block(block: Block) -> dict[str, Any] | None:

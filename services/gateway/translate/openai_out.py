@@ -11,6 +11,7 @@ import orjson
 
 from services.gateway.translate.stream_core import Block, StopReason, StreamTranslator
 from services.gateway.translate.tools import ToolNameMap
+from shared.client_errors import Protocol, failure_payload
 from shared.errors import FailureKind
 from shared.kiro.events import KiroEvent
 
@@ -23,15 +24,6 @@ FINISH_REASONS: dict[StopReason, str] = {
     "stop_sequence": "stop",
     "model_context_window_exceeded": "length",
 }
-ERROR_TYPES: dict[FailureKind, tuple[str, str | None]] = {
-    FailureKind.INVALID_REQUEST: ("invalid_request_error", None),
-    FailureKind.INVALID_TOKEN: ("authentication_error", "invalid_api_key"),
-    FailureKind.QUOTA_EXHAUSTED: ("insufficient_quota", "insufficient_quota"),
-    FailureKind.THROTTLED: ("rate_limit_exceeded", "rate_limit_exceeded"),
-    FailureKind.SUSPENDED: ("permission_error", None),
-    FailureKind.UPSTREAM_ERROR: ("server_error", None),
-    FailureKind.UNAVAILABLE: ("service_unavailable", None),
-}
 SYSTEM_FINGERPRINT = "fp_kiro"
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
@@ -43,8 +35,7 @@ def new_completion_id() -> str:
 
 def error_body(kind: FailureKind, message: str, param: str | None = None) -> dict[str, Any]:
     """`{"error": {message, type, param, code}}` for a failure kind (HTTP body and in-stream chunk)."""
-    error_type, code = ERROR_TYPES[kind]
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    return failure_payload(Protocol.OPENAI, kind, message, param=param)
 
 
 class OpenAIStream(StreamTranslator):
