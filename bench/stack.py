@@ -11,6 +11,7 @@ import redis
 from cryptography.fernet import Fernet
 
 from services.kiro_emulator.control import EmulatorControl
+from shared.keys import Keys
 from tests.support.procs import ServiceProcess, free_port
 
 
@@ -34,6 +35,7 @@ class BenchStack:
     admin_key: str = field(default_factory=lambda: "bench-admin-" + uuid.uuid4().hex)
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     account: Account | None = None
+    account_id: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -93,6 +95,10 @@ class BenchStack:
         client = redis.Redis.from_url(self.redis_url)
         try:
             keys = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
+            if self.account_id:
+                # arq keeps job records under its own `arq:` prefix, outside ours
+                job = Keys(self.prefix).refresh_job_id(self.account_id)
+                keys += [f"arq:{kind}:{job}" for kind in ("job", "retry", "result", "in-progress")]
             for start in range(0, len(keys), 500):
                 client.delete(*keys[start : start + 500])
         finally:
@@ -120,7 +126,7 @@ class BenchStack:
             timeout=10,
         )
         created.raise_for_status()
-        account_id = created.json()["id"]
+        account_id = self.account_id = created.json()["id"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             state = httpx.get(f"{router}/admin/api/accounts/{account_id}", headers=admin, timeout=10).json()
