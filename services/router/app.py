@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
 import aiohttp
 from arq.connections import RedisSettings, create_pool
@@ -22,7 +23,7 @@ from services.router.credentials import CredentialCache
 from services.router.errors import ClientError, error_response, protocol_of
 from services.router.gateways import Gateways
 from services.router.metrics import RouterMetrics
-from services.router.routes import admin, health, proxy
+from services.router.routes import admin, admin_auth, health, proxy
 from services.router.routes.proxy import request_id
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
@@ -49,6 +50,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         plain = settings.secret("proxy_api_key")
         if plain and await ctx.client_keys.ensure(plain):
             log.info("bootstrap client key stored (PROXY_API_KEY)")
+        await admin_auth.ensure_password(ctx)
         await ctx.gateways.probe_all(ctx.http)
         tasks = [
             asyncio.create_task(ctx.gateways.run_probes(ctx.http, settings.gateway_health_interval_seconds)),
@@ -74,7 +76,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(admin.router)
-    app.mount("/admin", StaticFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
+    app.mount("/admin", PanelFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
     return app
 
 
@@ -114,6 +116,23 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         ),
         credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
     )
+
+
+class PanelFiles(StaticFiles):
+    """The admin panel's static files, with headers that keep it out of frames and sniffers."""
+
+    HEADERS: ClassVar[dict[str, str]] = {
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(self.HEADERS)
+        return response
 
 
 async def _client_error(request: Request, exc: ClientError) -> Response:
