@@ -122,11 +122,14 @@ def test_services_start_only_after_their_dependencies_are_healthy(config: dict[s
     assert router_deps["emulator"]["required"] is False
 
 
-def test_kiro_health_checks_probe_the_port_each_service_listens_on(config: dict[str, Any]) -> None:
+def test_kiro_services_listen_on_all_interfaces_where_health_checks_probe(config: dict[str, Any]) -> None:
     ports = {"router": "8088", "gateway": "8000", "refresher": "9102", "emulator": "9100"}
     for name, port in ports.items():
         env = config["services"][name]["environment"]
         assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/\S+", env["HEALTHCHECK_URL"]), name
+        # set here, not left to the image: a HOST=127.0.0.1 in .env would hide the service from the others
+        assert env.get("HOST", env.get("REFRESHER_METRICS_HOST")) == "0.0.0.0", name
+        assert env.get("PORT", env.get("REFRESHER_METRICS_PORT")) == port, name
 
 
 def test_redis_persists_with_append_only_file_on_a_named_volume(config: dict[str, Any]) -> None:
