@@ -24,7 +24,9 @@ class CommonSettings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding pool, tokens, limits")
     redis_key_prefix: str = Field("ks:", description="prefix of every Redis key this stack writes")
     redis_max_connections: int = Field(256, ge=1, description="connection pool size per process")
-    redis_socket_timeout: float = Field(5.0, gt=0, description="seconds before a Redis call fails")
+    redis_socket_timeout: float = Field(
+        5.0, gt=0, description="seconds to connect to Redis or to wait for a free pooled connection"
+    )
     kiro_secret_key: SecretStr | None = Field(
         None, description="Fernet key encrypting refresh tokens and client secrets at rest"
     )
