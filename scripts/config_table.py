@@ -16,6 +16,7 @@ SERVICES = {
     "router": "services.router.settings:RouterSettings",
     "gateway": "services.gateway.settings:GatewaySettings",
     "refresher": "services.refresher.settings:RefresherSettings",
+    "emulator": "services.kiro_emulator.settings:EmulatorSettings",
 }
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
@@ -42,10 +43,9 @@ def table() -> str:
         required = set(getattr(cls, "required_secrets", ()))
         for name, field in cls.model_fields.items():
             env = name.upper()
-            row = rows.setdefault(
-                env, {"default": _default(field), "doc": field.description or "", "by": [], "req": []}
-            )
+            row = rows.setdefault(env, {"defaults": {}, "doc": field.description or "", "by": [], "req": []})
             row["by"].append(service)  # type: ignore[attr-defined]
+            row["defaults"][service] = _default(field)  # type: ignore[index]
             if name in required:
                 row["req"].append(service)  # type: ignore[attr-defined]
     lines = ["| variable | default | services | meaning |", "|---|---|---|---|"]
@@ -56,7 +56,12 @@ def table() -> str:
         doc = str(row["doc"]).replace("|", "\\|")
         if row["req"]:
             doc += f" (*required* by {', '.join(row['req'])})"  # type: ignore[arg-type]
-        lines.append(f"| `{env}` | {row['default']} | {services} | {doc} |")
+        defaults: dict[str, str] = row["defaults"]  # type: ignore[assignment]
+        if len(set(defaults.values())) == 1:
+            default = next(iter(defaults.values()))
+        else:
+            default = ", ".join(f"{svc} {value}" for svc, value in defaults.items())
+        lines.append(f"| `{env}` | {default} | {services} | {doc} |")
     return "\n".join(lines)
 
 
