@@ -94,7 +94,8 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         sticky_ttl_seconds=settings.sticky_ttl_seconds,
     )
     http = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),
+        # short DNS cache: `--scale`d gateways behind one service name get traffic within seconds
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=10),
         skip_auto_headers=("User-Agent",),
     )
     arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
