@@ -11,6 +11,8 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
+from shared.crypto import SecretBox
+from shared.keys import Keys
 from tests.support.procs import ServiceProcess
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -53,6 +55,16 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture(scope="session")
 def secret_key() -> str:
     return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def keys(key_prefix: str) -> Keys:
+    return Keys(key_prefix)
+
+
+@pytest.fixture
+def box(secret_key: str) -> SecretBox:
+    return SecretBox(secret_key)
 
 
 @pytest.fixture

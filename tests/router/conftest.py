@@ -20,16 +20,6 @@ SeedAccount = Callable[..., Awaitable[Account]]
 
 
 @pytest.fixture
-def keys(key_prefix: str) -> Keys:
-    return Keys(key_prefix)
-
-
-@pytest.fixture
-def box(secret_key: str) -> SecretBox:
-    return SecretBox(secret_key)
-
-
-@pytest.fixture
 def states(redis: aioredis.Redis, keys: Keys) -> AccountStates:
     return AccountStates(redis, keys)
 

@@ -13,16 +13,6 @@ from shared.keys import Keys
 
 
 @pytest.fixture
-def keys(key_prefix: str) -> Keys:
-    return Keys(key_prefix)
-
-
-@pytest.fixture
-def box(secret_key: str) -> SecretBox:
-    return SecretBox(secret_key)
-
-
-@pytest.fixture
 def store(redis: aioredis.Redis, keys: Keys, box: SecretBox) -> AccountStore:
     return AccountStore(redis, keys, box)
 
