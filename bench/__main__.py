@@ -2,10 +2,12 @@
 
 Starts the emulator, a gateway, router(s) and a refresher as real processes and measures, interleaved in
 the same run (rounds rotate the order), three paths: `direct` (client → emulator speaking Kiro), `gateway`
-(client → gateway → emulator) and `router` (client → router → gateway → emulator); non-streamed answers
-and 50-event streams; at several concurrency levels. Then holds `--hold` streams open at once through one
-router. Prints a table and the goals, saves JSON under bench/results/, runs bench/codec_bench.py and
-bench/refresh_bench.py when present, and profiles router and gateway with py-spy when a goal is missed.
+(client → gateway → emulator) and `router` (client → router → gateway → emulator); non-streamed answers,
+50-event streams sent at once (CPU-bound) and 50-event streams paced over ~1 s as a model writes (bound by the
+upstream, as in real use; levels ≥ 50 only); at several concurrency levels. Then holds `--hold` streams open
+at once through one router. Prints a table and the goals, saves JSON under bench/results/, runs
+bench/codec_bench.py and bench/refresh_bench.py when present, and profiles router and gateway with py-spy when
+a goal is missed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 NONSTREAM = Scenario("nonstream", stream=False, events=1)
 STREAM50 = Scenario("stream50", stream=True, events=50)
+# as a model writes (50 events over ~1 s): throughput bound by the upstream, not by CPU
+PACED50 = Scenario(report.PACED_SCENARIO, stream=True, events=50, delay_ms=20)
+PACED_WARMUP = 1.5  # longer than one paced answer, so every loop is mid-stream when measuring starts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -117,11 +122,13 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
     peaks: dict[tuple[str, int, str], dict[str, float]] = {}
     cpu: dict[tuple[str, int, str], dict[str, float]] = {}
     for round_no in range(args.rounds):
-        for scenario in (NONSTREAM, STREAM50):
-            for level in args.levels:
+        for scenario in (NONSTREAM, STREAM50, PACED50):
+            paced = scenario is PACED50
+            for level in [n for n in args.levels if n >= 50] if paced else args.levels:
                 shift = round_no % len(paths)
                 for target in paths[shift:] + paths[:shift]:
-                    samples, peak, used = runner.run(target, scenario, level, args.duration)
+                    warmup = PACED_WARMUP if paced else 0.5
+                    samples, peak, used = runner.run(target, scenario, level, args.duration, warmup)
                     key = (scenario.name, level, target.name)
                     collected.setdefault(key, []).extend(samples)
                     old = peaks.get(key, {})
@@ -143,7 +150,8 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
         }
         results.append(row)
     order = {"direct": 0, "gateway": 1, "router": 2}
-    results.sort(key=lambda r: (r["scenario"] != "nonstream", r["concurrency"], order[r["target"]]))
+    scenarios = {"nonstream": 0, "stream50": 1, report.PACED_SCENARIO: 2}
+    results.sort(key=lambda r: (scenarios[r["scenario"]], r["concurrency"], order[r["target"]]))
     return report.with_ratios(results)
 
 

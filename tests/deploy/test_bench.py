@@ -92,18 +92,26 @@ def test_summary_leaves_out_warmup_and_counts_errors_apart() -> None:
 
 
 def test_goals_compare_the_router_hop_with_the_gateway_alone() -> None:
-    def row(target: str, ttft: float, rps: float) -> dict[str, object]:
-        base = {"scenario": "stream50", "concurrency": 1, "target": target, "events_lost": 0}
+    def row(target: str, ttft: float, rps: float, scenario: str = "stream50") -> dict[str, object]:
+        base = {"scenario": scenario, "concurrency": 1, "target": target, "events_lost": 0}
         return base | {"ttft_p50_ms": ttft, "ttft_p99_ms": ttft * 2, "throughput_rps": rps}
 
+    paced = report.PACED_SCENARIO
     results = report.with_ratios(
-        [row("direct", 1.0, 1000), row("gateway", 1.5, 800), row("router", 3.0, 400)]
+        [
+            *(row("direct", 1.0, 1000), row("gateway", 1.5, 800), row("router", 3.0, 400)),
+            *(row("direct", 30.0, 200, paced), row("router", 33.0, 190, paced)),
+        ]
     )
     checks = {c["goal"]: c for c in report.goals(results, None, {"router-1": 70.0, "gateway": 90.0})}
     hop = checks["router hop p50 ms (stream50, c=1)"]
     assert hop["value"] == 1.5 and not hop["ok"]
+    gateway = checks["gateway added p50 ms (stream50, c=1)"]
+    assert gateway["value"] == 0.5 and gateway["ok"]
     assert checks["stack added p50 ms (stream50, c=1)"]["value"] == 2.0
-    assert checks["router+gateway throughput / direct (worst level)"]["value"] == 0.4
+    unpaced = checks["router+gateway throughput / direct (upstream answers at once, CPU-bound)"]
+    assert unpaced["value"] == 0.4 and not unpaced["ok"]
+    assert checks[f"router+gateway throughput / direct ({report.PACED_LABEL})"]["value"] == 0.95
     assert checks["router-1 idle RSS MiB"]["ok"] and not checks["gateway idle RSS MiB"]["ok"]
 
 
