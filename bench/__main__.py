@@ -142,7 +142,8 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
     results = []
     for (scenario_name, level, target_name), samples in collected.items():
         row: dict[str, Any] = {"scenario": scenario_name, "concurrency": level, "target": target_name}
-        row |= summarize(samples, args.duration * args.rounds)
+        paced = scenario_name == PACED50.name
+        row |= summarize(samples, args.duration * args.rounds, closed_loop=level if paced else 0)
         row["rss_peak_mib"] = peaks[(scenario_name, level, target_name)]
         requests = max(1, len(samples))  # CPU was spent on warm-up requests too
         row["cpu_ms_per_request"] = {

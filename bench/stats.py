@@ -17,8 +17,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-def summarize(samples: list[Sample], duration: float) -> dict[str, Any]:
-    """Measured samples only (started after warm-up): counts, TTFB/total percentiles in ms, throughput."""
+def summarize(samples: list[Sample], duration: float, *, closed_loop: int = 0) -> dict[str, Any]:
+    """Measured samples only (started after warm-up): counts, TTFB/total percentiles in ms, throughput.
+
+    Throughput is answers per second of `duration`; with `closed_loop` = the number of loops, it is
+    Little's law instead (loops / mean answer time, errors excluded): steady when an answer lasts about
+    as long as the window, where counting answers started in the window jumps with the loops' phase.
+    """
     measured = [s for s in samples if s[6]]
     ok = [s for s in measured if s[0]]
     ttft = [s[3] * 1000 for s in ok]
@@ -41,4 +46,11 @@ def summarize(samples: list[Sample], duration: float) -> dict[str, Any]:
         "total_p50_ms": round(percentile(total, 50), 3),
         "total_p99_ms": round(percentile(total, 99), 3),
         "throughput_rps": round(len(ok) / duration, 1) if duration else 0.0,
-    }
+    } | ({"throughput_rps": _little(closed_loop, ok, len(measured))} if closed_loop else {})
+
+
+def _little(loops: int, ok: list[Sample], measured: int) -> float:
+    if not ok:
+        return 0.0
+    mean_seconds = sum(s[4] for s in ok) / len(ok)
+    return round(loops * len(ok) / measured / mean_seconds, 1)

@@ -91,6 +91,13 @@ def test_summary_leaves_out_warmup_and_counts_errors_apart() -> None:
     assert row["throughput_rps"] == 1.0
 
 
+def test_closed_loop_throughput_follows_littles_law() -> None:
+    # 10 loops, answers of 2 s: 5 per second, however few answers started in a short window
+    samples = [(True, 200, 0.001, 0.002, 2.0, 0, True)] * 7 + [(False, 502, 0.0, 0.0, 0.5, 50, True)]
+    row = summarize(samples, duration=1.0, closed_loop=10)
+    assert row["throughput_rps"] == round(10 * 7 / 8 / 2.0, 1)
+
+
 def test_goals_compare_the_router_hop_with_the_gateway_alone() -> None:
     def row(target: str, ttft: float, rps: float, scenario: str = "stream50") -> dict[str, object]:
         base = {"scenario": scenario, "concurrency": 1, "target": target, "events_lost": 0}
