@@ -67,7 +67,7 @@ def _protocol_of(path: str) -> Protocol:
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        load_tokenizer()  # ≈0.4 s now rather than on the first request
+        load_tokenizer()  # ≈0.2 s now rather than on the first request
         state = build_state(settings)
         app.state.gateway = state
         try:

@@ -27,7 +27,7 @@ Notes for the app (additions to the gateway contract, all backwards compatible):
   client stop sequence (Anthropic `stop_reason: "stop_sequence"` + `stop_sequence`, OpenAI `stop`); later
   Kiro content is dropped. Without it, stop sequences are ignored as before.
 * `error_body(kind, message)` in anthropic_out / openai_out give the client error shapes per FailureKind.
-* Call `load_tokenizer()` at start-up (≈0.4 s) so the first request does not pay for it.
+* Call `load_tokenizer()` at start-up (≈0.2 s) so the first request does not pay for it.
 """
 
 from services.gateway.translate.anthropic_in import parse_anthropic

@@ -1,6 +1,10 @@
-"""Token estimates for count_tokens and usage (cl100k_base via bpe_openai)."""
+"""Token estimates for count_tokens and usage (cl100k_base via tiktoken, bpe-openai's vocabulary)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +12,7 @@ from services.gateway.translate import count_text, count_tokens, parse_anthropic
 from tests.gateway.translate.fixtures import load_capture
 
 PNG = "iVBORw0KGgoAAAANSUhEUg=="
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
@@ -33,6 +38,44 @@ def test_a_first_claude_code_turn_is_counted_in_the_expected_range() -> None:
 def test_known_text_counts() -> None:
     assert count_text("") == 0
     assert count_text("hello world") == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("I'll say   it's 12345 times!\n\n", 11),
+        ("中文日本語 😀 ÄéßΩ", 12),
+        ("def f(x):\n    return x  \n", 8),
+    ],
+)
+def test_counts_match_cl100k_base_on_contractions_digits_unicode_and_whitespace(
+    text: str, tokens: int
+) -> None:
+    assert count_text(text) == tokens  # figures from bpe_openai's cl100k_base, the tokenizer used before
+
+
+@pytest.mark.parametrize(
+    ("name", "tokens"),
+    [
+        ("claude_code_02_messages_stream_first_turn", 16_943),
+        ("claude_code_06_count_tokens_b", 7_457),
+        ("sdk_anthropic_py_stream_tool_result", 58),
+    ],
+)
+def test_capture_counts_are_unchanged_by_the_tokenizer_swap(name: str, tokens: int) -> None:
+    assert count_tokens(parse_anthropic(load_capture(name)["body"])) == tokens
+
+
+def test_loading_the_tokenizer_never_imports_bpe_openai() -> None:
+    # its native library maps 74 MB; only its data file is read
+    code = (
+        "import sys; from services.gateway.translate import count_text, load_tokenizer; load_tokenizer(); "
+        "assert count_text('hello world') == 2; print('bpe_openai' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
+    )
+    assert out.stdout.strip() == "False"
 
 
 def test_text_beyond_the_tokenizers_per_call_limit_is_counted_in_pieces() -> None:
