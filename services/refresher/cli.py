@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -30,7 +32,8 @@ from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.redis import create_redis
 
-FORMATS = ("kiro-go", "kiro-auth-token", "refresh-tokens")
+FORMATS = ("kiro-go", "kiro-auth-token", "kiro-cli", "refresh-tokens")
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the arq worker (the default)")
 
     imp = sub.add_parser("import", help="import accounts from a file")
-    imp.add_argument("file", help="path, or - for stdin")
+    imp.add_argument(
+        "file",
+        help="path, or - for stdin; kiro-cli keeps its login in ~/.local/share/kiro-cli/data.sqlite3 "
+        "(amazon-q CLI: ~/.local/share/amazon-q/data.sqlite3)",
+    )
+    imp.add_argument("--label", default="", help="kiro-auth-token, kiro-cli: label of the account")
     imp.add_argument("--format", choices=FORMATS, help="default: detected from the content")
     imp.add_argument("--registration", help="kiro-auth-token: the {clientIdHash}.json client registration")
 
@@ -70,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("account_id")
     ref.add_argument("--force", action="store_true")
     return parser
+
+
+def _is_sqlite(path: str) -> bool:
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def _read(path: str) -> bytes:
@@ -118,13 +136,42 @@ async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
         await redis.connection_pool.disconnect()
 
 
+def read_kiro_cli_db(path: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The `auth_kv` and `state` rows of a kiro-cli database, opened read-only (the CLI may be running)."""
+    if path == "-":
+        raise ImportFormatError("a kiro-cli database must be given as a path, not on stdin")
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            auth_kv = _rows(db, "auth_kv")
+            state = _rows(db, "state") if _has_table(db, "state") else {}
+    except sqlite3.Error as exc:
+        raise ImportFormatError(f"cannot read the kiro-cli database: {exc}") from None
+    return auth_kv, state
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return db.execute(query, (name,)).fetchone() is not None
+
+
+def _rows(db: sqlite3.Connection, table: str) -> dict[str, str]:
+    if not _has_table(db, table):
+        raise ImportFormatError(f"not a kiro-cli database: no {table!r} table")
+    rows = db.execute(f"SELECT key, value FROM {table}").fetchall()  # table: one of our two literals
+    return {str(k): v.decode(errors="replace") if isinstance(v, bytes) else str(v) for k, v in rows}
+
+
 async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:
+    if args.format == "kiro-cli" or (args.format is None and _is_sqlite(args.file)):
+        auth_kv, state = read_kiro_cli_db(args.file)
+        return await ops.add_kiro_cli(auth_kv, state, label=args.label)
     fmt, data = _load_import(_read(args.file), args.format)
     if fmt == "kiro-go":
         return await ops.import_kiro_go(data)
     if fmt == "kiro-auth-token":
         registration = parse_json_bytes(_read(args.registration)) if args.registration else None
-        return await ops.add_kiro_auth_token(data, registration)
+        return await ops.add_kiro_auth_token(data, registration, label=args.label)
     return await ops.import_refresh_tokens(data)
 
 

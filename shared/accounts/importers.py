@@ -1,12 +1,14 @@
 """Parsers for the credential formats we import, into `AccountSpec`s (sans-I/O: dicts in, specs out).
 
 Formats: kiro-go `data/config.json` (kiro-protocol.md §10.6), a Kiro IDE `kiro-auth-token.json` with an
-optional client registration file (§10.5), and a kiro-gateway style list of refresh tokens.
+optional client registration file (§10.5), the rows of a kiro-cli / amazon-q CLI `data.sqlite3` (§10.5),
+and a kiro-gateway style list of refresh tokens.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,3 +230,72 @@ def parse_refresh_tokens(data: Any) -> tuple[list[AccountSpec], list[Skipped]]:
             continue
         specs.append(AccountSpec(AuthKind.SOCIAL, token, source="import:env"))
     return specs, skipped
+
+
+#: kiro-cli `auth_kv` keys holding a login, most specific first (kiro-protocol.md §10.5)
+KIRO_CLI_TOKEN_KEYS = (
+    ("kirocli:external-idp:token", AuthKind.EXTERNAL_IDP),
+    ("kirocli:social:token", AuthKind.SOCIAL),
+    ("kirocli:odic:token", AuthKind.IDC),
+    ("codewhisperer:odic:token", AuthKind.IDC),
+)
+KIRO_CLI_REGISTRATION_KEYS = ("kirocli:odic:device-registration", "codewhisperer:odic:device-registration")
+KIRO_CLI_PROFILE_KEY = "api.codewhisperer.profile"
+
+
+def parse_kiro_cli(auth_kv: dict[str, str], state: dict[str, str]) -> AccountSpec:
+    """The login stored by kiro-cli (or the older amazon-q CLI): rows of its `auth_kv` and `state` tables.
+
+    Values are snake_case JSON. Raises ImportFormatError when no usable login is there.
+    """
+    found = [(key, kind) for key, kind in KIRO_CLI_TOKEN_KEYS if key in auth_kv]
+    if not found:
+        raise ImportFormatError(
+            "no kiro-cli login in this database (is the CLI logged in? `kiro-cli login` stores one)"
+        )
+    key, kind = found[0]
+    token = _json_object(auth_kv[key], key)
+    spec = AccountSpec(
+        auth_kind=kind,
+        refresh_token=_str(token, "refresh_token"),
+        auth_region=_str(token, "region") or "us-east-1",
+        start_url=_str(token, "start_url", "issuer_url"),
+        token_endpoint=_str(token, "token_endpoint"),
+        provider=_str(token, "provider"),
+        profile_arn=_str(token, "profile_arn") or _profile_arn(state),
+        source="import:kiro-cli",
+    )
+    if kind is AuthKind.IDC:
+        registration = next((auth_kv[k] for k in KIRO_CLI_REGISTRATION_KEYS if k in auth_kv), None)
+        if registration is None:
+            raise ImportFormatError(f"{key}: the OIDC client registration is missing from the database")
+        client = _json_object(registration, "device-registration")
+        spec.client_id = _str(client, "client_id")
+        spec.client_secret = _str(client, "client_secret")
+        spec.client_secret_expires_at = _iso_to_unix(client.get("client_secret_expires_at"))
+        spec.auth_region = _str(token, "region") or _str(client, "region") or spec.auth_region
+    try:
+        spec.validate()
+    except ValueError as exc:
+        raise ImportFormatError(f"{key}: {exc}") from exc
+    return spec
+
+
+def _json_object(raw: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        raise ImportFormatError(f"{what}: not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ImportFormatError(f"{what}: expected a JSON object")
+    return value
+
+
+def _profile_arn(state: dict[str, str]) -> str:
+    raw = state.get(KIRO_CLI_PROFILE_KEY)
+    if not raw:
+        return ""
+    try:
+        return _str(_json_object(raw, KIRO_CLI_PROFILE_KEY), "arn")
+    except ImportFormatError:
+        return ""

@@ -25,6 +25,7 @@ from shared.accounts.importers import (
     ImportFormatError,
     Skipped,
     parse_kiro_auth_token,
+    parse_kiro_cli,
     parse_kiro_go,
     parse_refresh_tokens,
 )
@@ -196,6 +197,17 @@ class AccountOps:
         Raises ImportFormatError when the file cannot be used.
         """
         spec = parse_kiro_auth_token(token_file, client_registration)
+        spec.label = label
+        return await self.add_spec(spec)
+
+    async def add_kiro_cli(
+        self, auth_kv: dict[str, str], state: dict[str, str], *, label: str = ""
+    ) -> ImportReport:
+        """Add the login kiro-cli (or the amazon-q CLI) keeps in its SQLite `auth_kv` / `state` tables.
+
+        Raises ImportFormatError when there is no usable login.
+        """
+        spec = parse_kiro_cli(auth_kv, state)
         spec.label = label
         return await self.add_spec(spec)
 

@@ -1,4 +1,5 @@
-"""Import parsers: kiro-go config.json, Kiro IDE kiro-auth-token.json, KIRO_REFRESH_TOKENS lists."""
+"""Import parsers: kiro-go config.json, Kiro IDE kiro-auth-token.json, kiro-cli SQLite rows,
+KIRO_REFRESH_TOKENS lists."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from shared.accounts.importers import (
     ImportFormatError,
     parse_kiro_auth_token,
+    parse_kiro_cli,
     parse_kiro_go,
     parse_refresh_tokens,
 )
@@ -109,3 +111,63 @@ def test_refresh_token_list_reports_entries_that_cannot_be_tokens() -> None:
         ("refresh_tokens[1]", "not a string"),
         ("refresh_tokens[2]", "does not look like a refresh token"),
     ]
+
+
+CLI_IDC_TOKEN = {
+    "access_token": "aoaCliAccess",
+    "refresh_token": "aorCliIdcRefresh0001",
+    "expires_at": "2026-12-04T17:00:00.123456789Z",
+    "region": "us-east-2",
+    "start_url": "https://d-90670f1a2b.awsapps.com/start",
+    "scopes": ["codewhisperer:completions"],
+}
+CLI_REGISTRATION = {
+    "client_id": "cliClientId",
+    "client_secret": "cliClientSecret",
+    "region": "us-east-2",
+    "client_secret_expires_at": "2027-03-01T00:00:00Z",
+}
+PROFILE = "arn:aws:codewhisperer:us-east-1:111122223333:profile/CLIPROFILE"
+
+
+def test_kiro_cli_idc_login_takes_its_registration_and_the_profile_from_state() -> None:
+    auth_kv = {
+        "codewhisperer:odic:token": json.dumps(CLI_IDC_TOKEN),
+        "codewhisperer:odic:device-registration": json.dumps(CLI_REGISTRATION),
+    }
+    state = {"api.codewhisperer.profile": json.dumps({"arn": PROFILE, "profile_name": "x"})}
+    spec = parse_kiro_cli(auth_kv, state)
+    assert spec.auth_kind is AuthKind.IDC
+    assert (spec.refresh_token, spec.client_id, spec.client_secret) == (
+        "aorCliIdcRefresh0001",
+        "cliClientId",
+        "cliClientSecret",
+    )
+    assert spec.auth_region == "us-east-2" and spec.start_url.startswith("https://d-90670f1a2b")
+    assert spec.profile_arn == PROFILE and spec.source == "import:kiro-cli"
+    assert spec.client_secret_expires_at == 1_803_859_200.0
+
+
+def test_kiro_cli_prefers_the_newer_kirocli_keys_over_the_amazon_q_ones() -> None:
+    social = {"refresh_token": "aorCliSocialRefresh01", "profile_arn": PROFILE, "region": "us-east-1"}
+    auth_kv = {
+        "codewhisperer:odic:token": json.dumps(CLI_IDC_TOKEN),
+        "kirocli:social:token": json.dumps(social),
+    }
+    spec = parse_kiro_cli(auth_kv, {})
+    assert spec.auth_kind is AuthKind.SOCIAL and spec.refresh_token == "aorCliSocialRefresh01"
+    assert spec.profile_arn == PROFILE
+
+
+@pytest.mark.parametrize(
+    ("auth_kv", "message"),
+    [
+        ({}, "no kiro-cli login"),
+        ({"kirocli:social:token": "{not json"}, "not valid JSON"),
+        ({"kirocli:social:token": json.dumps({"access_token": "a"})}, "no refresh token"),
+        ({"kirocli:odic:token": json.dumps(CLI_IDC_TOKEN)}, "registration is missing"),
+    ],
+)
+def test_kiro_cli_without_a_usable_login_is_a_clear_error(auth_kv: dict[str, str], message: str) -> None:
+    with pytest.raises(ImportFormatError, match=message):
+        parse_kiro_cli(auth_kv, {})
