@@ -50,6 +50,13 @@ class RefresherMetrics:
             "Seconds until the stored access token of an account expires (negative = expired)",
             ("account_id",),
         )
+        self.registration_seconds_to_expiry = m.gauge(
+            r,
+            "kiro_refresher_client_registration_seconds_to_expiry",
+            "Seconds until the OIDC client registration of an IdC / Builder ID account lapses (then the "
+            "account needs a new login)",
+            ("account_id",),
+        )
         self.usage = m.gauge(
             r,
             "kiro_refresher_account_usage",
@@ -69,22 +76,27 @@ class RefresherMetrics:
         pipe = client.pipeline(transaction=False)
         for account_id in ids:
             pipe.hmget(
-                keys.account(account_id), ["state", "access_expires_at", "usage_current", "usage_limit"]
+                keys.account(account_id),
+                ["state", "access_expires_at", "usage_current", "usage_limit", "client_secret_expires_at"],
             )
         rows = await pipe.execute()
         now = time.time()
         tally: Tally[str] = Tally()
-        self.seconds_to_expiry.clear()
-        self.usage.clear()
-        self.usage_limit.clear()
-        for account_id, (state, expires, used, limit) in zip(ids, rows, strict=True):
+        for gauge in (
+            self.seconds_to_expiry,
+            self.registration_seconds_to_expiry,
+            self.usage,
+            self.usage_limit,
+        ):
+            gauge.clear()
+        for account_id, (state, expires, used, limit, registration) in zip(ids, rows, strict=True):
             tally[state or AccountState.INVALID.value] += 1
-            try:
-                expires_at = float(expires or 0)
-            except ValueError:
-                expires_at = 0.0
-            if expires_at:
+            if expires_at := _number(expires):
                 self.seconds_to_expiry.labels(account_id).set(round(expires_at - now, 1))
+            if registration_expires_at := _number(registration):
+                self.registration_seconds_to_expiry.labels(account_id).set(
+                    round(registration_expires_at - now)
+                )
             self.usage.labels(account_id).set(_number(used))
             self.usage_limit.labels(account_id).set(_number(limit))
         for state in AccountState:

@@ -185,6 +185,11 @@ async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> To
 
 async def _needs_relogin(r: Refresher, account: Account, exc: AuthRefreshError) -> Outcome:
     reason = f"refresh token rejected, log in again ({exc.message})"
+    lapsed = account.client_secret_expires_at
+    if account.auth_kind is AuthKind.IDC and 0 < lapsed <= time.time():
+        # a new client registration cannot take over the old refresh token: only a new login helps
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(lapsed))
+        reason = f"the OIDC client registration expired on {when}; sign in again ({exc.message})"
     log.warning("account needs re-login", extra=log_fields(account=account.id, reason=exc.reason))
     await _record_failure(r, account.id, exc.message)
     await r.states.needs_relogin(account.id, reason)

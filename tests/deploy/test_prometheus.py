@@ -17,6 +17,7 @@ REQUIRED_ALERTS = {
     "KiroTimeToFirstByteHigh",
     "KiroAccountNeedsRelogin",
     "KiroQuotaNearlyExhausted",
+    "KiroClientRegistrationExpiring",
 }
 
 

@@ -284,3 +284,34 @@ async def test_secrets_sealed_with_another_key_mark_the_account_invalid_instead_
     assert account is not None
     assert account.state is AccountState.INVALID
     assert "KIRO_SECRET_KEY" in account.state_reason
+
+
+async def test_an_idc_login_whose_client_registration_lapsed_says_so_and_shows_in_metrics(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl, auth_kind="idc")
+    ctl.add_fault(
+        account=emu["name"],
+        endpoint="oidc_token",
+        status=400,
+        body={"error": "invalid_client", "error_description": "Client authentication failed"},
+        times=0,
+    )
+    report = await refresher.ops.add_refresh_token(
+        "idc", emu["refresh_token"], client_id=emu["client_id"], client_secret=emu["client_secret"]
+    )
+    (account_id,) = report.added
+    lapsed = time.time() - 3600
+    await refresher.store.set_fields(account_id, {"client_secret_expires_at": str(lapsed)})
+
+    assert await refresh_account(refresher, account_id) is Outcome.NEEDS_RELOGIN
+
+    account = await refresher.store.get(account_id)
+    assert account is not None and account.state is AccountState.NEEDS_RELOGIN
+    assert "client registration expired on" in account.state_reason
+    assert "Client authentication failed" in account.state_reason
+    await refresher.metrics.collect_accounts(refresher.redis, refresher.keys)
+    gauge = refresher.metrics.registry.get_sample_value(
+        "kiro_refresher_client_registration_seconds_to_expiry", {"account_id": account_id}
+    )
+    assert gauge is not None and -3700 < gauge < -3500
