@@ -14,6 +14,7 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
+from shared.accounts.pool import ScriptCall
 from shared.accounts.scripts import register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
@@ -106,6 +107,7 @@ class ClientKeys:
         self._client = client
         self._keys = keys
         self._admit = register(client, "clientkey_admit")
+        self._usage = register(client, "clientkey_usage")
 
     async def create(
         self,
@@ -186,15 +188,17 @@ class ClientKeys:
         self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False
     ) -> None:
         """Add a finished request's tokens (and whether it failed) to today's usage of the key."""
-        usage = self._keys.client_key_usage(key.key_hash, _today())
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.hincrby(usage, "input_tokens", input_tokens)
-            pipe.hincrby(usage, "output_tokens", output_tokens)
-            pipe.hincrby(usage, "tokens", input_tokens + output_tokens)
-            if error:
-                pipe.hincrby(usage, "errors", 1)
-            pipe.expire(usage, USAGE_TTL_SECONDS)
-            await pipe.execute()
+        call = self.usage_call(key, input_tokens, output_tokens, error=error)
+        await self._usage(keys=call.keys, args=call.args)
+
+    def usage_call(
+        self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False
+    ) -> ScriptCall:
+        """KEYS and ARGV of `clientkey_usage.lua`, to run alone or with the lease release (`Pool.release`)."""
+        return ScriptCall(
+            [self._keys.client_key_usage(key.key_hash, _today())],
+            [input_tokens, output_tokens, "1" if error else "0", USAGE_TTL_SECONDS],
+        )
 
     async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, int]:
         """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens."""

@@ -181,6 +181,11 @@ class RelayResponse(Response):
                 seconds=round(time.perf_counter() - ex.started, 3),
             ),
         )
+        key_usage = None
+        if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
+            key_usage = ctx.client_keys.usage_call(
+                ex.key, usage.input_tokens, usage.output_tokens, error=not ok
+            )
         try:
             if self.lease is not None:
                 # the account is not to blame for a client's 4xx or a client hanging up
@@ -191,9 +196,10 @@ class RelayResponse(Response):
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     credits=usage.credits,
+                    key_usage=key_usage,  # one round trip for the lease and the key's usage
                 )
                 await self._apply_in_band_failure(usage)
-            if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
+            elif ex.key is not None and key_usage is not None:
                 await ctx.client_keys.record_usage(
                     ex.key, usage.input_tokens, usage.output_tokens, error=not ok
                 )

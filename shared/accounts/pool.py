@@ -10,16 +10,38 @@ import secrets
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from shared.accounts.model import AccountState
-from shared.accounts.scripts import register
+from shared.accounts.scripts import register, source
 from shared.keys import Keys
 
 #: per-account daily stats are kept this long
 STATS_TTL_SECONDS = 35 * 86400
+
+
+class ScriptCall(NamedTuple):
+    """The KEYS and ARGV of one script run, so callers can run it alone or inside a composed script."""
+
+    keys: list[str]
+    args: list[str | int | float]
+
+
+#: defined before the parts of a composed script: `slice(t, i, j)` is `{t[i], ..., t[j]}`
+_COMPOSE_PRELUDE = "local function slice(t, i, j) return {unpack(t, i, j)} end\n"
+
+
+def composed_script(client: Redis, main: str, *parts: str) -> AsyncScript:
+    """`scripts/<main>.lua` run with each part defined as a local function `<part>(KEYS, ARGV)`.
+
+    The parts keep their own files (and their own tests); the main script only slices its KEYS and ARGV
+    between them, so several steps cost one round trip without a second copy of their logic.
+    """
+    functions = "".join(f"local function {part}(KEYS, ARGV)\n{source(part)}\nend\n" for part in parts)
+    return client.register_script(_COMPOSE_PRELUDE + functions + source(main))
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,7 @@ class Pool:
         self._release = register(client, "release")
         self._report = register(client, "report")
         self._renew = register(client, "renew")
+        self._settle = composed_script(client, "settle", "release", "clientkey_usage")
         # key templates from keys.py, split around the account id so the scripts never re-spell them
         marker = "\x00"
         head, data_sfx = keys.account(marker).split(marker)
@@ -69,14 +92,18 @@ class Pool:
 
     async def pick(self, exclude: Iterable[str] = (), conversation: str | None = None) -> Lease | PickMiss:
         """Weighted pick among usable accounts not in `exclude`; prefers the conversation's last account."""
+        call = self.pick_call(exclude, conversation)
+        return self.pick_result(await self._pick(keys=call.keys, args=call.args))
+
+    def pick_call(self, exclude: Iterable[str] = (), conversation: str | None = None) -> ScriptCall:
+        """KEYS and ARGV of `pick.lua` for one pick (a new lease id each time)."""
         lim = self.limits
-        lease_id = secrets.token_hex(8)
         sticky = self._keys.sticky(conversation) if conversation and lim.sticky_ttl_seconds > 0 else ""
-        result = await self._pick(
-            keys=[self._keys.pool(), sticky],
-            args=[
+        return ScriptCall(
+            [self._keys.pool(), sticky],
+            [
                 *self._key_parts,
-                lease_id,
+                secrets.token_hex(8),
                 int(lim.lease_ttl_seconds * 1000),
                 lim.max_concurrency,
                 lim.min_interval_ms,
@@ -86,6 +113,10 @@ class Pool:
                 *exclude,
             ],
         )
+
+    @staticmethod
+    def pick_result(result: list[str]) -> Lease | PickMiss:
+        """What `pick.lua` answered, typed."""
         if result[0] == "ok":
             return Lease(str(result[1]), str(result[2]))
         return PickMiss(str(result[1]), int(result[2]) / 1000)
@@ -98,18 +129,33 @@ class Pool:
         input_tokens: int = 0,
         output_tokens: int = 0,
         credits: float = 0.0,
+        key_usage: ScriptCall | None = None,
     ) -> None:
-        """Free the lease; `outcome` ok / error counts a served request, `none` only frees the slot."""
+        """Free the lease; `outcome` ok / error counts a served request, `none` only frees the slot.
+
+        `key_usage` (from `ClientKeys.usage_call`) adds the request to its client key's usage in the same
+        round trip.
+        """
         account = lease.account_id
-        await self._release(
-            keys=[
-                self._keys.account_leases(account),
-                self._keys.account(account),
-                self._keys.account_stats(account, today()),
-                self._keys.pool(),
-            ],
-            args=[account, lease.lease_id, outcome, input_tokens, output_tokens, credits, STATS_TTL_SECONDS],
-        )
+        keys = [
+            self._keys.account_leases(account),
+            self._keys.account(account),
+            self._keys.account_stats(account, today()),
+            self._keys.pool(),
+        ]
+        args: list[str | int | float] = [
+            account,
+            lease.lease_id,
+            outcome,
+            input_tokens,
+            output_tokens,
+            credits,
+            STATS_TTL_SECONDS,
+        ]
+        if key_usage is None:
+            await self._release(keys=keys, args=args)
+        else:
+            await self._settle(keys=keys + key_usage.keys, args=args + key_usage.args)
 
     async def renew(self, lease: Lease) -> bool:
         """Extend a long stream's lease; False when it had already expired."""

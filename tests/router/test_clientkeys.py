@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import redis.asyncio as aioredis
 
@@ -92,3 +93,16 @@ async def test_authorize_checks_the_model_list_and_counts_only_admitted_requests
     assert refused.verdict == "model"
     assert unknown_key is None and unknown.verdict == "gone"
     assert (await store.usage(record))["requests"] == 1
+
+
+async def test_recorded_usage_adds_tokens_and_counts_errors(redis: aioredis.Redis, keys: Keys) -> None:
+    store = ClientKeys(redis, keys)
+    record, _ = await store.create("usage")
+
+    await store.record_usage(record, 10, 5)
+    await store.record_usage(record, 0, 0, error=True)
+
+    assert await store.usage(record) == {"input_tokens": 10, "output_tokens": 5, "tokens": 15, "errors": 1}
+    assert (
+        await redis.ttl(keys.client_key_usage(record.key_hash, time.strftime("%Y-%m-%d", time.gmtime()))) > 0
+    )

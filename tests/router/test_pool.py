@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from shared.accounts.model import AccountState
 from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits, today
+from shared.clientkeys import ClientKeys
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
 
@@ -263,3 +264,29 @@ async def test_release_records_the_days_account_stats(
     }
     assert float(stats["credits"]) == 0.02
     assert await pool.in_flight("counted") == 0
+
+
+async def test_release_with_key_usage_settles_lease_stats_and_key_in_one_call(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("settled")
+    store = ClientKeys(redis, keys)
+    record, _ = await store.create("settling")
+    served, failed = await pool.pick(), await pool.pick()
+    assert isinstance(served, Lease) and isinstance(failed, Lease)
+
+    await pool.release(
+        served, "ok", input_tokens=70, output_tokens=30, key_usage=store.usage_call(record, 70, 30)
+    )
+    await pool.release(failed, "error", key_usage=store.usage_call(record, 0, 0, error=True))
+
+    stats = await redis.hgetall(keys.account_stats("settled", today()))
+    assert (stats["requests"], stats["errors"], stats["input_tokens"]) == ("2", "1", "70")
+    usage = await store.usage(record)
+    assert (usage["input_tokens"], usage["output_tokens"], usage["tokens"], usage["errors"]) == (
+        70,
+        30,
+        100,
+        1,
+    )
+    assert await pool.in_flight("settled") == 0
