@@ -300,6 +300,17 @@ def build() -> dict[str, Any]:
         width=12,
     )
 
+    d.panel(
+        "IdC / Builder ID login lapses in (client registration, per account)",
+        [("min by (account_id) (kiro_refresher_client_registration_seconds_to_expiry)", "{{account_id}}")],
+        kind="bargauge",
+        unit="s",
+        instant=True,
+        width=24,
+        height=6,
+        description="The refresh token dies with the OIDC client registration: sign in again before then.",
+    )
+
     d.row("Token refresh")
     d.panel(
         "Refresh attempts by result",

@@ -64,6 +64,7 @@ def test_dashboard_shows_what_operators_look_for(board: dict[str, Any]) -> None:
         "kiro_refresher_account_usage",
         "kiro_refresher_account_usage_limit",
         "kiro_refresher_token_seconds_to_expiry",
+        "kiro_refresher_client_registration_seconds_to_expiry",
         "kiro_refresher_refresh_attempts_total",
         "kiro_router_pick_seconds_bucket",
     ]:
