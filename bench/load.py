@@ -1,13 +1,14 @@
 """The load client: closed-loop workers in separate processes, so the client is not the bottleneck.
 
 Every answer carries numbered markers (`m000.` … `m049.`), one per upstream event, so a worker can tell
-the first content byte (time to first token) and count events lost on the way, whatever the framing
-(AWS event stream from the emulator, SSE or JSON from the gateway and the router).
+the first content byte (time to first token) and count events lost or reordered on the way, whatever the
+framing (AWS event stream from the emulator, SSE or JSON from the gateway and the router).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 import uuid
@@ -94,8 +95,9 @@ class Job:
     once: bool = False  # one request per loop instead of a closed loop until the deadline
 
 
-# one sample: (ok, status, first byte s, first content s, total s, events lost, started after warmup)
-Sample = tuple[bool, int, float, float, float, int, bool]
+# one sample: (ok, status, first byte s, first content s, total s, events lost, started after warmup,
+# events out of order)
+Sample = tuple[bool, int, float, float, float, int, bool, int]
 
 
 def run_job(job: Job) -> tuple[list[Sample], float]:
@@ -132,8 +134,8 @@ async def _run(job: Job) -> list[Sample]:
                 any_sent[n] = True
                 path, body = job.target.request(job.scenario)
                 began = time.perf_counter()
-                sample = await _one(session, base + path, body, job.scenario.events)
-                samples.append((*sample, began >= measure_from))
+                *sample, reordered = await _one(session, base + path, body, job.scenario.events)
+                samples.append((*sample, began >= measure_from, reordered))
                 if job.once:
                     return
 
@@ -145,7 +147,7 @@ async def _run(job: Job) -> list[Sample]:
 
 async def _one(
     session: aiohttp.ClientSession, url: str, body: bytes, events: int
-) -> tuple[bool, int, float, float, float, int]:
+) -> tuple[bool, int, float, float, float, int, int]:
     began = time.perf_counter()
     first_byte = first_content = 0.0
     buf = bytearray()
@@ -160,8 +162,9 @@ async def _one(
                     first_content = now - began
             status = response.status
     except (aiohttp.ClientError, TimeoutError):
-        return False, 0, 0.0, 0.0, time.perf_counter() - began, events
+        return False, 0, 0.0, 0.0, time.perf_counter() - began, events, 0
     total = time.perf_counter() - began
-    found = len(set(MARKER.findall(bytes(buf))))
+    markers = [int(n) for n in MARKER.findall(bytes(buf))]
+    reordered = sum(1 for a, b in itertools.pairwise(markers) if b <= a)
     ok = status == 200 and bool(first_content)
-    return ok, status, first_byte, first_content, total, events - found
+    return ok, status, first_byte, first_content, total, events - len(set(markers)), reordered

@@ -39,6 +39,7 @@ def summarize(samples: list[Sample], duration: float, *, closed_loop: int = 0) -
         "errors": len(measured) - len(ok),
         "error_statuses": statuses,
         "events_lost": sum(s[5] for s in ok),
+        "events_reordered": sum(s[7] for s in ok),
         "ttft_p50_ms": round(percentile(ttft, 50), 3),
         "ttft_p99_ms": round(percentile(ttft, 99), 3),
         "ttfb_p50_ms": round(percentile(ttfb, 50), 3),

@@ -21,7 +21,8 @@ STREAM = Scenario("stream5", stream=True, events=5)
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[str, dict[str, int]]]:
-    """Streams the markers of 5 events, 50 ms apart, dropping event 3 when asked to (`x-drop: 1`)."""
+    """Streams the markers of 5 events, 50 ms apart, dropping event 3 (`x-drop: 1`) or sending it before
+    event 2 (`x-swap: 1`) when asked to."""
     seen = {"requests": 0}
 
     async def answer(request: web.Request) -> web.StreamResponse:
@@ -30,7 +31,8 @@ async def upstream() -> AsyncIterator[tuple[str, dict[str, int]]]:
         await response.prepare(request)
         await response.write(b"event: message_start\n\n")
         await asyncio.sleep(0.05)
-        for n in range(5):
+        order = [0, 1, 3, 2, 4] if request.headers.get("x-swap") else range(5)
+        for n in order:
             if n == 3 and request.headers.get("x-drop"):
                 continue
             await response.write(f'data: {{"text":"m{n:03d}."}}\n\n'.encode())
@@ -56,11 +58,11 @@ async def test_load_client_times_first_content_not_first_byte(upstream: tuple[st
     base, _ = upstream
     samples = await _run(job(base))
     assert samples
-    ok, status, first_byte, first_content, total, lost, measured = samples[0]
+    ok, status, first_byte, first_content, total, lost, measured, reordered = samples[0]
     assert ok and status == 200 and measured
     assert first_byte < 0.04  # message_start at once
     assert 0.04 <= first_content < total  # the first marker 50 ms later, long before the end
-    assert lost == 0
+    assert lost == 0 and reordered == 0
 
 
 async def test_load_client_counts_events_lost_on_the_way(upstream: tuple[str, dict[str, int]]) -> None:
@@ -68,6 +70,13 @@ async def test_load_client_counts_events_lost_on_the_way(upstream: tuple[str, di
     samples = await _run(job(base, duration=0.2, headers=(("x-drop", "1"),)))
     assert samples
     assert all(s[0] and s[5] == 1 for s in samples)
+
+
+async def test_load_client_counts_events_out_of_order(upstream: tuple[str, dict[str, int]]) -> None:
+    base, _ = upstream
+    samples = await _run(job(base, duration=0.2, headers=(("x-swap", "1"),)))
+    assert samples
+    assert all(s[0] and s[5] == 0 and s[7] == 1 for s in samples)
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -79,13 +88,14 @@ def test_percentiles_are_nearest_rank() -> None:
 
 def test_summary_leaves_out_warmup_and_counts_errors_apart() -> None:
     samples = [
-        (True, 200, 0.001, 0.002, 0.01, 0, True),
-        (True, 200, 0.001, 0.004, 0.01, 1, True),
-        (False, 503, 0.0, 0.0, 0.01, 50, True),
-        (True, 200, 0.5, 0.9, 1.0, 0, False),  # warm-up: ignored
+        (True, 200, 0.001, 0.002, 0.01, 0, True, 0),
+        (True, 200, 0.001, 0.004, 0.01, 1, True, 2),
+        (False, 503, 0.0, 0.0, 0.01, 50, True, 0),
+        (True, 200, 0.5, 0.9, 1.0, 0, False, 1),  # warm-up: ignored
     ]
     row = summarize(samples, duration=2.0)
     assert (row["requests"], row["ok"], row["errors"], row["events_lost"]) == (3, 2, 1, 1)
+    assert row["events_reordered"] == 2
     assert row["error_statuses"] == {"503": 1}
     assert row["ttft_p99_ms"] == 4.0
     assert row["throughput_rps"] == 1.0
@@ -93,7 +103,7 @@ def test_summary_leaves_out_warmup_and_counts_errors_apart() -> None:
 
 def test_closed_loop_throughput_follows_littles_law() -> None:
     # 10 loops, answers of 2 s: 5 per second, however few answers started in a short window
-    samples = [(True, 200, 0.001, 0.002, 2.0, 0, True)] * 7 + [(False, 502, 0.0, 0.0, 0.5, 50, True)]
+    samples = [(True, 200, 0.001, 0.002, 2.0, 0, True, 0)] * 7 + [(False, 502, 0.0, 0.0, 0.5, 50, True, 0)]
     row = summarize(samples, duration=1.0, closed_loop=10)
     assert row["throughput_rps"] == round(10 * 7 / 8 / 2.0, 1)
 
