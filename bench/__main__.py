@@ -156,8 +156,15 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
     return report.with_ratios(results)
 
 
+#: the gauge(s) of open streams each service exports
+_OPEN_STREAM_GAUGES = re.compile(
+    r"^(?:kiro_router_inflight|kiro_gateway_inflight_streams)(?:\{[^}]*\})? (\S+)$", re.M
+)
+
+
 class OpenStreams:
-    """Polls each router's `kiro_router_inflight` gauges (its open streams) and keeps the peak."""
+    """Polls each service's open-streams gauge (router: `kiro_router_inflight`, gateway:
+    `kiro_gateway_inflight_streams`) and keeps the peak per URL."""
 
     def __init__(self, urls: list[str]) -> None:
         self.urls = urls
@@ -181,21 +188,22 @@ class OpenStreams:
                         text = client.get(url + "/metrics").text
                     except httpx.HTTPError:
                         continue
-                    open_now = sum(
-                        float(v) for v in re.findall(r"^kiro_router_inflight\{[^}]*\} (\S+)$", text, re.M)
-                    )
+                    open_now = sum(float(v) for v in _OPEN_STREAM_GAUGES.findall(text))
                     self.peak[url] = max(self.peak[url], open_now)
 
 
-def hold_streams(runner: Runner, router: Target, streams: int, routers: int) -> dict[str, Any]:
+def hold_streams(
+    runner: Runner, router: Target, gateway_url: str, streams: int, routers: int
+) -> dict[str, Any]:
     """`streams` slow 50-event streams (7.5 s each, as a model writes) opened over 2 s: all open at once."""
     paced = Scenario("hold", stream=True, events=50, delay_ms=150)
-    with OpenStreams(list(router.urls)) as gauge:
+    with OpenStreams([*router.urls, gateway_url]) as gauge:
         samples, peak, _ = runner.run(router, paced, streams, duration=0.0, warmup=0.0, ramp=2.0, once=True)
     row: dict[str, Any] = {"scenario": "hold", "concurrency": streams, "target": "router", "routers": routers}
     row |= summarize(samples, 9.5)
     row["rss_peak_mib"] = peak
-    row["peak_open_streams_per_router"] = max(gauge.peak.values())
+    row["peak_open_streams_per_router"] = max(gauge.peak[url] for url in router.urls)
+    row["peak_open_streams_gateway"] = gauge.peak[gateway_url]
     return row
 
 
@@ -290,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         hold = None
         if args.hold:
             print(f"holding {args.hold} streams open through {args.routers} router(s) ...", flush=True)
-            hold = hold_streams(runner, paths[2], args.hold, args.routers)
+            hold = hold_streams(runner, paths[2], paths[1].urls[0], args.hold, args.routers)
         checks = report.goals(results, hold, idle)
         profiled: dict[str, Any] = {}
         if args.profile == "always" or (args.profile == "auto" and not all(c["ok"] for c in checks)):

@@ -134,8 +134,11 @@ async def _run(job: Job) -> list[Sample]:
                 any_sent[n] = True
                 path, body = job.target.request(job.scenario)
                 began = time.perf_counter()
-                *sample, reordered = await _one(session, base + path, body, job.scenario.events)
-                samples.append((*sample, began >= measure_from, reordered))
+                ok, status, first_byte, first_content, total, lost, reordered = await _one(
+                    session, base + path, body, job.scenario.events
+                )
+                measured = began >= measure_from
+                samples.append((ok, status, first_byte, first_content, total, lost, measured, reordered))
                 if job.once:
                     return
 

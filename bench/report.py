@@ -13,6 +13,7 @@ GOALS = {
     "stack_added_p99_ms": 5.0,
     "throughput_ratio_min": 0.5,
     "streams_per_router": 400,
+    "streams_per_gateway": 300,
     "events_lost": 0,
     "idle_rss_mib": 80.0,
     "rss_at_500_streams_mib": 120.0,
@@ -135,11 +136,17 @@ def goals(
     lost = sum(r["events_lost"] + r.get("events_reordered", 0) for r in rows)
     check("events lost or reordered (all runs)", lost, GOALS["events_lost"])
     if hold:
-        per_router = hold["peak_open_streams_per_router"] if hold["errors"] == 0 else 0
+        served = hold["errors"] == 0
         check(
             "open streams in one router process, all served",
-            per_router,
+            hold["peak_open_streams_per_router"] if served else 0,
             GOALS["streams_per_router"],
+            at_least=True,
+        )
+        check(
+            "open streams in one gateway process, all served",
+            hold.get("peak_open_streams_gateway", 0) if served else 0,
+            GOALS["streams_per_gateway"],
             at_least=True,
         )
         for name in ("router-1", "gateway"):
