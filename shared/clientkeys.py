@@ -14,7 +14,7 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
-from shared.accounts.pool import ScriptCall
+from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script
 from shared.accounts.scripts import register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
@@ -108,6 +108,7 @@ class ClientKeys:
         self._keys = keys
         self._admit = register(client, "clientkey_admit")
         self._usage = register(client, "clientkey_usage")
+        self._admit_pick = composed_script(client, "admit_pick", "clientkey_admit", "pick")
 
     async def create(
         self,
@@ -167,15 +168,41 @@ class ClientKeys:
         _, admission = await self._authorize(key.key_hash, model)
         return admission
 
+    async def authorize_and_pick(
+        self, plain: str, model: str, pool: Pool, conversation: str | None = None
+    ) -> tuple[ClientKey | None, Admission, Lease | PickMiss | None]:
+        """`authorize`, then only for an admitted request `Pool.pick`, in one Redis call.
+
+        The pick is None when the request was refused: a refused request takes no account slot.
+        """
+        if not plain:
+            return None, Admission("gone"), None
+        digest = sha256_hex(plain)
+        admit = self._admit_call(digest, model)
+        pick = pool.pick_call((), conversation)
+        result = await self._admit_pick(keys=admit.keys + pick.keys, args=admit.args + pick.args)
+        key, admission = self._admission(result[0], digest)
+        if not admission.ok or len(result) < 2:
+            return key, admission, None
+        return key, admission, pool.pick_result(result[1])
+
     async def _authorize(self, digest: str, model: str) -> tuple[ClientKey | None, Admission]:
-        verdict, retry_ms, raw = await self._admit(
-            keys=[
+        call = self._admit_call(digest, model)
+        return self._admission(await self._admit(keys=call.keys, args=call.args), digest)
+
+    def _admit_call(self, digest: str, model: str) -> ScriptCall:
+        return ScriptCall(
+            [
                 self._keys.client_key(digest),
                 self._keys.client_key_rate(digest),
                 self._keys.client_key_usage(digest, _today()),
             ],
-            args=[secrets.token_hex(8), USAGE_TTL_SECONDS, model],
+            [secrets.token_hex(8), USAGE_TTL_SECONDS, model],
         )
+
+    @staticmethod
+    def _admission(result: list[Any], digest: str) -> tuple[ClientKey | None, Admission]:
+        verdict, retry_ms, raw = result
         data = dict(zip(raw[0::2], raw[1::2], strict=True))
         if not data or not constant_time_equals(data.get("hash", ""), digest):
             return None, Admission("gone")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from services.router.context import AppContext, Ctx
 from services.router.errors import ClientError
-from shared.clientkeys import ClientKey
+from shared.accounts.pool import Lease, PickMiss
+from shared.clientkeys import Admission, ClientKey
 
 _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
 
@@ -26,13 +28,7 @@ def presented_key(request: Request) -> str:
 
 async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
     """FastAPI dependency: a known, enabled client key, else 401/403 in the client's shape."""
-    plain = presented_key(request)
-    if not plain:
-        ctx.metrics.key_rejections.labels("missing").inc()
-        raise ClientError(
-            401, "missing API key: send x-api-key or Authorization: Bearer", code="invalid_api_key"
-        )
-    key = await ctx.client_keys.authenticate(plain)
+    key = await ctx.client_keys.authenticate(_required_key(request, ctx))
     if key is None:
         ctx.metrics.key_rejections.labels("invalid").inc()
         raise ClientError(401, "invalid API key", code="invalid_api_key")
@@ -42,15 +38,34 @@ async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
     return key
 
 
-async def authorize(request: Request, ctx: AppContext, model: str) -> ClientKey:
-    """Authenticate and admit one request in a single Redis call: key, model list, RPM, daily budget."""
+async def authorize_and_pick(
+    request: Request, ctx: AppContext, model: str, conversation: str | None
+) -> tuple[ClientKey, Lease | PickMiss]:
+    """Admit one request and, once admitted, pick its first account: one Redis call for both.
+
+    Admission checks the key, its model list, RPM and daily budget; a refused request takes no account.
+    """
+    plain = _required_key(request, ctx)
+    start = time.perf_counter()
+    key, verdict, picked = await ctx.client_keys.authorize_and_pick(plain, model, ctx.pool, conversation)
+    admitted = _admitted(ctx, key, verdict, model)
+    assert picked is not None  # an admitted request always carries its pick
+    ctx.metrics.pick_seconds.observe(time.perf_counter() - start)
+    return admitted, picked
+
+
+def _required_key(request: Request, ctx: AppContext) -> str:
     plain = presented_key(request)
     if not plain:
         ctx.metrics.key_rejections.labels("missing").inc()
         raise ClientError(
             401, "missing API key: send x-api-key or Authorization: Bearer", code="invalid_api_key"
         )
-    key, verdict = await ctx.client_keys.authorize(plain, model)
+    return plain
+
+
+def _admitted(ctx: AppContext, key: ClientKey | None, verdict: Admission, model: str) -> ClientKey:
+    """The key when the verdict admits it, else the refusal in the client's shape."""
     if key is None:
         ctx.metrics.key_rejections.labels("invalid").inc()
         raise ClientError(401, "invalid API key", code="invalid_api_key")

@@ -53,9 +53,18 @@ class _Failed:
 
 
 async def forward(
-    ctx: AppContext, exchange: Exchange, out: Outgoing, *, with_account: bool = True
+    ctx: AppContext,
+    exchange: Exchange,
+    out: Outgoing,
+    *,
+    with_account: bool = True,
+    first_pick: Lease | PickMiss | None = None,
 ) -> Response:
-    """Serve the request through up to `failover_attempts` accounts; stream the first good answer."""
+    """Serve the request through up to `failover_attempts` accounts; stream the first good answer.
+
+    `first_pick` is the pick made together with the key's admission (one Redis call for both); later
+    attempts pick alone.
+    """
     runtime = await ctx.runtime.current()
     if not with_account:
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, None)
@@ -68,7 +77,7 @@ async def forward(
     tried: list[str] = []
     last_failed: _Failed | None = None
     for attempt in range(runtime.failover_attempts):
-        picked = await _pick(ctx, tried, out.conversation)
+        picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
         if isinstance(picked, PickMiss):
             if last_failed is not None:
                 break
@@ -150,19 +159,24 @@ def _kind(failure: str | None) -> FailureKind | None:
         return None
 
 
-async def _pick(ctx: AppContext, tried: list[str], conversation: str | None) -> Lease | PickMiss:
-    """One pick; when every account is only busy (cap or governor), wait a little and pick again."""
+async def _pick(
+    ctx: AppContext, tried: list[str], conversation: str | None, first: Lease | PickMiss | None = None
+) -> Lease | PickMiss:
+    """One pick (or `first`, already made); when every account is only busy, wait a little and pick again."""
     deadline = time.monotonic() + ctx.settings.pick_wait_seconds
+    result = first
     while True:
-        start = time.perf_counter()
-        result = await ctx.pool.pick(tried, conversation)
-        ctx.metrics.pick_seconds.observe(time.perf_counter() - start)
+        if result is None:
+            start = time.perf_counter()
+            result = await ctx.pool.pick(tried, conversation)
+            ctx.metrics.pick_seconds.observe(time.perf_counter() - start)
         if not isinstance(result, PickMiss) or result.reason != "busy":
             return result
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return result
         await asyncio.sleep(min(max(result.retry_after, 0.01), remaining))
+        result = None
 
 
 async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> ClientError:

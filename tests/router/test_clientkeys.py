@@ -7,9 +7,11 @@ import time
 
 import redis.asyncio as aioredis
 
+from shared.accounts.pool import Lease, Pool, PoolLimits
 from shared.clientkeys import ClientKeys
 from shared.crypto import sha256_hex
 from shared.keys import Keys
+from tests.router.conftest import SeedAccount
 
 
 async def test_created_key_authenticates_and_only_its_hash_is_stored(
@@ -106,3 +108,50 @@ async def test_recorded_usage_adds_tokens_and_counts_errors(redis: aioredis.Redi
     assert (
         await redis.ttl(keys.client_key_usage(record.key_hash, time.strftime("%Y-%m-%d", time.gmtime()))) > 0
     )
+
+
+async def test_admitted_request_gets_its_pick_in_the_same_call(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount, pool: Pool
+) -> None:
+    store = ClientKeys(redis, keys)
+    record, plain = await store.create("picker")
+    await seed_account("only")
+
+    key, admission, picked = await store.authorize_and_pick(plain, "claude-sonnet-4.5", pool, "conv-1")
+
+    assert admission.ok and key is not None and key.id == record.id
+    assert isinstance(picked, Lease) and picked.account_id == "only"
+    assert await pool.in_flight("only") == 1
+    assert await redis.get(keys.sticky("conv-1")) == "only"
+    assert (await store.usage(record))["requests"] == 1
+
+
+async def test_refused_requests_take_no_account_slot_nor_governor_spacing(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    store = ClientKeys(redis, keys)
+    _, limited = await store.create("one-per-minute", rpm=1)
+    _, haiku_only = await store.create("haiku-only", allowed_models=("claude-haiku-4.5",))
+    await seed_account("spaced", min_interval_ms=60_000)
+    pool = Pool(redis, keys, PoolLimits(jitter_ratio=0.0))
+
+    _, first, lease = await store.authorize_and_pick(limited, "claude-sonnet-4.5", pool)
+    assert first.ok and isinstance(lease, Lease)
+    await pool.release(lease)
+    await redis.delete(keys.account_rate("spaced"))  # the governor allows the next start at once
+    refusals = [
+        await store.authorize_and_pick(limited, "claude-sonnet-4.5", pool),
+        await store.authorize_and_pick(haiku_only, "claude-sonnet-4.5", pool),
+        await store.authorize_and_pick("sk-unknown", "claude-sonnet-4.5", pool),
+        await store.authorize_and_pick("", "claude-sonnet-4.5", pool),
+    ]
+
+    assert [(a.verdict, p) for _, a, p in refusals] == [
+        ("rpm", None),
+        ("model", None),
+        ("gone", None),
+        ("gone", None),
+    ]
+    assert await pool.in_flight("spaced") == 0
+    assert not await redis.exists(keys.account_rate("spaced"))
+    assert isinstance(await pool.pick(), Lease)

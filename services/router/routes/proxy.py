@@ -9,7 +9,7 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from services.router.auth import AuthorizedKey, authorize, require_client_key
+from services.router.auth import AuthorizedKey, authorize_and_pick, require_client_key
 from services.router.context import AppContext, Ctx
 from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
@@ -71,10 +71,10 @@ async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
     except ClientError:
         await require_client_key(request, ctx)  # a bad key is reported before a bad body
         raise
-    key = await authorize(request, ctx, hints.model)
+    key, picked = await authorize_and_pick(request, ctx, hints.model, hints.conversation)
     exchange = _exchange(request, key, route, hints.model)
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
-    return await forward(ctx, exchange, out)
+    return await forward(ctx, exchange, out, first_pick=picked)
 
 
 def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Exchange:
