@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from services.gateway.credentials import TokenCache
 from services.gateway.errors import Protocol, error_response
+from services.gateway.hot_routes import GatewayApp
 from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog
 from services.gateway.kiro.sessions import UpstreamSessions
@@ -75,7 +76,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await state.sessions.close()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.add_middleware(RequestIdMiddleware)

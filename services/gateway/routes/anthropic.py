@@ -19,6 +19,7 @@ router = APIRouter()
 
 @router.post("/v1/messages")
 async def messages(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
+    """Declared for the API description; a POST here is served by `hot_routes.GatewayApp` first."""
     return await handle_chat(request, state, Protocol.ANTHROPIC, "messages")
 
 

@@ -17,4 +17,5 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
+    """Declared for the API description; a POST here is served by `hot_routes.GatewayApp` first."""
     return await handle_chat(request, state, Protocol.OPENAI, "chat_completions")
