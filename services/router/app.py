@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -15,13 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.router.background import listen_for_changes, refresh_pool_gauges
 from services.router.context import AppContext
 from services.router.credentials import CredentialCache
 from services.router.errors import ClientError, error_response, protocol_of
 from services.router.gateways import Gateways
+from services.router.hot import Front, hot_routes
 from services.router.metrics import RouterMetrics
 from services.router.routes import admin, admin_auth, health, proxy
 from services.router.routes.proxy import request_id
@@ -72,11 +71,11 @@ def create_app(settings: RouterSettings) -> FastAPI:
     app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisError, _redis_error)  # type: ignore[arg-type]
-    app.add_middleware(Timing)
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(admin.router)
     app.mount("/admin", PanelFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
+    app.add_middleware(Front, hot=hot_routes(app))
     return app
 
 
@@ -151,15 +150,3 @@ async def _redis_error(request: Request, exc: RedisError) -> Response:
         should_retry=True,
     )
     return error_response(protocol_of(request), error, request_id(request))
-
-
-class Timing:
-    """ASGI middleware: stamp arrival time so TTFB and durations start when the request does."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["kiro.started"] = time.perf_counter()
-        await self.app(scope, receive, send)

@@ -47,10 +47,15 @@ class AppContext:
     refresh_sweep_at: float = -1e9
 
 
-async def get_ctx(request: Request) -> AppContext:
-    """FastAPI dependency: `ctx: AppContext = Depends(get_ctx)` (async: a sync one would hop to a thread)."""
+def app_context(request: Request) -> AppContext:
+    """The context of the app serving `request`."""
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+async def get_ctx(request: Request) -> AppContext:
+    """FastAPI dependency: `ctx: AppContext = Depends(get_ctx)` (async: a sync one would hop to a thread)."""
+    return app_context(request)
 
 
 #: route parameter type: `ctx: Ctx`

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.router.auth import AuthorizedKey, authorize_and_pick, require_client_key
-from services.router.context import AppContext, Ctx
+from services.router.context import AppContext, Ctx, app_context
 from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints
+from services.router.hot import HotRoute
 from services.router.relay import Exchange
 from shared.clientkeys import ClientKey
 from shared.logging import request_id_var
@@ -24,14 +25,29 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/\[\]-]{1,64}$")
 
 
-@router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
-async def messages(request: Request, ctx: Ctx) -> Response:
-    return await _proxy(request, ctx, "messages")
+async def messages(request: Request) -> Response:
+    return await _proxy(request, app_context(request), "messages")
 
 
-@router.post("/v1/chat/completions", summary="OpenAI Chat Completions (streaming or not)")
-async def chat_completions(request: Request, ctx: Ctx) -> Response:
-    return await _proxy(request, ctx, "chat_completions")
+async def chat_completions(request: Request) -> Response:
+    return await _proxy(request, app_context(request), "chat_completions")
+
+
+# the hot routes: `hot.Front` serves them as plain ASGI apps (no dependencies, no routing table)
+router.add_api_route(
+    "/v1/messages",
+    messages,
+    methods=["POST"],
+    summary="Anthropic Messages (streaming or not)",
+    route_class_override=HotRoute,
+)
+router.add_api_route(
+    "/v1/chat/completions",
+    chat_completions,
+    methods=["POST"],
+    summary="OpenAI Chat Completions (streaming or not)",
+    route_class_override=HotRoute,
+)
 
 
 @router.post("/v1/messages/count_tokens", summary="Anthropic token count (no account needed)")
