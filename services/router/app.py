@@ -20,7 +20,7 @@ from services.router.context import AppContext
 from services.router.credentials import CredentialCache
 from services.router.errors import ClientError, error_response, protocol_of
 from services.router.gateways import Gateways
-from services.router.hot import Front, hot_routes
+from services.router.hot import Front
 from services.router.metrics import RouterMetrics
 from services.router.routes import admin, admin_auth, health, proxy
 from services.router.routes.proxy import request_id
@@ -75,7 +75,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     app.include_router(proxy.router)
     app.include_router(admin.router)
     app.mount("/admin", PanelFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
-    app.add_middleware(Front, hot=hot_routes(app))
+    app.add_middleware(Front, hot=proxy.HOT_ROUTES)
     return app
 
 

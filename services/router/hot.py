@@ -1,10 +1,10 @@
 """The hot path: the proxy routes served as plain ASGI apps, reached before FastAPI's routing table.
 
-Per proxied request FastAPI's dependency solving, its request/response wrappers, the exception
-middleware and the route table scan cost more CPU than the router's own work. The proxy routes take
-nothing from them (their only input is the raw request), so `Front` hands those requests straight to the
-route's plain ASGI app. The routes stay ordinary `APIRoute`s for the OpenAPI schema and for any request
-`Front` does not claim, and answer errors through the app's own exception handlers.
+Per proxied request FastAPI's route matching, dependency solving, request/response wrappers and exception
+middleware cost more CPU than the router's own work. The proxy endpoints take nothing from them (their
+only input is the raw request), so `Front` hands those requests straight to the endpoint wrapped by
+`plain_app`, which answers errors through the app's own exception handlers. The endpoints stay declared
+as ordinary routes, for the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -15,19 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class HotRoute(APIRoute):
-    """An API route whose endpoint takes only the `Request` and is called without FastAPI's machinery."""
-
-    def __init__(self, path: str, endpoint: Endpoint, **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        self.app = plain_app(endpoint)
 
 
 def plain_app(endpoint: Endpoint) -> ASGIApp:
@@ -52,15 +43,6 @@ def _handler_for(app: FastAPI, exc: Exception) -> Callable[[Request, Any], Any] 
     """The handler registered for the nearest class of `exc` (what Starlette's exception middleware picks)."""
     handlers = app.exception_handlers
     return next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
-
-
-def hot_routes(app: FastAPI) -> dict[str, ASGIApp]:
-    """Path → plain ASGI app of every POST `HotRoute` of `app`."""
-    return {
-        route.path: route.app
-        for route in app.router.routes
-        if isinstance(route, HotRoute) and route.methods == {"POST"}
-    }
 
 
 class Front:

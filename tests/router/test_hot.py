@@ -10,7 +10,10 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from services.router.hot import Front, HotRoute, hot_routes
+from services.router.app import create_app
+from services.router.hot import Front, plain_app
+from services.router.routes import proxy
+from services.router.settings import RouterSettings
 from tests.router.stack import Seeder, Stack
 
 
@@ -22,27 +25,31 @@ class RefusedHard(Refused):
     pass
 
 
-def _app() -> FastAPI:
-    """An app with one hot route that echoes what it saw, and a handler for `Refused`."""
-    app = FastAPI()
+async def _echo(request: Request) -> Response:
+    body = await request.body()
+    if body == b"refuse":
+        raise RefusedHard("no")
+    return JSONResponse({"body": body.decode(), "started": "kiro.started" in request.scope})
 
-    async def echo(request: Request) -> Response:
-        body = await request.body()
-        if body == b"refuse":
-            raise RefusedHard("no")
-        return JSONResponse({"body": body.decode(), "started": "kiro.started" in request.scope})
+
+def _app() -> FastAPI:
+    """An app with a hot route that echoes what it saw, a cold route, and a handler for `Refused`."""
+    app = FastAPI()
 
     async def refused(request: Request, exc: Refused) -> Response:
         return JSONResponse({"refused": type(exc).__name__}, status_code=429)
 
-    app.router.add_api_route("/hot", echo, methods=["POST"], summary="hot", route_class_override=HotRoute)
     app.add_exception_handler(Refused, refused)  # type: ignore[arg-type]
+    app.post("/hot")(_echo)
 
     @app.get("/cold")
     async def cold() -> dict[str, str]:
         return {"cold": "yes"}
 
     return app
+
+
+_HOT = {"/hot": plain_app(_echo)}
 
 
 async def _call(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
@@ -80,7 +87,7 @@ class _RoutingTableMustNotRun:
 
 async def test_front_serves_a_hot_route_without_the_routing_table() -> None:
     app = _app()
-    front = Front(_RoutingTableMustNotRun(), hot_routes(app))
+    front = Front(_RoutingTableMustNotRun(), _HOT)
 
     status, body = await _call(_with_app(front, app), "POST", "/hot", b"ping")
 
@@ -90,23 +97,24 @@ async def test_front_serves_a_hot_route_without_the_routing_table() -> None:
 
 async def test_hot_route_errors_go_to_the_apps_nearest_exception_handler() -> None:
     app = _app()
-    front = Front(_RoutingTableMustNotRun(), hot_routes(app))
+    front = Front(_RoutingTableMustNotRun(), _HOT)
 
     status, body = await _call(_with_app(front, app), "POST", "/hot", b"refuse")
 
     assert (status, body) == (429, b'{"refused":"RefusedHard"}')
 
 
-async def test_requests_front_does_not_claim_reach_the_app_and_hot_routes_work_there_too() -> None:
+async def test_requests_front_does_not_claim_reach_the_app() -> None:
     app = _app()
-    app.add_middleware(Front, hot=hot_routes(app))
+    app.add_middleware(Front, hot=_HOT)
 
     assert await _call(app, "GET", "/cold") == (200, b'{"cold":"yes"}')
     assert (await _call(app, "GET", "/hot"))[0] == 405
-    assert await _call(app.router, "POST", "/hot", b"via routing") == (  # the route's own app
-        200,
-        b'{"body":"via routing","started":false}',
-    )
+    assert await _call(app, "POST", "/hot/", b"x") == (307, b"")  # the app's own trailing-slash redirect
+
+
+def test_the_proxy_routes_are_the_hot_ones() -> None:
+    assert set(proxy.HOT_ROUTES) == {"/v1/messages", "/v1/chat/completions"}
 
 
 def _with_app(front: Front, app: FastAPI) -> Any:
@@ -128,3 +136,12 @@ async def test_proxy_routes_stay_in_the_openapi_schema(stack: Stack, seeder: See
     assert paths["/v1/messages"]["post"]["summary"] == "Anthropic Messages (streaming or not)"
     assert paths["/v1/chat/completions"]["post"]["summary"] == "OpenAI Chat Completions (streaming or not)"
     assert "/v1/messages/count_tokens" in paths and "/v1/models" in paths
+
+
+def test_the_router_app_puts_front_before_its_routes(secret_key: str) -> None:
+    settings = RouterSettings(kiro_secret_key=secret_key, internal_api_key="test-internal")
+
+    app = create_app(settings)
+
+    fronts = [m for m in app.user_middleware if m.cls is Front]
+    assert len(fronts) == 1 and fronts[0].kwargs["hot"] is proxy.HOT_ROUTES

@@ -14,7 +14,7 @@ from services.router.context import AppContext, Ctx, app_context
 from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints
-from services.router.hot import HotRoute
+from services.router.hot import plain_app
 from services.router.relay import Exchange
 from shared.clientkeys import ClientKey
 from shared.logging import request_id_var
@@ -25,29 +25,18 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/\[\]-]{1,64}$")
 
 
+@router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
 async def messages(request: Request) -> Response:
     return await _proxy(request, app_context(request), "messages")
 
 
+@router.post("/v1/chat/completions", summary="OpenAI Chat Completions (streaming or not)")
 async def chat_completions(request: Request) -> Response:
     return await _proxy(request, app_context(request), "chat_completions")
 
 
-# the hot routes: `hot.Front` serves them as plain ASGI apps (no dependencies, no routing table)
-router.add_api_route(
-    "/v1/messages",
-    messages,
-    methods=["POST"],
-    summary="Anthropic Messages (streaming or not)",
-    route_class_override=HotRoute,
-)
-router.add_api_route(
-    "/v1/chat/completions",
-    chat_completions,
-    methods=["POST"],
-    summary="OpenAI Chat Completions (streaming or not)",
-    route_class_override=HotRoute,
-)
+#: POST routes `hot.Front` serves as plain ASGI apps, before FastAPI's routing and dependency solving
+HOT_ROUTES = {"/v1/messages": plain_app(messages), "/v1/chat/completions": plain_app(chat_completions)}
 
 
 @router.post("/v1/messages/count_tokens", summary="Anthropic token count (no account needed)")
