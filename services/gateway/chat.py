@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from services.gateway.body import parse_json_object, read_body
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
@@ -32,6 +31,7 @@ from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
 from services.gateway.options import MissingCredentials, RuntimeOptions
 from services.gateway.relay import Relay, Translator
+from services.gateway.sse import SSEResponse
 from services.gateway.state import GatewayState
 from services.gateway.translate import (
     AnthropicStream,
@@ -51,8 +51,6 @@ from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
-
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 # Tokenizing costs ~0.15 ms per KB and holds the GIL, so only small prompts are counted exactly before
 # the first byte; larger ones are estimated from the payload size (Kiro's contextUsage corrects the
@@ -199,7 +197,7 @@ async def open_upstream(state: GatewayState, call: ChatCall) -> UpstreamResponse
             upstream = await state.client.open_chat(call.kiro.payload, call.creds)
         except UpstreamError as retry_exc:
             raise _explain(retry_exc, call) from None
-    state.metrics.ttfb.labels(call.route).observe(time.perf_counter() - call.started)
+    state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
     return upstream
 
 
@@ -245,7 +243,7 @@ def _count(
 ) -> None:
     """Metrics and one log line for a finished chat request."""
     metrics = state.metrics
-    metrics.requests.labels(call.route, str(status), call.kiro_model).inc()
+    metrics.child(metrics.requests, call.route, str(status), call.kiro_model).inc()
     fields: dict[str, object] = {
         "route": call.route,
         "model": call.kiro_model,
@@ -258,8 +256,8 @@ def _count(
         fields["failure"] = failure.value
     if translator is not None:
         usage = translator.usage
-        metrics.tokens.labels("in").inc(usage.input_tokens)
-        metrics.tokens.labels("out").inc(usage.output_tokens)
+        metrics.child(metrics.tokens, "in").inc(usage.input_tokens)
+        metrics.child(metrics.tokens, "out").inc(usage.output_tokens)
         fields.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
     logger.info("chat request done", extra=log_fields(**fields))
 
@@ -317,28 +315,15 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
             response = failure_response(call.protocol, exc)
             _count(state, call, response.status_code, None, exc.kind)
             return response
-    return SSEResponse(_sse(state, call, opening), opening)
+    return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
 
 
-class SSEResponse(StreamingResponse):
-    """An SSE stream that releases Kiro's connection even if the client left before the first byte.
-
-    (A generator that never started runs no `finally`, so the opening call is settled here.)
-    """
-
-    def __init__(self, content: AsyncIterator[bytes], opening: asyncio.Task[UpstreamResponse]) -> None:
-        super().__init__(content, media_type="text/event-stream", headers=_SSE_HEADERS)
-        self._opening = opening
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            opening = self._opening
-            if not opening.done():
-                opening.cancel()
-            elif not opening.cancelled() and opening.exception() is None:
-                opening.result().close()
+def _settle(opening: asyncio.Task[UpstreamResponse]) -> None:
+    """Release Kiro's connection even if the client left before the stream's generator started."""
+    if not opening.done():
+        opening.cancel()
+    elif not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 async def _sse(
@@ -363,10 +348,10 @@ async def _sse(
             tail = translator.finish()
             failure = translator.failure
             if failure is not None:
-                metrics.stream_errors.labels(failure.value).inc()
+                metrics.child(metrics.stream_errors, failure.value).inc()
         except UpstreamError as exc:
             failure = exc.kind
-            metrics.stream_errors.labels(exc.kind.value).inc()
+            metrics.child(metrics.stream_errors, exc.kind.value).inc()
             logger.warning(
                 "stream failed after the first byte", extra=log_fields(kind=exc.kind.value, error=exc.message)
             )
@@ -380,12 +365,12 @@ async def _sse(
         if relay.upstream is not None:
             relay.upstream.close()
         metrics.inflight_streams.dec()
-        metrics.stream_duration.labels(call.route).observe(time.perf_counter() - began)
+        metrics.child(metrics.stream_duration, call.route).observe(time.perf_counter() - began)
 
 
 async def handle_chat(request: Request, state: GatewayState, protocol: Protocol, route: str) -> Response:
     prepared = await prepare(request, state, protocol, route)
     if isinstance(prepared, Response):
-        state.metrics.requests.labels(route, str(prepared.status_code), "-").inc()
+        state.metrics.child(state.metrics.requests, route, str(prepared.status_code), "-").inc()
         return prepared
     return await respond(state, prepared)

@@ -219,3 +219,23 @@ def test_a_client_leaving_mid_stream_releases_the_stream(gateway: ServiceProcess
         time.sleep(0.05)
     else:
         pytest.fail("the stream stayed in flight after the client left")
+
+
+def test_a_client_leaving_while_kiro_is_still_silent_releases_the_stream(
+    pinging: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    body = _body(directive(text="too late", first_frame_delay_ms=8000))
+    with httpx.stream(
+        "POST", f"{pinging.url}/v1/messages", json=body, headers=account.headers(), timeout=30
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: ping"):
+                break
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if "kiro_gateway_inflight_streams 0.0" in httpx.get(pinging.url + "/metrics").text:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the stream stayed in flight after the client left during Kiro's silence")

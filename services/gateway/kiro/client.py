@@ -80,8 +80,10 @@ def set_origin(payload: dict[str, Any], origin: str) -> None:
 
 def _leading_exception(first_chunk: bytes) -> UpstreamError | None:
     """An exception frame *before* any answer can still be retried or failed over, like an HTTP error."""
+    # only the first frame matters, and the chunk may hold a whole answer the relay decodes anyway
+    first_frame = first_chunk[: int.from_bytes(first_chunk[:4], "big")]
     try:
-        frames = EventStreamDecoder().feed(first_chunk)
+        frames = EventStreamDecoder().feed(first_frame)
     except EventStreamError:
         return None  # the relay reports corrupt streams
     if not frames or frames[0].message_type not in ("exception", "error"):
@@ -173,7 +175,7 @@ class KiroClient:
                     )
                 except UpstreamError as exc:
                     failure = exc
-                    self._metrics.upstream_attempts.labels(endpoint.value, exc.kind.value).inc()
+                    self._metrics.child(self._metrics.upstream_attempts, endpoint.value, exc.kind.value).inc()
                     logger.info(
                         "kiro attempt failed",
                         extra=log_fields(
@@ -185,7 +187,7 @@ class KiroClient:
                         await asyncio.sleep(self._backoff(attempt - 1))
                         continue
                     break
-                self._metrics.upstream_attempts.labels(endpoint.value, "ok").inc()
+                self._metrics.child(self._metrics.upstream_attempts, endpoint.value, "ok").inc()
                 return upstream
             assert failure is not None
             if failure.kind is not FailureKind.THROTTLED or position == len(order) - 1:
