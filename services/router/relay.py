@@ -69,10 +69,10 @@ class RelayResponse(Response):
         ctx, ex = self.ctx, self.exchange
         account = self.lease.account_id if self.lease else ""
         if account:
-            ctx.metrics.inflight.labels(account).inc()
+            ctx.metrics.child(ctx.metrics.inflight, account).inc()
         pump = asyncio.create_task(self._pump(send))
         watch = asyncio.create_task(_disconnected(receive))
-        renew = asyncio.create_task(self._renew()) if self.lease else None
+        renewal = _Renewal(ctx, self.lease) if self.lease else None
         ctx.open_streams.add(pump)
         outcome = "disconnected"
         try:
@@ -83,16 +83,16 @@ class RelayResponse(Response):
                 log.info("client disconnected mid-stream", extra=log_fields(account=account, route=ex.route))
         finally:
             ctx.open_streams.discard(pump)
-            for task in (watch, renew):
-                if task is not None:
-                    task.cancel()
+            watch.cancel()
+            if renewal is not None:
+                renewal.stop()
             if not pump.done():
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
             self.upstream.release()
             if account:
-                ctx.metrics.inflight.labels(account).dec()
+                ctx.metrics.child(ctx.metrics.inflight, account).dec()
             await self._settle(outcome)
 
     async def _pump(self, send: Send) -> str:
@@ -104,7 +104,9 @@ class RelayResponse(Response):
         try:
             async for chunk in self.upstream.content.iter_any():
                 if first:
-                    ctx.metrics.ttfb_seconds.labels(ex.route).observe(time.perf_counter() - ex.started)
+                    ctx.metrics.child(ctx.metrics.ttfb_seconds, ex.route).observe(
+                        time.perf_counter() - ex.started
+                    )
                     first = False
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (tail + chunk)[-_TAIL:]
@@ -122,16 +124,6 @@ class RelayResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         self.usage = self._usage(tail)
         return outcome
-
-    async def _renew(self) -> None:
-        assert self.lease is not None
-        period = self.ctx.settings.lease_ttl_seconds / 3
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self.ctx.pool.renew(self.lease)
-            except RedisError as exc:
-                log.warning("lease renewal failed", extra=log_fields(error=repr(exc)))
 
     def _usage(self, tail: bytes) -> Usage:
         if self.is_sse:
@@ -161,12 +153,13 @@ class RelayResponse(Response):
         usage = self.usage
         account = self.lease.account_id if self.lease else ""
         ok = outcome == "ok" and self.status_code < 400 and usage.failure is None
-        ctx.metrics.stream_seconds.labels(ex.route).observe(time.perf_counter() - ex.started)
-        ctx.metrics.requests.labels(ex.route, str(self.status_code), ex.model, account).inc()
-        ctx.metrics.attempts.labels("served" if ok else outcome if outcome != "ok" else "error").inc()
+        metrics = ctx.metrics
+        metrics.child(metrics.stream_seconds, ex.route).observe(time.perf_counter() - ex.started)
+        metrics.child(metrics.requests, ex.route, str(self.status_code), ex.model, account).inc()
+        metrics.child(metrics.attempts, "served" if ok else outcome if outcome != "ok" else "error").inc()
         if usage.input_tokens or usage.output_tokens:
-            ctx.metrics.tokens.labels("input", ex.model).inc(usage.input_tokens)
-            ctx.metrics.tokens.labels("output", ex.model).inc(usage.output_tokens)
+            metrics.child(metrics.tokens, "input", ex.model).inc(usage.input_tokens)
+            metrics.child(metrics.tokens, "output", ex.model).inc(usage.output_tokens)
         token = request_id_var.set(ex.request_id)
         log.info(
             "request done",
@@ -218,6 +211,33 @@ class RelayResponse(Response):
             return
         if kind.is_account_level:
             await apply_failure(self.ctx, self.lease.account_id, kind)
+
+
+class _Renewal:
+    """Renews a stream's lease every `lease_ttl_seconds`/3 from a timer: no task until a renewal is due."""
+
+    def __init__(self, ctx: AppContext, lease: Lease) -> None:
+        self._ctx = ctx
+        self._lease = lease
+        self._period = ctx.settings.lease_ttl_seconds / 3
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(self._period, self._due)
+        self._task: asyncio.Task[None] | None = None
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+    def _due(self) -> None:
+        self._task = self._loop.create_task(self._renew())
+        self._timer = self._loop.call_later(self._period, self._due)
+
+    async def _renew(self) -> None:
+        try:
+            await self._ctx.pool.renew(self._lease)
+        except RedisError as exc:
+            log.warning("lease renewal failed", extra=log_fields(error=repr(exc)))
 
 
 async def _disconnected(receive: Receive) -> None:

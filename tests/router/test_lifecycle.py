@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -124,6 +125,35 @@ async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack
             assert await seeder.redis.zcard(leases) == 1
             break
 
+    assert await _eventually(lambda: seeder.redis.zcard(leases), 0)
+
+
+async def test_a_long_stream_keeps_renewing_its_lease(stack: Stack, seeder: Seeder) -> None:
+    account = await seeder.account()
+    router = stack.start_router(stack.gateway.url, LEASE_TTL_SECONDS="1.5")  # renewed every 0.5 s
+    key = await seeder.client_key()
+    slow = directive(text="r" * 600, chunks=30, delay_ms=100)  # three seconds of stream
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": slow}],
+    }
+    leases = seeder.keys.account_leases(account)
+    expiries: list[float] = []
+
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST", router.url + "/v1/messages", json=body, headers={"x-api-key": key, **ANTHROPIC}
+        ) as r,
+    ):
+        started = time.time()
+        async for _ in r.aiter_raw():
+            if time.time() - started > 2.5 and not expiries:
+                expiries = [score for _, score in await seeder.redis.zrange(leases, 0, -1, withscores=True)]
+
+    assert len(expiries) == 1 and expiries[0] / 1000 > time.time() - 0.5  # far past its first 1.5 s
     assert await _eventually(lambda: seeder.redis.zcard(leases), 0)
 
 
