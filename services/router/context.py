@@ -42,7 +42,7 @@ class AppContext:
     runtime: RuntimeSettings
     credentials: CredentialCache
     draining: bool = False
-    open_streams: set[asyncio.Task[str]] = field(default_factory=set)  # relays in progress
+    open_streams: set[asyncio.Task[Any]] = field(default_factory=set)  # relays in progress
     #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)
     refresh_sweep_at: float = -1e9
 

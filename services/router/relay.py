@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -70,26 +70,27 @@ class RelayResponse(Response):
         account = self.lease.account_id if self.lease else ""
         if account:
             ctx.metrics.child(ctx.metrics.inflight, account).inc()
-        pump = asyncio.create_task(self._pump(send))
+        relay = asyncio.current_task()
+        assert relay is not None  # an ASGI app always runs inside a task
+        hang_up = _HangUp(relay)
         watch = asyncio.create_task(_disconnected(receive))
+        watch.add_done_callback(hang_up.fire)
         renewal = _Renewal(ctx, self.lease) if self.lease else None
-        ctx.open_streams.add(pump)
+        ctx.open_streams.add(relay)
         outcome = "disconnected"
         try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if pump.done():
-                outcome = pump.result()
-            else:
-                log.info("client disconnected mid-stream", extra=log_fields(account=account, route=ex.route))
+            # pumped in this task (no task and wait per request); a hang-up cancels it
+            outcome = await self._pump(send)
+        except asyncio.CancelledError:
+            if not hang_up.fired or relay.uncancel() > 0:  # not (only) ours: let it through
+                raise
+            log.info("client disconnected mid-stream", extra=log_fields(account=account, route=ex.route))
         finally:
-            ctx.open_streams.discard(pump)
+            hang_up.armed = False
+            ctx.open_streams.discard(relay)
             watch.cancel()
             if renewal is not None:
                 renewal.stop()
-            if not pump.done():
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
             self.upstream.release()
             if account:
                 ctx.metrics.child(ctx.metrics.inflight, account).dec()
@@ -211,6 +212,23 @@ class RelayResponse(Response):
             return
         if kind.is_account_level:
             await apply_failure(self.ctx, self.lease.account_id, kind)
+
+
+class _HangUp:
+    """Cancels the relaying task when the client disconnects, until disarmed once the relay is over."""
+
+    def __init__(self, relay: asyncio.Task[Any]) -> None:
+        self.relay = relay
+        self.armed = True
+        self.fired = False
+
+    def fire(self, watch: asyncio.Task[None]) -> None:
+        if watch.cancelled():
+            return
+        watch.exception()  # a failing `receive` ends the relay as a disconnect does (and is retrieved)
+        if self.armed:
+            self.fired = True
+            self.relay.cancel()
 
 
 class _Renewal:

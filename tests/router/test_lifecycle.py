@@ -126,6 +126,9 @@ async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack
             break
 
     assert await _eventually(lambda: seeder.redis.zcard(leases), 0)
+    async with httpx.AsyncClient(timeout=10) as client:
+        metrics = (await client.get(stack.routers[0].url + "/metrics")).text
+    assert 'kiro_router_attempts_total{outcome="disconnected"}' in metrics
 
 
 async def test_a_long_stream_keeps_renewing_its_lease(stack: Stack, seeder: Seeder) -> None:
