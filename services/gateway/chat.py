@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 from starlette.requests import Request
@@ -84,6 +84,18 @@ class ChatCall:
     input_tokens: int
     context_window: int
     started: float
+    #: auto-continuation can happen: it is on and the request offers tools Kiro could cut a call to
+    continuable: bool
+
+    def release_request(self) -> None:
+        """Once Kiro has answered, keep only what the response still needs.
+
+        The parsed request and its Kiro payload are ~8x the client's JSON (~580 KiB for Claude Code's
+        76 KB first turn) and would otherwise live as long as the stream; a continuation rebuilds its
+        payload from the Kiro body, which the relay keeps when one can happen.
+        """
+        self.req = replace(self.req, messages=[], system=[], tools=[])
+        self.kiro = replace(self.kiro, payload={}, body=b"")
 
 
 async def parse_request(request: Request, state: GatewayState, protocol: Protocol) -> ChatRequest:
@@ -159,6 +171,7 @@ async def prepare(
         input_tokens=estimate_input_tokens(req, kiro.payload_bytes),
         context_window=state.catalog.context_window(resolved.kiro_id),
         started=started,
+        continuable=options.auto_continue and bool(req.tools),
     )
 
 
@@ -215,11 +228,11 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
         state.client,
         state.metrics,
         translator,
-        payload=call.kiro.payload,
+        body=call.kiro.body if call.continuable else b"",
         creds=call.creds,
         ping_interval=settings.ping_interval,
         idle_timeout=settings.idle_read_timeout,
-        max_continuations=settings.max_continuations if call.options.auto_continue else 0,
+        max_continuations=settings.max_continuations if call.continuable else 0,
     )
 
 
@@ -274,6 +287,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
     relay = _relay(state, call, translator)
     try:
         upstream = await open_upstream(state, call)
+        call.release_request()
         async for _ in relay.run(upstream):
             pass
         translator.finish()
@@ -342,6 +356,7 @@ async def _sse(
             await asyncio.wait({opening}, timeout=state.settings.ping_interval)
         try:
             upstream = opening.result()
+            call.release_request()
             async for out in relay.run(upstream):
                 yield head + out if head else out
                 head = b""

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
+import orjson
 
 from services.gateway.continuation import continuation_payload
 from services.gateway.credentials import KiroCredentials
@@ -37,7 +37,7 @@ class Relay:
         metrics: GatewayMetrics,
         translator: Translator,
         *,
-        payload: dict[str, Any],
+        body: bytes,
         creds: KiroCredentials,
         ping_interval: float,
         idle_timeout: float,
@@ -46,7 +46,7 @@ class Relay:
         self._client = client
         self._metrics = metrics
         self.translator = translator
-        self._payload = payload
+        self._body = body  # the Kiro request as sent: a continuation starts from it
         self._creds = creds
         self._ping_interval = ping_interval
         self._idle_timeout = idle_timeout
@@ -75,9 +75,10 @@ class Relay:
             self._continuations_left -= 1
             self._metrics.continuations.inc()
             upstream.close()
-            self._payload = continuation_payload(self._payload, *partial)
+            payload = continuation_payload(orjson.loads(self._body), *partial)
+            self._body = orjson.dumps(payload)
             logger.info("auto-continuing a cut-off tool call", extra=log_fields(tool_use_id=partial[0]))
-            upstream = self.upstream = await self._client.open_chat(self._payload, self._creds)
+            upstream = self.upstream = await self._client.open_chat(payload, self._creds, body=self._body)
 
     async def _pump(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         translator = self.translator
