@@ -14,7 +14,7 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
-from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script
+from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script
 from shared.accounts.scripts import register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
@@ -180,7 +180,7 @@ class ClientKeys:
         digest = sha256_hex(plain)
         admit = self._admit_call(digest, model)
         pick = pool.pick_call((), conversation)
-        result = await self._admit_pick(keys=admit.keys + pick.keys, args=admit.args + pick.args)
+        result = await run_script(self._admit_pick, admit.keys + pick.keys, admit.args + pick.args)
         key, admission = self._admission(result[0], digest)
         if not admission.ok or len(result) < 2:
             return key, admission, None
@@ -216,7 +216,7 @@ class ClientKeys:
     ) -> None:
         """Add a finished request's tokens (and whether it failed) to today's usage of the key."""
         call = self.usage_call(key, input_tokens, output_tokens, error=error)
-        await self._usage(keys=call.keys, args=call.args)
+        await run_script(self._usage, call.keys, call.args)
 
     def usage_call(
         self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False

@@ -10,10 +10,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from shared.accounts.model import AccountState
 from shared.accounts.scripts import register, source
@@ -42,6 +43,21 @@ def composed_script(client: Redis, main: str, *parts: str) -> AsyncScript:
     """
     functions = "".join(f"local function {part}(KEYS, ARGV)\n{source(part)}\nend\n" for part in parts)
     return client.register_script(_COMPOSE_PRELUDE + functions + source(main))
+
+
+async def run_script(script: AsyncScript, keys: list[str], args: list[str | int | float]) -> Any:
+    """EVALSHA of a registered script, loading it on NOSCRIPT, as `AsyncScript.__call__` does.
+
+    Without that method's per-call pipeline check (an isinstance against a Protocol) and argument copies:
+    the scripts run several times per proxied request.
+    """
+    client = script.registered_client
+    values: list[Any] = [*keys, *args]
+    try:
+        return await cast(Awaitable[Any], client.evalsha(script.sha, len(keys), *values))
+    except NoScriptError:
+        script.sha = await cast(Awaitable[str], client.script_load(script.script))
+        return await cast(Awaitable[Any], client.evalsha(script.sha, len(keys), *values))
 
 
 @dataclass(frozen=True)
@@ -93,7 +109,7 @@ class Pool:
     async def pick(self, exclude: Iterable[str] = (), conversation: str | None = None) -> Lease | PickMiss:
         """Weighted pick among usable accounts not in `exclude`; prefers the conversation's last account."""
         call = self.pick_call(exclude, conversation)
-        return self.pick_result(await self._pick(keys=call.keys, args=call.args))
+        return self.pick_result(await run_script(self._pick, call.keys, call.args))
 
     def pick_call(self, exclude: Iterable[str] = (), conversation: str | None = None) -> ScriptCall:
         """KEYS and ARGV of `pick.lua` for one pick (a new lease id each time)."""
@@ -153,9 +169,9 @@ class Pool:
             STATS_TTL_SECONDS,
         ]
         if key_usage is None:
-            await self._release(keys=keys, args=args)
+            await run_script(self._release, keys, args)
         else:
-            await self._settle(keys=keys + key_usage.keys, args=args + key_usage.args)
+            await run_script(self._settle, keys + key_usage.keys, args + key_usage.args)
 
     async def renew(self, lease: Lease) -> bool:
         """Extend a long stream's lease; False when it had already expired."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 
 import redis.asyncio as aioredis
 
 from shared.accounts.model import AccountState
-from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits, today
+from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits, run_script, today
 from shared.clientkeys import ClientKeys
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
@@ -290,3 +291,13 @@ async def test_release_with_key_usage_settles_lease_stats_and_key_in_one_call(
         1,
     )
     assert await pool.in_flight("settled") == 0
+
+
+async def test_run_script_loads_a_script_redis_does_not_know_yet(redis: aioredis.Redis, keys: Keys) -> None:
+    script = redis.register_script(f"return {{KEYS[1], ARGV[1]}} -- {uuid.uuid4().hex}")
+    assert await redis.script_exists(script.sha) == [False]
+
+    result = await run_script(script, [keys.pool()], ["x"])
+
+    assert result == [keys.pool(), "x"]
+    assert await redis.script_exists(script.sha) == [True]
