@@ -4,14 +4,13 @@
 stack, routing and dependency solving were about a quarter of the gateway's CPU per request. The
 routes stay declared on the FastAPI app (that is where they are documented, and where other methods
 get their 405); `GatewayApp` only takes an exact POST to one of them before FastAPI sees it.
-Behaviour is unchanged: the same request-id middleware, `handle_chat` (error shapes, internal-key
+Behaviour is unchanged: the same request ids (requestid.py), `handle_chat` (error shapes, internal-key
 check, metrics), and an unexpected error is a 500 in the client's shape, as the app's handler makes it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -19,8 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from services.gateway.chat import handle_chat
 from services.gateway.errors import Protocol, error_response
-from services.gateway.requestid import RequestIdMiddleware
+from services.gateway.requestid import id_headers, request_id
 from services.gateway.state import GatewayState
+from shared.logging import request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +33,27 @@ HOT_ROUTES: dict[str, tuple[Protocol, str]] = {
 class GatewayApp(FastAPI):
     """FastAPI, with the chat routes answered without going through FastAPI."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._chat = RequestIdMiddleware(self._serve_chat)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in HOT_ROUTES:
             scope["app"] = self
-            await self._chat(scope, receive, send)
+            await self._serve_chat(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
     async def _serve_chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        protocol, route = HOT_ROUTES[scope["path"]]
+        path = scope["path"]
+        protocol, route = HOT_ROUTES[path]
         state: GatewayState = self.state.gateway
+        rid = request_id(scope)
+        token = request_id_var.set(rid)
         try:
-            response = await handle_chat(Request(scope, receive), state, protocol, route)
-        except Exception:  # the app-wide handler's job on every other route: log, answer 500, keep serving
-            logger.exception("unhandled error")
-            response = error_response(protocol, 500, "internal error in the gateway")
-        await response(scope, receive, send)
+            try:
+                response = await handle_chat(Request(scope, receive), state, protocol, route)
+            except Exception:  # the app-wide handler's job on other routes: log, answer 500, keep serving
+                logger.exception("unhandled error")
+                response = error_response(protocol, 500, "internal error in the gateway")
+            # the id joins the response's own headers: no send wrapper to run for every streamed event
+            response.raw_headers += id_headers(path, rid)
+            await response(scope, receive, send)
+        finally:
+            request_id_var.reset(token)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +21,23 @@ def response_header_names(path: str) -> tuple[bytes, ...]:
     return (b"x-request-id", b"request-id")
 
 
+def request_id(scope: Scope) -> str:
+    """The router's `X-Request-Id` (at most 128 chars), else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            rid: str = value.decode("latin-1")[:128]
+            if rid:
+                return rid
+            break
+    # an id only correlates log lines: no need for the OS entropy (a syscall) uuid4 draws on
+    return f"req_{random.getrandbits(96):024x}"
+
+
+def id_headers(path: str, rid: str) -> list[tuple[bytes, bytes]]:
+    """The response headers carrying `rid` on `path`."""
+    return [(name, rid.encode("latin-1")) for name in response_header_names(path)]
+
+
 class RequestIdMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware: it would buffer streams and cost per request)."""
 
@@ -31,15 +48,9 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                rid = value.decode("latin-1")[:128]
-                break
-        if not rid:
-            rid = "req_" + uuid.uuid4().hex[:24]
+        rid = request_id(scope)
         token = request_id_var.set(rid)
-        extra = [(name, rid.encode("latin-1")) for name in response_header_names(scope["path"])]
+        extra = id_headers(scope["path"], rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -45,6 +45,10 @@ class UpstreamResponse:
 
     async def read(self, within: float) -> bytes | None:
         """The next bytes (b"" at the end of the body), or None when Kiro stayed silent for `within` s."""
+        content = self.response.content
+        data = content.read_nowait()  # what already arrived: no timer to arm and cancel
+        if data or content.is_eof():
+            return data
         try:
             async with asyncio.timeout(within):
                 return await self.response.content.readany()
@@ -126,7 +130,7 @@ class KiroClient:
             "Accept": "application/vnd.amazon.eventstream",
             "x-amzn-codewhisperer-optout": "true",
             "x-amzn-kiro-agent-mode": "vibe",
-            "amz-sdk-invocation-id": str(uuid.uuid4()),
+            "amz-sdk-invocation-id": str(uuid.UUID(int=random.getrandbits(128), version=4)),  # no syscall
             "amz-sdk-request": f"attempt={attempt}; max={self._settings.retry_attempts}",
             "x-amz-user-agent": f"aws-sdk-js/{self._sdk} KiroIDE-{self._ide}-{machine}",
             "User-Agent": (
