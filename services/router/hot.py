@@ -46,9 +46,10 @@ def _handler_for(app: FastAPI, exc: Exception) -> Callable[[Request, Any], Any] 
 
 
 class Front:
-    """Outermost app middleware: stamps the arrival time, and serves the hot routes without routing.
+    """The app's outermost own middleware: stamps the arrival time, serves the hot routes without routing.
 
-    `kiro.started` lets TTFB and durations start when the request does.
+    `kiro.started` lets TTFB and durations start when the request does. Starlette's error middleware stays
+    outside, so an unhandled exception is still a 500.
     """
 
     def __init__(self, app: ASGIApp, hot: Mapping[str, ASGIApp]) -> None:

@@ -29,6 +29,8 @@ async def _echo(request: Request) -> Response:
     body = await request.body()
     if body == b"refuse":
         raise RefusedHard("no")
+    if body == b"crash":
+        raise RuntimeError("unhandled")
     return JSONResponse({"body": body.decode(), "started": "kiro.started" in request.scope})
 
 
@@ -111,6 +113,23 @@ async def test_requests_front_does_not_claim_reach_the_app() -> None:
     assert await _call(app, "GET", "/cold") == (200, b'{"cold":"yes"}')
     assert (await _call(app, "GET", "/hot"))[0] == 405
     assert await _call(app, "POST", "/hot/", b"x") == (307, b"")  # the app's own trailing-slash redirect
+
+
+async def test_an_unhandled_error_in_a_hot_route_is_still_a_500() -> None:
+    app = _app()
+    app.add_middleware(Front, hot=_HOT)
+    sent: list[int] = []
+
+    async def status_of(scope: Scope, receive: Receive, send: Send) -> None:
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent.append(message["status"])
+
+        await app(scope, receive, record)
+
+    with pytest.raises(RuntimeError, match="unhandled"):  # Starlette answers 500, then re-raises
+        await _call(status_of, "POST", "/hot", b"crash")
+    assert sent == [500]
 
 
 def test_the_proxy_routes_are_the_hot_ones() -> None:
