@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 from starlette.requests import Request
@@ -94,8 +94,11 @@ class ChatCall:
         76 KB first turn) and would otherwise live as long as the stream; a continuation rebuilds its
         payload from the Kiro body, which the relay keeps when one can happen.
         """
-        self.req = replace(self.req, messages=[], system=[], tools=[])
-        self.kiro = replace(self.kiro, payload={}, body=b"")
+        req, kiro = self.req, self.kiro
+        req.messages, req.system, req.tools = [], [], []  # (dataclasses.replace costs ~5 µs a call)
+        self.kiro = KiroRequest(
+            payload={}, tool_names=kiro.tool_names, payload_bytes=kiro.payload_bytes, body=b""
+        )
 
 
 async def parse_request(request: Request, state: GatewayState, protocol: Protocol) -> ChatRequest:
