@@ -44,12 +44,17 @@ def _function(frame: str) -> str:
 PHASES = {
     "router": {
         "dependency in threadpool": ("run_in_threadpool",),
-        "client key admission (Redis)": ("authorize",),
-        "account pick (Redis)": ("Pool.pick",),
+        "key admission + first pick (Redis)": ("authorize_and_pick",),
+        "failover pick (Redis)": ("Pool.pick",),
         "request to the gateway": ("ClientSession._request",),
         "relay of the body": ("RelayResponse._pump",),
         "settle: lease release and usage (Redis)": ("RelayResponse._settle",),
-        "all Redis calls": ("Redis.execute_command", "AsyncScript.__call__", "Pipeline.execute"),
+        "all Redis calls": (
+            "Redis.execute_command",
+            "run_script",
+            "AsyncScript.__call__",
+            "Pipeline.execute",
+        ),
     },
     "gateway": {
         "dependency in threadpool": ("run_in_threadpool",),
