@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import orjson
@@ -31,7 +31,7 @@ from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
 from services.gateway.options import MissingCredentials, RuntimeOptions
 from services.gateway.relay import Relay, Translator
-from services.gateway.sse import SSEResponse
+from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
 from services.gateway.translate import (
     AnthropicStream,
@@ -345,7 +345,7 @@ def _settle(opening: asyncio.Task[UpstreamResponse]) -> None:
 
 async def _sse(
     state: GatewayState, call: ChatCall, opening: asyncio.Task[UpstreamResponse]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     metrics = state.metrics
     translator = new_translator(call)
     relay = _relay(state, call, translator)
@@ -376,7 +376,7 @@ async def _sse(
             tail = translator.error(exc.kind, exc.message)
         metrics.credits.inc(relay.credits)
         _count(state, call, 200, translator, failure)
-        yield head + tail + _usage_trailer(translator, relay.credits, failure)
+        yield LastChunk(head + tail + _usage_trailer(translator, relay.credits, failure))
     finally:
         if not opening.done():
             opening.cancel()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -24,15 +24,19 @@ _HEADERS = [
 ]
 
 
+class LastChunk(bytes):
+    """The final bytes of a stream: they go out with the end of the body, in one write rather than two."""
+
+
 class SSEResponse(Response):
-    """`text/event-stream` from an async iterator of bytes; `on_close` runs however the response ends.
+    """`text/event-stream` from an async generator of bytes; `on_close` runs however the response ends.
 
     (A generator the client left before it started runs no `finally`; `on_close` still does.)
     """
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
+    def __init__(self, content: AsyncGenerator[bytes, None], on_close: Callable[[], None]) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = list(_HEADERS)
@@ -57,10 +61,15 @@ class SSEResponse(Response):
 
     async def _stream(self, send: Send, watcher: asyncio.Task[None]) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        last = b""
         async for chunk in self._content:
+            if isinstance(chunk, LastChunk):
+                last = chunk
+                break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         watcher.cancel()  # a server reports "disconnect" to receive() once the body is complete
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": last, "more_body": False})
+        await self._content.aclose()  # left at its last `yield`: run its cleanup now
 
 
 def _fired(watcher: asyncio.Task[None]) -> bool:
