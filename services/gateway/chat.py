@@ -34,9 +34,11 @@ from services.gateway.relay import Relay, Translator
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
 from services.gateway.translate import (
+    AnthropicCollector,
     AnthropicStream,
     ChatRequest,
     ImagePart,
+    OpenAICollector,
     OpenAIStream,
     ToolResultPart,
     build_kiro_request,
@@ -179,8 +181,10 @@ async def prepare(
 
 
 def new_translator(call: ChatCall) -> Translator:
+    """SSE for a stream; for a non-streaming reply one that renders nothing (its `result()` answers)."""
     if call.protocol is Protocol.ANTHROPIC:
-        return AnthropicStream(
+        anthropic = AnthropicStream if call.req.stream else AnthropicCollector
+        return anthropic(
             model=call.req.model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
@@ -188,7 +192,8 @@ def new_translator(call: ChatCall) -> Translator:
             context_window=call.context_window,
             stop_sequences=call.req.stop_sequences,
         )
-    return OpenAIStream(
+    openai = OpenAIStream if call.req.stream else OpenAICollector
+    return openai(
         model=call.req.model,
         input_tokens=call.input_tokens,
         tool_names=call.kiro.tool_names,

@@ -31,7 +31,7 @@ Notes for the app (additions to the gateway contract, all backwards compatible):
 """
 
 from services.gateway.translate.anthropic_in import parse_anthropic
-from services.gateway.translate.anthropic_out import AnthropicStream, collect_anthropic
+from services.gateway.translate.anthropic_out import AnthropicCollector, AnthropicStream, collect_anthropic
 from services.gateway.translate.ir import (
     ChatRequest,
     ImagePart,
@@ -54,7 +54,12 @@ from services.gateway.translate.kiro_request import (
 )
 from services.gateway.translate.models import KNOWN_MODELS, ModelResolver, ResolvedModel, context_window
 from services.gateway.translate.openai_in import parse_openai
-from services.gateway.translate.openai_out import OpenAIStream, ThinkingFormat, collect_openai
+from services.gateway.translate.openai_out import (
+    OpenAICollector,
+    OpenAIStream,
+    ThinkingFormat,
+    collect_openai,
+)
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.thinking import ThinkingSplitter
 from services.gateway.translate.tokens import count_text, count_tokens, load_tokenizer
@@ -63,6 +68,7 @@ from services.gateway.translate.tools import ToolNameMap
 __all__ = [
     "KNOWN_MODELS",
     "MAX_PAYLOAD_BYTES",
+    "AnthropicCollector",
     "AnthropicStream",
     "ChatRequest",
     "ContextLengthError",
@@ -70,6 +76,7 @@ __all__ = [
     "KiroRequest",
     "Message",
     "ModelResolver",
+    "OpenAICollector",
     "OpenAIStream",
     "ResolvedModel",
     "TextPart",

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.translate.stream_core import Block, StreamTranslator
+from services.gateway.translate.stream_core import Block, Collecting, StreamTranslator
 from services.gateway.translate.tools import ToolNameMap
 from shared.client_errors import Protocol, failure_payload
 from shared.errors import FailureKind
@@ -139,6 +139,10 @@ class AnthropicStream(StreamTranslator):
     @staticmethod
     def _delta(index: int, delta: dict[str, Any]) -> bytes:
         return _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+
+class AnthropicCollector(Collecting, AnthropicStream):
+    """`AnthropicStream` for a non-streaming reply: the same state and `result()`, no SSE rendered."""
 
 
 def error_body(kind: FailureKind, message: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from services.gateway.translate.stream_core import Block, StopReason, StreamTranslator
+from services.gateway.translate.stream_core import Block, Collecting, StopReason, StreamTranslator
 from services.gateway.translate.tools import ToolNameMap
 from shared.client_errors import Protocol, failure_payload
 from shared.errors import FailureKind
@@ -168,6 +168,10 @@ class OpenAIStream(StreamTranslator):
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         return b"data: " + orjson.dumps(error_body(kind, message)) + b"\n\n"
+
+
+class OpenAICollector(Collecting, OpenAIStream):
+    """`OpenAIStream` for a non-streaming reply: the same state and `result()`, no SSE rendered."""
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:

@@ -395,3 +395,28 @@ class StreamTranslator:
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         raise NotImplementedError
+
+
+class Collecting(StreamTranslator):
+    """Renders nothing: a non-streaming reply is built by `result()` once the whole answer is in."""
+
+    def _render_open(self, block: Block) -> bytes:
+        return b""
+
+    def _render_text(self, text: str) -> bytes:
+        return b""
+
+    def _render_thinking(self, text: str) -> bytes:
+        return b""
+
+    def _render_tool_fragment(self, block: Block, fragment: str) -> bytes:
+        return b""
+
+    def _render_close(self, block: Block) -> bytes:
+        return b""
+
+    def _render_finish(self) -> bytes:
+        return b""
+
+    def _render_error(self, kind: FailureKind, message: str) -> bytes:
+        return b""

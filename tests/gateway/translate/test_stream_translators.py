@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
-from services.gateway.translate import AnthropicStream, OpenAIStream, ToolNameMap
+from services.gateway.translate import (
+    AnthropicCollector,
+    AnthropicStream,
+    OpenAICollector,
+    OpenAIStream,
+    ToolNameMap,
+)
 from shared.errors import FailureKind
 from shared.kiro.events import (
     ContextUsage,
@@ -278,3 +284,23 @@ def test_tool_names_shortened_for_kiro_come_back_as_the_clients_names() -> None:
     stream = OpenAIStream("gpt-4o", 1, names, False, "off", False, 200_000)
     run(stream, tool("t", kiro_name, "{}"))
     assert stream.result()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == long_name
+
+
+def test_collectors_render_nothing_and_reply_like_the_stream_translators() -> None:
+    events: list[KiroEvent] = [TextDelta("Hello "), TextDelta("world"), *tool("t1", "ls", '{"path":', '"."}')]
+    streamed_a, collected_a = (
+        anthropic(),
+        AnthropicCollector("claude-sonnet-4-5", 100, ToolNameMap(), False, 200_000),
+    )
+    run(streamed_a, events)
+    assert b"".join(collected_a.feed(e) for e in events) + collected_a.finish() == b""
+    assert {**collected_a.result(), "id": "-"} == {**streamed_a.result(), "id": "-"}
+    streamed_o = openai()
+    collected_o = OpenAICollector("gpt-4o", 100, ToolNameMap(), False, "reasoning_content", True, 200_000)
+    run(streamed_o, events)
+    assert b"".join(collected_o.feed(e) for e in events) + collected_o.finish() == b""
+    assert {**collected_o.result(), "id": "-", "created": 0} == {
+        **streamed_o.result(),
+        "id": "-",
+        "created": 0,
+    }
