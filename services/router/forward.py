@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
+from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from services.router.context import AppContext
@@ -63,8 +64,51 @@ async def forward(
     """Serve the request through up to `failover_attempts` accounts; stream the first good answer.
 
     `first_pick` is the pick made together with the key's admission (one Redis call for both); later
-    attempts pick alone.
+    attempts pick alone. A lease this function holds when it fails (a Redis error, a cancelled request)
+    is freed at once rather than left to expire.
     """
+    held = _Held(first_pick if isinstance(first_pick, Lease) else None)
+    try:
+        return await _forward(ctx, exchange, out, with_account=with_account, first_pick=first_pick, held=held)
+    except BaseException:
+        if held.lease is not None:
+            _release_soon(ctx, held.lease)
+        raise
+
+
+@dataclass
+class _Held:
+    """The lease `forward` holds and has not handed to a relay (freeing it twice is harmless)."""
+
+    lease: Lease | None
+
+
+_releasing: set[asyncio.Task[None]] = set()
+
+
+def _release_soon(ctx: AppContext, lease: Lease) -> None:
+    """Free a lease from a task of its own, so a cancelled request still gives its slot back."""
+
+    async def release() -> None:
+        try:
+            await ctx.pool.release(lease, "none")
+        except RedisError as exc:  # it expires with its TTL then
+            log.warning("lease not released", extra=log_fields(account=lease.account_id, error=repr(exc)))
+
+    task = asyncio.ensure_future(release())
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)
+
+
+async def _forward(
+    ctx: AppContext,
+    exchange: Exchange,
+    out: Outgoing,
+    *,
+    with_account: bool,
+    first_pick: Lease | PickMiss | None,
+    held: _Held,
+) -> Response:
     runtime = await ctx.runtime.current()
     if not with_account:
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, None)
@@ -78,6 +122,7 @@ async def forward(
     last_failed: _Failed | None = None
     for attempt in range(runtime.failover_attempts):
         picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
+        held.lease = picked if isinstance(picked, Lease) else None
         if isinstance(picked, PickMiss):
             if last_failed is not None:
                 break
@@ -102,6 +147,7 @@ async def forward(
         failure = failure_of(upstream.response)
         kind = _kind(failure)
         if kind is None or not kind.is_account_level:
+            held.lease = None  # the relay frees it when the stream ends
             return RelayResponse(ctx, exchange, upstream, picked)
         last_failed = await _fail_over(ctx, picked, upstream, kind)
         tried.append(picked.account_id)

@@ -113,7 +113,7 @@ async def open_upstream(
             response = await ctx.http.request(
                 method, gateway + path, data=body or None, headers=headers, timeout=timeout
             )
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out or not HTTP at all
             log.warning("gateway unreachable", extra=log_fields(gateway=gateway, error=repr(exc)))
             ctx.gateways.mark(gateway, False)
             continue

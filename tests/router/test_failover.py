@@ -260,3 +260,26 @@ def _session_hash(session: str) -> str:
     hints = read_hints(b"{}", session)
     assert hints.conversation is not None
     return hints.conversation
+
+
+async def test_a_gateway_answering_garbage_is_a_502_and_frees_the_lease(stack: Stack, seeder: Seeder) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"NOT-HTTP \x00\x01 garbage\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    account = await seeder.account(max_concurrency=1)
+    router = stack.start_router(f"http://127.0.0.1:{port}")
+    key = await seeder.client_key()
+    try:
+        response = await _post(router.url, key, _body())
+    finally:
+        server.close()
+
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "api_error"
+    assert "gateway" in response.json()["error"]["message"]
+    assert await _eventually_zero(seeder, account)

@@ -1,0 +1,84 @@
+"""`forward` never strands an account slot: a request cut short before the relay frees its lease at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import httpx
+import redis.asyncio as aioredis
+
+from services.router.app import create_app
+from services.router.settings import RouterSettings
+from shared.clientkeys import ClientKeys
+from shared.keys import Keys
+from tests.router.conftest import SeedAccount
+
+
+async def _open_leases(redis: aioredis.Redis, keys: Keys, account: str) -> int:
+    return int(await redis.zcount(keys.account_leases(account), int(time.time() * 1000), "+inf"))
+
+
+async def _eventually_none_open(redis: aioredis.Redis, keys: Keys, account: str) -> int:
+    """Open leases once they reach 0, or after 5 s."""
+    for _ in range(100):
+        left = await _open_leases(redis, keys, account)
+        if not left:
+            return 0
+        await asyncio.sleep(0.05)
+    return left
+
+
+async def test_a_request_cancelled_while_the_gateway_is_silent_frees_its_lease(
+    redis_url: str,
+    key_prefix: str,
+    secret_key: str,
+    redis: aioredis.Redis,
+    keys: Keys,
+    seed_account: SeedAccount,
+) -> None:
+    accepted = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"POST "):  # health checks get an answer
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    continue
+                accepted.set()
+                await reader.read()  # never answers: the router waits for the gateway's headers
+                return
+
+    gateway = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = gateway.sockets[0].getsockname()[1]
+    await seed_account("acct-slow", max_concurrency=1)
+    _, key = await ClientKeys(redis, keys).create("test")
+    settings = RouterSettings.load(
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        kiro_secret_key=secret_key,
+        internal_api_key="test-internal",
+        gateway_urls=f"http://127.0.0.1:{port}",
+        lease_ttl_seconds=120,
+    )
+    app = create_app(settings)
+    body = {"model": "claude-sonnet-4.5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        async with asyncio.timeout(30), app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://router", timeout=60) as client:
+                request = asyncio.create_task(
+                    client.post("/v1/messages", json=body, headers={"x-api-key": key})
+                )
+                await asyncio.wait_for(accepted.wait(), 10)
+                held = await _open_leases(redis, keys, "acct-slow")
+                request.cancel()
+                await asyncio.gather(request, return_exceptions=True)
+                left = await _eventually_none_open(redis, keys, "acct-slow")
+    finally:
+        gateway.close()
+
+    assert held == 1  # the pick took the only slot ...
+    assert left == 0  # ... and the cancelled request gave it back, not after the 120 s lease expiry
