@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from shared.logging import (
+    REDACTED,
     JsonFormatter,
     KeyValueFormatter,
     RedactingFilter,
@@ -86,3 +87,13 @@ def test_key_value_lines_quote_values_with_spaces() -> None:
     assert 'account="a 1"' in line
     assert "attempt=2" in line
     assert "service=router" in line
+
+
+@pytest.mark.parametrize("text", ["cookie:x", "secret=x", "apikey=x", "Cookie: abc"])
+def test_the_shortest_secrets_still_pass_the_quick_check(text: str) -> None:
+    assert redact(text).endswith(REDACTED)
+
+
+def test_strings_without_any_trigger_come_back_unchanged() -> None:
+    plain = "route=messages model=claude-sonnet-4.5 account=acct-12345 " * 20
+    assert redact(plain) is plain
