@@ -57,7 +57,10 @@ class SSEResponse(Response):
             watcher.cancel()
             if watcher.done() and not watcher.cancelled() and watcher.exception() is not None:
                 logger.warning("disconnect watcher failed", exc_info=watcher.exception())
-            self._on_close()
+            try:  # a generator left at a `yield` (last chunk sent, or a failed send) cleans up now
+                await self._content.aclose()
+            finally:
+                self._on_close()
 
     async def _stream(self, send: Send, watcher: asyncio.Task[None]) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -69,7 +72,6 @@ class SSEResponse(Response):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         watcher.cancel()  # a server reports "disconnect" to receive() once the body is complete
         await send({"type": "http.response.body", "body": last, "more_body": False})
-        await self._content.aclose()  # left at its last `yield`: run its cleanup now
 
 
 def _fired(watcher: asyncio.Task[None]) -> bool:
