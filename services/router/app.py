@@ -23,8 +23,9 @@ from services.router.errors import ClientError, error_response, protocol_of
 from services.router.gateways import Gateways
 from services.router.hot import Front
 from services.router.metrics import RouterMetrics
+from services.router.reqlog import RequestLog
+from services.router.request_ids import request_id
 from services.router.routes import admin, admin_auth, health, proxy
-from services.router.routes.proxy import request_id
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
 from shared.accounts.pool import Pool, PoolLimits
@@ -119,6 +120,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
             redis, keys, settings.runtime_settings_ttl_seconds, settings.failover_attempts
         ),
         credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
+        request_log=RequestLog(redis, keys, settings.request_log_size),
     )
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.exceptions import RedisError
 
 from services.router.context import AppContext, Ctx
 from services.router.errors import ClientError
+from services.router.hints import safe_model
+from services.router.reqlog import Finished
+from services.router.request_ids import request_id
 from shared.accounts.pool import Lease, PickMiss
 from shared.clientkeys import Admission, ClientKey
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
 
 _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
 
@@ -34,24 +42,54 @@ async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
         raise ClientError(401, "invalid API key", code="invalid_api_key")
     if not key.enabled:
         ctx.metrics.key_rejections.labels("disabled").inc()
-        raise ClientError(403, "this API key is disabled", code="api_key_disabled")
+        error = ClientError(403, "this API key is disabled", code="api_key_disabled")
+        route = "count_tokens" if request.url.path.endswith("/count_tokens") else "models"
+        await _log_refusal(ctx, request, key, error, route=route, model="")
+        raise error
     return key
 
 
 async def authorize_and_pick(
-    request: Request, ctx: AppContext, model: str, conversation: str | None
+    request: Request, ctx: AppContext, route: str, model: str, conversation: str | None
 ) -> tuple[ClientKey, Lease | PickMiss]:
     """Admit one request and, once admitted, pick its first account: one Redis call for both.
 
     Admission checks the key, its model list, RPM and daily budget; a refused request takes no account.
+    A known key's refusal is logged in the request log; an unknown key's only counted (a flood of bad
+    keys must not push real requests out of the log).
     """
     plain = _required_key(request, ctx)
     start = time.perf_counter()
     key, verdict, picked = await ctx.client_keys.authorize_and_pick(plain, model, ctx.pool, conversation)
-    admitted = _admitted(ctx, key, verdict, model)
+    try:
+        admitted = _admitted(ctx, key, verdict, model)
+    except ClientError as error:
+        if key is not None:
+            await _log_refusal(ctx, request, key, error, route=route, model=model)
+        raise
     assert picked is not None  # an admitted request always carries its pick
     ctx.metrics.pick_seconds.observe(time.perf_counter() - start)
     return admitted, picked
+
+
+async def _log_refusal(
+    ctx: AppContext, request: Request, key: ClientKey, error: ClientError, *, route: str, model: str
+) -> None:
+    started: float = request.scope.get("kiro.started", time.perf_counter())
+    done = Finished(
+        route=route,
+        model=safe_model(model),
+        key=key,
+        request_id=request_id(request),
+        status=error.status,
+        outcome="refused",
+        reason=error.code or "",
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+    try:
+        await ctx.request_log.append(done)
+    except RedisError as exc:
+        log.warning("request not logged", extra=log_fields(error=repr(exc)))
 
 
 def _required_key(request: Request, ctx: AppContext) -> str:

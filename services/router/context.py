@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from services.router.credentials import CredentialCache
 from services.router.gateways import Gateways
 from services.router.metrics import RouterMetrics
+from services.router.reqlog import RequestLog
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
 from shared.accounts.pool import Pool
@@ -41,6 +42,7 @@ class AppContext:
     gateways: Gateways
     runtime: RuntimeSettings
     credentials: CredentialCache
+    request_log: RequestLog
     draining: bool = False
     open_streams: set[asyncio.Task[Any]] = field(default_factory=set)  # relays in progress
     #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)

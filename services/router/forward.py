@@ -15,6 +15,7 @@ from services.router.context import AppContext
 from services.router.errors import ClientError
 from services.router.failures import apply_failure
 from services.router.relay import Exchange, RelayResponse
+from services.router.reqlog import Finished
 from services.router.upstream import (
     GatewayUnreachable,
     Upstream,
@@ -115,11 +116,14 @@ async def _forward(
         try:
             upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
         except GatewayUnreachable as exc:
-            raise _no_gateway(ctx, exchange) from exc
+            error = _no_gateway(ctx, exchange)
+            await _log_end(ctx, exchange, error.status, "error", error.code)
+            raise error from exc
         return RelayResponse(ctx, exchange, upstream, None)
 
     tried: list[str] = []
     last_failed: _Failed | None = None
+    trail = exchange.trail
     for attempt in range(runtime.failover_attempts):
         picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
         held.lease = picked if isinstance(picked, Lease) else None
@@ -127,12 +131,13 @@ async def _forward(
             if last_failed is not None:
                 break
             error = await _no_account(ctx, exchange, picked)
-            await _count_error(ctx, exchange)
+            await _count_error(ctx, exchange, error.status, error.code)
             raise error
         creds = await ctx.credentials.get(picked.account_id)
         if creds is None:
             await ctx.pool.release(picked, "none")
             tried.append(picked.account_id)
+            trail.append(f"{picked.account_id}:no_credentials")
             continue
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, creds)
         try:
@@ -140,9 +145,11 @@ async def _forward(
         except GatewayUnreachable as exc:
             await ctx.pool.release(picked, "none")
             ctx.metrics.attempts.labels("gateway_unreachable").inc()
+            trail.append(f"{picked.account_id}:gateway_unreachable")
             if attempt == runtime.failover_attempts - 1:
-                await _count_error(ctx, exchange)
-                raise _no_gateway(ctx, exchange) from exc
+                error = _no_gateway(ctx, exchange)
+                await _count_error(ctx, exchange, error.status, error.code)
+                raise error from exc
             continue
         failure = failure_of(upstream.response)
         kind = _kind(failure)
@@ -151,9 +158,12 @@ async def _forward(
             return RelayResponse(ctx, exchange, upstream, picked)
         last_failed = await _fail_over(ctx, picked, upstream, kind)
         tried.append(picked.account_id)
-    await _count_error(ctx, exchange)
+        trail.append(f"{picked.account_id}:{kind.value}")
     if last_failed is None:
-        raise await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
+        error = await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
+        await _count_error(ctx, exchange, error.status, error.code)
+        raise error
+    await _count_error(ctx, exchange, last_failed.status, "", outcome="failed_over")
     ctx.metrics.requests.labels(exchange.route, str(last_failed.status), exchange.model, "").inc()
     return _raw_response(last_failed)
 
@@ -184,10 +194,34 @@ async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: Fa
     return failed
 
 
-async def _count_error(ctx: AppContext, exchange: Exchange) -> None:
-    """Count a request the router ends itself as an error in the client key's usage."""
+async def _count_error(
+    ctx: AppContext, exchange: Exchange, status: int, reason: str | None, *, outcome: str = "error"
+) -> None:
+    """Count a request the router ends itself as an error in the client key's usage, and log it."""
     if exchange.key is not None:
         await ctx.client_keys.record_usage(exchange.key, 0, 0, error=True)
+    await _log_end(ctx, exchange, status, outcome, reason)
+
+
+async def _log_end(
+    ctx: AppContext, exchange: Exchange, status: int, outcome: str, reason: str | None
+) -> None:
+    """Log a request the router ends itself (no relay settles it); a Redis error only loses the entry."""
+    done = Finished(
+        route=exchange.route,
+        model=exchange.model,
+        key=exchange.key,
+        request_id=exchange.request_id,
+        status=status,
+        outcome=outcome,
+        trail=tuple(exchange.trail),
+        reason=reason or "",
+        duration_ms=(time.perf_counter() - exchange.started) * 1000,
+    )
+    try:
+        await ctx.request_log.append(done)
+    except RedisError as exc:
+        log.warning("request not logged", extra=log_fields(error=repr(exc)))
 
 
 def _raw_response(failed: _Failed) -> Response:

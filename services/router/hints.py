@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from services.router.errors import ClientError
+
+_SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/\[\]-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ def read_hints(body: bytes, session_header: str | None) -> BodyHints:
         stream=data.get("stream") is True,
         conversation=_conversation(data, session_header),
     )
+
+
+def safe_model(model: str) -> str:
+    """The model name as metrics labels and the request log show it: `other` when it is not a model name."""
+    return model if _SAFE_MODEL.match(model) else ("" if not model else "other")
 
 
 def _conversation(data: dict[str, Any], session_header: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from services.router.context import AppContext
 from services.router.errors import in_band_error
 from services.router.failures import apply_failure
+from services.router.reqlog import SERVED, Finished
 from services.router.upstream import Upstream, response_headers
 from shared.accounts.pool import Lease
 from shared.client_errors import Protocol
@@ -40,6 +41,7 @@ class Exchange:
     key: ClientKey | None
     request_id: str
     started: float  # perf_counter at arrival
+    trail: list[str] = field(default_factory=list)  # "account:reason" of each account failed over
 
 
 @dataclass
@@ -64,6 +66,7 @@ class RelayResponse(Response):
         content_type = upstream.response.headers.get("Content-Type", "")
         self.is_sse = content_type.startswith("text/event-stream")
         self.usage = Usage()
+        self.ttfb = -1.0  # seconds from arrival to the first relayed byte; -1 until then
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx, ex = self.ctx, self.exchange
@@ -105,9 +108,8 @@ class RelayResponse(Response):
         try:
             async for chunk in self.upstream.content.iter_any():
                 if first:
-                    ctx.metrics.child(ctx.metrics.ttfb_seconds, ex.route).observe(
-                        time.perf_counter() - ex.started
-                    )
+                    self.ttfb = time.perf_counter() - ex.started
+                    ctx.metrics.child(ctx.metrics.ttfb_seconds, ex.route).observe(self.ttfb)
                     first = False
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (tail + chunk)[-_TAIL:]
@@ -155,7 +157,8 @@ class RelayResponse(Response):
         account = self.lease.account_id if self.lease else ""
         ok = outcome == "ok" and self.status_code < 400 and usage.failure is None
         metrics = ctx.metrics
-        metrics.child(metrics.stream_seconds, ex.route).observe(time.perf_counter() - ex.started)
+        seconds = time.perf_counter() - ex.started
+        metrics.child(metrics.stream_seconds, ex.route).observe(seconds)
         metrics.child(metrics.requests, ex.route, str(self.status_code), ex.model, account).inc()
         metrics.child(metrics.attempts, "served" if ok else outcome if outcome != "ok" else "error").inc()
         if usage.input_tokens or usage.output_tokens:
@@ -172,9 +175,10 @@ class RelayResponse(Response):
                 model=ex.model or "-",
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                seconds=round(time.perf_counter() - ex.started, 3),
+                seconds=round(seconds, 3),
             ),
         )
+        entry = ctx.request_log.call(self._finished(outcome, ok, seconds))
         key_usage = None
         if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
             key_usage = ctx.client_keys.usage_call(
@@ -190,17 +194,39 @@ class RelayResponse(Response):
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     credits=usage.credits,
-                    key_usage=key_usage,  # one round trip for the lease and the key's usage
+                    key_usage=key_usage,  # one round trip for the lease, the key's usage and the log
+                    log_entry=entry,
                 )
                 await self._apply_in_band_failure(usage)
-            elif ex.key is not None and key_usage is not None:
-                await ctx.client_keys.record_usage(
-                    ex.key, usage.input_tokens, usage.output_tokens, error=not ok
-                )
+            else:
+                if ex.key is not None and key_usage is not None:
+                    await ctx.client_keys.record_usage(
+                        ex.key, usage.input_tokens, usage.output_tokens, error=not ok
+                    )
+                await ctx.request_log.write(entry)
         except RedisError as exc:
             log.error("could not settle the request", extra=log_fields(account=account, error=repr(exc)))
         finally:
             request_id_var.reset(token)
+
+    def _finished(self, outcome: str, ok: bool, seconds: float) -> Finished:
+        """The request log's view of this request (no content, no key material)."""
+        ex, usage = self.exchange, self.usage
+        return Finished(
+            route=ex.route,
+            model=ex.model,
+            key=ex.key,
+            request_id=ex.request_id,
+            status=self.status_code,
+            outcome=SERVED if ok else "error" if outcome == "ok" else outcome,
+            account=self.lease.account_id if self.lease else "",
+            trail=tuple(ex.trail),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            credits=usage.credits,
+            ttfb_ms=self.ttfb * 1000 if self.ttfb >= 0 else -1.0,
+            duration_ms=seconds * 1000,
+        )
 
     async def _apply_in_band_failure(self, usage: Usage) -> None:
         """A Kiro failure inside a started stream cannot fail over, but the account still pays for it."""

@@ -99,7 +99,7 @@ class Pool:
         self._release = register(client, "release")
         self._report = register(client, "report")
         self._renew = register(client, "renew")
-        self._settle = composed_script(client, "settle", "release", "clientkey_usage")
+        self._settle = composed_script(client, "settle", "release", "clientkey_usage", "reqlog")
         # key templates from keys.py, split around the account id so the scripts never re-spell them
         marker = "\x00"
         head, data_sfx = keys.account(marker).split(marker)
@@ -146,11 +146,12 @@ class Pool:
         output_tokens: int = 0,
         credits: float = 0.0,
         key_usage: ScriptCall | None = None,
+        log_entry: ScriptCall | None = None,
     ) -> None:
         """Free the lease; `outcome` ok / error counts a served request, `none` only frees the slot.
 
-        `key_usage` (from `ClientKeys.usage_call`) adds the request to its client key's usage in the same
-        round trip.
+        `key_usage` (from `ClientKeys.usage_call`) adds the request to its client key's usage and
+        `log_entry` (KEYS and ARGV of `reqlog.lua`) appends it to the request log, in the same round trip.
         """
         account = lease.account_id
         keys = [
@@ -168,10 +169,15 @@ class Pool:
             credits,
             STATS_TTL_SECONDS,
         ]
-        if key_usage is None:
+        if key_usage is None and log_entry is None:
             await run_script(self._release, keys, args)
-        else:
-            await run_script(self._settle, keys + key_usage.keys, args + key_usage.args)
+            return
+        args.append("0" if key_usage is None else "1")
+        for part in (key_usage, log_entry):
+            if part is not None:
+                keys += part.keys
+                args += part.args
+        await run_script(self._settle, keys, args)
 
     async def renew(self, lease: Lease) -> bool:
         """Extend a long stream's lease; False when it had already expired."""

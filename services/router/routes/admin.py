@@ -1,4 +1,4 @@
-"""Admin API (`/admin/api/...`): login, accounts, client keys, runtime settings, stats.
+"""Admin API (`/admin/api/...`): login, accounts, client keys, runtime settings, stats, request log.
 
 Every route but login/logout/session needs the admin (session cookie from the panel, or
 `Authorization: Bearer $ADMIN_API_KEY`); see `admin_auth`. The panel's static files are in `admin_ui/`.
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router.routes import admin_accounts, admin_auth, admin_keys
+from services.router.routes import admin_accounts, admin_auth, admin_keys, admin_requests
 from services.router.routes.admin_auth import Admin, Ctx, require_admin
 from services.router.routes.admin_errors import AdminRoute
 from services.router.routes.admin_settings import SettingsUpdate, read_settings, write_settings
@@ -67,4 +67,5 @@ async def stats(ctx: Ctx) -> dict[str, Any]:
 
 _protected.include_router(admin_keys.router)
 _protected.include_router(admin_accounts.router)
+_protected.include_router(admin_requests.router)
 router.include_router(_protected)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 import time
 
 from fastapi import APIRouter, Request
@@ -13,16 +11,13 @@ from services.router.auth import AuthorizedKey, authorize_and_pick, require_clie
 from services.router.context import AppContext, Ctx, app_context
 from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
-from services.router.hints import read_hints
+from services.router.hints import read_hints, safe_model
 from services.router.hot import plain_app
 from services.router.relay import Exchange
+from services.router.request_ids import request_id
 from shared.clientkeys import ClientKey
-from shared.logging import request_id_var
 
 router = APIRouter()
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/\[\]-]{1,64}$")
 
 
 @router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
@@ -76,7 +71,7 @@ async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
     except ClientError:
         await require_client_key(request, ctx)  # a bad key is reported before a bad body
         raise
-    key, picked = await authorize_and_pick(request, ctx, hints.model, hints.conversation)
+    key, picked = await authorize_and_pick(request, ctx, route, hints.model, hints.conversation)
     exchange = _exchange(request, key, route, hints.model)
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
     return await forward(ctx, exchange, out, first_pick=picked)
@@ -86,23 +81,11 @@ def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Excha
     return Exchange(
         route=route,
         protocol=protocol_of(request),
-        model=model if _SAFE_MODEL.match(model) else ("" if not model else "other"),
+        model=safe_model(model),
         key=key,
         request_id=request_id(request),
         started=request.scope.get("kiro.started", time.perf_counter()),
     )
-
-
-def request_id(request: Request) -> str:
-    """The request's id: the client's X-Request-Id when sane, else a new one; set for logging."""
-    existing = request.scope.get("kiro.request_id")
-    if existing:
-        return str(existing)
-    supplied = request.headers.get("x-request-id", "")
-    rid = supplied if _SAFE_ID.match(supplied) else "req_" + secrets.token_hex(12)
-    request.scope["kiro.request_id"] = rid
-    request_id_var.set(rid)
-    return rid
 
 
 def _path(request: Request) -> str:

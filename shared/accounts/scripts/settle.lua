@@ -1,8 +1,18 @@
 -- Settle a finished request in one call: free its lease and count it in the account's stats
--- (release.lua), then add it to the client key's usage of the day (clientkey_usage.lua).
--- Runs with release(KEYS, ARGV) and clientkey_usage(KEYS, ARGV) defined from those scripts (see compose).
--- KEYS[1..4], ARGV[1..7] as release.lua; KEYS[5], ARGV[8..11] as clientkey_usage.lua
+-- (release.lua), add it to the client key's usage of the day (clientkey_usage.lua) and append it
+-- to the request log (reqlog.lua); the last two only when their keys are passed.
+-- Runs with release(KEYS, ARGV), clientkey_usage(KEYS, ARGV) and reqlog(KEYS, ARGV) defined from those
+-- scripts (see compose).
+-- KEYS[1..4], ARGV[1..7] as release.lua; ARGV[8] '1' when KEYS[5], ARGV[9..12] follow as clientkey_usage.lua;
+-- then, when one more key is passed, it and the remaining ARGV as reqlog.lua.
 -- Returns what release.lua returns.
 local released = release(slice(KEYS, 1, 4), slice(ARGV, 1, 7))
-clientkey_usage(slice(KEYS, 5, 5), slice(ARGV, 8, 11))
+local k, a = 5, 9
+if ARGV[8] == '1' then
+  clientkey_usage(slice(KEYS, 5, 5), slice(ARGV, 9, 12))
+  k, a = 6, 13
+end
+if KEYS[k] then
+  reqlog({KEYS[k]}, slice(ARGV, a, #ARGV))
+end
 return released

@@ -1,0 +1,177 @@
+"""The request log: one entry per finished request in a capped Redis stream, read back by the admin API.
+
+An entry says who (client key name and id), what (route, model), where (account, accounts failed over),
+how it ended (status, outcome, reason), how much (tokens, credits) and how fast (TTFB, duration).
+Never prompt or answer content, never a key or a token. A served request's entry is appended by the
+settle script (`Pool.release(log_entry=...)`), in the round trip that frees its lease.
+
+Outcomes: `served`, `error` (an error status or a failure inside the stream), `cut` (the gateway stream
+broke), `disconnected` (the client hung up), `failed_over` (every account tried failed before the first
+byte), `refused` (the key's admission said no: disabled, model, RPM, budget).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.accounts.pool import ScriptCall, run_script
+from shared.accounts.scripts import register
+from shared.clientkeys import ClientKey
+from shared.keys import Keys
+
+SERVED = "served"
+#: a stream id as XADD makes them (`<ms>-<seq>`), the only `before` the reader takes
+STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_SCAN_BATCH = 200
+_SCAN_MAX = 20_000  # entries a filtered read looks through at most before answering
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What the log keeps of one request (the caller fills it from what it already has)."""
+
+    route: str
+    model: str
+    key: ClientKey | None
+    request_id: str
+    status: int
+    outcome: str
+    account: str = ""
+    trail: tuple[str, ...] = ()  # "account:reason" of each account failed over, in order
+    reason: str = ""  # why the router ended the request itself (an error code)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    credits: float = 0.0
+    ttfb_ms: float = -1.0  # -1: no byte was relayed
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[dict[str, Any]]
+    next_before: str | None  # pass as `before` for older entries; None at the end of the log
+
+
+class RequestLog:
+    """Writes and reads the request log stream (`keys.request_log()`), capped at `size` entries (0 = off)."""
+
+    def __init__(self, client: Redis, keys: Keys, size: int) -> None:
+        self._client = client
+        self._stream = keys.request_log()
+        self.size = size
+        self._append = register(client, "reqlog")
+
+    def call(self, done: Finished) -> ScriptCall | None:
+        """KEYS and ARGV of `reqlog.lua` for one entry, to run alone or inside the settle script."""
+        if self.size <= 0:
+            return None
+        key = done.key
+        return ScriptCall(
+            [self._stream],
+            [
+                self.size,
+                "rid", done.request_id,
+                "key", key.name if key else "",
+                "key_id", key.id if key else "",
+                "route", done.route,
+                "model", done.model,
+                "account", done.account,
+                "tried", " ".join(done.trail),
+                "status", done.status,
+                "outcome", done.outcome,
+                "reason", done.reason,
+                "in", done.input_tokens,
+                "out", done.output_tokens,
+                "credits", round(done.credits, 6),
+                "ttfb_ms", round(done.ttfb_ms, 1),
+                "ms", round(done.duration_ms, 1),
+            ],
+        )  # fmt: skip
+
+    async def append(self, done: Finished) -> None:
+        """Append one entry on its own (requests the router ends itself, which settle no lease)."""
+        await self.write(self.call(done))
+
+    async def write(self, call: ScriptCall | None) -> None:
+        """Run one `call` result on its own (nothing when the log is off)."""
+        if call is not None:
+            await run_script(self._append, call.keys, call.args)
+
+    async def read(
+        self,
+        limit: int,
+        before: str | None = None,
+        *,
+        errors: bool | None = None,
+        account: str | None = None,
+        key: str | None = None,
+    ) -> Page:
+        """Newest first, older than `before`; `errors` True keeps only not-served requests, False served.
+
+        `account` matches the account that served or any account failed over; `key` the key's name or id.
+        """
+        found: list[dict[str, Any]] = []
+        upper = f"({before}" if before else "+"
+        scanned = 0
+        while len(found) < limit and scanned < _SCAN_MAX:
+            rows = await self._client.xrevrange(self._stream, upper, "-", count=_SCAN_BATCH)
+            if not rows:
+                return Page(found, None)
+            for stream_id, fields in rows:
+                scanned += 1
+                entry = _entry(stream_id, fields)
+                if _matches(entry, errors, account, key):
+                    found.append(entry)
+                    if len(found) == limit:
+                        return Page(found, stream_id)
+            upper = f"({rows[-1][0]}"
+            if len(rows) < _SCAN_BATCH:
+                return Page(found, None)
+        return Page(found, upper[1:])
+
+
+def _matches(entry: dict[str, Any], errors: bool | None, account: str | None, key: str | None) -> bool:
+    if errors is not None and (entry["outcome"] != SERVED) != errors:
+        return False
+    if account and entry["account"] != account and all(t["account"] != account for t in entry["tried"]):
+        return False
+    return not key or key in (entry["key"], entry["key_id"])
+
+
+def _entry(stream_id: str, raw: dict[str, str]) -> dict[str, Any]:
+    """One stream entry as the admin API shows it."""
+    trail = []
+    for step in raw.get("tried", "").split():
+        account, _, reason = step.rpartition(":")
+        trail.append({"account": account, "reason": reason})
+    ttfb = _number(raw.get("ttfb_ms"))
+    return {
+        "id": stream_id,
+        "at": int(stream_id.split("-", 1)[0]) / 1000,
+        "request_id": raw.get("rid", ""),
+        "key": raw.get("key", ""),
+        "key_id": raw.get("key_id", ""),
+        "route": raw.get("route", ""),
+        "model": raw.get("model", ""),
+        "account": raw.get("account", ""),
+        "tried": trail,
+        "status": int(_number(raw.get("status"))),
+        "outcome": raw.get("outcome", ""),
+        "reason": raw.get("reason", ""),
+        "input_tokens": int(_number(raw.get("in"))),
+        "output_tokens": int(_number(raw.get("out"))),
+        "credits": _number(raw.get("credits")),
+        "ttfb_ms": ttfb if ttfb >= 0 else None,
+        "duration_ms": _number(raw.get("ms")),
+    }
+
+
+def _number(raw: str | None) -> float:
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        return 0.0
