@@ -1,32 +1,38 @@
-"""The two chat routes served straight from ASGI, ahead of FastAPI's routing and dependency solving.
+"""The chat routes served straight from ASGI, ahead of FastAPI's routing and dependency solving.
 
-`POST /v1/messages` and `POST /v1/chat/completions` carry nearly all traffic, and FastAPI's middleware
-stack, routing and dependency solving were about a quarter of the gateway's CPU per request. The
-routes stay declared on the FastAPI app (that is where they are documented, and where other methods
-get their 405); `GatewayApp` only takes an exact POST to one of them before FastAPI sees it.
-Behaviour is unchanged: the same request ids (requestid.py), `handle_chat` (error shapes, internal-key
-check, metrics), and an unexpected error is a 500 in the client's shape, as the app's handler makes it.
+`POST /v1/messages`, `/v1/messages/count_tokens` and `/v1/chat/completions` carry nearly all traffic,
+and FastAPI's middleware stack, routing and dependency solving were about a quarter of the gateway's
+CPU per request. The routes stay declared on the FastAPI app (that is where they are documented, and
+where other methods get their 405); `GatewayApp` takes an exact POST to one of them before FastAPI sees
+it and calls the same route function with the state FastAPI would inject. Behaviour is unchanged: the
+same request ids (requestid.py), error shapes, internal-key check and metrics (the route functions),
+and an unexpected error is a 500 in the client's shape, as the app's handler makes it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from services.gateway.chat import handle_chat
 from services.gateway.errors import Protocol, error_response
 from services.gateway.requestid import id_headers, request_id
+from services.gateway.routes import anthropic, openai
 from services.gateway.state import GatewayState
 from shared.logging import request_id_var
 
 logger = logging.getLogger(__name__)
 
-HOT_ROUTES: dict[str, tuple[Protocol, str]] = {
-    "/v1/messages": (Protocol.ANTHROPIC, "messages"),
-    "/v1/chat/completions": (Protocol.OPENAI, "chat_completions"),
+Handler = Callable[[Request, GatewayState], Awaitable[Response]]
+
+HOT_ROUTES: dict[str, tuple[Protocol, Handler]] = {
+    "/v1/messages": (Protocol.ANTHROPIC, anthropic.messages),
+    "/v1/messages/count_tokens": (Protocol.ANTHROPIC, anthropic.count_message_tokens),
+    "/v1/chat/completions": (Protocol.OPENAI, openai.chat_completions),
 }
 
 
@@ -42,13 +48,13 @@ class GatewayApp(FastAPI):
 
     async def _serve_chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
-        protocol, route = HOT_ROUTES[path]
+        protocol, handler = HOT_ROUTES[path]
         state: GatewayState = self.state.gateway
         rid = request_id(scope)
         token = request_id_var.set(rid)
         try:
             try:
-                response = await handle_chat(Request(scope, receive), state, protocol, route)
+                response = await handler(Request(scope, receive), state)
             except Exception:  # the app-wide handler's job on other routes: log, answer 500, keep serving
                 logger.exception("unhandled error")
                 response = error_response(protocol, 500, "internal error in the gateway")

@@ -19,7 +19,7 @@ router = APIRouter()
 
 @router.post("/v1/messages")
 async def messages(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
-    """Declared for the API description; a POST here is served by `hot_routes.GatewayApp` first."""
+    """Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description)."""
     return await handle_chat(request, state, Protocol.ANTHROPIC, "messages")
 
 
@@ -27,7 +27,10 @@ async def messages(request: Request, state: Annotated[GatewayState, Depends(get_
 async def count_message_tokens(
     request: Request, state: Annotated[GatewayState, Depends(get_state)]
 ) -> Response:
-    """Answered locally (never forwarded to Kiro): the same estimate the request would be billed with."""
+    """Answered locally (never forwarded to Kiro): the same estimate the request would be billed with.
+
+    Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description).
+    """
     try:
         req = await parse_request(request, state, Protocol.ANTHROPIC)
     except InvalidRequestError as exc:

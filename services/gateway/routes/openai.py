@@ -17,5 +17,5 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
-    """Declared for the API description; a POST here is served by `hot_routes.GatewayApp` first."""
+    """Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description)."""
     return await handle_chat(request, state, Protocol.OPENAI, "chat_completions")
