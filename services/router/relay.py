@@ -178,7 +178,7 @@ class RelayResponse(Response):
                 seconds=round(seconds, 3),
             ),
         )
-        entry = ctx.request_log.call(self._finished(outcome, ok, seconds))
+        entry = ctx.request_log.call(self._finished(outcome, ok, seconds)) if ctx.request_log.size else None
         key_usage = None
         if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
             key_usage = ctx.client_keys.usage_call(

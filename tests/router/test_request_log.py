@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from typing import Any
@@ -11,10 +12,13 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from services.kiro_emulator.control import directive
 from services.router.reqlog import Finished, RequestLog
-from shared.clientkeys import ClientKey
+from shared.accounts.pool import Lease, Pool, today
+from shared.clientkeys import ClientKey, ClientKeys
 from shared.crypto import sha256_hex
 from shared.keys import Keys
+from tests.router.conftest import SeedAccount
 from tests.router.stack import Seeder, Stack
 from tests.support.procs import ServiceProcess
 
@@ -126,6 +130,49 @@ async def test_api_filters_and_pages_newest_first(stack: Stack, seeder: Seeder) 
     assert rest["next_before"] is None
 
 
+async def _stream(url: str, key: str, text: str, *, kill: ServiceProcess | None = None) -> int:
+    """Read a streamed answer's first chunks; then hang up, or kill the gateway `kill` and read to the end."""
+    body = {**_body(text), "stream": True}
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream("POST", url + "/v1/messages", json=body, headers={"x-api-key": key, **ANTHROPIC}) as r,
+    ):
+        seen = 0
+        async for _ in r.aiter_raw():
+            seen += 1
+            if seen == 3 and kill is None:
+                break
+            if seen == 3 and kill is not None:
+                kill.signal(signal.SIGKILL)
+        return r.status_code
+
+
+@pytest.mark.e2e
+async def test_streams_cut_by_the_gateway_or_left_by_the_client_and_503s_are_logged(
+    stack: Stack, seeder: Seeder
+) -> None:
+    key = await seeder.client_key()
+    gateway = stack.start_gateway()
+    router = stack.start_router(gateway.url, ADMIN_API_KEY=ADMIN_KEY)
+    assert (await _post(router.url, key, _body("nobody home"))).status_code == 503
+    account = await seeder.account()
+    slow = directive(text="w" * 2000, chunks=100, delay_ms=50)
+
+    assert await _stream(router.url, key, slow) == 200  # the client hangs up
+    assert await _stream(router.url, key, slow, kill=gateway) == 200
+
+    entries = await _until_logged(router.url, 3)
+    assert [(e["outcome"], e["status"], e["reason"]) for e in entries] == [
+        ("cut", 200, ""),
+        ("disconnected", 200, ""),
+        ("error", 503, "none_configured"),
+    ]
+    for streamed in entries[:2]:
+        assert streamed["account"] == account
+        assert streamed["ttfb_ms"] is not None and streamed["ttfb_ms"] < streamed["duration_ms"]
+    assert entries[2]["ttfb_ms"] is None and entries[2]["account"] == ""
+
+
 @pytest.mark.e2e
 async def test_request_log_size_zero_writes_nothing(stack: Stack, seeder: Seeder) -> None:
     router = _router(stack, REQUEST_LOG_SIZE="0")
@@ -188,3 +235,29 @@ async def test_log_off_appends_nothing(redis: aioredis.Redis, keys: Keys) -> Non
     await log.append(_done(1, ClientKey(id="k1", name="laptop", key_hash="h")))
     assert await redis.exists(keys.request_log()) == 0
     assert (await log.read(10)).entries == []
+
+
+async def test_settle_appends_the_entry_with_or_without_key_usage(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("logged")
+    store = ClientKeys(redis, keys)
+    record, _ = await store.create("laptop")
+    log = RequestLog(redis, keys, 100)
+    with_usage, without = await pool.pick(), await pool.pick()
+    assert isinstance(with_usage, Lease) and isinstance(without, Lease)
+
+    done = _done(1, record)
+    await pool.release(
+        with_usage, "ok", input_tokens=7, key_usage=store.usage_call(record, 7, 0), log_entry=log.call(done)
+    )
+    await pool.release(without, "ok", log_entry=log.call(_done(2, record)))
+
+    page = await log.read(10)
+    assert [(e["request_id"], e["key"], e["key_id"]) for e in page.entries] == [
+        ("req_2", "laptop", record.id),
+        ("req_1", "laptop", record.id),
+    ]
+    assert (await store.usage(record))["input_tokens"] == 7
+    assert (await redis.hgetall(keys.account_stats("logged", today())))["requests"] == "2"
+    assert await pool.in_flight("logged") == 0
