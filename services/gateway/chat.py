@@ -265,6 +265,12 @@ def _count(
     """Metrics and one log line for a finished chat request."""
     metrics = state.metrics
     metrics.child(metrics.requests, call.route, str(status), call.kiro_model).inc()
+    usage = translator.usage if translator is not None else None
+    if usage is not None:
+        metrics.child(metrics.tokens, "in").inc(usage.input_tokens)
+        metrics.child(metrics.tokens, "out").inc(usage.output_tokens)
+    if not logger.isEnabledFor(logging.INFO):
+        return
     fields: dict[str, object] = {
         "route": call.route,
         "model": call.kiro_model,
@@ -275,10 +281,7 @@ def _count(
     }
     if failure is not None:
         fields["failure"] = failure.value
-    if translator is not None:
-        usage = translator.usage
-        metrics.child(metrics.tokens, "in").inc(usage.input_tokens)
-        metrics.child(metrics.tokens, "out").inc(usage.output_tokens)
+    if usage is not None:
         fields.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
     logger.info("chat request done", extra=log_fields(**fields))
 
