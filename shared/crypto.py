@@ -1,4 +1,7 @@
-"""Secrets at rest (Fernet) and secrets compared (hashes, constant time)."""
+"""Secrets at rest (Fernet) and secrets compared (hashes, constant time).
+
+`cryptography` is imported on first use: the gateway only hashes and compares, and saves its ~7 MiB.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ import binascii
 import hashlib
 import hmac
 import secrets
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from shared.errors import ConfigError, KiroStackError
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 class SecretDecryptError(KiroStackError):
@@ -27,6 +32,8 @@ def validate_fernet_key(key: str) -> None:
 
 
 def generate_fernet_key() -> str:
+    from cryptography.fernet import Fernet  # lazily: see the module docstring
+
     return Fernet.generate_key().decode()
 
 
@@ -36,8 +43,10 @@ class SecretBox:
     PREFIX = "fernet:"
 
     def __init__(self, key: str) -> None:
+        from cryptography.fernet import Fernet  # lazily: see the module docstring
+
         validate_fernet_key(key)
-        self._fernet = Fernet(key.encode())
+        self._fernet: Fernet = Fernet(key.encode())
 
     def encrypt(self, plain: str) -> str:
         return self.PREFIX + self._fernet.encrypt(plain.encode()).decode()
@@ -45,6 +54,8 @@ class SecretBox:
     def decrypt(self, stored: str) -> str:
         if not stored.startswith(self.PREFIX):
             raise SecretDecryptError("stored secret is not encrypted with this stack's format")
+        from cryptography.fernet import InvalidToken  # cached by __init__
+
         try:
             return self._fernet.decrypt(stored[len(self.PREFIX) :].encode()).decode()
         except InvalidToken as exc:

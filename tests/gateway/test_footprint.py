@@ -1,0 +1,22 @@
+"""The gateway process loads only what it uses: heavy libraries that only other services need stay out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support.procs import ROOT
+
+
+def test_the_gateway_app_never_loads_cryptography_bpe_openai_or_redis() -> None:
+    # cryptography (~7 MiB): only hashing and constant-time compares are used here; bpe_openai maps 74 MB
+    # (only its vocabulary file is read); Redis is the router's and refresher's business
+    code = (
+        "import sys; from services.gateway.app import create_app; from services.gateway.settings import "
+        "GatewaySettings; create_app(GatewaySettings.load(internal_api_key='k')); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'cryptography', 'bpe_openai', 'redis'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
