@@ -34,7 +34,9 @@ class CommonSettings(BaseSettings):
         None, description="shared secret the router presents to gateways (X-Internal-Key)"
     )
     debug_mode: Literal["off", "errors", "all"] = Field(
-        "off", description="log request/response bodies: never, on errors, always (redacted)"
+        "off",
+        description="gateway: log the client's and Kiro's request bodies (clipped at 64 KiB, prompts "
+        "included, secrets redacted) for failed requests (errors) or every request (all)",
     )
     log_level: str = Field("INFO", description="Python log level")
     log_format: Literal["text", "json"] = Field("text", description="key=value lines or JSON lines")

@@ -88,6 +88,8 @@ class ChatCall:
     started: float
     #: auto-continuation can happen: it is on and the request offers tools Kiro could cut a call to
     continuable: bool
+    #: DEBUG_MODE errors/all: the client's body and the Kiro payload, clipped, for the debug log line
+    debug: DebugBodies | None = None
 
     def release_request(self) -> None:
         """Once Kiro has answered, keep only what the response still needs.
@@ -103,10 +105,56 @@ class ChatCall:
         )
 
 
-async def parse_request(request: Request, state: GatewayState, protocol: Protocol) -> ChatRequest:
+@dataclass(slots=True)
+class DebugBodies:
+    """What DEBUG_MODE logs of one request (prompts included: it is an explicit opt-in)."""
+
+    request: bytes
+    kiro: bytes = b""
+
+
+DEBUG_BODY_LIMIT = 64 * 1024
+
+
+def _clip(raw: bytes) -> str:
+    text = raw[:DEBUG_BODY_LIMIT].decode(errors="replace")
+    extra = len(raw) - DEBUG_BODY_LIMIT
+    return text + f" ... [{extra} more bytes]" if extra > 0 else text
+
+
+def debug_log(
+    state: GatewayState,
+    route: str,
+    status: int,
+    bodies: DebugBodies | None,
+    *,
+    failure: str = "",
+    response: bytes = b"",
+) -> None:
+    """DEBUG_MODE: one line with the bodies of a failed request (`errors`) or of every request (`all`)."""
+    mode = state.settings.debug_mode
+    failed = status >= 400 or bool(failure)
+    if bodies is None or mode == "off" or (mode == "errors" and not failed):
+        return
+    fields: dict[str, object] = {"route": route, "status": status, "request_body": _clip(bodies.request)}
+    if bodies.kiro:
+        fields["kiro_request"] = _clip(bodies.kiro)
+    if failure:
+        fields["failure"] = failure
+    if response:
+        fields["response_body"] = _clip(response)
+    log = logger.warning if failed else logger.info
+    log("debug: request and response bodies", extra=log_fields(**fields))
+
+
+async def parse_request(
+    request: Request, state: GatewayState, protocol: Protocol, *, raw: bytes | None = None
+) -> ChatRequest:
     """The client's body as a ChatRequest; InvalidRequestError (400/413) on anything malformed."""
     settings = state.settings
-    body = parse_json_object(await read_body(request, settings.max_body_bytes), settings.max_json_depth)
+    if raw is None:
+        raw = await read_body(request, settings.max_body_bytes)
+    body = parse_json_object(raw, settings.max_json_depth)
     try:
         if protocol is Protocol.ANTHROPIC:
             return parse_anthropic(body, session_id=request.headers.get("x-claude-code-session-id"))
@@ -133,10 +181,15 @@ async def prepare(
 ) -> ChatCall | Response:
     """Everything before the call to Kiro; a Response when the request ends here (bad input, no creds)."""
     started = time.perf_counter()
+    debug: DebugBodies | None = None
     try:
-        req = await parse_request(request, state, protocol)
+        if state.settings.debug_mode == "off":
+            req = await parse_request(request, state, protocol)
+        else:
+            debug = DebugBodies(await read_body(request, state.settings.max_body_bytes))
+            req = await parse_request(request, state, protocol, raw=debug.request)
     except InvalidRequestError as exc:
-        return invalid_request_response(protocol, exc)
+        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     contexts = state.contexts
     trusted = contexts.trusted(request.headers)
     options = contexts.options(request.headers, trusted)
@@ -158,12 +211,14 @@ async def prepare(
     except InvalidRequestError as exc:
         if exc.param == "model" and protocol is Protocol.OPENAI:
             exc.status = 404
-        return invalid_request_response(protocol, exc)
+        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     except MissingCredentials as exc:
         return error_response(protocol, 401, str(exc), openai_code="invalid_api_key")
     except UpstreamError as exc:  # standalone token refresh failed
-        return failure_response(protocol, exc)
+        return _debugged(state, route, debug, failure_response(protocol, exc))
     state.catalog.refresh_in_background(creds)
+    if debug is not None:
+        debug.kiro = kiro.body
     return ChatCall(
         protocol=protocol,
         route=route,
@@ -177,7 +232,14 @@ async def prepare(
         context_window=state.catalog.context_window(resolved.kiro_id),
         started=started,
         continuable=options.auto_continue and bool(req.tools),
+        debug=debug,
     )
+
+
+def _debugged(state: GatewayState, route: str, debug: DebugBodies | None, response: Response) -> Response:
+    body = response.body if isinstance(response.body, bytes) else b""
+    debug_log(state, route, response.status_code, debug, response=body)
+    return response
 
 
 def new_translator(call: ChatCall) -> Translator:
@@ -309,15 +371,18 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
     except UpstreamError as exc:
         response = failure_response(call.protocol, exc)
         _count(state, call, response.status_code, None, exc.kind)
-        return response
+        return _debugged(state, call.route, call.debug, response)
     finally:
         if relay.upstream is not None:
             relay.upstream.close()
     state.metrics.credits.inc(relay.credits)
     _count(state, call, 200, translator)
     usage = translator.usage
+    result = translator.result()
+    if call.debug is not None:
+        debug_log(state, call.route, 200, call.debug, response=orjson.dumps(result))
     return JSONBytesResponse(
-        translator.result(),
+        result,
         headers={
             "X-Kiro-Usage-Input-Tokens": str(usage.input_tokens),
             "X-Kiro-Usage-Output-Tokens": str(usage.output_tokens),
@@ -339,7 +404,7 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
         except UpstreamError as exc:
             response = failure_response(call.protocol, exc)
             _count(state, call, response.status_code, None, exc.kind)
-            return response
+            return _debugged(state, call.route, call.debug, response)
     return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
 
 
@@ -384,6 +449,8 @@ async def _sse(
             tail = translator.error(exc.kind, exc.message)
         metrics.credits.inc(relay.credits)
         _count(state, call, 200, translator, failure)
+        if call.debug is not None:
+            debug_log(state, call.route, 200, call.debug, failure=failure.value if failure else "")
         yield LastChunk(head + tail + _usage_trailer(translator, relay.credits, failure))
     finally:
         if not opening.done():
