@@ -9,6 +9,7 @@ import uvicorn
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.logging import configure_logging
+from shared.server import GracefulServer
 
 
 def main() -> None:
@@ -19,8 +20,9 @@ def main() -> None:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = GatewaySettings.load(**overrides)
     configure_logging("gateway", settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -30,6 +32,13 @@ def main() -> None:
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds),
         backlog=2048,
     )
+
+    def drain() -> None:  # /ready answers 503 from now on: the router's probe stops sending requests
+        state = getattr(app.state, "gateway", None)
+        if state is not None:
+            state.draining = True
+
+    GracefulServer(config, delay=settings.shutdown_delay_seconds, on_drain=drain).run()
 
 
 if __name__ == "__main__":

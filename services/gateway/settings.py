@@ -39,6 +39,9 @@ class GatewaySettings(CommonSettings):
     max_continuations: int = Field(3, ge=0, description="continuation requests per response")
     models_cache_ttl: float = Field(3600.0, ge=0, description="seconds a ListAvailableModels answer is kept")
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
+    shutdown_delay_seconds: float = Field(
+        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
+    )
 
     # model and thinking defaults (the router may override them per request in X-Kiro-Options)
     default_model: str = Field("claude-sonnet-4.5", description="Kiro model for OpenAI-named models")

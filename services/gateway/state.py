@@ -24,6 +24,7 @@ class GatewayState:
     catalog: ModelCatalog
     tokens: TokenCache
     contexts: RequestContextFactory
+    draining: bool = False  # SIGTERM came: /ready answers 503 until the listener closes
 
 
 async def get_state(request: Request) -> GatewayState:

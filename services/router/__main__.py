@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -13,20 +12,19 @@ from services.router.app import create_app
 from services.router.settings import RouterSettings
 from shared.errors import ConfigError
 from shared.logging import configure_logging
+from shared.server import GracefulServer
 
 
-class DrainingServer(uvicorn.Server):
-    """On SIGTERM/SIGINT: readiness goes 503 at once, then uvicorn stops accepting and lets streams finish."""
+def draining_server(config: uvicorn.Config, app: FastAPI, delay: float = 0.0) -> GracefulServer:
+    """On SIGTERM/SIGINT readiness goes 503 at once; after `delay` uvicorn stops accepting and lets
+    streams finish."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
-        super().__init__(config)
-        self._app = app
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        ctx = getattr(self._app.state, "ctx", None)
+    def drain() -> None:
+        ctx = getattr(app.state, "ctx", None)
         if ctx is not None:
             ctx.draining = True
-        super().handle_exit(sig, frame)
+
+    return GracefulServer(config, delay=delay, on_drain=drain)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=75,
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds),
     )
-    DrainingServer(config, app).run()
+    draining_server(config, app, settings.shutdown_delay_seconds).run()
     return 0
 
 

@@ -43,6 +43,9 @@ class RouterSettings(CommonSettings):
     pool_gauge_interval_seconds: float = Field(15.0, gt=0, description="pool-by-state gauge refresh")
     runtime_settings_ttl_seconds: float = Field(5.0, ge=0, description="cache of the settings hash")
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for streams")
+    shutdown_delay_seconds: float = Field(
+        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
+    )
     request_log_size: int = Field(
         1000, ge=0, description="recent requests kept for the admin panel's request log (0 = off)"
     )

@@ -156,11 +156,17 @@ def test_emulator_runs_only_in_its_profile(config: dict[str, Any]) -> None:
         assert not config["services"][name].get("profiles"), name
 
 
-def test_containers_get_the_drain_window_before_being_killed(config: dict[str, Any]) -> None:
+def test_containers_get_the_shutdown_delay_and_drain_window_before_being_killed(
+    config: dict[str, Any],
+) -> None:
     drain = RouterSettings.model_fields["drain_timeout_seconds"].default
     for name in ("router", "gateway"):
-        grace = config["services"][name]["stop_grace_period"]
-        assert int(grace.removesuffix("s")) >= drain + 5, name
+        service = config["services"][name]
+        delay = float(service["environment"].get("SHUTDOWN_DELAY_SECONDS", 0))
+        assert int(service["stop_grace_period"].removesuffix("s")) >= delay + drain + 5, name
+    assert (
+        float(config["services"]["router"]["environment"]["SHUTDOWN_DELAY_SECONDS"]) >= 4
+    )  # HAProxy: 2 s x 2
 
 
 def test_kiro_containers_are_locked_down(config: dict[str, Any]) -> None:

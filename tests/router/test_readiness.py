@@ -8,7 +8,7 @@ import signal
 import httpx
 import uvicorn
 
-from services.router.__main__ import DrainingServer
+from services.router.__main__ import draining_server
 from services.router.app import create_app
 from services.router.settings import RouterSettings
 from tests.support.procs import ServiceProcess
@@ -25,7 +25,7 @@ async def test_readiness_turns_503_as_soon_as_sigterm_is_handled(
         gateway_urls=emulator.url,  # any server answering /health below 500 counts as a live gateway
     )
     app = create_app(settings)
-    server = DrainingServer(uvicorn.Config(app), app)
+    server = draining_server(uvicorn.Config(app), app)
 
     async with asyncio.timeout(30), app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

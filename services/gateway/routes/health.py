@@ -25,7 +25,9 @@ async def health() -> Response:
 
 @router.get("/ready", include_in_schema=False)
 async def ready(state: Annotated[GatewayState, Depends(get_state)]) -> Response:
-    """Ready once the lifespan built the upstream session; the gateway has no other dependency."""
+    """Ready once the lifespan built the upstream session and until SIGTERM (then 503 while draining)."""
+    if state.draining:
+        return JSONBytesResponse({"status": "draining", "models_fresh": state.catalog.fresh}, status_code=503)
     return JSONBytesResponse({"status": "ready", "models_fresh": state.catalog.fresh})
 
 

@@ -1,0 +1,39 @@
+"""uvicorn with a shutdown grace: on SIGTERM, readiness fails first, the listener closes later.
+
+A load balancer or the router's gateway probe only notices a readiness change at its next check; closing
+the listener at once would refuse the requests it still sends meanwhile. `GracefulServer` keeps serving
+for `delay` seconds after the first SIGTERM/SIGINT (calling `on_drain` at once, so readiness answers
+503), then stops accepting and lets open streams finish within uvicorn's `timeout_graceful_shutdown`.
+A second signal skips what is left of the delay.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, *, delay: float = 0.0, on_drain: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.delay = delay
+        self.on_drain = on_drain
+        self._stop_at: float | None = None
+        self._signal = 0
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stop_at is None:
+            self.on_drain()
+            if self.delay > 0:
+                self._stop_at = time.monotonic() + self.delay
+                self._signal = sig
+                return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._stop_at is not None and not self.should_exit and time.monotonic() >= self._stop_at:
+            super().handle_exit(self._signal, None)
+        return await super().on_tick(counter)
