@@ -13,6 +13,7 @@ from shared.accounts.pool import Pool, PoolLimits
 from shared.accounts.state import AccountStates
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from tests.router.browser import browser, shots  # noqa: F401 - fixtures of the panel tests
 from tests.router.stack import Seeder, Stack, start_stack
 from tests.support.procs import ServiceProcess
 

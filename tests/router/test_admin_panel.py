@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 
 from tests.router.test_admin_api import kiro_go_config
 from tests.support.procs import ServiceProcess, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -46,25 +32,6 @@ def refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[S
     env = {**stack_env, "KIRO_EMULATOR_URL": emulator.url, "REFRESHER_METRICS_PORT": str(port)}
     with ServiceProcess("services.refresher", ["worker"], env=env, port=port, name="refresher") as proc:
         yield proc
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if CHROMIUM is None:
-        pytest.fail("chromium is missing: `make system-deps` (scripts/system-deps.sh) installs it")
-    async with async_playwright() as pw:
-        instance = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        await instance.close()
-
-
-@pytest.fixture
-def shots() -> Iterator[Path]:
-    """Screenshots for a human to judge the design (kept when KEEP_SCREENSHOTS is set)."""
-    path = Path(tempfile.mkdtemp(prefix="admin-panel-"))
-    yield path
-    if not os.environ.get("KEEP_SCREENSHOTS"):
-        shutil.rmtree(path, ignore_errors=True)
 
 
 async def emulator_account(emulator: ServiceProcess) -> str:

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.router.stack import Seeder, Stack
-from tests.router.test_admin_panel import CHROMIUM, CHROMIUM_ARGS, sign_in
+from tests.router.test_admin_panel import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if CHROMIUM is None:
-        pytest.fail("chromium is missing: `make system-deps` (scripts/system-deps.sh) installs it")
-    async with async_playwright() as pw:
-        instance = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        await instance.close()
-
-
-@pytest.fixture
-def shots() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="admin-requests-"))
-    yield path
-    if not os.environ.get("KEEP_SCREENSHOTS"):
-        shutil.rmtree(path, ignore_errors=True)
 
 
 async def _post(url: str, key: str, model: str = "claude-sonnet-4.5") -> int:
