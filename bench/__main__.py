@@ -6,8 +6,8 @@ the same run (rounds rotate the order), three paths: `direct` (client → emulat
 50-event streams sent at once (CPU-bound) and 50-event streams paced over ~1 s as a model writes (bound by the
 upstream, as in real use; levels ≥ 50 only); at several concurrency levels. Then holds `--hold` streams open
 at once through one router. Prints a table and the goals, saves JSON under bench/results/, runs
-bench/codec_bench.py and bench/refresh_bench.py when present, and profiles router and gateway with py-spy when
-a goal is missed.
+bench/codec_bench.py, bench/pick_bench.py and bench/refresh_bench.py when present, and profiles router and
+gateway with py-spy when a goal is missed.
 """
 
 from __future__ import annotations
@@ -208,9 +208,9 @@ def hold_streams(
 
 
 def run_other_benches(quick: bool) -> dict[str, Any]:
-    """bench/codec_bench.py and bench/refresh_bench.py (written by others), when present."""
+    """bench/codec_bench.py, bench/pick_bench.py and bench/refresh_bench.py, when present."""
     found: dict[str, Any] = {}
-    for name in ("codec_bench", "refresh_bench"):
+    for name in ("codec_bench", "pick_bench", "refresh_bench"):
         script = ROOT / "bench" / f"{name}.py"
         if not script.exists():
             found[name] = "not present"

@@ -148,3 +148,30 @@ def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
     assert summary["own"][0] == ("pick (pool.py)", 60.0)
     assert ("encode (sse.py)", 40.0) in summary["own"]
     assert ("relay (relay.py)", 40.0) in summary["inclusive"]
+
+
+def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import redis as sync_redis
+
+    from tests.support.procs import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.pick_bench", "--accounts", "3", "--picks", "100"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pick, one at a time" in done.stdout and "admission + pick" in done.stdout
+    client = sync_redis.Redis.from_url(redis_url)
+    try:
+        assert not list(client.scan_iter(match="bench-pick-*", count=1000))
+    finally:
+        client.close()
