@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis as sync_redis
 from aiohttp import web
 
 from bench import report
 from bench.load import Job, Scenario, Target, _run
 from bench.profile import summarize as summarize_profile
 from bench.stats import percentile, summarize
-from tests.support.procs import free_port
+from tests.support.procs import ROOT, free_port
 
 STREAM = Scenario("stream5", stream=True, events=5)
 
@@ -151,14 +155,6 @@ def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
 
 
 def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str) -> None:
-    import os
-    import subprocess
-    import sys
-
-    import redis as sync_redis
-
-    from tests.support.procs import ROOT
-
     done = subprocess.run(
         [sys.executable, "-m", "bench.pick_bench", "--accounts", "3", "--picks", "100"],
         cwd=ROOT,
