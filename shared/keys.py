@@ -48,6 +48,10 @@ class Keys:
         """Sorted set of pickable accounts scored by the time (unix s) they become usable."""
         return f"{self.prefix}pool"
 
+    def pool_weights(self) -> str:
+        """Hash: account id -> pick weight, filled by the pick, dropped by writers of `weight`."""
+        return f"{self.prefix}pool:weights"
+
     def sticky(self, conversation: str) -> str:
         """String: the account a conversation used last (expires)."""
         return f"{self.prefix}sticky:{conversation}"

@@ -116,7 +116,7 @@ class Pool:
         lim = self.limits
         sticky = self._keys.sticky(conversation) if conversation and lim.sticky_ttl_seconds > 0 else ""
         return ScriptCall(
-            [self._keys.pool(), sticky],
+            [self._keys.pool(), sticky, self._keys.pool_weights()],
             [
                 *self._key_parts,
                 secrets.token_hex(8),

@@ -125,7 +125,9 @@ class AccountStore:
         args: list[str] = [account.id]
         for name, value in account.to_redis().items():
             args += [name, value]
-        created = await self._create(keys=[self._keys.account(account.id), self._keys.accounts()], args=args)
+        created = await self._create(
+            keys=[self._keys.account(account.id), self._keys.accounts(), self._keys.pool_weights()], args=args
+        )
         return bool(created)
 
     async def update(self, account_id: str, changes: dict[str, object]) -> bool:
@@ -147,12 +149,14 @@ class AccountStore:
         """
         if TOKEN_FIELDS & set(values) or increment in TOKEN_FIELDS:
             raise ValueError("token fields are written by the refresher's TokenStore only")
-        args: list[str] = []
+        args: list[str] = [account_id]
         for name, value in values.items():
             args += [name, value]
         if increment:
             args += [f"+{increment}", "1"]
-        done = await self._hset_existing(keys=[self._keys.account(account_id)], args=args)
+        done = await self._hset_existing(
+            keys=[self._keys.account(account_id), self._keys.pool_weights()], args=args
+        )
         return bool(done)
 
     async def delete(self, account_id: str) -> bool:
@@ -161,7 +165,8 @@ class AccountStore:
         pipe.zrem(self._keys.pool(), account_id)
         pipe.srem(self._keys.accounts(), account_id)
         pipe.exists(self._keys.account(account_id))
-        _, removed, existed = await pipe.execute()
+        pipe.hdel(self._keys.pool_weights(), account_id)
+        _, removed, existed, _ = await pipe.execute()
         pattern = _GLOB.sub(r"\\\1", self._keys.account_prefix(account_id)) + "*"
         doomed = [key async for key in self._client.scan_iter(match=pattern, count=500)]
         if doomed:

@@ -11,7 +11,9 @@ import redis.asyncio as aioredis
 
 from shared.accounts.model import AccountState
 from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits, run_script, today
+from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
+from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
 
@@ -42,6 +44,26 @@ async def test_pick_distribution_follows_weights(
     total = sum(weights.values())
     chi2 = sum((counts[a] - 10_000 * w / total) ** 2 / (10_000 * w / total) for a, w in weights.items())
     assert chi2 < 16.27, (chi2, counts)  # chi-square, 3 degrees of freedom, p = 0.001
+
+
+async def test_a_weight_changed_through_the_store_applies_to_the_next_picks(
+    redis: aioredis.Redis, keys: Keys, box: SecretBox, seed_account: SeedAccount
+) -> None:
+    # the pick keeps weights in a hash of its own: a changed weight must not be served stale
+    for account_id in ("even-1", "even-2"):
+        await seed_account(account_id, weight=100)
+    pool = Pool(redis, keys, PoolLimits(max_concurrency=100_000))
+    store = AccountStore(redis, keys, box)
+    before = _ids(await _picks(pool, 2_000))
+    assert await store.update("even-1", {"weight": 900})
+    after = _ids(await _picks(pool, 2_000))
+    await store.delete("even-2")
+    await seed_account("even-2", weight=900)  # the same id again, heavier: no stale weight either
+    again = _ids(await _picks(pool, 2_000))
+
+    assert 800 < before["even-1"] < 1_200
+    assert 1_700 < after["even-1"] < 1_900  # 90 %
+    assert 800 < again["even-1"] < 1_200
 
 
 async def test_unusable_accounts_are_never_picked(pool: Pool, seed_account: SeedAccount) -> None:

@@ -1,5 +1,7 @@
 -- Pick one usable account by weight and take an in-flight lease on it, in one atomic step.
--- KEYS[1] pool zset, KEYS[2] sticky key of the conversation ('' = no affinity)
+-- KEYS[1] pool zset, KEYS[2] sticky key of the conversation ('' = no affinity), KEYS[3] weights hash
+-- (account id -> weight; a missing entry is read from the account and cached, writers of `weight` delete
+-- theirs). Only the drawn candidates' records are read, not every account's.
 -- ARGV[1] account key head ("<prefix>{acct:"), ARGV[2..4] suffixes of the data hash, leases zset, rate key
 -- ARGV[5] lease id, ARGV[6] lease ttl ms, ARGV[7] default max concurrency, ARGV[8] default min interval ms
 -- ARGV[9] governor jitter ratio, ARGV[10] access token margin s, ARGV[11] sticky ttl s
@@ -31,32 +33,50 @@ if #members == 0 then
   return {'none', 'cooling', soonest_wait()}
 end
 
-local ids, weights, caps, intervals, total = {}, {}, {}, {}, 0
+local ids, weights, total = {}, {}, 0
 local n_excluded, n_no_token = 0, 0
+local wkey = KEYS[3]
 for _, id in ipairs(members) do
   if excluded[id] then
     n_excluded = n_excluded + 1
   else
-    local f = redis.call('HMGET', head .. id .. data_sfx, 'enabled', 'state', 'weight', 'access_token_enc',
-      'access_expires_at', 'max_concurrency', 'min_interval_ms')
-    local state = f[2]
-    local weight = tonumber(f[3]) or 100
-    if f[1] == '1' and weight > 0 and (state == 'active' or state == 'cooldown' or state == 'exhausted') then
-      if f[4] and f[4] ~= '' and (tonumber(f[5]) or 0) > now_s + margin then
-        local cap = tonumber(f[6]) or 0
-        if cap <= 0 then cap = def_cap end
-        local interval = tonumber(f[7]) or -1
-        if interval < 0 then interval = def_interval end
-        ids[#ids + 1] = id
-        weights[#ids] = weight
-        caps[#ids] = cap
-        intervals[#ids] = interval
-        total = total + weight
-      else
-        n_no_token = n_no_token + 1
-      end
-    end
+    ids[#ids + 1] = id
   end
+end
+for from = 1, #ids, 1000 do  -- unpack() is bounded by the Lua stack
+  local upto = math.min(from + 999, #ids)
+  local cached = redis.call('HMGET', wkey, unpack(ids, from, upto))
+  for j = from, upto do
+    local weight = tonumber(cached[j - from + 1])
+    if weight == nil then
+      weight = tonumber(redis.call('HGET', head .. ids[j] .. data_sfx, 'weight')) or 100
+      redis.call('HSET', wkey, ids[j], weight)
+    end
+    if weight < 0 then weight = 0 end
+    weights[j] = weight
+    total = total + weight
+  end
+end
+
+-- the candidate's record: usable (enabled, pickable state, fresh token) -> its cap and spacing
+local caps, intervals = {}, {}
+local function usable(i)
+  local f = redis.call('HMGET', head .. ids[i] .. data_sfx, 'enabled', 'state', 'access_token_enc', 'access_expires_at',
+    'max_concurrency', 'min_interval_ms')
+  local state = f[2]
+  if f[1] ~= '1' or not (state == 'active' or state == 'cooldown' or state == 'exhausted') then
+    return false
+  end
+  if not f[3] or f[3] == '' or (tonumber(f[4]) or 0) <= now_s + margin then
+    n_no_token = n_no_token + 1
+    return false
+  end
+  local cap = tonumber(f[5]) or 0
+  if cap <= 0 then cap = def_cap end
+  local interval = tonumber(f[6]) or -1
+  if interval < 0 then interval = def_interval end
+  caps[i], intervals[i] = cap, interval
+  return true
 end
 
 -- take a slot on candidate i if it has room under its cap and its governor allows a start now
@@ -95,7 +115,7 @@ if KEYS[2] ~= '' then
   if preferred then
     for i, id in ipairs(ids) do
       if id == preferred then
-        if try_take(i) then return {'ok', id, lease_id} end
+        if weights[i] > 0 and usable(i) and try_take(i) then return {'ok', id, lease_id} end
         removed[i] = true
         total = total - weights[i]
         break
@@ -104,17 +124,19 @@ if KEYS[2] ~= '' then
   end
 end
 
+-- draw by weight; a drawn account that cannot take the request leaves the draw (the rest stay in
+-- proportion to their weights)
 while total > 0 do
   local r = math.random() * total
   local chosen = nil
   for i = 1, #ids do
-    if not removed[i] then
+    if not removed[i] and weights[i] > 0 then
       r = r - weights[i]
       if r < 0 then chosen = i break end
       chosen = i
     end
   end
-  if try_take(chosen) then return {'ok', ids[chosen], lease_id} end
+  if usable(chosen) and try_take(chosen) then return {'ok', ids[chosen], lease_id} end
   removed[chosen] = true
   total = total - weights[chosen]
 end
