@@ -103,6 +103,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         skip_auto_headers=("User-Agent",),
     )
     arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
+    pool = Pool(redis, keys, limits)
     return AppContext(
         settings=settings,
         redis=redis,
@@ -110,14 +111,14 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         box=box,
         states=AccountStates(redis, keys),
         store=AccountStore(redis, keys, box),
-        pool=Pool(redis, keys, limits),
+        pool=pool,
         client_keys=ClientKeys(redis, keys),
         arq=arq,
         http=http,
         metrics=metrics,
         gateways=Gateways(settings.gateway_url_list, metrics),
         runtime=RuntimeSettings(
-            redis, keys, settings.runtime_settings_ttl_seconds, settings.failover_attempts
+            redis, keys, settings.runtime_settings_ttl_seconds, settings.failover_attempts, pool
         ),
         credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
         request_log=RequestLog(redis, keys, settings.request_log_size),

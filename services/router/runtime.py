@@ -1,4 +1,8 @@
-"""Runtime settings from the admin panel (the `keys.settings()` hash), cached for a few seconds."""
+"""Runtime settings from the admin panel (the `keys.settings()` hash), cached for a few seconds.
+
+Besides the gateway options and the failover attempts, the governor defaults (`max_concurrency`,
+`min_interval_ms` for accounts without their own) are applied to the pool when the hash is read.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import cast
 import orjson
 from redis.asyncio import Redis
 
+from shared.accounts.pool import Pool
 from shared.keys import Keys
 
 #: fields of the settings hash forwarded to gateways in `X-Kiro-Options`
@@ -19,7 +24,14 @@ _OPTION_FIELDS = ("thinking_suffix", "openai_thinking_format", "default_model", 
 class RuntimeSettings:
     """Reads the settings hash at most once per `ttl` seconds; a change notice drops the cache."""
 
-    def __init__(self, client: Redis, keys: Keys, ttl: float, default_failover_attempts: int) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        keys: Keys,
+        ttl: float,
+        default_failover_attempts: int,
+        pool: Pool | None = None,
+    ) -> None:
         self._client = client
         self._keys = keys
         self._ttl = ttl
@@ -27,6 +39,11 @@ class RuntimeSettings:
         self._loaded_at = -1e9
         self.options_header = "{}"
         self.failover_attempts = default_failover_attempts
+        # the governor defaults from the environment; the panel's values replace them while set
+        self._pool = pool
+        self._env_governor = (
+            (pool.limits.max_concurrency, pool.limits.min_interval_ms) if pool is not None else (0, 0)
+        )
 
     def invalidate(self) -> None:
         self._loaded_at = -1e9
@@ -54,6 +71,19 @@ class RuntimeSettings:
         except ValueError:
             attempts = self._default_attempts
         self.failover_attempts = max(1, min(attempts, 16))
+        if self._pool is not None:
+            cap, interval = self._env_governor
+            self._pool.set_governor_defaults(
+                _int(raw.get("max_concurrency"), cap, 1, 1000),
+                _int(raw.get("min_interval_ms"), interval, 0, 600_000),
+            )
+
+
+def _int(raw: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(int(raw), high)) if raw else default
+    except ValueError:
+        return default
 
 
 def _decode(value: str) -> object:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, cast
 
 from redis.asyncio import Redis
@@ -105,6 +105,13 @@ class Pool:
         head, data_sfx = keys.account(marker).split(marker)
         self._key_parts = [head, data_sfx, keys.account_leases(marker).split(marker)[1]]
         self._key_parts.append(keys.account_rate(marker).split(marker)[1])
+
+    def set_governor_defaults(self, max_concurrency: int, min_interval_ms: int) -> None:
+        """The concurrency cap and start spacing of accounts without their own, from the next pick on."""
+        if (max_concurrency, min_interval_ms) != (self.limits.max_concurrency, self.limits.min_interval_ms):
+            self.limits = replace(
+                self.limits, max_concurrency=max_concurrency, min_interval_ms=min_interval_ms
+            )
 
     async def pick(self, exclude: Iterable[str] = (), conversation: str | None = None) -> Lease | PickMiss:
         """Weighted pick among usable accounts not in `exclude`; prefers the conversation's last account."""

@@ -403,6 +403,8 @@ async def test_settings_change_is_validated_stored_and_announced(
         "thinking_suffix": "-think",
         "model_aliases": {"gpt-4o": "claude-sonnet-4.5"},
         "failover_attempts": 2,
+        "max_concurrency": 3,
+        "min_interval_ms": 250,
     }
     r = await admin.put("/settings", json=change)
     assert r.status_code == 200, r.text
@@ -413,11 +415,13 @@ async def test_settings_change_is_validated_stored_and_announced(
     assert orjson.loads(await redis.hget(keys.settings(), "thinking_suffix") or "null") == "-think"
 
     for bad in [{"openai_thinking_format": "xml"}, {"failover_attempts": 0}, {"thinking_suffix": "a b"},
-                {"model_aliases": {"x": "x"}}, {"model_aliases": {"": "m"}}]:  # fmt: skip
+                {"model_aliases": {"x": "x"}}, {"model_aliases": {"": "m"}}, {"max_concurrency": 0},
+                {"min_interval_ms": -1}]:  # fmt: skip
         r = await admin.put("/settings", json=bad)
         assert r.status_code == 422, (bad, r.text)
     after = (await admin.get("/settings")).json()
     assert (after["thinking_suffix"], after["failover_attempts"]) == ("-think", 2)
+    assert (after["max_concurrency"], after["min_interval_ms"]) == (3, 250)
 
 
 async def test_stats_show_pool_counts_totals_and_per_account_and_key_counters(

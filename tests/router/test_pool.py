@@ -9,6 +9,7 @@ from collections import Counter
 
 import redis.asyncio as aioredis
 
+from services.router.runtime import RuntimeSettings
 from shared.accounts.model import AccountState
 from shared.accounts.pool import Lease, PickMiss, Pool, PoolLimits, run_script, today
 from shared.accounts.store import AccountStore
@@ -323,3 +324,25 @@ async def test_run_script_loads_a_script_redis_does_not_know_yet(redis: aioredis
 
     assert result == [keys.pool(), "x"]
     assert await redis.script_exists(script.sha) == [True]
+
+
+async def test_governor_defaults_from_the_panel_apply_to_accounts_without_their_own(
+    redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("no-own-cap")
+    await seed_account("own-cap", max_concurrency=5)
+    pool = Pool(redis, keys, PoolLimits(max_concurrency=8, jitter_ratio=0.0))
+    runtime = RuntimeSettings(redis, keys, ttl=60, default_failover_attempts=3, pool=pool)
+
+    await redis.hset(keys.settings(), mapping={"max_concurrency": "1", "min_interval_ms": "0"})
+    await runtime.current()
+    capped = [await pool.pick(exclude=["own-cap"]) for _ in range(3)]
+    own = [await pool.pick(exclude=["no-own-cap"]) for _ in range(3)]
+    await redis.hdel(keys.settings(), "max_concurrency")
+    runtime.invalidate()  # as a settings_changed notice does
+    await runtime.current()
+    back = await pool.pick(exclude=["own-cap"])
+
+    assert [type(r).__name__ for r in capped] == ["Lease", "PickMiss", "PickMiss"]
+    assert all(isinstance(r, Lease) for r in own)  # its own cap (5) still rules
+    assert isinstance(back, Lease)  # the environment's default (8) again

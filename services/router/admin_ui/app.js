@@ -742,7 +742,7 @@ async function loadOlderRequests() {
 
 // --- settings ---------------------------------------------------------------------------------
 
-const SETTING_NUMBERS = ["failover_attempts"];
+const SETTING_NUMBERS = ["failover_attempts", "max_concurrency", "min_interval_ms"];
 
 async function loadSettings() {
   const s = await api("GET", "/settings");

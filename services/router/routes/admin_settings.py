@@ -42,6 +42,12 @@ class SettingsUpdate(BaseModel):
     model_aliases: dict[str, str] | None = Field(None, description="alias -> Kiro model id")
     auto_continue: bool | None = Field(None, description="continue answers cut off at the output limit")
     failover_attempts: int | None = Field(None, ge=1, le=16, description="accounts tried before first byte")
+    max_concurrency: int | None = Field(
+        None, ge=1, le=1000, description="in-flight requests per account without its own cap"
+    )
+    min_interval_ms: int | None = Field(
+        None, ge=0, le=600_000, description="governor spacing between request starts (accounts without own)"
+    )
 
     @field_validator("thinking_suffix")
     @classmethod
@@ -85,7 +91,12 @@ def _decode(raw: str) -> Any:
 async def read_settings(ctx: AppContext) -> dict[str, Any]:
     """The effective runtime settings: stored values over the defaults."""
     stored = await cast(Awaitable[dict[str, str]], ctx.redis.hgetall(ctx.keys.settings()))
-    current: dict[str, Any] = {**DEFAULTS, "failover_attempts": ctx.settings.failover_attempts}
+    current: dict[str, Any] = {
+        **DEFAULTS,
+        "failover_attempts": ctx.settings.failover_attempts,
+        "max_concurrency": ctx.settings.default_max_concurrency,
+        "min_interval_ms": ctx.settings.default_min_interval_ms,
+    }
     for name in current:
         if name in stored and stored[name] != "":
             current[name] = _decode(stored[name])
