@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +24,7 @@ from arq.connections import RedisSettings
 from services.refresher.settings import RefresherSettings
 from services.refresher.worker import run_worker
 from shared.accounts.importers import ImportFormatError
+from shared.accounts.kiro_cli import looks_like_sqlite, read_kiro_cli_db
 from shared.accounts.ops import AccountOps, ImportReport, parse_json_bytes
 from shared.crypto import SecretBox
 from shared.errors import KiroStackError
@@ -33,7 +32,6 @@ from shared.keys import Keys
 from shared.redis import create_redis
 
 FORMATS = ("kiro-go", "kiro-auth-token", "kiro-cli", "refresh-tokens")
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +83,7 @@ def _is_sqlite(path: str) -> bool:
         return False
     try:
         with open(path, "rb") as handle:
-            return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+            return looks_like_sqlite(handle.read(16))
     except OSError:
         return False
 
@@ -136,34 +134,10 @@ async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
         await redis.connection_pool.disconnect()
 
 
-def read_kiro_cli_db(path: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The `auth_kv` and `state` rows of a kiro-cli database, opened read-only (the CLI may be running)."""
-    if path == "-":
-        raise ImportFormatError("a kiro-cli database must be given as a path, not on stdin")
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
-            auth_kv = _rows(db, "auth_kv")
-            state = _rows(db, "state") if _has_table(db, "state") else {}
-    except sqlite3.Error as exc:
-        raise ImportFormatError(f"cannot read the kiro-cli database: {exc}") from None
-    return auth_kv, state
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-    return db.execute(query, (name,)).fetchone() is not None
-
-
-def _rows(db: sqlite3.Connection, table: str) -> dict[str, str]:
-    if not _has_table(db, table):
-        raise ImportFormatError(f"not a kiro-cli database: no {table!r} table")
-    rows = db.execute(f"SELECT key, value FROM {table}").fetchall()  # table: one of our two literals
-    return {str(k): v.decode(errors="replace") if isinstance(v, bytes) else str(v) for k, v in rows}
-
-
 async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:
     if args.format == "kiro-cli" or (args.format is None and _is_sqlite(args.file)):
+        if args.file == "-":
+            raise ImportFormatError("a kiro-cli database must be given as a path, not on stdin")
         auth_kv, state = read_kiro_cli_db(args.file)
         return await ops.add_kiro_cli(auth_kv, state, label=args.label)
     fmt, data = _load_import(_read(args.file), args.format)

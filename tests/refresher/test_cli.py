@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.kiro_cli import kiro_cli_db
 from tests.support.procs import ROOT
 
 SAMPLE = ROOT / "tests" / "shared" / "accounts" / "data" / "kiro_go_config.json"
@@ -81,23 +81,12 @@ def test_unreadable_input_is_a_clear_error_not_a_traceback(cli_env: dict[str, st
     assert missing_key.returncode == 2 and "KIRO_SECRET_KEY" in missing_key.stderr
 
 
-def _kiro_cli_db(path: Path, auth_kv: dict[str, object], state: dict[str, object]) -> Path:
-    """A database shaped like kiro-cli's ~/.local/share/kiro-cli/data.sqlite3 (tables auth_kv and state)."""
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE auth_kv (key TEXT PRIMARY KEY, value TEXT)")
-        db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB)")
-        db.executemany("INSERT INTO auth_kv VALUES (?, ?)", [(k, json.dumps(v)) for k, v in auth_kv.items()])
-        db.executemany("INSERT INTO state VALUES (?, ?)", [(k, json.dumps(v)) for k, v in state.items()])
-    db.close()
-    return path
-
-
 def test_kiro_cli_database_is_detected_and_its_login_imported_once(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     arn = "arn:aws:codewhisperer:us-east-1:111122223333:profile/CLIPROFILE"
     token = {"access_token": "a", "refresh_token": "aorCliSocialRefresh01", "region": "us-east-1"}
-    db = _kiro_cli_db(
+    db = kiro_cli_db(
         tmp_path / "data.sqlite3",
         {"kirocli:social:token": token},
         {"api.codewhisperer.profile": {"arn": arn}},
@@ -115,7 +104,7 @@ def test_kiro_cli_database_is_detected_and_its_login_imported_once(
 
 
 def test_kiro_cli_database_without_a_login_says_so(cli_env: dict[str, str], tmp_path: Path) -> None:
-    db = _kiro_cli_db(tmp_path / "data.sqlite3", {}, {})
+    db = kiro_cli_db(tmp_path / "data.sqlite3", {}, {})
     result = _cli(cli_env, "import", str(db))
     not_a_db = _cli(cli_env, "import", str(SAMPLE), "--format", "kiro-cli")
     assert result.returncode == 1 and "no kiro-cli login" in result.stderr

@@ -16,6 +16,7 @@ from shared.accounts.model import AccountState
 from shared.accounts.pool import today
 from shared.crypto import SecretBox, sha256_hex, verify_password
 from shared.keys import Keys
+from tests.support.kiro_cli import PROFILE_ARN, social_login_db_bytes
 from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -384,6 +385,30 @@ async def test_client_key_is_shown_once_and_stored_only_as_its_hash(
     assert (await admin.delete(f"/keys/{created['id']}")).status_code == 200
     assert (await admin.get("/keys")).json()["keys"] == []
     assert not await redis.exists(keys.client_key(sha256_hex(plain)))
+
+
+async def test_a_kiro_cli_database_upload_adds_its_login(
+    admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    database = social_login_db_bytes("aorCliUploadRefresh0001")
+    headers = {"content-type": "application/octet-stream"}
+    r = await admin.post(
+        "/accounts/import/kiro-cli", content=database, params={"label": "laptop"}, headers=headers
+    )
+    again = await admin.post("/accounts/import/kiro-cli", content=database, headers=headers)
+    not_a_db = await admin.post("/accounts/import/kiro-cli", content=b'{"accounts": []}', headers=headers)
+
+    assert r.status_code == 200, r.text
+    (account_id,) = r.json()["added"]
+    assert again.json()["updated"] == [account_id]
+    account = (await admin.get(f"/accounts/{account_id}")).json()
+    assert (account["label"], account["auth_kind"], account["profile_arn"]) == (
+        "laptop",
+        "social",
+        PROFILE_ARN,
+    )
+    assert not_a_db.status_code == 400 and "SQLite" in not_a_db.json()["detail"]
+    assert "aorCliUpload" not in orjson.dumps(account).decode()
 
 
 # --- settings and stats ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Browser, FilePayload, Page, expect
 
 from tests.router.test_admin_api import kiro_go_config
+from tests.support.kiro_cli import social_login_db_bytes
 from tests.support.procs import ServiceProcess, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -102,7 +103,7 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     await expect(page.locator("#accounts-table tbody tr", has_text="device builder")).to_be_visible()
 
     # import a kiro-go config and read the report
-    await page.get_by_role("button", name="Import kiro-go config").click()
+    await page.get_by_role("button", name="Import accounts").click()
     importer = page.locator("#import-dialog")
     content = orjson.dumps(kiro_go_config())
     config = FilePayload(name="config.json", mimeType="application/json", buffer=content)
@@ -158,4 +159,32 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     await expect(page.get_by_label("Admin password")).to_be_visible()
     await page.reload()
     await expect(page.get_by_label("Admin password")).to_be_visible()
+    assert errors == []
+
+
+async def test_operator_imports_a_kiro_cli_login_from_its_database(
+    router: ServiceProcess, browser: Browser, shots: Path
+) -> None:
+    page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, router.url)
+    await page.get_by_role("link", name="Accounts").click()
+    await page.get_by_role("button", name="Import accounts").click()
+    importer = page.locator("#import-dialog")
+    database = FilePayload(
+        name="data.sqlite3",
+        mimeType="application/octet-stream",
+        buffer=social_login_db_bytes("aorCliPanelRefresh0001"),
+    )
+    await importer.get_by_label("config.json file").set_input_files(files=[database])
+    await expect(importer.locator("#import-json")).to_have_attribute(
+        "placeholder", "kiro-cli database: data.sqlite3"
+    )
+    await importer.get_by_role("button", name="Import").click()
+    await expect(importer.locator(".report-summary")).to_have_text("1 added, 0 updated, 0 skipped.")
+    await expect(importer.locator("#import-report")).not_to_contain_text("null")  # empty sections left out
+    await page.screenshot(path=shots / "import-kiro-cli.png")
+    await importer.get_by_role("button", name="Close").click()
+    await expect(page.locator("#accounts-table tbody tr")).to_have_count(1)
     assert errors == []

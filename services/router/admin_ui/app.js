@@ -50,7 +50,10 @@ function errorMessage(status, body) {
 
 async function api(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { "X-Requested-With": "kiro-stack-admin" } };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    init.headers["Content-Type"] = "application/octet-stream";
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -478,16 +481,39 @@ function renderReport(box, report) {
   const updated = report.updated || [];
   const skipped = report.skipped || [];
   box.hidden = false;
-  box.replaceChildren(
+  const parts = [
     h("p", { class: "report-summary" }, `${added.length} added, ${updated.length} updated, ${skipped.length} skipped.`),
     reportList("Added", added, (i) => (typeof i === "string" ? i : i.label || i.id)),
     reportList("Updated", updated, (i) => (typeof i === "string" ? i : i.label || i.id)),
     reportList("Skipped", skipped, (i) => `${i.entry}: ${i.reason}`),
-  );
+  ];
+  box.replaceChildren(...parts.filter(Boolean)); // an empty list is null, which would print as "null"
+}
+
+// a kiro-cli database chosen in the import dialog (sent as it is), else null
+let importDatabase = null;
+const SQLITE_HEADER = "SQLite format 3\u0000";
+
+function setImportDatabase(file) {
+  importDatabase = file;
+  const textarea = $("#import-json");
+  textarea.disabled = Boolean(file);
+  textarea.placeholder = file ? `kiro-cli database: ${file.name}` : "";
+  if (file) textarea.value = "";
+}
+
+async function chooseImportFile() {
+  const file = $("#import-file").files && $("#import-file").files[0];
+  if (!file) return setImportDatabase(null);
+  const head = new TextDecoder("latin1").decode(await file.slice(0, 16).arrayBuffer());
+  if (head === SQLITE_HEADER) return setImportDatabase(file);
+  setImportDatabase(null);
+  $("#import-json").value = await file.text();
 }
 
 function openImport() {
   $("#import-form").reset();
+  setImportDatabase(null);
   $("#import-report").hidden = true;
   clearError($("#import-error"));
   $("#import-dialog").showModal();
@@ -498,8 +524,10 @@ async function submitImport(event) {
   clearError($("#import-error"));
   const text = $("#import-json").value.trim();
   try {
-    if (!text) throw new Error("Choose the config.json file or paste its contents.");
-    const report = await api("POST", "/accounts/import", parseJsonField(text, "config.json"));
+    if (!text && !importDatabase) throw new Error("Choose the config.json file or paste its contents.");
+    const report = importDatabase
+      ? await api("POST", "/accounts/import/kiro-cli", importDatabase)
+      : await api("POST", "/accounts/import", parseJsonField(text, "config.json"));
     renderReport($("#import-report"), report);
     await loadAccounts();
   } catch (err) {
@@ -828,7 +856,7 @@ function wire() {
   $("#edit-form").addEventListener("submit", saveEdit);
   $("#import-button").addEventListener("click", openImport);
   $("#import-form").addEventListener("submit", submitImport);
-  fileIntoTextarea($("#import-file"), $("#import-json"));
+  $("#import-file").addEventListener("change", chooseImportFile);
   $("#export-button").addEventListener("click", exportBackup);
   $("#restore-button").addEventListener("click", openRestore);
   $("#restore-form").addEventListener("submit", submitRestore);

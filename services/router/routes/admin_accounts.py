@@ -6,16 +6,18 @@ The work is done by `shared.accounts.ops.AccountOps`; these routes validate inpu
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Body, HTTPException, Path, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.router.context import AppContext
 from services.router.routes.admin_auth import Ctx
 from services.router.routes.admin_errors import AdminRoute
 from services.router.routes.admin_stats import account_stats
+from shared.accounts.kiro_cli import read_kiro_cli_bytes
 from shared.accounts.model import Account
 from shared.accounts.ops import AccountOps, ImportReport
 from shared.accounts.store import MalformedAccountError
@@ -184,6 +186,31 @@ async def import_accounts(
     ctx: Ctx,
 ) -> dict[str, Any]:
     report = await _ops(ctx).import_any(data)
+    return report.as_dict()
+
+
+#: a kiro-cli database holds a few rows; anything much larger is not one
+KIRO_CLI_DB_MAX_BYTES = 32 * 1024 * 1024
+
+
+@router.post(
+    "/accounts/import/kiro-cli",
+    summary="Add the login of a kiro-cli / amazon-q CLI database (data.sqlite3, sent as the raw body)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def import_kiro_cli(request: Request, ctx: Ctx, label: str = "") -> dict[str, Any]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > KIRO_CLI_DB_MAX_BYTES:
+            raise HTTPException(413, f"a kiro-cli database is far smaller than {KIRO_CLI_DB_MAX_BYTES} bytes")
+    auth_kv, state = await asyncio.to_thread(read_kiro_cli_bytes, bytes(body))
+    report = await _ops(ctx).add_kiro_cli(auth_kv, state, label=label.strip()[:100])
     return report.as_dict()
 
 
