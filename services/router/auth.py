@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.exceptions import RedisError
 
 from services.router.context import AppContext, Ctx
 from services.router.errors import ClientError
@@ -16,9 +14,6 @@ from services.router.reqlog import Finished
 from services.router.request_ids import request_id
 from shared.accounts.pool import Lease, PickMiss
 from shared.clientkeys import Admission, ClientKey
-from shared.logging import log_fields
-
-log = logging.getLogger(__name__)
 
 _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
 
@@ -86,10 +81,7 @@ async def _log_refusal(
         reason=error.code or "",
         duration_ms=(time.perf_counter() - started) * 1000,
     )
-    try:
-        await ctx.request_log.append(done)
-    except RedisError as exc:
-        log.warning("request not logged", extra=log_fields(error=repr(exc)))
+    await ctx.request_log.append(done)
 
 
 def _required_key(request: Request, ctx: AppContext) -> str:

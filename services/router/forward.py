@@ -206,7 +206,7 @@ async def _count_error(
 async def _log_end(
     ctx: AppContext, exchange: Exchange, status: int, outcome: str, reason: str | None
 ) -> None:
-    """Log a request the router ends itself (no relay settles it); a Redis error only loses the entry."""
+    """Log a request the router ends itself (no relay settles it)."""
     done = Finished(
         route=exchange.route,
         model=exchange.model,
@@ -218,10 +218,7 @@ async def _log_end(
         reason=reason or "",
         duration_ms=(time.perf_counter() - exchange.started) * 1000,
     )
-    try:
-        await ctx.request_log.append(done)
-    except RedisError as exc:
-        log.warning("request not logged", extra=log_fields(error=repr(exc)))
+    await ctx.request_log.append(done)
 
 
 def _raw_response(failed: _Failed) -> Response:

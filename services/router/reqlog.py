@@ -12,17 +12,22 @@ byte), `refused` (the key's admission said no: disabled, model, RPM, budget).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.accounts.pool import ScriptCall, run_script
 from shared.accounts.scripts import register
 from shared.clientkeys import ClientKey
 from shared.keys import Keys
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
 
 SERVED = "served"
 #: the one field of a stream entry: the entry as JSON
@@ -115,8 +120,14 @@ class RequestLog:
         return ScriptCall([self._stream], [self.size, orjson.dumps(entry).decode()])
 
     async def append(self, done: Finished) -> None:
-        """Append one entry on its own (requests the router ends itself, which settle no lease)."""
-        await self.write(self.call(done))
+        """Append one entry on its own (requests the router ends itself, which settle no lease).
+
+        A Redis error only loses the entry: it is logged, never raised into the request's answer.
+        """
+        try:
+            await self.write(self.call(done))
+        except RedisError as exc:
+            log.warning("request not logged", extra=log_fields(error=repr(exc)))
 
     async def write(self, call: ScriptCall | None) -> None:
         """Run one `call` result on its own (nothing when the log is off)."""
