@@ -183,11 +183,10 @@ async def prepare(
     started = time.perf_counter()
     debug: DebugBodies | None = None
     try:
-        if state.settings.debug_mode == "off":
-            req = await parse_request(request, state, protocol)
-        else:
-            debug = DebugBodies(await read_body(request, state.settings.max_body_bytes))
-            req = await parse_request(request, state, protocol, raw=debug.request)
+        raw = await read_body(request, state.settings.max_body_bytes)
+        if state.settings.debug_mode != "off":
+            debug = DebugBodies(raw)
+        req = await parse_request(request, state, protocol, raw=raw)
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     contexts = state.contexts
@@ -234,6 +233,13 @@ async def prepare(
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
     )
+
+
+def _failed(state: GatewayState, call: ChatCall, exc: UpstreamError) -> Response:
+    """Kiro's failure before the first byte, in the client's shape; counted and (DEBUG_MODE) logged."""
+    response = failure_response(call.protocol, exc)
+    _count(state, call, response.status_code, None, exc.kind)
+    return _debugged(state, call.route, call.debug, response)
 
 
 def _debugged(state: GatewayState, route: str, debug: DebugBodies | None, response: Response) -> Response:
@@ -369,9 +375,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
             detail = f"Kiro {error.error_type}: {error.message}" if error else "Kiro stream failed"
             raise UpstreamError(translator.failure, detail)
     except UpstreamError as exc:
-        response = failure_response(call.protocol, exc)
-        _count(state, call, response.status_code, None, exc.kind)
-        return _debugged(state, call.route, call.debug, response)
+        return _failed(state, call, exc)
     finally:
         if relay.upstream is not None:
             relay.upstream.close()
@@ -402,9 +406,7 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
         try:
             opening.result()
         except UpstreamError as exc:
-            response = failure_response(call.protocol, exc)
-            _count(state, call, response.status_code, None, exc.kind)
-            return _debugged(state, call.route, call.debug, response)
+            return _failed(state, call, exc)
     return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
 
 
