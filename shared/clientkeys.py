@@ -188,7 +188,7 @@ class ClientKeys:
 
     async def _authorize(self, digest: str, model: str) -> tuple[ClientKey | None, Admission]:
         call = self._admit_call(digest, model)
-        return self._admission(await self._admit(keys=call.keys, args=call.args), digest)
+        return self._admission(await run_script(self._admit, call.keys, call.args), digest)
 
     def _admit_call(self, digest: str, model: str) -> ScriptCall:
         return ScriptCall(
