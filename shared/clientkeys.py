@@ -215,7 +215,10 @@ class ClientKeys:
         self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False
     ) -> None:
         """Add a finished request's tokens (and whether it failed) to today's usage of the key."""
-        call = self.usage_call(key, input_tokens, output_tokens, error=error)
+        await self.write_usage(self.usage_call(key, input_tokens, output_tokens, error=error))
+
+    async def write_usage(self, call: ScriptCall) -> None:
+        """Run one `usage_call` result on its own."""
         await run_script(self._usage, call.keys, call.args)
 
     def usage_call(

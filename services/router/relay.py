@@ -199,10 +199,8 @@ class RelayResponse(Response):
                 )
                 await self._apply_in_band_failure(usage)
             else:
-                if ex.key is not None and key_usage is not None:
-                    await ctx.client_keys.record_usage(
-                        ex.key, usage.input_tokens, usage.output_tokens, error=not ok
-                    )
+                if key_usage is not None:
+                    await ctx.client_keys.write_usage(key_usage)
                 await ctx.request_log.write(entry)
         except RedisError as exc:
             log.error("could not settle the request", extra=log_fields(account=account, error=repr(exc)))
