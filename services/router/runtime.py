@@ -66,11 +66,7 @@ class RuntimeSettings:
             options["model_aliases"] = aliases
         # header values must stay ASCII: escape anything else (a thinking suffix could hold any text)
         self.options_header = json.dumps(options, ensure_ascii=True, separators=(",", ":"))
-        try:
-            attempts = int(raw.get("failover_attempts") or self._default_attempts)
-        except ValueError:
-            attempts = self._default_attempts
-        self.failover_attempts = max(1, min(attempts, 16))
+        self.failover_attempts = _int(raw.get("failover_attempts"), self._default_attempts, 1, 16)
         if self._pool is not None:
             cap, interval = self._env_governor
             self._pool.set_governor_defaults(
