@@ -212,12 +212,7 @@ def test_a_client_leaving_mid_stream_releases_the_stream(gateway: ServiceProcess
         for line in r.iter_lines():
             if '"text_delta"' in line:
                 break
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if "kiro_gateway_inflight_streams 0.0" in httpx.get(gateway.url + "/metrics").text:
-            break
-        time.sleep(0.05)
-    else:
+    if not _no_stream_in_flight(gateway, within=5):
         pytest.fail("the stream stayed in flight after the client left")
 
 
@@ -232,10 +227,15 @@ def test_a_client_leaving_while_kiro_is_still_silent_releases_the_stream(
         for line in r.iter_lines():
             if line.startswith("event: ping"):
                 break
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        if "kiro_gateway_inflight_streams 0.0" in httpx.get(pinging.url + "/metrics").text:
-            break
-        time.sleep(0.05)
-    else:
+    if not _no_stream_in_flight(pinging, within=3):
         pytest.fail("the stream stayed in flight after the client left during Kiro's silence")
+
+
+def _no_stream_in_flight(gateway: ServiceProcess, within: float) -> bool:
+    """The gateway's in-flight stream gauge reaches 0 within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if "kiro_gateway_inflight_streams 0.0" in httpx.get(gateway.url + "/metrics").text:
+            return True
+        time.sleep(0.05)
+    return False

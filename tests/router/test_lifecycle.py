@@ -103,16 +103,21 @@ async def test_unreachable_gateway_is_skipped_for_a_healthy_one(stack: Stack, se
     assert f'kiro_router_gateway_up{{gateway="{dead}"}} 0.0' in metrics
 
 
-async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack, seeder: Seeder) -> None:
-    account = await seeder.account()
-    key = await seeder.client_key()
-    slow = directive(text="w" * 2000, chunks=100, delay_ms=100)  # ten seconds of stream
-    body = {
+def _slow_stream(text: str, chunks: int) -> dict[str, object]:
+    """A streamed Messages request whose answer comes in `chunks` pieces 100 ms apart."""
+    slow = directive(text=text, chunks=chunks, delay_ms=100)
+    return {
         "model": "claude-sonnet-4.5",
         "max_tokens": 64,
         "stream": True,
         "messages": [{"role": "user", "content": slow}],
     }
+
+
+async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack, seeder: Seeder) -> None:
+    account = await seeder.account()
+    key = await seeder.client_key()
+    body = _slow_stream("w" * 2000, chunks=100)  # ten seconds of stream
     leases = seeder.keys.account_leases(account)
 
     async with (
@@ -135,13 +140,7 @@ async def test_a_long_stream_keeps_renewing_its_lease(stack: Stack, seeder: Seed
     account = await seeder.account()
     router = stack.start_router(stack.gateway.url, LEASE_TTL_SECONDS="1.5")  # renewed every 0.5 s
     key = await seeder.client_key()
-    slow = directive(text="r" * 600, chunks=30, delay_ms=100)  # three seconds of stream
-    body = {
-        "model": "claude-sonnet-4.5",
-        "max_tokens": 64,
-        "stream": True,
-        "messages": [{"role": "user", "content": slow}],
-    }
+    body = _slow_stream("r" * 600, chunks=30)  # three seconds of stream
     leases = seeder.keys.account_leases(account)
     expiries: list[float] = []
 
