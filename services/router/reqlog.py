@@ -148,7 +148,9 @@ class RequestLog:
         `account` matches the account that served or any account failed over; `key` the key's name or id.
         """
         found: list[dict[str, Any]] = []
-        upper = f"({before}" if before else "+"
+        upper = _upper_bound(before)
+        if upper is None:
+            return Page(found, None)
         scanned = 0
         while len(found) < limit and scanned < _SCAN_MAX:
             rows = await self._client.xrevrange(self._stream, upper, "-", count=_SCAN_BATCH)
@@ -165,6 +167,25 @@ class RequestLog:
             if len(rows) < _SCAN_BATCH:
                 return Page(found, None)
         return Page(found, upper[1:])
+
+
+_MAX_ID_PART = 2**64 - 1
+
+
+def _upper_bound(before: str | None) -> str | None:
+    """XREVRANGE's exclusive upper end for `before` (`<ms>-<seq>`); None when nothing can be older.
+
+    Redis refuses `(0-0` and parts beyond 64 bits, which a client may well send: an id past the largest
+    one means the whole log.
+    """
+    if not before:
+        return "+"
+    ms, seq = (int(part) for part in before.split("-", 1))
+    if ms > _MAX_ID_PART or seq > _MAX_ID_PART:
+        return "+"
+    if ms == 0 and seq == 0:
+        return None
+    return f"({ms}-{seq}"
 
 
 def _matches(entry: dict[str, Any], errors: bool | None, account: str | None, key: str | None) -> bool:

@@ -230,6 +230,17 @@ async def test_log_is_capped_near_its_size_and_reads_newest_first(redis: aioredi
     assert [e["request_id"] for e in older.entries] == ["req_596", "req_595", "req_594"]
 
 
+async def test_paging_bounds_any_client_may_send_are_answered_not_refused_by_redis(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    log = RequestLog(redis, keys, 10)
+    await log.append(_done(1, ClientKey(id="k1", name="laptop", key_hash="h")))
+
+    assert (await log.read(5, "0-0")).entries == []  # nothing is older than the first possible id
+    past_the_end = await log.read(5, "99999999999999999999-0")  # beyond 64 bits: the whole log
+    assert [e["request_id"] for e in past_the_end.entries] == ["req_1"]
+
+
 async def test_log_off_appends_nothing(redis: aioredis.Redis, keys: Keys) -> None:
     log = RequestLog(redis, keys, 0)
     await log.append(_done(1, ClientKey(id="k1", name="laptop", key_hash="h")))
