@@ -76,9 +76,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await state.sessions.close()
 
-    app = GatewayApp(
-        title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
-    )
+    app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(models.router)
