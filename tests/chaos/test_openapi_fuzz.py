@@ -8,18 +8,20 @@ generated requests, valid and invalid. Bad input must get a 4xx, never an answer
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
+import redis as sync_redis
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from services.kiro_emulator.control import EmulatorControl
+from services.kiro_emulator.control import EmulatorControl, unique_name
 from tests.chaos.conftest import figure
 from tests.support.procs import ServiceProcess, free_port
 
@@ -38,10 +40,6 @@ class Target:
 
 @pytest.fixture(scope="module")
 def fuzz_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[dict[str, Target]]:
-    import uuid
-
-    import redis as sync_redis
-
     prefix = f"kst:{uuid.uuid4().hex[:12]}:"
     admin_key = "fuzz-admin-key-" + uuid.uuid4().hex
     client_key = "fuzz-client-key-" + uuid.uuid4().hex
@@ -102,8 +100,6 @@ def fuzz_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Ite
 
 def _add_account(router_url: str, admin_key: str, control: EmulatorControl) -> None:
     """One real account through the admin API, so proxied requests reach the emulator."""
-    from services.kiro_emulator.control import unique_name
-
     emulated = control.register_account(unique_name("fuzz"))
     answer = httpx.post(
         router_url + "/admin/api/accounts",
@@ -193,4 +189,3 @@ def test_fuzz_figures() -> None:
         figure("openapi_fuzz", f"{service}: operations fuzzed", len(seen))
         figure("openapi_fuzz", f"{service}: requests sent", len(answers))
         figure("openapi_fuzz", f"{service}: answers >= 500", sum(s >= 500 for s in answers), "0")
-    time.sleep(0)
