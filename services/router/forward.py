@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from services.router.context import AppContext
 from services.router.errors import ClientError
-from services.router.failures import apply_failure
+from services.router.exhausted import SDK_MAX_RETRY_AFTER, exhausted
+from services.router.failures import apply_failure, error_message
 from services.router.relay import Exchange, RelayResponse
 from services.router.reqlog import Finished
 from services.router.upstream import (
@@ -23,7 +24,6 @@ from services.router.upstream import (
     forward_headers,
     header_float,
     open_upstream,
-    response_headers,
 )
 from shared.accounts.pool import Lease, PickMiss
 from shared.errors import FailureKind
@@ -32,7 +32,6 @@ from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
-_SDK_MAX_RETRY_AFTER = 120.0  # clients ignore longer retry-after values
 _REFRESH_SWEEP_PERIOD = 10.0
 
 
@@ -49,9 +48,9 @@ class Outgoing:
 
 @dataclass
 class _Failed:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
+    """One account that failed this request before the first byte."""
+
+    kind: FailureKind
 
 
 async def forward(
@@ -122,13 +121,13 @@ async def _forward(
         return RelayResponse(ctx, exchange, upstream, None)
 
     tried: list[str] = []
-    last_failed: _Failed | None = None
+    failed: list[_Failed] = []
     trail = exchange.trail
     for attempt in range(runtime.failover_attempts):
         picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
         held.lease = picked if isinstance(picked, Lease) else None
         if isinstance(picked, PickMiss):
-            if last_failed is not None:
+            if failed:
                 break
             error = await _no_account(ctx, exchange, picked)
             await _count_error(ctx, exchange, error.status, error.code)
@@ -156,26 +155,25 @@ async def _forward(
         if kind is None or not kind.is_account_level:
             held.lease = None  # the relay frees it when the stream ends
             return RelayResponse(ctx, exchange, upstream, picked)
-        last_failed = await _fail_over(ctx, picked, upstream, kind)
+        failed.append(await _fail_over(ctx, picked, upstream, kind))
         tried.append(picked.account_id)
         trail.append(f"{picked.account_id}:{kind.value}")
-    if last_failed is None:
+    if not failed:
         error = await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
         await _count_error(ctx, exchange, error.status, error.code)
         raise error
-    await _count_error(ctx, exchange, last_failed.status, "", outcome="failed_over")
-    ctx.metrics.requests.labels(exchange.route, str(last_failed.status), exchange.model, "").inc()
-    return _raw_response(last_failed)
+    error = await exhausted(ctx, exchange, [f.kind for f in failed])
+    await _count_error(ctx, exchange, error.status, error.code, outcome="failed_over")
+    raise error
 
 
 async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> _Failed:
-    """An account-level failure before the first byte: keep the answer, mark the account, free the slot."""
+    """An account-level failure before the first byte: mark the account, free the slot, keep the kind."""
     response = upstream.response
     try:
         body = await response.read()
     except aiohttp.ClientError:
         body = b""
-    failed = _Failed(response.status, response_headers(response), body)
     response.release()
     ctx.metrics.failovers.labels(kind.value).inc()
     ctx.metrics.attempts.labels(kind.value).inc()
@@ -190,8 +188,9 @@ async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: Fa
         kind,
         retry_after=header_float(response, "X-Kiro-Retry-After"),
         reset_at=header_float(response, "X-Kiro-Reset-At"),
+        reason=error_message(body),
     )
-    return failed
+    return _Failed(kind)
 
 
 async def _count_error(
@@ -219,12 +218,6 @@ async def _log_end(
         duration_ms=(time.perf_counter() - exchange.started) * 1000,
     )
     await ctx.request_log.append(done)
-
-
-def _raw_response(failed: _Failed) -> Response:
-    response = Response(failed.body, status_code=failed.status)
-    response.raw_headers = [*failed.headers, (b"content-length", str(len(failed.body)).encode())]
-    return response
 
 
 def _kind(failure: str | None) -> FailureKind | None:
@@ -291,7 +284,7 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
     ctx.metrics.requests.labels(exchange.route, "503", exchange.model, "").inc()
     log.warning("no usable account", extra=log_fields(reason=reason, pick=miss.reason))
     retryable = reason in ("busy", "refreshing") or (
-        reason == "cooling" and retry_after <= _SDK_MAX_RETRY_AFTER
+        reason == "cooling" and retry_after <= SDK_MAX_RETRY_AFTER
     )
     return ClientError(
         503,

@@ -33,7 +33,12 @@ class RouterSettings(CommonSettings):
     cooldown_base_seconds: float = Field(60.0, gt=0, description="first throttle cooldown (doubles)")
     cooldown_max_seconds: float = Field(1800.0, gt=0, description="circuit breaker cooldown cap")
     invalid_token_cooldown_seconds: float = Field(30.0, ge=0, description="pause while refreshing")
-    upstream_error_cooldown_seconds: float = Field(5.0, ge=0, description="pause after a 5xx")
+    upstream_error_cooldown_seconds: float = Field(
+        5.0, ge=0, description="first cooldown of an account ejected for 5xx in a row (doubles)"
+    )
+    outlier_consecutive_errors: int = Field(
+        3, ge=1, description="transient Kiro errors in a row that cool an account down (1 = the first)"
+    )
     quota_default_reset_seconds: float = Field(3600.0, gt=0, description="exhaustion without a reset time")
     no_account_retry_after_seconds: int = Field(30, ge=1, description="Retry-After when nothing is usable")
 
