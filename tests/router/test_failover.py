@@ -7,7 +7,9 @@ import signal
 import time
 from typing import Any
 
+import anthropic
 import httpx
+import openai
 import pytest
 
 from services.router.hints import read_hints
@@ -42,7 +44,7 @@ async def _post(url: str, key: str, body: dict[str, Any], **headers: str) -> htt
         ("suspended", AccountState.DISABLED),
         ("quota", AccountState.EXHAUSTED),
         ("throttled", AccountState.COOLDOWN),
-        ("server_error", AccountState.COOLDOWN),
+        ("server_error", AccountState.ACTIVE),  # one transient error is no verdict (outlier detection)
     ],
 )
 async def test_account_level_failure_fails_over_to_another_account(
@@ -93,7 +95,7 @@ async def test_client_error_is_returned_as_is_without_trying_another_account(
     assert await seeder.redis.hget(seeder.keys.account(first), "state") == "active"
 
 
-async def test_every_account_failing_returns_the_last_failure_in_the_client_shape(
+async def test_every_account_throttled_is_a_429_with_the_pools_retry_after(
     stack: Stack, seeder: Seeder
 ) -> None:
     accounts = [await seeder.account() for _ in range(2)]
@@ -105,9 +107,58 @@ async def test_every_account_failing_returns_the_last_failure_in_the_client_shap
 
     assert response.status_code == 429
     assert response.json()["error"]["type"] == "rate_limit_error"
+    assert 59 <= int(response.headers["retry-after"]) <= 73  # the throttle cooldown (60 s, +20 % jitter)
     for name in accounts:
-        assert seeder.chat_calls(name) >= 1
+        assert seeder.chat_calls(name) == 1  # never the same account twice, not even its other endpoint
         assert await seeder.redis.hget(seeder.keys.account(name), "state") == "cooldown"
+
+
+async def test_one_transient_kiro_error_leaves_the_only_account_serving(stack: Stack, seeder: Seeder) -> None:
+    account = await seeder.account()
+    stack.control.add_fault(account=account, endpoint="chat", kind="server_error", times=0)
+    key = await seeder.client_key()
+
+    failed = await _post(stack.routers[0].url, key, _body("during the blip"))
+    stack.control.clear_faults(account)
+    served = await _post(stack.routers[1].url, key, _body("after the blip"))
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["type"] == "overloaded_error"
+    assert failed.headers["x-should-retry"] == "true"
+    assert served.status_code == 200, served.text
+    assert served.json()["content"][0]["text"] == "after the blip"
+    assert await seeder.redis.hget(seeder.keys.account(account), "state") == "active"
+
+
+async def test_every_accounts_token_rejected_is_a_retryable_503_not_an_authentication_error(
+    stack: Stack, seeder: Seeder
+) -> None:
+    accounts = [await seeder.account() for _ in range(2)]
+    for name in accounts:
+        stack.control.add_fault(account=name, endpoint="chat", kind="invalid_token", times=0)
+    key = await seeder.client_key()
+    message = [{"role": "user", "content": "hi"}]
+    claude = anthropic.AsyncAnthropic(api_key=key, base_url=stack.routers[0].url, max_retries=0)
+    gpt = openai.AsyncOpenAI(api_key=key, base_url=stack.routers[1].url + "/v1", max_retries=0)
+
+    with pytest.raises(anthropic.APIStatusError) as from_claude:
+        await claude.messages.create(model="claude-sonnet-4.5", max_tokens=16, messages=message)  # type: ignore[arg-type]
+    for name in accounts:  # back in rotation, as after their refresh: the OpenAI call tries them again
+        await seeder.states.activate(name)
+    with pytest.raises(openai.APIStatusError) as from_gpt:
+        await gpt.chat.completions.create(model="claude-sonnet-4.5", messages=message)  # type: ignore[arg-type]
+    await claude.close()
+    await gpt.close()
+
+    for caught in (from_claude.value, from_gpt.value):
+        assert not isinstance(caught, anthropic.AuthenticationError | openai.AuthenticationError)
+        assert caught.status_code == 503
+        assert caught.response.headers["x-should-retry"] == "true"
+        assert 1 <= int(caught.response.headers["retry-after"]) <= 31  # the refresh pause
+    assert isinstance(from_claude.value, anthropic.InternalServerError)
+    assert from_claude.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert isinstance(from_gpt.value, openai.InternalServerError)
+    assert from_gpt.value.code == "accounts_unavailable"
 
 
 async def test_no_retry_after_the_first_byte(stack: Stack, seeder: Seeder) -> None:
