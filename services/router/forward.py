@@ -123,6 +123,7 @@ async def _forward(
     tried: list[str] = []
     failed: list[_Failed] = []
     trail = exchange.trail
+    ctx.failover_budget.request()
     for attempt in range(runtime.failover_attempts):
         picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
         held.lease = picked if isinstance(picked, Lease) else None
@@ -158,6 +159,8 @@ async def _forward(
         failed.append(await _fail_over(ctx, picked, upstream, kind))
         tried.append(picked.account_id)
         trail.append(f"{picked.account_id}:{kind.value}")
+        if not _may_fail_over(ctx, kind, last=attempt == runtime.failover_attempts - 1):
+            break
     if not failed:
         error = await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
         await _count_error(ctx, exchange, error.status, error.code)
@@ -165,6 +168,21 @@ async def _forward(
     error = await exhausted(ctx, exchange, [f.kind for f in failed])
     await _count_error(ctx, exchange, error.status, error.code, outcome="failed_over")
     raise error
+
+
+def _may_fail_over(ctx: AppContext, kind: FailureKind, *, last: bool) -> bool:
+    """Whether to try another account after `kind`: transient Kiro errors only within the retry budget.
+
+    A verdict on one account (throttled, quota, token, suspension) takes that account out of rotation, so
+    failing over on it cannot multiply the load on Kiro; a transient error may be Kiro being down for
+    every account, when each failover is one more call into the outage.
+    """
+    if last or kind is not FailureKind.UPSTREAM_ERROR:
+        return not last
+    if ctx.failover_budget.try_retry():
+        return True
+    ctx.metrics.attempts.labels("retry_budget_exhausted").inc()
+    return False
 
 
 async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> _Failed:

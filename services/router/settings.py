@@ -22,6 +22,12 @@ class RouterSettings(CommonSettings):
     admin_api_key: SecretStr | None = Field(None, description="bearer key for the admin API")
 
     failover_attempts: int = Field(4, ge=1, le=16, description="accounts tried before the first byte")
+    failover_budget_ratio: float = Field(
+        0.1, ge=0, le=1, description="failovers after Kiro errors: at most this share of recent requests"
+    )
+    failover_budget_min: int = Field(
+        3, ge=0, description="failovers after Kiro errors always allowed per 10 s (quiet router)"
+    )
     default_max_concurrency: int = Field(8, ge=1, description="in-flight requests per account (default)")
     default_min_interval_ms: int = Field(0, ge=0, description="governor spacing between request starts")
     governor_jitter_ratio: float = Field(0.2, ge=0, le=1, description="random extra spacing, x interval")
