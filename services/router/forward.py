@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import aiohttp
 from redis.exceptions import RedisError
 from starlette.responses import Response
+from starlette.types import Receive
 
+from services.router.abandon import Abandoned, Abandonment
 from services.router.context import AppContext
 from services.router.errors import ClientError
 from services.router.exhausted import SDK_MAX_RETRY_AFTER, exhausted
@@ -60,20 +63,40 @@ async def forward(
     *,
     with_account: bool = True,
     first_pick: Lease | PickMiss | None = None,
+    receive: Receive | None = None,
 ) -> Response:
     """Serve the request through up to `failover_attempts` accounts; stream the first good answer.
 
     `first_pick` is the pick made together with the key's admission (one Redis call for both); later
     attempts pick alone. A lease this function holds when it fails (a Redis error, a cancelled request)
-    is freed at once rather than left to expire.
+    is freed at once rather than left to expire. With the client's `receive`, a client that disconnects
+    before the first byte stops the gateway call in progress and any further failover.
     """
     held = _Held(first_pick if isinstance(first_pick, Lease) else None)
+    watch = Abandonment(receive) if receive is not None else None
     try:
-        return await _forward(ctx, exchange, out, with_account=with_account, first_pick=first_pick, held=held)
+        return await _forward(
+            ctx, exchange, out, with_account=with_account, first_pick=first_pick, held=held, watch=watch
+        )
+    except Abandoned:
+        if held.lease is not None:
+            _release_soon(ctx, held.lease)
+        return await _abandoned(ctx, exchange)
     except BaseException:
         if held.lease is not None:
             _release_soon(ctx, held.lease)
         raise
+    finally:
+        if watch is not None:
+            watch.stop()
+
+
+async def _abandoned(ctx: AppContext, exchange: Exchange) -> Response:
+    """The client went away before the first byte: log it (499, as nginx) and answer no one."""
+    log.info("client disconnected before the first byte", extra=log_fields(route=exchange.route))
+    ctx.metrics.requests.labels(exchange.route, "499", exchange.model, "").inc()
+    await _log_end(ctx, exchange, 499, "abandoned", "client_disconnected")
+    return Response(status_code=499)
 
 
 @dataclass
@@ -108,12 +131,14 @@ async def _forward(
     with_account: bool,
     first_pick: Lease | PickMiss | None,
     held: _Held,
+    watch: Abandonment | None,
 ) -> Response:
     runtime = await ctx.runtime.current()
     if not with_account:
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, None)
         try:
-            upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
+            with _cancellable(watch):
+                upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
         except GatewayUnreachable as exc:
             error = _no_gateway(ctx, exchange)
             await _log_end(ctx, exchange, error.status, "error", error.code)
@@ -125,7 +150,9 @@ async def _forward(
     trail = exchange.trail
     ctx.failover_budget.request()
     for attempt in range(runtime.failover_attempts):
-        picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
+        if watch is not None:
+            watch.check()
+        picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None, watch)
         held.lease = picked if isinstance(picked, Lease) else None
         if isinstance(picked, PickMiss):
             if failed:
@@ -141,7 +168,8 @@ async def _forward(
             continue
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, creds)
         try:
-            upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
+            with _cancellable(watch):
+                upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
         except GatewayUnreachable as exc:
             await ctx.pool.release(picked, "none")
             ctx.metrics.attempts.labels("gateway_unreachable").inc()
@@ -247,8 +275,16 @@ def _kind(failure: str | None) -> FailureKind | None:
         return None
 
 
+def _cancellable(watch: Abandonment | None) -> AbstractContextManager[None]:
+    return watch.cancellable() if watch is not None else nullcontext()
+
+
 async def _pick(
-    ctx: AppContext, tried: list[str], conversation: str | None, first: Lease | PickMiss | None = None
+    ctx: AppContext,
+    tried: list[str],
+    conversation: str | None,
+    first: Lease | PickMiss | None = None,
+    watch: Abandonment | None = None,
 ) -> Lease | PickMiss:
     """One pick (or `first`, already made); when every account is only busy, wait a little and pick again."""
     deadline = time.monotonic() + ctx.settings.pick_wait_seconds
@@ -263,7 +299,8 @@ async def _pick(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return result
-        await asyncio.sleep(min(max(result.retry_after, 0.01), remaining))
+        with _cancellable(watch):
+            await asyncio.sleep(min(max(result.retry_after, 0.01), remaining))
         result = None
 
 

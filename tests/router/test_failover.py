@@ -10,6 +10,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 
 from services.router.hints import read_hints
@@ -334,3 +335,45 @@ async def test_a_gateway_answering_garbage_is_a_502_and_frees_the_lease(stack: S
     assert response.json()["error"]["type"] == "api_error"
     assert "gateway" in response.json()["error"]["message"]
     assert await _eventually_zero(seeder, account)
+
+
+async def test_a_client_gone_before_the_first_byte_stops_failover_within_a_second(
+    stack: Stack, seeder: Seeder
+) -> None:
+    accounts = [await seeder.account() for _ in range(4)]
+    for name in accounts:  # every account answers slowly, then throttled: failover would go on for 2 s
+        stack.control.add_fault(
+            account=name, endpoint="chat", kind="throttled", first_byte_delay_ms=500, times=0
+        )
+    key = await seeder.client_key()
+    body = orjson.dumps(_body("nobody waits for this"))
+    router = stack.routers[0]
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{router.port}\r\nx-api-key: {key}\r\n"
+        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+
+    _, writer = await asyncio.open_connection("127.0.0.1", router.port)
+    writer.write(head + body)
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()  # the client gives up before the first byte
+    gone = time.monotonic()
+
+    def calls() -> int:
+        return sum(seeder.chat_calls(name) for name in accounts)
+
+    await asyncio.sleep(max(0.0, gone + 1.0 - time.monotonic()))
+    after_a_second = calls()
+    leases = [await _open_leases(seeder, name) for name in accounts]
+    await asyncio.sleep(1.5)  # failover would have reached the 3rd and 4th accounts by now
+
+    assert after_a_second == 1  # the call in progress when the client left, and no other
+    assert calls() == 1
+    assert leases == [0, 0, 0, 0]
+
+
+async def _open_leases(seeder: Seeder, account: str) -> int:
+    now_ms = int(time.time() * 1000)
+    return int(await seeder.redis.zcount(seeder.keys.account_leases(account), now_ms, "+inf"))
