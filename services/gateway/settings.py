@@ -30,6 +30,10 @@ class GatewaySettings(CommonSettings):
     retry_attempts: int = Field(3, ge=1, description="attempts per endpoint on transient failures")
     retry_base_delay: float = Field(0.5, ge=0, description="seconds; doubles per retry, with jitter")
     retry_max_delay: float = Field(4.0, ge=0, description="cap of one backoff delay (seconds)")
+    retry_budget_ratio: float = Field(
+        0.05, ge=0, le=1, description="retries and endpoint fallbacks: at most this share of recent calls"
+    )
+    retry_budget_min: int = Field(3, ge=0, description="retries always allowed per 10 s (quiet gateway)")
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to Kiro")
     first_token_timeout: float = Field(30.0, gt=0, description="seconds from request to Kiro's first byte")
     idle_read_timeout: float = Field(300.0, gt=0, description="seconds of silence mid-stream before failing")

@@ -37,6 +37,7 @@ from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
 from shared.redis import create_redis
+from shared.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         ),
         credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
         request_log=RequestLog(redis, keys, settings.request_log_size),
+        failover_budget=RetryBudget(settings.failover_budget_ratio, settings.failover_budget_min),
     )
 
 

@@ -22,6 +22,7 @@ from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from shared.retry_budget import RetryBudget
 
 
 @dataclass
@@ -43,6 +44,7 @@ class AppContext:
     runtime: RuntimeSettings
     credentials: CredentialCache
     request_log: RequestLog
+    failover_budget: RetryBudget = field(default_factory=RetryBudget)  # failovers after Kiro errors
     draining: bool = False
     open_streams: set[asyncio.Task[Any]] = field(default_factory=set)  # relays in progress
     #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)

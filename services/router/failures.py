@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import orjson
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
@@ -24,8 +25,15 @@ async def apply_failure(
     *,
     retry_after: float | None = None,
     reset_at: float | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Record the verdict on the account so no replica picks it again until it can work."""
+    """Record the verdict on the account so no replica picks it again until it can work.
+
+    Kiro's verdicts (a throttle, exhausted quota, a rejected token, a suspension) act at once; a transient
+    error only counts towards `outlier_consecutive_errors` in a row (outlier detection, as Envoy's
+    consecutive 5xx), so one blip never takes an account out of rotation. `reason` is Kiro's own words,
+    kept with a suspension.
+    """
     s = ctx.settings
     if kind is FailureKind.INVALID_TOKEN:
         ctx.credentials.drop(account_id)
@@ -49,8 +57,12 @@ async def apply_failure(
         )
     elif kind is FailureKind.SUSPENDED:
         ctx.metrics.account_alerts.labels("suspended").inc()
-        log.error("ALERT account suspended by Kiro; disabled", extra=log_fields(account=account_id))
-        await ctx.states.disable(account_id, "suspended by Kiro")
+        log.error(
+            "ALERT account suspended by Kiro; disabled",
+            extra=log_fields(account=account_id, reason=reason or "-"),
+        )
+        why = f"suspended by Kiro: {reason}" if reason else "suspended by Kiro"
+        await ctx.states.disable(account_id, why)
     elif kind is FailureKind.UPSTREAM_ERROR:
         await ctx.pool.cool_down(
             account_id,
@@ -58,7 +70,19 @@ async def apply_failure(
             min_seconds=s.upstream_error_cooldown_seconds,
             breaker_base=s.upstream_error_cooldown_seconds,
             breaker_cap=s.cooldown_max_seconds,
+            after=s.outlier_consecutive_errors,
         )
+
+
+def error_message(body: bytes, limit: int = 300) -> str | None:
+    """The `error.message` of a gateway's error answer (Anthropic or OpenAI shape), if it has one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message[:limit] if isinstance(message, str) and message else None
 
 
 async def _enqueue_refresh(ctx: AppContext, account_id: str) -> None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import aiohttp
 from redis.exceptions import RedisError
 from starlette.responses import Response
+from starlette.types import Receive
 
+from services.router.abandon import Abandoned, Abandonment
 from services.router.context import AppContext
 from services.router.errors import ClientError
-from services.router.failures import apply_failure
+from services.router.exhausted import SDK_MAX_RETRY_AFTER, exhausted
+from services.router.failures import apply_failure, error_message
 from services.router.relay import Exchange, RelayResponse
 from services.router.reqlog import Finished
 from services.router.upstream import (
@@ -23,7 +27,6 @@ from services.router.upstream import (
     forward_headers,
     header_float,
     open_upstream,
-    response_headers,
 )
 from shared.accounts.pool import Lease, PickMiss
 from shared.errors import FailureKind
@@ -32,7 +35,6 @@ from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
-_SDK_MAX_RETRY_AFTER = 120.0  # clients ignore longer retry-after values
 _REFRESH_SWEEP_PERIOD = 10.0
 
 
@@ -49,9 +51,9 @@ class Outgoing:
 
 @dataclass
 class _Failed:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
+    """One account that failed this request before the first byte."""
+
+    kind: FailureKind
 
 
 async def forward(
@@ -61,20 +63,40 @@ async def forward(
     *,
     with_account: bool = True,
     first_pick: Lease | PickMiss | None = None,
+    receive: Receive | None = None,
 ) -> Response:
     """Serve the request through up to `failover_attempts` accounts; stream the first good answer.
 
     `first_pick` is the pick made together with the key's admission (one Redis call for both); later
     attempts pick alone. A lease this function holds when it fails (a Redis error, a cancelled request)
-    is freed at once rather than left to expire.
+    is freed at once rather than left to expire. With the client's `receive`, a client that disconnects
+    before the first byte stops the gateway call in progress and any further failover.
     """
     held = _Held(first_pick if isinstance(first_pick, Lease) else None)
+    watch = Abandonment(receive) if receive is not None else None
     try:
-        return await _forward(ctx, exchange, out, with_account=with_account, first_pick=first_pick, held=held)
+        return await _forward(
+            ctx, exchange, out, with_account=with_account, first_pick=first_pick, held=held, watch=watch
+        )
+    except Abandoned:
+        if held.lease is not None:
+            _release_soon(ctx, held.lease)
+        return await _abandoned(ctx, exchange)
     except BaseException:
         if held.lease is not None:
             _release_soon(ctx, held.lease)
         raise
+    finally:
+        if watch is not None:
+            watch.stop()
+
+
+async def _abandoned(ctx: AppContext, exchange: Exchange) -> Response:
+    """The client went away before the first byte: log it (499, as nginx) and answer no one."""
+    log.info("client disconnected before the first byte", extra=log_fields(route=exchange.route))
+    ctx.metrics.requests.labels(exchange.route, "499", exchange.model, "").inc()
+    await _log_end(ctx, exchange, 499, "abandoned", "client_disconnected")
+    return Response(status_code=499)
 
 
 @dataclass
@@ -109,12 +131,14 @@ async def _forward(
     with_account: bool,
     first_pick: Lease | PickMiss | None,
     held: _Held,
+    watch: Abandonment | None,
 ) -> Response:
     runtime = await ctx.runtime.current()
     if not with_account:
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, None)
         try:
-            upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
+            with _cancellable(watch):
+                upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
         except GatewayUnreachable as exc:
             error = _no_gateway(ctx, exchange)
             await _log_end(ctx, exchange, error.status, "error", error.code)
@@ -122,13 +146,16 @@ async def _forward(
         return RelayResponse(ctx, exchange, upstream, None)
 
     tried: list[str] = []
-    last_failed: _Failed | None = None
+    failed: list[_Failed] = []
     trail = exchange.trail
+    ctx.failover_budget.request()
     for attempt in range(runtime.failover_attempts):
-        picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None)
+        if watch is not None:
+            watch.check()
+        picked = await _pick(ctx, tried, out.conversation, first_pick if attempt == 0 else None, watch)
         held.lease = picked if isinstance(picked, Lease) else None
         if isinstance(picked, PickMiss):
-            if last_failed is not None:
+            if failed:
                 break
             error = await _no_account(ctx, exchange, picked)
             await _count_error(ctx, exchange, error.status, error.code)
@@ -141,7 +168,8 @@ async def _forward(
             continue
         headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, creds)
         try:
-            upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
+            with _cancellable(watch):
+                upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
         except GatewayUnreachable as exc:
             await ctx.pool.release(picked, "none")
             ctx.metrics.attempts.labels("gateway_unreachable").inc()
@@ -156,26 +184,42 @@ async def _forward(
         if kind is None or not kind.is_account_level:
             held.lease = None  # the relay frees it when the stream ends
             return RelayResponse(ctx, exchange, upstream, picked)
-        last_failed = await _fail_over(ctx, picked, upstream, kind)
+        failed.append(await _fail_over(ctx, picked, upstream, kind))
         tried.append(picked.account_id)
         trail.append(f"{picked.account_id}:{kind.value}")
-    if last_failed is None:
+        if not _may_fail_over(ctx, kind, last=attempt == runtime.failover_attempts - 1):
+            break
+    if not failed:
         error = await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
         await _count_error(ctx, exchange, error.status, error.code)
         raise error
-    await _count_error(ctx, exchange, last_failed.status, "", outcome="failed_over")
-    ctx.metrics.requests.labels(exchange.route, str(last_failed.status), exchange.model, "").inc()
-    return _raw_response(last_failed)
+    error = await exhausted(ctx, exchange, [f.kind for f in failed])
+    await _count_error(ctx, exchange, error.status, error.code, outcome="failed_over")
+    raise error
+
+
+def _may_fail_over(ctx: AppContext, kind: FailureKind, *, last: bool) -> bool:
+    """Whether to try another account after `kind`: transient Kiro errors only within the retry budget.
+
+    A verdict on one account (throttled, quota, token, suspension) takes that account out of rotation, so
+    failing over on it cannot multiply the load on Kiro; a transient error may be Kiro being down for
+    every account, when each failover is one more call into the outage.
+    """
+    if last or kind is not FailureKind.UPSTREAM_ERROR:
+        return not last
+    if ctx.failover_budget.try_retry():
+        return True
+    ctx.metrics.attempts.labels("retry_budget_exhausted").inc()
+    return False
 
 
 async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> _Failed:
-    """An account-level failure before the first byte: keep the answer, mark the account, free the slot."""
+    """An account-level failure before the first byte: mark the account, free the slot, keep the kind."""
     response = upstream.response
     try:
         body = await response.read()
     except aiohttp.ClientError:
         body = b""
-    failed = _Failed(response.status, response_headers(response), body)
     response.release()
     ctx.metrics.failovers.labels(kind.value).inc()
     ctx.metrics.attempts.labels(kind.value).inc()
@@ -190,8 +234,9 @@ async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: Fa
         kind,
         retry_after=header_float(response, "X-Kiro-Retry-After"),
         reset_at=header_float(response, "X-Kiro-Reset-At"),
+        reason=error_message(body),
     )
-    return failed
+    return _Failed(kind)
 
 
 async def _count_error(
@@ -221,12 +266,6 @@ async def _log_end(
     await ctx.request_log.append(done)
 
 
-def _raw_response(failed: _Failed) -> Response:
-    response = Response(failed.body, status_code=failed.status)
-    response.raw_headers = [*failed.headers, (b"content-length", str(len(failed.body)).encode())]
-    return response
-
-
 def _kind(failure: str | None) -> FailureKind | None:
     if failure is None:
         return None
@@ -236,8 +275,16 @@ def _kind(failure: str | None) -> FailureKind | None:
         return None
 
 
+def _cancellable(watch: Abandonment | None) -> AbstractContextManager[None]:
+    return watch.cancellable() if watch is not None else nullcontext()
+
+
 async def _pick(
-    ctx: AppContext, tried: list[str], conversation: str | None, first: Lease | PickMiss | None = None
+    ctx: AppContext,
+    tried: list[str],
+    conversation: str | None,
+    first: Lease | PickMiss | None = None,
+    watch: Abandonment | None = None,
 ) -> Lease | PickMiss:
     """One pick (or `first`, already made); when every account is only busy, wait a little and pick again."""
     deadline = time.monotonic() + ctx.settings.pick_wait_seconds
@@ -252,7 +299,8 @@ async def _pick(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return result
-        await asyncio.sleep(min(max(result.retry_after, 0.01), remaining))
+        with _cancellable(watch):
+            await asyncio.sleep(min(max(result.retry_after, 0.01), remaining))
         result = None
 
 
@@ -291,7 +339,7 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
     ctx.metrics.requests.labels(exchange.route, "503", exchange.model, "").inc()
     log.warning("no usable account", extra=log_fields(reason=reason, pick=miss.reason))
     retryable = reason in ("busy", "refreshing") or (
-        reason == "cooling" and retry_after <= _SDK_MAX_RETRY_AFTER
+        reason == "cooling" and retry_after <= SDK_MAX_RETRY_AFTER
     )
     return ClientError(
         503,

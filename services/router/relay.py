@@ -50,6 +50,7 @@ class Usage:
     output_tokens: int = 0
     credits: float = 0.0
     failure: str | None = None
+    reason: str | None = None  # Kiro's words with an in-band failure (a suspension's reason)
 
 
 class RelayResponse(Response):
@@ -143,6 +144,7 @@ class RelayResponse(Response):
                 int(data.get("output_tokens") or 0),
                 float(data.get("credits") or 0),
                 data.get("failure"),
+                str(data["reason"])[:300] if data.get("reason") else None,
             )
         headers = self.upstream.headers
         return Usage(
@@ -234,8 +236,8 @@ class RelayResponse(Response):
             kind = FailureKind(usage.failure)
         except ValueError:
             return
-        if kind.is_account_level:
-            await apply_failure(self.ctx, self.lease.account_id, kind)
+        if kind.is_account_level:  # through the same outlier policy as failures before the first byte
+            await apply_failure(self.ctx, self.lease.account_id, kind, reason=usage.reason)
 
 
 class _HangUp:

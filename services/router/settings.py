@@ -22,6 +22,12 @@ class RouterSettings(CommonSettings):
     admin_api_key: SecretStr | None = Field(None, description="bearer key for the admin API")
 
     failover_attempts: int = Field(4, ge=1, le=16, description="accounts tried before the first byte")
+    failover_budget_ratio: float = Field(
+        0.1, ge=0, le=1, description="failovers after Kiro errors: at most this share of recent requests"
+    )
+    failover_budget_min: int = Field(
+        3, ge=0, description="failovers after Kiro errors always allowed per 10 s (quiet router)"
+    )
     default_max_concurrency: int = Field(8, ge=1, description="in-flight requests per account (default)")
     default_min_interval_ms: int = Field(0, ge=0, description="governor spacing between request starts")
     governor_jitter_ratio: float = Field(0.2, ge=0, le=1, description="random extra spacing, x interval")
@@ -33,7 +39,12 @@ class RouterSettings(CommonSettings):
     cooldown_base_seconds: float = Field(60.0, gt=0, description="first throttle cooldown (doubles)")
     cooldown_max_seconds: float = Field(1800.0, gt=0, description="circuit breaker cooldown cap")
     invalid_token_cooldown_seconds: float = Field(30.0, ge=0, description="pause while refreshing")
-    upstream_error_cooldown_seconds: float = Field(5.0, ge=0, description="pause after a 5xx")
+    upstream_error_cooldown_seconds: float = Field(
+        5.0, ge=0, description="first cooldown of an account ejected for 5xx in a row (doubles)"
+    )
+    outlier_consecutive_errors: int = Field(
+        3, ge=1, description="transient Kiro errors in a row that cool an account down (1 = the first)"
+    )
     quota_default_reset_seconds: float = Field(3600.0, gt=0, description="exhaustion without a reset time")
     no_account_retry_after_seconds: int = Field(30, ge=1, description="Retry-After when nothing is usable")
 

@@ -203,11 +203,16 @@ class Pool:
         breaker_base: float = 0.0,
         breaker_cap: float = 0.0,
         jitter_ratio: float = 0.0,
+        after: int = 1,
     ) -> float | None:
-        """Count a failure and cool the account down; returns when it is usable again (None: not pooled)."""
+        """Count a failure; cool the account down once `after` of them came in a row (outlier detection).
+
+        Returns when the account is usable again, 0.0 when it stays in rotation (fewer than `after`
+        failures in a row so far), None when it is not pooled.
+        """
         until = await self._report(
             keys=[self._keys.account(account_id), self._keys.pool()],
-            args=[account_id, reason, min_seconds, breaker_base, breaker_cap, jitter_ratio],
+            args=[account_id, reason, min_seconds, breaker_base, breaker_cap, jitter_ratio, after],
         )
         return float(until) if until else None
 

@@ -25,6 +25,7 @@ BASE_ENV = {
     "RETRY_ATTEMPTS": "3",
     "RETRY_BASE_DELAY": "0.01",
     "RETRY_MAX_DELAY": "0.05",
+    "RETRY_BUDGET_MIN": "1000",  # retries counted one request at a time; the budget: test_retry_budget
     "FIRST_TOKEN_TIMEOUT": "10",
     "PING_INTERVAL": "5",
     "IDLE_READ_TIMEOUT": "10",

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.support import AnthropicFactory, Emulator, OpenAIFactory, directive, sse_events
+from tests.gateway.support import Account, AnthropicFactory, Emulator, OpenAIFactory, directive, sse_events
 from tests.support.procs import ServiceProcess
 
 MODEL = "claude-sonnet-4-6"
@@ -65,19 +65,40 @@ def test_quota_exhaustion_tells_sdks_not_to_retry(gateway: ServiceProcess, emu: 
     assert r.headers["x-should-retry"] == "false"
 
 
+def _standalone(account: Account) -> dict[str, str]:
+    """Headers of a trusted request with a refresh token instead of the router's access token."""
+    return {"X-Kiro-Access-Token": "", "X-Kiro-Refresh-Token": account.refresh_token}
+
+
+def _chat_counts(emu: Emulator, account: Account) -> dict[str, int]:
+    return {k: n for k, n in emu.counts(account.name).items() if k.startswith("chat_")}
+
+
 def test_throttling_on_both_endpoints_is_a_429_with_retry_after(
     gateway: ServiceProcess, emu: Emulator, anthropic_sdk: AnthropicFactory
 ) -> None:
     account = emu.account()
     emu.fault(account=account.name, endpoint="chat", times=0, kind="throttled")
-    client = anthropic_sdk(gateway, account)
+    client = anthropic_sdk(gateway, account, **_standalone(account))
     with pytest.raises(anthropic.RateLimitError) as caught:
         client.messages.create(model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}])
     headers = caught.value.response.headers
     assert int(headers["retry-after"]) >= 1
     assert headers["x-kiro-failure"] == "throttled"
     assert headers["x-kiro-retry-after"] == headers["retry-after"]
-    assert emu.counts(account.name) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
+    assert _chat_counts(emu, account) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
+
+
+def test_a_throttled_account_from_the_router_is_not_retried_on_the_other_endpoint(
+    gateway: ServiceProcess, emu: Emulator, anthropic_sdk: AnthropicFactory
+) -> None:
+    account = emu.account()
+    emu.fault(account=account.name, endpoint="chat", times=0, kind="throttled")
+    client = anthropic_sdk(gateway, account)  # the router's access token: it fails over to another account
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        client.messages.create(model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.response.headers["x-kiro-failure"] == "throttled"
+    assert emu.counts(account.name) == {"chat_codewhisperer": 1}
 
 
 def test_throttled_endpoint_falls_back_to_the_other_with_its_origin(
@@ -85,12 +106,12 @@ def test_throttled_endpoint_falls_back_to_the_other_with_its_origin(
 ) -> None:
     account = emu.account()
     emu.fault(account=account.name, endpoint="chat_codewhisperer", times=0, kind="throttled")
-    client = anthropic_sdk(gateway, account)
+    client = anthropic_sdk(gateway, account, **_standalone(account))
     message = client.messages.create(
         model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "fallback"}]
     )
     assert message.content[0].type == "text" and message.content[0].text == "fallback"
-    assert emu.counts(account.name) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
+    assert _chat_counts(emu, account) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
     sent = emu.requests(account.name, "chat_amazonq")[-1]
     assert sent["body"]["conversationState"]["currentMessage"]["userInputMessage"]["origin"] == "CLI"
     assert sent["headers"].get("x-amz-target", sent["headers"].get("X-Amz-Target")) == (
@@ -224,11 +245,11 @@ def test_a_throttling_exception_before_any_answer_still_falls_back_to_the_other_
     account = emu.account()
     throttle = {"after_frames": 0, "type": "ThrottlingException", "message": "Too many requests"}
     emu.fault(account=account.name, endpoint="chat_codewhisperer", times=0, exception=throttle)
-    r = _post(gateway, account.headers(), content="first frame trouble", stream=True)
+    r = _post(gateway, account.headers(**_standalone(account)), content="first frame trouble", stream=True)
     assert r.status_code == 200
     names = [name for name, _ in sse_events(r.text)]
     assert "error" not in names and names[-2] == "message_stop"
-    assert emu.counts(account.name) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
+    assert _chat_counts(emu, account) == {"chat_codewhisperer": 1, "chat_amazonq": 1}
 
 
 def test_a_leading_exception_on_every_endpoint_is_an_http_error_the_router_can_act_on(

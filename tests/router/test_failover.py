@@ -7,7 +7,10 @@ import signal
 import time
 from typing import Any
 
+import anthropic
 import httpx
+import openai
+import orjson
 import pytest
 
 from services.router.hints import read_hints
@@ -42,7 +45,7 @@ async def _post(url: str, key: str, body: dict[str, Any], **headers: str) -> htt
         ("suspended", AccountState.DISABLED),
         ("quota", AccountState.EXHAUSTED),
         ("throttled", AccountState.COOLDOWN),
-        ("server_error", AccountState.COOLDOWN),
+        ("server_error", AccountState.ACTIVE),  # one transient error is no verdict (outlier detection)
     ],
 )
 async def test_account_level_failure_fails_over_to_another_account(
@@ -93,7 +96,7 @@ async def test_client_error_is_returned_as_is_without_trying_another_account(
     assert await seeder.redis.hget(seeder.keys.account(first), "state") == "active"
 
 
-async def test_every_account_failing_returns_the_last_failure_in_the_client_shape(
+async def test_every_account_throttled_is_a_429_with_the_pools_retry_after(
     stack: Stack, seeder: Seeder
 ) -> None:
     accounts = [await seeder.account() for _ in range(2)]
@@ -105,9 +108,58 @@ async def test_every_account_failing_returns_the_last_failure_in_the_client_shap
 
     assert response.status_code == 429
     assert response.json()["error"]["type"] == "rate_limit_error"
+    assert 59 <= int(response.headers["retry-after"]) <= 73  # the throttle cooldown (60 s, +20 % jitter)
     for name in accounts:
-        assert seeder.chat_calls(name) >= 1
+        assert seeder.chat_calls(name) == 1  # never the same account twice, not even its other endpoint
         assert await seeder.redis.hget(seeder.keys.account(name), "state") == "cooldown"
+
+
+async def test_one_transient_kiro_error_leaves_the_only_account_serving(stack: Stack, seeder: Seeder) -> None:
+    account = await seeder.account()
+    stack.control.add_fault(account=account, endpoint="chat", kind="server_error", times=0)
+    key = await seeder.client_key()
+
+    failed = await _post(stack.routers[0].url, key, _body("during the blip"))
+    stack.control.clear_faults(account)
+    served = await _post(stack.routers[1].url, key, _body("after the blip"))
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["type"] == "overloaded_error"
+    assert failed.headers["x-should-retry"] == "true"
+    assert served.status_code == 200, served.text
+    assert served.json()["content"][0]["text"] == "after the blip"
+    assert await seeder.redis.hget(seeder.keys.account(account), "state") == "active"
+
+
+async def test_every_accounts_token_rejected_is_a_retryable_503_not_an_authentication_error(
+    stack: Stack, seeder: Seeder
+) -> None:
+    accounts = [await seeder.account() for _ in range(2)]
+    for name in accounts:
+        stack.control.add_fault(account=name, endpoint="chat", kind="invalid_token", times=0)
+    key = await seeder.client_key()
+    message = [{"role": "user", "content": "hi"}]
+    claude = anthropic.AsyncAnthropic(api_key=key, base_url=stack.routers[0].url, max_retries=0)
+    gpt = openai.AsyncOpenAI(api_key=key, base_url=stack.routers[1].url + "/v1", max_retries=0)
+
+    with pytest.raises(anthropic.APIStatusError) as from_claude:
+        await claude.messages.create(model="claude-sonnet-4.5", max_tokens=16, messages=message)  # type: ignore[arg-type]
+    for name in accounts:  # back in rotation, as after their refresh: the OpenAI call tries them again
+        await seeder.states.activate(name)
+    with pytest.raises(openai.APIStatusError) as from_gpt:
+        await gpt.chat.completions.create(model="claude-sonnet-4.5", messages=message)  # type: ignore[arg-type]
+    await claude.close()
+    await gpt.close()
+
+    for caught in (from_claude.value, from_gpt.value):
+        assert not isinstance(caught, anthropic.AuthenticationError | openai.AuthenticationError)
+        assert caught.status_code == 503
+        assert caught.response.headers["x-should-retry"] == "true"
+        assert 1 <= int(caught.response.headers["retry-after"]) <= 31  # the refresh pause
+    assert isinstance(from_claude.value, anthropic.InternalServerError)
+    assert from_claude.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert isinstance(from_gpt.value, openai.InternalServerError)
+    assert from_gpt.value.code == "accounts_unavailable"
 
 
 async def test_no_retry_after_the_first_byte(stack: Stack, seeder: Seeder) -> None:
@@ -283,3 +335,45 @@ async def test_a_gateway_answering_garbage_is_a_502_and_frees_the_lease(stack: S
     assert response.json()["error"]["type"] == "api_error"
     assert "gateway" in response.json()["error"]["message"]
     assert await _eventually_zero(seeder, account)
+
+
+async def test_a_client_gone_before_the_first_byte_stops_failover_within_a_second(
+    stack: Stack, seeder: Seeder
+) -> None:
+    accounts = [await seeder.account() for _ in range(4)]
+    for name in accounts:  # every account answers slowly, then throttled: failover would go on for 2 s
+        stack.control.add_fault(
+            account=name, endpoint="chat", kind="throttled", first_byte_delay_ms=500, times=0
+        )
+    key = await seeder.client_key()
+    body = orjson.dumps(_body("nobody waits for this"))
+    router = stack.routers[0]
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{router.port}\r\nx-api-key: {key}\r\n"
+        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+
+    _, writer = await asyncio.open_connection("127.0.0.1", router.port)
+    writer.write(head + body)
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()  # the client gives up before the first byte
+    gone = time.monotonic()
+
+    def calls() -> int:
+        return sum(seeder.chat_calls(name) for name in accounts)
+
+    await asyncio.sleep(max(0.0, gone + 1.0 - time.monotonic()))
+    after_a_second = calls()
+    leases = [await _open_leases(seeder, name) for name in accounts]
+    await asyncio.sleep(1.5)  # failover would have reached the 3rd and 4th accounts by now
+
+    assert after_a_second == 1  # the call in progress when the client left, and no other
+    assert calls() == 1
+    assert leases == [0, 0, 0, 0]
+
+
+async def _open_leases(seeder: Seeder, account: str) -> int:
+    now_ms = int(time.time() * 1000)
+    return int(await seeder.redis.zcount(seeder.keys.account_leases(account), now_ms, "+inf"))

@@ -7,6 +7,7 @@ import contextlib
 import time
 
 import httpx
+import orjson
 import redis.asyncio as aioredis
 
 from services.router.app import create_app
@@ -82,3 +83,101 @@ async def test_a_request_cancelled_while_the_gateway_is_silent_frees_its_lease(
 
     assert held == 1  # the pick took the only slot ...
     assert left == 0  # ... and the cancelled request gave it back, not after the 120 s lease expiry
+
+
+async def _gateway_answering(stream: bytes) -> asyncio.Server:
+    """A gateway stand-in that answers every chat POST with `stream` as an SSE body (health checks: ok)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                if not head.startswith(b"POST "):
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    continue
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                    b"content-length: " + str(len(stream)).encode() + b"\r\n\r\n" + stream
+                )
+                await writer.drain()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def _stream_through_router(
+    redis_url: str, key_prefix: str, secret_key: str, redis: aioredis.Redis, keys: Keys, stream: bytes
+) -> int:
+    """One streamed request through an in-process router whose gateway sends `stream`; its status."""
+    gateway = await _gateway_answering(stream)
+    port = gateway.sockets[0].getsockname()[1]
+    _, key = await ClientKeys(redis, keys).create("test")
+    settings = RouterSettings.load(
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        kiro_secret_key=secret_key,
+        internal_api_key="test-internal",
+        gateway_urls=f"http://127.0.0.1:{port}",
+    )
+    app = create_app(settings)
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 16,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    try:
+        async with asyncio.timeout(30), app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://router", timeout=30) as client:
+                response = await client.post("/v1/messages", json=body, headers={"x-api-key": key})
+    finally:
+        gateway.close()
+    return response.status_code
+
+
+_STARTED = b'event: message_start\ndata: {"type":"message_start"}\n\n'
+
+
+async def test_a_suspension_in_a_started_stream_disables_the_account_with_kiros_reason(
+    redis_url: str,
+    key_prefix: str,
+    secret_key: str,
+    redis: aioredis.Redis,
+    keys: Keys,
+    seed_account: SeedAccount,
+) -> None:
+    await seed_account("acct-suspended-late")
+    why = "Your account has been temporarily suspended. Please contact support to appeal."
+    trailer = b": x-kiro-usage " + orjson.dumps({"failure": "suspended", "reason": why}) + b"\n\n"
+
+    status = await _stream_through_router(redis_url, key_prefix, secret_key, redis, keys, _STARTED + trailer)
+
+    state, reason = await redis.hmget(keys.account("acct-suspended-late"), ["state", "state_reason"])
+    assert status == 200
+    assert state == "disabled"
+    assert reason == f"suspended by Kiro: {why}"
+    assert await redis.zscore(keys.pool(), "acct-suspended-late") is None
+
+
+async def test_a_transient_error_in_a_started_stream_counts_once_without_a_cooldown(
+    redis_url: str,
+    key_prefix: str,
+    secret_key: str,
+    redis: aioredis.Redis,
+    keys: Keys,
+    seed_account: SeedAccount,
+) -> None:
+    await seed_account("acct-blip-late")
+    trailer = b": x-kiro-usage " + orjson.dumps({"failure": "upstream_error"}) + b"\n\n"
+
+    status = await _stream_through_router(redis_url, key_prefix, secret_key, redis, keys, _STARTED + trailer)
+
+    state, in_row = await redis.hmget(keys.account("acct-blip-late"), ["state", "errors_in_row"])
+    assert status == 200
+    assert (state, in_row) == ("active", "1")
+    assert await redis.zscore(keys.pool(), "acct-blip-late") == 0

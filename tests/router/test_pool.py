@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 
+import pytest
 import redis.asyncio as aioredis
 
 from services.router.runtime import RuntimeSettings
@@ -255,6 +256,70 @@ async def test_success_after_a_finished_cooldown_closes_the_breaker(
     record = await redis.hmget(keys.account("healed"), ["state", "failures"])
     assert record == ["active", "0"]
     assert await redis.zscore(keys.pool(), "healed") == 0
+
+
+async def _transient(pool: Pool, account: str) -> float | None:
+    return await pool.cool_down(
+        account, "upstream error", min_seconds=5, breaker_base=5, breaker_cap=60, after=3
+    )
+
+
+async def test_transient_errors_cool_an_account_only_after_three_in_a_row(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("blip")
+
+    first, second = await _transient(pool, "blip"), await _transient(pool, "blip")
+    state_after_two = await redis.hget(keys.account("blip"), "state")
+    score_after_two = await redis.zscore(keys.pool(), "blip")
+    third = await _transient(pool, "blip")
+
+    assert (first, second, state_after_two, score_after_two) == (0.0, 0.0, "active", 0)
+    assert third is not None and third >= time.time() + 4
+    assert await redis.hget(keys.account("blip"), "state") == "cooldown"
+
+
+async def test_a_success_between_transient_errors_starts_the_count_again(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("mostly-fine")
+    results = []
+    for _ in range(3):
+        results += [await _transient(pool, "mostly-fine"), await _transient(pool, "mostly-fine")]
+        lease = await pool.pick()
+        assert isinstance(lease, Lease)
+        await pool.release(lease, "ok")
+
+    assert results == [0.0] * 6
+    assert await redis.hget(keys.account("mostly-fine"), "state") == "active"
+
+
+async def test_errors_of_requests_in_flight_do_not_extend_an_ejection(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("ejected")
+    for _ in range(3):
+        ejected_until = await _transient(pool, "ejected")
+
+    later = [await _transient(pool, "ejected") for _ in range(6)]
+
+    assert ejected_until is not None and ejected_until > time.time()
+    assert later == [pytest.approx(ejected_until)] * 6
+    assert await redis.hget(keys.account("ejected"), "failures") == "1"
+
+
+async def test_a_verdict_cools_an_account_with_errors_in_row_at_once(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("throttled-now")
+    await _transient(pool, "throttled-now")
+
+    until = await pool.cool_down(
+        "throttled-now", "throttled", min_seconds=0, breaker_base=60, breaker_cap=600
+    )
+
+    assert until is not None and until >= time.time() + 59
+    assert await redis.hget(keys.account("throttled-now"), "state") == "cooldown"
 
 
 async def test_cool_down_leaves_disabled_accounts_out_of_the_pool(

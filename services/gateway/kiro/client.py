@@ -27,6 +27,7 @@ from shared.errors import EventStreamError, FailureKind, UpstreamError
 from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints
 from shared.kiro.eventstream import EventStreamDecoder
 from shared.logging import log_fields
+from shared.retry_budget import RetryBudget
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class KiroClient:
         self._metrics = metrics
         self._sdk = settings.kiro_sdk_version
         self._ide = settings.kiro_ide_version
+        self._budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min)
 
     def user_agent(self, machine_id: str) -> str:
         return f"KiroIDE-{self._ide}-{machine_id}"
@@ -166,6 +168,7 @@ class KiroClient:
         order = endpoint_order(self._settings.endpoint_order, region)
         deadline = first_token_timeout or self._settings.first_token_timeout
         failure: UpstreamError | None = None
+        self._budget.request()
         for position, endpoint in enumerate(order):
             current = payload["conversationState"]["currentMessage"]["userInputMessage"].get("origin")
             if current != endpoint.origin or body is None:
@@ -186,7 +189,11 @@ class KiroClient:
                             endpoint=endpoint.value, attempt=attempt, kind=exc.kind.value, status=exc.status
                         ),
                     )
-                    if exc.kind is FailureKind.UPSTREAM_ERROR and attempt < self._settings.retry_attempts:
+                    if (
+                        exc.kind is FailureKind.UPSTREAM_ERROR
+                        and attempt < self._settings.retry_attempts
+                        and self._budget.try_retry()
+                    ):
                         self._metrics.upstream_retries.labels(endpoint.value, exc.kind.value).inc()
                         await asyncio.sleep(self._backoff(attempt - 1))
                         continue
@@ -194,7 +201,13 @@ class KiroClient:
                 self._metrics.child(self._metrics.upstream_attempts, endpoint.value, "ok").inc()
                 return upstream
             assert failure is not None
-            if failure.kind is not FailureKind.THROTTLED or position == len(order) - 1:
+            # a throttled account is never retried at once when a router can fail over to another one
+            if (
+                failure.kind is not FailureKind.THROTTLED
+                or position == len(order) - 1
+                or creds.refresh is None
+                or not self._budget.try_retry()
+            ):
                 raise failure
             self._metrics.upstream_fallbacks.labels(endpoint.value, failure.kind.value).inc()
         assert failure is not None

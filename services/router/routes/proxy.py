@@ -74,7 +74,7 @@ async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
     key, picked = await authorize_and_pick(request, ctx, route, hints.model, hints.conversation)
     exchange = _exchange(request, key, route, hints.model)
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
-    return await forward(ctx, exchange, out, first_pick=picked)
+    return await forward(ctx, exchange, out, first_pick=picked, receive=request.receive)
 
 
 def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Exchange:

@@ -1,7 +1,7 @@
 -- Move one account to a state and keep the pool sorted set in step, atomically.
 -- KEYS[1] account hash, KEYS[2] pool zset
 -- ARGV[1] account id, ARGV[2] state, ARGV[3] reason, ARGV[4] until (unix s, 0 = none),
--- ARGV[5] "1" to also reset the consecutive-failure counter
+-- ARGV[5] "1" to also reset the consecutive-failure counters
 -- Returns 1 when the account exists, 0 otherwise.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
@@ -18,7 +18,7 @@ elseif state == 'active' then
   redis.call('HSET', KEYS[1], 'cooldown_until', '0', 'exhausted_until', '0')
 end
 if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[1], 'failures', '0')
+  redis.call('HSET', KEYS[1], 'failures', '0', 'errors_in_row', '0')
 end
 local enabled = redis.call('HGET', KEYS[1], 'enabled')
 local in_pool = (state == 'active' or state == 'cooldown' or state == 'exhausted') and enabled == '1'

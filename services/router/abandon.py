@@ -1,0 +1,68 @@
+"""Notices a client that goes away before the first byte and stops the work done for it.
+
+Before the relay starts, the router picks accounts, calls gateways and fails over — seconds, or minutes when
+Kiro is slow — and nothing read the client's connection. `Abandonment` watches it: a disconnect cancels the
+gateway call in progress (its connection is closed, so the gateway stops too) and no further account is
+tried. Redis steps are never cut in the middle (a pick interrupted after Redis ran it would strand a lease):
+they finish, and the next `cancellable` section or `check` ends the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from starlette.types import Receive
+
+
+class Abandoned(Exception):
+    """The client disconnected before the first byte."""
+
+
+class Abandonment:
+    """Watches one request's connection from a task of its own until `stop()`."""
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # an ASGI app always runs inside a task
+        self._task: asyncio.Task[Any] = task
+        self.gone = False
+        self._inside = False
+        self._cancelled = False  # we cancelled the request's task
+        self._watch = asyncio.ensure_future(self._wait(receive))
+
+    async def _wait(self, receive: Receive) -> None:
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except OSError:  # a failing transport is a client gone too
+            pass
+        self.gone = True
+        if self._inside:
+            self._cancelled = True
+            self._task.cancel()
+
+    def check(self) -> None:
+        """Raise `Abandoned` when the client has gone."""
+        if self.gone:
+            raise Abandoned
+
+    @contextmanager
+    def cancellable(self) -> Iterator[None]:
+        """A section (gateway call, waiting for a busy account) that a disconnect interrupts at once."""
+        self.check()
+        self._inside = True
+        try:
+            yield
+        except asyncio.CancelledError:
+            if self._cancelled and self._task.uncancel() == 0:  # ours alone: not a shutdown
+                raise Abandoned from None
+            raise
+        finally:
+            self._inside = False
+
+    def stop(self) -> None:
+        """Stop watching (the relay watches the client from its first byte on)."""
+        self._watch.cancel()
