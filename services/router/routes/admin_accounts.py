@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.router.context import AppContext
 from services.router.routes.admin_auth import Ctx
-from services.router.routes.admin_errors import AdminRoute
+from services.router.routes.admin_route import AdminRoute, body_limit
 from services.router.routes.admin_stats import account_stats
 from shared.accounts.kiro_cli import read_kiro_cli_bytes
 from shared.accounts.model import Account
@@ -203,13 +203,10 @@ KIRO_CLI_DB_MAX_BYTES = 32 * 1024 * 1024
         }
     },
 )
+@body_limit(KIRO_CLI_DB_MAX_BYTES)
 async def import_kiro_cli(request: Request, ctx: Ctx, label: str = "") -> dict[str, Any]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > KIRO_CLI_DB_MAX_BYTES:
-            raise HTTPException(413, f"a kiro-cli database is far smaller than {KIRO_CLI_DB_MAX_BYTES} bytes")
-    auth_kv, state = await asyncio.to_thread(read_kiro_cli_bytes, bytes(body))
+    body = await request.body()  # read by AdminRoute within the limit, after the admin check
+    auth_kv, state = await asyncio.to_thread(read_kiro_cli_bytes, body)
     report = await _ops(ctx).add_kiro_cli(auth_kv, state, label=label.strip()[:100])
     return report.as_dict()
 

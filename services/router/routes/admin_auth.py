@@ -32,6 +32,7 @@ FAILURES_OVERALL = 100
 FAILURE_WINDOW_SECONDS = 900
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSWORD_FIELD = "password_hash"
+_SCOPE_KEY = "kiro.admin"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,20 @@ def _check_same_origin(request: Request) -> None:
 
 
 async def require_admin(request: Request, ctx: Ctx) -> Admin:
-    """FastAPI dependency: the caller is the admin (bearer key or session cookie), else 401/403."""
+    """FastAPI dependency: the caller is the admin (bearer key or session cookie), else 401/403.
+
+    `AdminRoute` calls it before reading the body; the answer is kept in the request scope, so the
+    dependency FastAPI solves afterwards does not ask Redis again.
+    """
+    known = request.scope.get(_SCOPE_KEY)
+    if isinstance(known, Admin):
+        return known
+    admin = await _authenticate(request, ctx)
+    request.scope[_SCOPE_KEY] = admin
+    return admin
+
+
+async def _authenticate(request: Request, ctx: AppContext) -> Admin:
     token = _bearer(request)
     if token:
         expected = ctx.settings.secret("admin_api_key")
