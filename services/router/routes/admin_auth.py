@@ -1,4 +1,4 @@
-"""Admin authentication: password login with a brute-force limit, cookie sessions, bearer key, CSRF guard.
+"""Admin authentication: password login (limits in `admin_login_limit`), cookie sessions, bearer key, CSRF.
 
 The password comes from ADMIN_PASSWORD and is kept scrypt-hashed in `keys.admin()`; the environment
 stays authoritative, so changing ADMIN_PASSWORD and restarting replaces the stored hash. Session ids
@@ -18,6 +18,7 @@ import orjson
 from fastapi import Depends, HTTPException, Request, Response
 
 from services.router.context import AppContext, get_ctx
+from services.router.routes import admin_login_limit
 from shared.crypto import constant_time_equals, hash_password, sha256_hex, verify_password
 
 #: route parameter type: the app context, injected
@@ -26,10 +27,6 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 COOKIE = "ks_admin"
 CSRF_HEADER = "X-Requested-With"
 SESSION_TTL_SECONDS = 12 * 3600
-#: failed logins allowed per client address, and from everywhere together, per window
-FAILURES_PER_CLIENT = 10
-FAILURES_OVERALL = 100
-FAILURE_WINDOW_SECONDS = 900
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSWORD_FIELD = "password_hash"
 _SCOPE_KEY = "kiro.admin"
@@ -118,40 +115,21 @@ async def ensure_password(ctx: AppContext) -> None:
     await _stored_password_hash(ctx, ctx.settings.secret("admin_password"))
 
 
-async def _check_rate_limit(ctx: AppContext, client: str) -> None:
-    counts = await ctx.redis.mget(ctx.keys.admin_login_failures(client), ctx.keys.admin_login_failures("*"))
-    per_client, overall = (int(c or 0) for c in counts)
-    if per_client >= FAILURES_PER_CLIENT or overall >= FAILURES_OVERALL:
-        key = ctx.keys.admin_login_failures(client if per_client >= FAILURES_PER_CLIENT else "*")
-        retry_after = max(1, int(await ctx.redis.ttl(key)))
-        raise HTTPException(
-            429,
-            f"too many failed logins; try again in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-async def _record_failure(ctx: AppContext, client: str) -> None:
-    pipe = ctx.redis.pipeline(transaction=True)
-    for subject in (client, "*"):
-        key = ctx.keys.admin_login_failures(subject)
-        pipe.set(key, 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
-        pipe.incr(key)
-    await pipe.execute()
-
-
 async def login(ctx: AppContext, request: Request, response: Response, password: str) -> None:
-    """Check the password (rate-limited) and set the session cookie; raises 401/429/503."""
+    """Check the password (limits in `admin_login_limit`) and set the session cookie; raises 401/429/503."""
     client = _client_address(request)
-    await _check_rate_limit(ctx, client)
-    stored = await _stored_password_hash(ctx, ctx.settings.secret("admin_password"))
+    # the hash ensure_password() stored at start (stored again if Redis lost it): no scrypt before the
+    # attempt is reserved, so refused attempts cost no CPU
+    stored = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _PASSWORD_FIELD))
+    if not stored:
+        stored = await _stored_password_hash(ctx, ctx.settings.secret("admin_password"))
     if not stored:
         raise HTTPException(503, "no admin password is configured: set ADMIN_PASSWORD and restart the router")
+    reservation = await admin_login_limit.reserve(ctx, client)
     # scrypt takes tens of milliseconds of CPU: off the event loop, so streams keep flowing
     if not await asyncio.to_thread(verify_password, password, stored):
-        await _record_failure(ctx, client)
-        raise _unauthorized("wrong password")
-    await ctx.redis.delete(ctx.keys.admin_login_failures(client))
+        raise _unauthorized("wrong password")  # the reservation stays counted as a failure
+    await admin_login_limit.release(ctx, reservation)
     session_id = secrets.token_urlsafe(32)
     record = orjson.dumps({"created_at": time.time(), "client": client})
     await ctx.redis.set(ctx.keys.admin_session(sha256_hex(session_id)), record, ex=SESSION_TTL_SECONDS)
