@@ -142,9 +142,11 @@ async def ensure_password(ctx: AppContext) -> None:
     """
     configured = ctx.settings.secret("admin_password")
     stored = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _PASSWORD_FIELD))
-    if configured and stored and await asyncio.to_thread(verify_password, configured, stored):
-        return
-    if not configured and not stored:
+    if stored and configured:
+        unchanged = await asyncio.to_thread(verify_password, configured, stored)
+    else:
+        unchanged = not stored and not configured
+    if unchanged:
         return
     await _store_password(ctx, configured)
     log.warning(
