@@ -52,6 +52,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
         if plain and await ctx.client_keys.ensure(plain):
             log.info("bootstrap client key stored (PROXY_API_KEY)")
         await admin_auth.ensure_password(ctx)
+        if encrypted := await ctx.store.encrypt_plain_proxy_urls():
+            log.info("plain-text account proxy URLs encrypted", extra=log_fields(accounts=encrypted))
         await ctx.gateways.probe_all(ctx.http)
         tasks = [
             asyncio.create_task(ctx.gateways.run_probes(ctx.http, settings.gateway_health_interval_seconds)),

@@ -12,6 +12,7 @@ import enum
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class AuthKind(enum.StrEnum):
@@ -61,7 +62,11 @@ class Account:
     # pool behaviour
     enabled: bool = True
     weight: int = 100
-    proxy_url: str = ""  # per-account outbound proxy ('' = global VPN_PROXY_URL)
+    # per-account outbound proxy ('' = global VPN_PROXY_URL); it may carry user:password, so it is stored
+    # encrypted in `proxy_url_enc`. `proxy_url` holds only a plain URL written before that (read as a
+    # fallback and encrypted at the next write or router start): read it through `AccountStore.proxy_url`.
+    proxy_url_enc: str = ""
+    proxy_url: str = ""
     max_concurrency: int = 0  # 0 = the stack default
     min_interval_ms: int = -1  # -1 = the stack default; governor spacing between request starts
     # state
@@ -118,13 +123,16 @@ class Account:
         return bool(self.refresh_token_enc)
 
     def public_view(self) -> dict[str, Any]:
-        """What the admin API shows: everything but secrets (presence flags instead)."""
+        """Everything but secrets (presence flags instead); the admin API adds the masked proxy URL
+        (`AccountStore.public_view`)."""
         data = asdict(self)
         for secret in (
             "refresh_token_enc",
             "prev_refresh_token_enc",
             "client_secret_enc",
             "access_token_enc",
+            "proxy_url_enc",
+            "proxy_url",
         ):
             data.pop(secret)
         data["auth_kind"] = self.auth_kind.value
@@ -132,7 +140,29 @@ class Account:
         data["has_refresh_token"] = bool(self.refresh_token_enc)
         data["has_access_token"] = bool(self.access_token_enc)
         data["has_client_secret"] = bool(self.client_secret_enc)
+        data["has_proxy_url"] = bool(self.proxy_url_enc or self.proxy_url)
         return data
+
+
+def mask_proxy_url(url: str) -> str:
+    """The proxy URL as the panel shows it: `http://user:****@host:port`, never the password."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "****"  # not parseable: show nothing of it
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.password is not None:
+        auth = f"{parts.username or ''}:****@"
+    elif parts.username:
+        auth = "****@"  # a lone user name is often the credential itself (token proxies)
+    else:
+        auth = ""
+    return f"{parts.scheme}://{auth}{host}{port}"
 
 
 def _parse(type_name: Any, raw: str) -> Any:

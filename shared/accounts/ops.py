@@ -29,7 +29,7 @@ from shared.accounts.importers import (
     parse_kiro_go,
     parse_refresh_tokens,
 )
-from shared.accounts.model import Account, AccountState, AuthKind
+from shared.accounts.model import Account, AccountState, AuthKind, mask_proxy_url
 from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
 from shared.crypto import SecretBox
@@ -247,6 +247,8 @@ class AccountOps:
         None when the account does not exist; ValueError for a field that cannot be edited.
         """
         changes = dict(changes)
+        if await self._is_masked_proxy(account_id, changes.get("proxy_url")):
+            del changes["proxy_url"]  # the masked URL the panel showed, sent back unchanged
         enabled = changes.pop("enabled", None)
         if changes and not await self.store.update(account_id, changes):
             return None
@@ -254,6 +256,12 @@ class AccountOps:
             return await self.set_enabled(account_id, bool(enabled))
         await self.states.notify(account_id, "account_changed")
         return await self.store.get(account_id)
+
+    async def _is_masked_proxy(self, account_id: str, url: object) -> bool:
+        if not isinstance(url, str) or "****" not in url:
+            return False
+        account = await self.store.get(account_id)
+        return account is not None and url == mask_proxy_url(self.store.proxy_url(account))
 
     async def set_enabled(self, account_id: str, enabled: bool) -> Account | None:
         """Enable or disable an account; enabling puts it back in the pool once it has a usable token."""
@@ -317,7 +325,7 @@ class AccountOps:
             "client_secret_expires_at": account.client_secret_expires_at,
             "enabled": account.enabled,
             "weight": account.weight,
-            "proxy_url": account.proxy_url,
+            "proxy_url": self.store.proxy_url(account),
             "max_concurrency": account.max_concurrency,
             "min_interval_ms": account.min_interval_ms,
             "source": account.source,

@@ -1,7 +1,8 @@
 """Admin API: accounts (add, import, export/restore, device login, edit, enable/disable, refresh, delete).
 
 The work is done by `shared.accounts.ops.AccountOps`; these routes validate input, map failures to
-400/404/502 with a clear message, and answer with `Account.public_view()` (never a secret).
+400/404/502 with a clear message, and answer with `AccountStore.public_view()` (never a secret; the proxy
+URL masked).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ async def _get(ctx: AppContext, account_id: str) -> Account:
 
 async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
     stats = await account_stats(ctx, [account.id])
-    return {**account.public_view(), "stats": stats[account.id]}
+    return {**ctx.store.public_view(account), "stats": stats[account.id]}
 
 
 @router.get("/accounts", summary="Every account (no secrets) with today's stats; malformed records apart")
@@ -139,7 +140,7 @@ async def list_accounts(ctx: Ctx) -> dict[str, Any]:
     listing = await ctx.store.list()
     stats = await account_stats(ctx, (a.id for a in listing.accounts))
     return {
-        "accounts": [{**a.public_view(), "stats": stats[a.id]} for a in listing.accounts],
+        "accounts": [{**ctx.store.public_view(a), "stats": stats[a.id]} for a in listing.accounts],
         "invalid": [{"id": i.id, "reason": i.reason} for i in listing.invalid],
     }
 
