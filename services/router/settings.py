@@ -21,6 +21,12 @@ class RouterSettings(CommonSettings):
     )
     admin_password: SecretStr | None = Field(None, description="admin panel password")
     admin_api_key: SecretStr | None = Field(None, description="bearer key for the admin API")
+    metrics_bearer: SecretStr | None = Field(
+        None, description="when set, /metrics answers only `Authorization: Bearer <this>` (else 401)"
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="serve /metrics on this port of HOST instead of PORT (0 = on PORT)"
+    )
 
     failover_attempts: int = Field(4, ge=1, le=16, description="accounts tried before the first byte")
     default_max_concurrency: int = Field(8, ge=1, description="in-flight requests per account (default)")
