@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.kiro.regions import check_region, profile_arn_region
+
 
 class AuthKind(enum.StrEnum):
     SOCIAL = "social"  # Kiro desktop login with Google / GitHub (refresh at the social auth host)
@@ -30,6 +32,9 @@ class AccountState(enum.StrEnum):
     INVALID = "invalid"  # out of the pool: the stored record is malformed (`state_reason` says why)
     PENDING = "pending"  # out of the pool: added, waiting for its first access token from the refresher
 
+
+#: Fields that go into host names: a record with a value that is not an AWS region is malformed.
+_REGION_FIELDS = frozenset({"auth_region", "api_region"})
 
 #: States in which an account is a member of the pool sorted set.
 POOL_STATES = frozenset({AccountState.ACTIVE, AccountState.COOLDOWN, AccountState.EXHAUSTED})
@@ -114,6 +119,10 @@ class Account:
             raw = data[f.name]
             try:
                 kwargs[f.name] = _parse(f.type, raw)
+                if f.name in _REGION_FIELDS and raw:
+                    check_region(raw, f.name)
+                elif f.name == "profile_arn" and raw:
+                    profile_arn_region(raw)
             except ValueError as exc:
                 raise ValueError(f"field {f.name!r}: {exc}") from exc
         return cls(**kwargs)

@@ -43,6 +43,7 @@ from shared.kiro.auth import (
     parse_device_authorization,
     parse_registration,
 )
+from shared.kiro.regions import check_region, profile_arn_region
 
 PENDING_REASON = "waiting for the first token refresh"
 DEVICE_FLOW_GRACE = 120  # seconds a finished device flow stays readable after its code expired
@@ -357,14 +358,21 @@ class AccountOps:
         if not refresh_token:
             raise ValueError("no refresh token")
         secret = str(record.get("client_secret") or "")
+        auth_region = check_region(str(record.get("auth_region") or "us-east-1"), "auth_region")
+        api_region = str(record.get("api_region", ""))
+        profile_arn = str(record.get("profile_arn", ""))
+        if api_region:
+            check_region(api_region, "api_region")
+        if profile_arn:
+            profile_arn_region(profile_arn)
         return Account(
             id=str(record["id"]),
             label=str(record.get("label", "")),
             auth_kind=AuthKind(record.get("auth_kind", "social")),
             provider=str(record.get("provider", "")),
-            auth_region=str(record.get("auth_region") or "us-east-1"),
-            api_region=str(record.get("api_region", "")),
-            profile_arn=str(record.get("profile_arn", "")),
+            auth_region=auth_region,
+            api_region=api_region,
+            profile_arn=profile_arn,
             start_url=str(record.get("start_url", "")),
             token_endpoint=str(record.get("token_endpoint", "")),
             email=str(record.get("email", "")),

@@ -18,6 +18,7 @@ from shared.accounts.model import Account, mask_proxy_url
 from shared.accounts.scripts import register
 from shared.crypto import SecretBox, SecretDecryptError
 from shared.keys import Keys
+from shared.kiro.regions import check_region
 
 #: Fields an operator may change on an existing account (tokens, state and bookkeeping are not here).
 EDITABLE_FIELDS = frozenset(
@@ -143,6 +144,8 @@ class AccountStore:
         if bad:
             raise ValueError(f"not editable: {', '.join(bad)}")
         plain = dict(changes)
+        if plain.get("api_region"):
+            check_region(str(plain["api_region"]), "api_region")  # goes into the chat host name
         values = self._proxy_fields(str(plain.pop("proxy_url"))) if "proxy_url" in plain else {}
         return await self.set_fields(account_id, to_fields(plain) | values)
 

@@ -8,7 +8,6 @@ URL masked).
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
@@ -25,17 +24,17 @@ from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.kiro.auth import AuthHttp, KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
+from shared.kiro.regions import is_region
 
 router = APIRouter(route_class=AdminRoute)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 FlowId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
 
 
 def _check_region(value: str | None) -> str | None:
-    if value is not None and value != "" and not _REGION.match(value):
+    if value is not None and value != "" and not is_region(value):
         raise ValueError("not an AWS region (like us-east-1)")
     return value or None
 
