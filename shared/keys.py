@@ -83,8 +83,16 @@ class Keys:
         return f"{self.prefix}admin:session:{session_id_hash}"
 
     def admin_login_failures(self, subject: str) -> str:
-        """Integer: failed admin logins from one client address ('*' = all clients) in the window."""
+        """Integer: failed (or in-progress) admin logins from one client address ('*' = all) in the window."""
         return f"{self.prefix}admin:login-failures:{subject}"
+
+    def admin_login_turn(self) -> str:
+        """String: unix ms of the next slowed-down admin password check (while the admin is attacked)."""
+        return f"{self.prefix}admin:login-turn"
+
+    def admin_trusted_client(self, address: str) -> str:
+        """String: set while a client address that signed in successfully skips the login slow-down."""
+        return f"{self.prefix}admin:trusted-client:{address}"
 
     def device_flow(self, flow_id: str) -> str:
         """Hash: one pending device-authorization login (expires)."""

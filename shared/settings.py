@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
+from shared.kiro.regions import InvalidRegionError, check_region, profile_arn_region
 
 
 class CommonSettings(BaseSettings):
@@ -81,11 +82,26 @@ class CommonSettings(BaseSettings):
             raise ConfigError(f"missing required secret(s): {names} ({hint})")
         if self.kiro_env == "production" and self.kiro_emulator_url:
             raise ConfigError("KIRO_EMULATOR_URL is for tests and demos; unset it in production")
+        self._check_regions()
         key = self._secret("kiro_secret_key")
         if key:
             from shared.crypto import validate_fernet_key
 
             validate_fernet_key(key)
+
+    def _check_regions(self) -> None:
+        """Every `*_region` setting and the region of every `*_profile_arn` is an AWS region name."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                continue
+            try:
+                if name.endswith("_region"):
+                    check_region(value, name.upper())
+                elif name.endswith("_profile_arn"):
+                    profile_arn_region(value)
+            except InvalidRegionError as exc:
+                raise ConfigError(f"{name.upper()}: {exc.message}") from exc
 
     def _secret(self, name: str) -> str:
         value = getattr(self, name, None)

@@ -29,9 +29,17 @@ from shared.accounts.ops import AccountOps, ImportReport, parse_json_bytes
 from shared.crypto import SecretBox
 from shared.errors import KiroStackError
 from shared.keys import Keys
+from shared.kiro.regions import is_region
 from shared.redis import create_redis
 
 FORMATS = ("kiro-go", "kiro-auth-token", "kiro-cli", "refresh-tokens")
+
+
+def _region(value: str) -> str:
+    """argparse type: an AWS region name (it becomes part of a host name)."""
+    if not is_region(value):
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} is not an AWS region (like us-east-1)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--refresh-token-file", required=True, help="file holding the refresh token, - = stdin")
     add.add_argument("--client-id", default="")
     add.add_argument("--client-secret-file", help="idc: file holding the client secret")
-    add.add_argument("--region", default="us-east-1", help="auth (OIDC) region")
+    add.add_argument("--region", default="us-east-1", type=_region, help="auth (OIDC) region")
     add.add_argument("--start-url", default="")
     add.add_argument("--label", default="")
 

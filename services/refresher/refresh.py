@@ -170,7 +170,7 @@ async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> To
     started = time.perf_counter()
     result = "ok"
     try:
-        status, body = await r.http.send(request, proxy_url=account.proxy_url or None)
+        status, body = await r.http.send(request, proxy_url=r.store.proxy_url(account) or None)
         return parse_token(status, body)
     except AuthRefreshError as exc:
         result = "invalid_grant" if exc.kind is FailureKind.INVALID_TOKEN else exc.kind.value

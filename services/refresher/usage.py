@@ -52,7 +52,7 @@ async def fetch_usage(r: Refresher, account: Account) -> UsageLimits:
         auth_kind=account.auth_kind,
         machine_id=account.machine_id,
     )
-    status, body = await r.http.send(request, proxy_url=account.proxy_url or None)
+    status, body = await r.http.send(request, proxy_url=r.store.proxy_url(account) or None)
     return parse_usage_limits(status, body)
 
 
@@ -107,7 +107,7 @@ async def refresh_models_cache(r: Refresher, account: Account) -> None:
         machine_id=account.machine_id,
     )
     try:
-        models = parse_models(*await r.http.send(request, proxy_url=account.proxy_url or None))
+        models = parse_models(*await r.http.send(request, proxy_url=r.store.proxy_url(account) or None))
     except UpstreamError as exc:
         log.info("models list unavailable", extra=log_fields(account=account.id, error=exc.message))
         return

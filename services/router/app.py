@@ -23,9 +23,10 @@ from services.router.errors import ClientError, error_response, protocol_of
 from services.router.gateways import Gateways
 from services.router.hot import Front
 from services.router.metrics import RouterMetrics
+from services.router.metrics_listener import start_metrics_listener
 from services.router.reqlog import RequestLog
 from services.router.request_ids import request_id
-from services.router.routes import admin, admin_auth, health, proxy
+from services.router.routes import admin, admin_auth, admin_openapi, health, proxy
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
 from shared.accounts.pool import Pool, PoolLimits
@@ -53,6 +54,10 @@ def create_app(settings: RouterSettings) -> FastAPI:
         if plain and await ctx.client_keys.ensure(plain):
             log.info("bootstrap client key stored (PROXY_API_KEY)")
         await admin_auth.ensure_password(ctx)
+        if encrypted := await ctx.store.encrypt_plain_proxy_urls():
+            log.info("plain-text account proxy URLs encrypted", extra=log_fields(accounts=encrypted))
+        metrics_port = settings.metrics_port
+        listener = await start_metrics_listener(ctx, settings.host, metrics_port) if metrics_port else None
         await ctx.gateways.probe_all(ctx.http)
         tasks = [
             asyncio.create_task(ctx.gateways.run_probes(ctx.http, settings.gateway_health_interval_seconds)),
@@ -69,17 +74,23 @@ def create_app(settings: RouterSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if listener is not None:
+                await listener.cleanup()
             await ctx.http.close()
             await asyncio.sleep(0)  # let the closed transports' callbacks run before the loop ends
             await ctx.arq.aclose()
             await ctx.redis.aclose()
 
-    app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # /openapi.json is served by admin_openapi: the admin API is described to the admin only
+    app = FastAPI(
+        title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisError, _redis_error)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(admin.router)
+    app.include_router(admin_openapi.router)
     app.mount("/admin", PanelFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
     app.add_middleware(Front, hot=proxy.HOT_ROUTES)
     return app

@@ -11,6 +11,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from shared.accounts.model import Account
+from shared.accounts.store import plain_proxy_url
 from shared.crypto import SecretBox, SecretDecryptError
 from shared.keys import Keys
 from shared.logging import log_fields
@@ -77,6 +78,7 @@ class CredentialCache:
         try:
             account = Account.from_redis(raw)
             token = self._box.decrypt(account.access_token_enc)
+            proxy_url = plain_proxy_url(account, self._box)
         except (ValueError, SecretDecryptError) as exc:
             log.error("account credentials unusable", extra=log_fields(account=account_id, error=str(exc)))
             return None
@@ -88,7 +90,7 @@ class CredentialCache:
             profile_arn=account.profile_arn,
             auth_kind=account.auth_kind.value,
             machine_id=account.machine_id,
-            proxy_url=account.proxy_url,
+            proxy_url=proxy_url,
         )
         self._cache[account_id] = creds
         return creds

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
+from shared.errors import ConfigError
 from shared.settings import CommonSettings
 
 
@@ -20,6 +21,12 @@ class RouterSettings(CommonSettings):
     )
     admin_password: SecretStr | None = Field(None, description="admin panel password")
     admin_api_key: SecretStr | None = Field(None, description="bearer key for the admin API")
+    metrics_bearer: SecretStr | None = Field(
+        None, description="when set, /metrics answers only `Authorization: Bearer <this>` (else 401)"
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="serve /metrics on this port of HOST instead of PORT (0 = on PORT)"
+    )
 
     failover_attempts: int = Field(4, ge=1, le=16, description="accounts tried before the first byte")
     failover_budget_ratio: float = Field(
@@ -62,6 +69,25 @@ class RouterSettings(CommonSettings):
     )
 
     required_secrets: ClassVar[tuple[str, ...]] = ("kiro_secret_key", "internal_api_key")
+    #: shortest admin secrets production accepts (a guessable admin secret hands over every account)
+    min_admin_password_length: ClassVar[int] = 12
+    min_admin_api_key_length: ClassVar[int] = 32
+
+    def check(self) -> None:
+        """The common checks, and in production no admin password under 12 or API key under 32 characters."""
+        super().check()
+        if self.kiro_env != "production":
+            return
+        for name, minimum in (
+            ("admin_password", self.min_admin_password_length),
+            ("admin_api_key", self.min_admin_api_key_length),
+        ):
+            value = self.secret(name)
+            if value and len(value) < minimum:
+                raise ConfigError(
+                    f"{name.upper()} is {len(value)} characters long; production needs at least {minimum} "
+                    f"(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
 
     @property
     def gateway_url_list(self) -> list[str]:

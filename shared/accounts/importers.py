@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
+from shared.kiro.regions import check_region, profile_arn_region
 
 
 class ImportFormatError(ValueError):
@@ -64,6 +65,9 @@ class AccountSpec:
             raise ValueError("idc login needs clientId and clientSecret")
         if self.auth_kind is AuthKind.EXTERNAL_IDP and not self.token_endpoint:
             raise ValueError("external IdP login needs a tokenEndpoint")
+        check_region(self.auth_region, "region")  # it becomes part of the auth host name
+        if self.profile_arn:
+            profile_arn_region(self.profile_arn)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ import enum
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
+
+from shared.kiro.regions import check_region, profile_arn_region
 
 
 class AuthKind(enum.StrEnum):
@@ -29,6 +32,9 @@ class AccountState(enum.StrEnum):
     INVALID = "invalid"  # out of the pool: the stored record is malformed (`state_reason` says why)
     PENDING = "pending"  # out of the pool: added, waiting for its first access token from the refresher
 
+
+#: Fields that go into host names: a record with a value that is not an AWS region is malformed.
+_REGION_FIELDS = frozenset({"auth_region", "api_region"})
 
 #: States in which an account is a member of the pool sorted set.
 POOL_STATES = frozenset({AccountState.ACTIVE, AccountState.COOLDOWN, AccountState.EXHAUSTED})
@@ -61,7 +67,11 @@ class Account:
     # pool behaviour
     enabled: bool = True
     weight: int = 100
-    proxy_url: str = ""  # per-account outbound proxy ('' = global VPN_PROXY_URL)
+    # per-account outbound proxy ('' = global VPN_PROXY_URL); it may carry user:password, so it is stored
+    # encrypted in `proxy_url_enc`. `proxy_url` holds only a plain URL written before that (read as a
+    # fallback and encrypted at the next write or router start): read it through `AccountStore.proxy_url`.
+    proxy_url_enc: str = ""
+    proxy_url: str = ""
     max_concurrency: int = 0  # 0 = the stack default
     min_interval_ms: int = -1  # -1 = the stack default; governor spacing between request starts
     # state
@@ -109,6 +119,10 @@ class Account:
             raw = data[f.name]
             try:
                 kwargs[f.name] = _parse(f.type, raw)
+                if f.name in _REGION_FIELDS and raw:
+                    check_region(raw, f.name)
+                elif f.name == "profile_arn" and raw:
+                    profile_arn_region(raw)
             except ValueError as exc:
                 raise ValueError(f"field {f.name!r}: {exc}") from exc
         return cls(**kwargs)
@@ -118,13 +132,16 @@ class Account:
         return bool(self.refresh_token_enc)
 
     def public_view(self) -> dict[str, Any]:
-        """What the admin API shows: everything but secrets (presence flags instead)."""
+        """Everything but secrets (presence flags instead); the admin API adds the masked proxy URL
+        (`AccountStore.public_view`)."""
         data = asdict(self)
         for secret in (
             "refresh_token_enc",
             "prev_refresh_token_enc",
             "client_secret_enc",
             "access_token_enc",
+            "proxy_url_enc",
+            "proxy_url",
         ):
             data.pop(secret)
         data["auth_kind"] = self.auth_kind.value
@@ -132,7 +149,29 @@ class Account:
         data["has_refresh_token"] = bool(self.refresh_token_enc)
         data["has_access_token"] = bool(self.access_token_enc)
         data["has_client_secret"] = bool(self.client_secret_enc)
+        data["has_proxy_url"] = bool(self.proxy_url_enc or self.proxy_url)
         return data
+
+
+def mask_proxy_url(url: str) -> str:
+    """The proxy URL as the panel shows it: `http://user:****@host:port`, never the password."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "****"  # not parseable: show nothing of it
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.password is not None:
+        auth = f"{parts.username or ''}:****@"
+    elif parts.username:
+        auth = "****@"  # a lone user name is often the credential itself (token proxies)
+    else:
+        auth = ""
+    return f"{parts.scheme}://{auth}{host}{port}"
 
 
 def _parse(type_name: Any, raw: str) -> Any:

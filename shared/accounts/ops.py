@@ -29,7 +29,7 @@ from shared.accounts.importers import (
     parse_kiro_go,
     parse_refresh_tokens,
 )
-from shared.accounts.model import Account, AccountState, AuthKind
+from shared.accounts.model import Account, AccountState, AuthKind, mask_proxy_url
 from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
 from shared.crypto import SecretBox
@@ -43,6 +43,7 @@ from shared.kiro.auth import (
     parse_device_authorization,
     parse_registration,
 )
+from shared.kiro.regions import check_region, profile_arn_region
 
 PENDING_REASON = "waiting for the first token refresh"
 DEVICE_FLOW_GRACE = 120  # seconds a finished device flow stays readable after its code expired
@@ -247,6 +248,8 @@ class AccountOps:
         None when the account does not exist; ValueError for a field that cannot be edited.
         """
         changes = dict(changes)
+        if await self._is_masked_proxy(account_id, changes.get("proxy_url")):
+            del changes["proxy_url"]  # the masked URL the panel showed, sent back unchanged
         enabled = changes.pop("enabled", None)
         if changes and not await self.store.update(account_id, changes):
             return None
@@ -254,6 +257,12 @@ class AccountOps:
             return await self.set_enabled(account_id, bool(enabled))
         await self.states.notify(account_id, "account_changed")
         return await self.store.get(account_id)
+
+    async def _is_masked_proxy(self, account_id: str, url: object) -> bool:
+        if not isinstance(url, str) or "****" not in url:
+            return False
+        account = await self.store.get(account_id)
+        return account is not None and url == mask_proxy_url(self.store.proxy_url(account))
 
     async def set_enabled(self, account_id: str, enabled: bool) -> Account | None:
         """Enable or disable an account; enabling puts it back in the pool once it has a usable token."""
@@ -317,7 +326,7 @@ class AccountOps:
             "client_secret_expires_at": account.client_secret_expires_at,
             "enabled": account.enabled,
             "weight": account.weight,
-            "proxy_url": account.proxy_url,
+            "proxy_url": self.store.proxy_url(account),
             "max_concurrency": account.max_concurrency,
             "min_interval_ms": account.min_interval_ms,
             "source": account.source,
@@ -349,14 +358,21 @@ class AccountOps:
         if not refresh_token:
             raise ValueError("no refresh token")
         secret = str(record.get("client_secret") or "")
+        auth_region = check_region(str(record.get("auth_region") or "us-east-1"), "auth_region")
+        api_region = str(record.get("api_region", ""))
+        profile_arn = str(record.get("profile_arn", ""))
+        if api_region:
+            check_region(api_region, "api_region")
+        if profile_arn:
+            profile_arn_region(profile_arn)
         return Account(
             id=str(record["id"]),
             label=str(record.get("label", "")),
             auth_kind=AuthKind(record.get("auth_kind", "social")),
             provider=str(record.get("provider", "")),
-            auth_region=str(record.get("auth_region") or "us-east-1"),
-            api_region=str(record.get("api_region", "")),
-            profile_arn=str(record.get("profile_arn", "")),
+            auth_region=auth_region,
+            api_region=api_region,
+            profile_arn=profile_arn,
             start_url=str(record.get("start_url", "")),
             token_endpoint=str(record.get("token_endpoint", "")),
             email=str(record.get("email", "")),

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, fields
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from shared.accounts.model import Account
+from shared.accounts.model import Account, mask_proxy_url
 from shared.accounts.scripts import register
-from shared.crypto import SecretBox
+from shared.crypto import SecretBox, SecretDecryptError
 from shared.keys import Keys
+from shared.kiro.regions import check_region
 
 #: Fields an operator may change on an existing account (tokens, state and bookkeeping are not here).
 EDITABLE_FIELDS = frozenset(
@@ -122,8 +123,11 @@ class AccountStore:
     # --- writing --------------------------------------------------------------------------------
     async def create(self, account: Account) -> bool:
         """Store a new record (with its encrypted secrets); False when the id is taken."""
+        record = account.to_redis()
+        if account.proxy_url:  # given plain (new account, restore): stored encrypted
+            record |= self._proxy_fields(account.proxy_url)
         args: list[str] = [account.id]
-        for name, value in account.to_redis().items():
+        for name, value in record.items():
             args += [name, value]
         created = await self._create(
             keys=[self._keys.account(account.id), self._keys.accounts(), self._keys.pool_weights()], args=args
@@ -139,7 +143,23 @@ class AccountStore:
         bad = sorted(set(changes) - EDITABLE_FIELDS)
         if bad:
             raise ValueError(f"not editable: {', '.join(bad)}")
-        return await self.set_fields(account_id, to_fields(changes))
+        plain = dict(changes)
+        if plain.get("api_region"):
+            check_region(str(plain["api_region"]), "api_region")  # goes into the chat host name
+        values = self._proxy_fields(str(plain.pop("proxy_url"))) if "proxy_url" in plain else {}
+        return await self.set_fields(account_id, to_fields(plain) | values)
+
+    def _proxy_fields(self, url: str) -> dict[str, str]:
+        """The stored form of a proxy URL: encrypted, and no plain copy left behind."""
+        return {"proxy_url_enc": self._box.encrypt(url) if url else "", "proxy_url": ""}
+
+    async def encrypt_plain_proxy_urls(self) -> int:
+        """Encrypt proxy URLs stored in plain text before they were encrypted; how many were."""
+        done = 0
+        for account in (await self.list()).accounts:
+            if account.proxy_url and not account.proxy_url_enc:
+                done += await self.set_fields(account.id, self._proxy_fields(account.proxy_url))
+        return done
 
     async def set_fields(self, account_id: str, values: dict[str, str], *, increment: str = "") -> bool:
         """Write non-token fields of an existing account (refresh bookkeeping, usage snapshot).
@@ -189,6 +209,23 @@ class AccountStore:
     def access_token(self, account: Account) -> str:
         """The plain access token ('' before the first refresh)."""
         return self._box.decrypt(account.access_token_enc) if account.access_token_enc else ""
+
+    def proxy_url(self, account: Account) -> str:
+        """The account's plain proxy URL ('' = the global VPN_PROXY_URL)."""
+        return plain_proxy_url(account, self._box)
+
+    def public_view(self, account: Account) -> dict[str, Any]:
+        """`Account.public_view()` with the proxy URL masked (`http://user:****@host:port`)."""
+        try:
+            shown = mask_proxy_url(self.proxy_url(account))
+        except SecretDecryptError:
+            shown = "(stored proxy URL does not decrypt with KIRO_SECRET_KEY)"
+        return {**account.public_view(), "proxy_url": shown}
+
+
+def plain_proxy_url(account: Account, box: SecretBox) -> str:
+    """The account's plain proxy URL: decrypted, or a plain one stored before proxies were encrypted."""
+    return box.decrypt(account.proxy_url_enc) if account.proxy_url_enc else account.proxy_url
 
 
 def _parse(account_id: str, data: dict[str, str]) -> Account:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from shared.kiro.regions import check_region, profile_arn_region
 from shared.settings import CommonSettings
 
 
@@ -40,18 +41,20 @@ EMULATOR_PATHS = {
 
 
 def api_region_from_profile_arn(profile_arn: str | None) -> str | None:
-    """The chat API region is the 4th field of `arn:aws:codewhisperer:{region}:{acct}:profile/{id}`."""
-    if not profile_arn:
-        return None
-    parts = profile_arn.split(":")
-    if len(parts) >= 6 and parts[0] == "arn" and parts[3]:
-        return parts[3]
-    return None
+    """The chat API region is the 4th field of `arn:aws:codewhisperer:{region}:{acct}:profile/{id}`.
+
+    Raises InvalidRegionError when that field is not an AWS region name.
+    """
+    return profile_arn_region(profile_arn) if profile_arn else None
 
 
 @dataclass(frozen=True)
 class KiroEndpoints:
-    """URL builder for chat, models, usage, social auth and OIDC."""
+    """URL builder for chat, models, usage, social auth and OIDC.
+
+    Every region is checked before it goes into a host name: InvalidRegionError (an InvalidRequestError
+    and a ValueError) instead of a URL that points somewhere else.
+    """
 
     q_host: str
     codewhisperer_host: str
@@ -72,12 +75,14 @@ class KiroEndpoints:
         )
 
     def api_region(self, profile_arn: str | None = None, region: str | None = None) -> str:
-        return api_region_from_profile_arn(profile_arn) or region or self.default_api_region
+        chosen = api_region_from_profile_arn(profile_arn) or region or self.default_api_region
+        return check_region(chosen, "API region")
 
     def _emu(self, name: str) -> str | None:
         return f"{self.emulator_url}{EMULATOR_PATHS[name]}" if self.emulator_url else None
 
     def chat(self, endpoint: ChatEndpoint, api_region: str) -> str:
+        check_region(api_region, "API region")
         if endpoint is ChatEndpoint.CODEWHISPERER:
             return self._emu("chat_codewhisperer") or f"{self.codewhisperer_host}/generateAssistantResponse"
         return (
@@ -85,9 +90,10 @@ class KiroEndpoints:
         )
 
     def _api_base(self, api_region: str) -> str:
-        return self.q_host.format(region=api_region)
+        return self.q_host.format(region=check_region(api_region, "API region"))
 
     def models(self, api_region: str, profile_arn: str | None = None) -> str:
+        check_region(api_region, "API region")
         base = self._emu("models") or f"{self._api_base(api_region)}/ListAvailableModels"
         query = "origin=AI_EDITOR&maxResults=50"
         if profile_arn:
@@ -95,6 +101,7 @@ class KiroEndpoints:
         return f"{base}?{query}"
 
     def usage_limits(self, api_region: str, profile_arn: str | None = None) -> str:
+        check_region(api_region, "API region")
         base = self._emu("usage") or f"{self._api_base(api_region)}/getUsageLimits"
         query = "origin=AI_EDITOR&resourceType=AGENTIC_REQUEST&isEmailRequired=true"
         if profile_arn:
@@ -102,15 +109,17 @@ class KiroEndpoints:
         return f"{base}?{query}"
 
     def social_refresh(self, auth_region: str = "us-east-1") -> str:
-        return (
-            self._emu("social_refresh") or f"{self.social_auth_host.format(region=auth_region)}/refreshToken"
-        )
+        host = self.social_auth_host.format(region=check_region(auth_region, "auth region"))
+        return self._emu("social_refresh") or f"{host}/refreshToken"
+
+    def _oidc(self, sso_region: str) -> str:
+        return self.oidc_host.format(region=check_region(sso_region, "OIDC region"))
 
     def oidc_token(self, sso_region: str) -> str:
-        return self._emu("oidc_token") or f"{self.oidc_host.format(region=sso_region)}/token"
+        return self._emu("oidc_token") or f"{self._oidc(sso_region)}/token"
 
     def oidc_register(self, sso_region: str) -> str:
-        return self._emu("oidc_register") or f"{self.oidc_host.format(region=sso_region)}/client/register"
+        return self._emu("oidc_register") or f"{self._oidc(sso_region)}/client/register"
 
     def oidc_device_authorization(self, sso_region: str) -> str:
-        return self._emu("oidc_device") or f"{self.oidc_host.format(region=sso_region)}/device_authorization"
+        return self._emu("oidc_device") or f"{self._oidc(sso_region)}/device_authorization"

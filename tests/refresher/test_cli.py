@@ -110,3 +110,19 @@ def test_kiro_cli_database_without_a_login_says_so(cli_env: dict[str, str], tmp_
     assert result.returncode == 1 and "no kiro-cli login" in result.stderr
     assert not_a_db.returncode == 1 and "kiro-cli database" in not_a_db.stderr
     assert "Traceback" not in result.stderr + not_a_db.stderr
+
+
+def test_add_refuses_a_region_that_is_not_an_aws_region(cli_env: dict[str, str]) -> None:
+    done = _cli(
+        cli_env,
+        "add",
+        "--refresh-token-file",
+        "-",
+        "--region",
+        "x@127.0.0.1:9/#",
+        stdin="aor-cli-region-token",
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "not an AWS region" in done.stderr
+    listing = _cli(cli_env, "list", "--json")
+    assert json.loads(listing.stdout) == {"accounts": [], "invalid": []}, listing.stdout

@@ -280,6 +280,29 @@ async def test_kiro_auth_token_file_adds_an_account(admin: httpx.AsyncClient) ->
     assert token_file["refreshToken"] not in r.text
 
 
+async def test_proxy_credentials_are_masked_in_every_answer_and_never_stored_plain(
+    admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys, secret_key: str
+) -> None:
+    proxy, masked = "http://pu:pr0xy-s3cret@127.0.0.1:3128", "http://pu:****@127.0.0.1:3128"
+    account, _ = await add_social(admin, proxy_url=proxy)
+    path = f"/accounts/{account['id']}"
+    assert account["proxy_url"] == masked
+    assert (await admin.get(path)).json()["proxy_url"] == masked
+    listing = await admin.get("/accounts")
+    assert "pr0xy-s3cret" not in listing.text and masked in listing.text
+    assert "pr0xy-s3cret" not in " ".join((await redis.hgetall(keys.account(account["id"]))).values())
+
+    # the panel saves its edit form with the masked value it was shown: the real URL is kept
+    r = await admin.patch(path, json={"proxy_url": masked, "label": "edited"})
+    assert r.status_code == 200 and r.json()["proxy_url"] == masked
+    backup = (await admin.get("/accounts/export")).json()
+    assert "pr0xy-s3cret" not in str(backup)
+    assert (await admin.delete(path)).status_code == 200
+    assert (await admin.post("/accounts/restore", json=backup)).json()["added"] == [account["id"]]
+    stored = await redis.hgetall(keys.account(account["id"]))
+    assert SecretBox(secret_key).decrypt(stored["proxy_url_enc"]) == proxy
+
+
 async def test_edit_disable_enable_and_delete_an_account(
     admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
 ) -> None:
@@ -571,7 +594,8 @@ async def test_device_login_shows_the_user_code_and_reports_pending(admin: httpx
 async def test_admin_api_is_described_in_the_openapi_schema_with_its_request_models(
     router: ServiceProcess,
 ) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}  # strangers get the client API only
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         schema = (await client.get(router.url + "/openapi.json")).json()
     paths = schema["paths"]
     body = paths["/admin/api/accounts"]["post"]["requestBody"]["content"]["application/json"]["schema"]

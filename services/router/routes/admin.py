@@ -1,7 +1,8 @@
 """Admin API (`/admin/api/...`): login, accounts, client keys, runtime settings, stats, request log.
 
-Every route but login/logout/session needs the admin (session cookie from the panel, or
-`Authorization: Bearer $ADMIN_API_KEY`); see `admin_auth`. The panel's static files are in `admin_ui/`.
+Every route but login/logout needs the admin (session cookie from the panel, or
+`Authorization: Bearer $ADMIN_API_KEY`; see `admin_auth`), checked by `AdminRoute` before any body is
+read; bodies are read with a limit (413). The panel's static files are in `admin_ui/`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.routes import admin_accounts, admin_auth, admin_keys, admin_requests
 from services.router.routes.admin_auth import Admin, Ctx, require_admin
-from services.router.routes.admin_errors import AdminRoute
+from services.router.routes.admin_route import AdminRoute, body_limit, public
 from services.router.routes.admin_settings import SettingsUpdate, read_settings, write_settings
 from services.router.routes.admin_stats import overview
 
@@ -25,6 +26,10 @@ router = APIRouter(prefix="/admin/api", tags=["admin"], route_class=AdminRoute)
 _protected = APIRouter(dependencies=[Depends(require_admin)], route_class=AdminRoute)
 
 
+#: the login form holds one password of at most 1024 characters
+LOGIN_BODY_LIMIT = 16 * 1024
+
+
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -32,12 +37,15 @@ class LoginBody(BaseModel):
 
 
 @router.post("/login", summary="Sign in to the panel: sets the HttpOnly session cookie `ks_admin`")
+@public
+@body_limit(LOGIN_BODY_LIMIT)
 async def login(body: LoginBody, request: Request, response: Response, ctx: Ctx) -> dict[str, Any]:
     await admin_auth.login(ctx, request, response, body.password)
     return {"authenticated": True}
 
 
 @router.post("/logout", summary="End the panel session")
+@public
 async def logout(request: Request, response: Response, ctx: Ctx) -> dict[str, Any]:
     await admin_auth.logout(ctx, request, response)
     return {"authenticated": False}

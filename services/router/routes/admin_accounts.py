@@ -1,13 +1,13 @@
 """Admin API: accounts (add, import, export/restore, device login, edit, enable/disable, refresh, delete).
 
 The work is done by `shared.accounts.ops.AccountOps`; these routes validate input, map failures to
-400/404/502 with a clear message, and answer with `Account.public_view()` (never a secret).
+400/404/502 with a clear message, and answer with `AccountStore.public_view()` (never a secret; the proxy
+URL masked).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.router.context import AppContext
 from services.router.routes.admin_auth import Ctx
-from services.router.routes.admin_errors import AdminRoute
+from services.router.routes.admin_route import AdminRoute, body_limit
 from services.router.routes.admin_stats import account_stats
 from shared.accounts.kiro_cli import read_kiro_cli_bytes
 from shared.accounts.model import Account
@@ -24,17 +24,17 @@ from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.kiro.auth import AuthHttp, KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
+from shared.kiro.regions import is_region
 
 router = APIRouter(route_class=AdminRoute)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 FlowId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
 
 
 def _check_region(value: str | None) -> str | None:
-    if value is not None and value != "" and not _REGION.match(value):
+    if value is not None and value != "" and not is_region(value):
         raise ValueError("not an AWS region (like us-east-1)")
     return value or None
 
@@ -131,7 +131,7 @@ async def _get(ctx: AppContext, account_id: str) -> Account:
 
 async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
     stats = await account_stats(ctx, [account.id])
-    return {**account.public_view(), "stats": stats[account.id]}
+    return {**ctx.store.public_view(account), "stats": stats[account.id]}
 
 
 @router.get("/accounts", summary="Every account (no secrets) with today's stats; malformed records apart")
@@ -139,7 +139,7 @@ async def list_accounts(ctx: Ctx) -> dict[str, Any]:
     listing = await ctx.store.list()
     stats = await account_stats(ctx, (a.id for a in listing.accounts))
     return {
-        "accounts": [{**a.public_view(), "stats": stats[a.id]} for a in listing.accounts],
+        "accounts": [{**ctx.store.public_view(a), "stats": stats[a.id]} for a in listing.accounts],
         "invalid": [{"id": i.id, "reason": i.reason} for i in listing.invalid],
     }
 
@@ -203,13 +203,10 @@ KIRO_CLI_DB_MAX_BYTES = 32 * 1024 * 1024
         }
     },
 )
+@body_limit(KIRO_CLI_DB_MAX_BYTES)
 async def import_kiro_cli(request: Request, ctx: Ctx, label: str = "") -> dict[str, Any]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > KIRO_CLI_DB_MAX_BYTES:
-            raise HTTPException(413, f"a kiro-cli database is far smaller than {KIRO_CLI_DB_MAX_BYTES} bytes")
-    auth_kv, state = await asyncio.to_thread(read_kiro_cli_bytes, bytes(body))
+    body = await request.body()  # read by AdminRoute within the limit, after the admin check
+    auth_kv, state = await asyncio.to_thread(read_kiro_cli_bytes, body)
     report = await _ops(ctx).add_kiro_cli(auth_kv, state, label=label.strip()[:100])
     return report.as_dict()
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.router.routes.admin_auth import Ctx
-from services.router.routes.admin_errors import AdminRoute
+from services.router.routes.admin_route import AdminRoute
 from services.router.routes.admin_stats import key_usage
 
 router = APIRouter(route_class=AdminRoute)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from services.router.reqlog import STREAM_ID
 from services.router.routes.admin_auth import Ctx
-from services.router.routes.admin_errors import AdminRoute
+from services.router.routes.admin_route import AdminRoute
 
 router = APIRouter(route_class=AdminRoute)
 
