@@ -67,8 +67,10 @@ async def test_a_flood_from_eleven_addresses_does_not_lock_the_admin_out_of_a_tw
         assert r.status_code == 200, r.text
         assert (await admin.get("/session")).status_code == 200
 
-    # an address that flooded is still refused, also with the right password
-    async with client_from(router, "127.0.0.2") as attacker:
+    # an address that used up its ten failures is still refused, also with the right password (under load
+    # some flood requests meet the overall slow-down instead: an address with fewer failures is not locked)
+    spent = next(f"127.0.0.{i}" for i, flood in enumerate(floods, start=2) if flood[401] >= 10)
+    async with client_from(router, spent) as attacker:
         r = await attacker.post("/login", json={"password": stack_env["ADMIN_PASSWORD"]})
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) > 0
