@@ -26,10 +26,11 @@ from services.gateway.errors import (
     error_response,
     failure_response,
     invalid_request_response,
+    unauthorized_response,
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
-from services.gateway.options import MissingCredentials, RuntimeOptions
+from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
@@ -167,11 +168,11 @@ async def parse_request(
         raise InvalidRequestError(f"malformed request body: {exc}") from None
 
 
-async def resolve_credentials(request: Request, state: GatewayState, trusted: bool) -> KiroCredentials:
-    found = state.contexts.credentials(request.headers, trusted)
+async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
+    found = state.contexts.credentials(request.headers, caller)
     if isinstance(found, StandaloneAccount):
         return await state.tokens.credentials(
-            found, proxy_url=state.contexts.proxy_url(request.headers, trusted)
+            found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
         )
     return found
 
@@ -181,6 +182,11 @@ async def prepare(
 ) -> ChatCall | Response:
     """Everything before the call to Kiro; a Response when the request ends here (bad input, no creds)."""
     started = time.perf_counter()
+    contexts = state.contexts
+    try:
+        caller = contexts.authenticate(request.headers)  # before a byte of the body is read
+    except Unauthorized as exc:
+        return unauthorized_response(protocol, str(exc))
     debug: DebugBodies | None = None
     try:
         raw = await read_body(request, state.settings.max_body_bytes)
@@ -189,14 +195,12 @@ async def prepare(
         req = await parse_request(request, state, protocol, raw=raw)
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
-    contexts = state.contexts
-    trusted = contexts.trusted(request.headers)
-    options = contexts.options(request.headers, trusted)
+    options = contexts.options(request.headers, caller is Caller.ROUTER)
     try:
         resolved = state.catalog.resolver(
             options.model_aliases, options.default_model, options.thinking_suffix
         ).resolve(req.model)
-        creds = await resolve_credentials(request, state, trusted)
+        creds = await resolve_credentials(request, state, caller)
         region = state.client.api_region(creds)
         origin = endpoint_order(state.settings.endpoint_order, region)[0].origin
         kiro = build_kiro_request(

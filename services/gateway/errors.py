@@ -15,7 +15,13 @@ from shared.client_errors import FAILURE_SHAPES, Protocol, error_payload
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import request_id_var
 
-__all__ = ["Protocol", "error_response", "failure_response", "invalid_request_response"]
+__all__ = [
+    "Protocol",
+    "error_response",
+    "failure_response",
+    "invalid_request_response",
+    "unauthorized_response",
+]
 
 
 class JSONBytesResponse(Response):
@@ -49,6 +55,11 @@ def error_response(
         request_id=request_id_var.get(),
     )
     return JSONBytesResponse(body, status_code=status, headers=headers)
+
+
+def unauthorized_response(protocol: Protocol, message: str) -> Response:
+    """401 in the client's shape for a caller without a valid key (SDKs do not retry it)."""
+    return error_response(protocol, 401, message, openai_code="invalid_api_key")
 
 
 def invalid_request_response(protocol: Protocol, exc: InvalidRequestError) -> Response:

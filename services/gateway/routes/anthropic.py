@@ -9,7 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.chat import handle_chat, parse_request
-from services.gateway.errors import JSONBytesResponse, Protocol, invalid_request_response
+from services.gateway.errors import (
+    JSONBytesResponse,
+    Protocol,
+    invalid_request_response,
+    unauthorized_response,
+)
+from services.gateway.options import Unauthorized
 from services.gateway.state import GatewayState, get_state
 from services.gateway.translate import count_tokens
 from shared.errors import InvalidRequestError
@@ -31,6 +37,11 @@ async def count_message_tokens(
 
     Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description).
     """
+    try:
+        state.contexts.authenticate(request.headers)
+    except Unauthorized as exc:
+        state.metrics.requests.labels("count_tokens", "401", "-").inc()
+        return unauthorized_response(Protocol.ANTHROPIC, str(exc))
     try:
         req = await parse_request(request, state, Protocol.ANTHROPIC)
     except InvalidRequestError as exc:
