@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 # figure by the end of the stream; count_tokens stays exact).
 EXACT_COUNT_BYTES = 8192
 PAYLOAD_BYTES_PER_TOKEN = 4.4  # measured on Claude Code's first turn: 75 372 bytes, 16 969 tokens
+#: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
+REASON_LIMIT = 500
 
 
 def estimate_input_tokens(req: ChatRequest, payload_bytes: int) -> int:
@@ -316,13 +318,15 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
     )
 
 
-def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None) -> bytes:
+def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None, reason: str) -> bytes:
+    """The router's end-of-stream line: usage, and the failure with its reason (docs/architecture.md)."""
     usage = translator.usage
     data = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "credits": round(credits, 6),
         "failure": failure.value if failure else None,
+        "reason": reason[:REASON_LIMIT] if failure else None,
     }
     return b": x-kiro-usage " + orjson.dumps(data) + b"\n\n"
 
@@ -375,9 +379,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
             pass
         translator.finish()
         if translator.failure is not None:
-            error = relay.stream_error
-            detail = f"Kiro {error.error_type}: {error.message}" if error else "Kiro stream failed"
-            raise UpstreamError(translator.failure, detail)
+            raise UpstreamError(translator.failure, translator.failure_reason or "Kiro stream failed")
     except UpstreamError as exc:
         return _failed(state, call, exc)
     finally:
@@ -449,15 +451,18 @@ async def _sse(
         except UpstreamError as exc:
             failure = exc.kind
             metrics.child(metrics.stream_errors, exc.kind.value).inc()
-            logger.warning(
-                "stream failed after the first byte", extra=log_fields(kind=exc.kind.value, error=exc.message)
-            )
             tail = translator.error(exc.kind, exc.message)
+        if failure is not None:
+            logger.warning(
+                "stream failed after the first byte",
+                extra=log_fields(kind=failure.value, error=translator.failure_reason),
+            )
         metrics.credits.inc(relay.credits)
         _count(state, call, 200, translator, failure)
         if call.debug is not None:
             debug_log(state, call.route, 200, call.debug, failure=failure.value if failure else "")
-        yield LastChunk(head + tail + _usage_trailer(translator, relay.credits, failure))
+        trailer = _usage_trailer(translator, relay.credits, failure, translator.failure_reason)
+        yield LastChunk(head + tail + trailer)
     finally:
         if not opening.done():
             opening.cancel()

@@ -80,10 +80,15 @@ def invalid_request_response(protocol: Protocol, exc: InvalidRequestError) -> Re
     )
 
 
+def header_text(text: str, limit: int = 300) -> str:
+    """`text` as a safe header value: printable ASCII on one line, clipped."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+
+
 def failure_headers(exc: UpstreamError) -> dict[str, str]:
     """The internal X-Kiro-Failure family plus the retry advice every SDK honours."""
     shape = FAILURE_SHAPES[exc.kind]
-    headers = {"X-Kiro-Failure": exc.kind.value}
+    headers = {"X-Kiro-Failure": exc.kind.value, "X-Kiro-Failure-Reason": header_text(exc.message)}
     retry_after = exc.retry_after if exc.retry_after is not None else shape.default_retry_after
     if retry_after is not None:
         seconds = max(1, math.ceil(retry_after))
