@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from services.gateway.body import parse_json_object, read_body
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
@@ -472,9 +473,23 @@ async def _sse(
         metrics.child(metrics.stream_duration, call.route).observe(time.perf_counter() - began)
 
 
+#: nginx's "client closed request": counted and logged for a call the client abandoned, never sent
+CLIENT_LEFT = 499
+
+
 async def handle_chat(request: Request, state: GatewayState, protocol: Protocol, route: str) -> Response:
     prepared = await prepare(request, state, protocol, route)
     if isinstance(prepared, Response):
         state.metrics.child(state.metrics.requests, route, str(prepared.status_code), "-").inc()
         return prepared
-    return await respond(state, prepared)
+    # until the response is committed, a client (or router) that leaves stops the Kiro call: no retry,
+    # endpoint fallback or backoff sleep runs for nobody (a committed stream has its own watcher)
+    answered = await until_client_leaves(request.receive, respond(state, prepared))
+    if answered is None:
+        logger.info(
+            "client left before the answer began; Kiro call abandoned",
+            extra=log_fields(route=route, ms=round((time.perf_counter() - prepared.started) * 1000, 1)),
+        )
+        _count(state, prepared, CLIENT_LEFT, None)
+        return Response(status_code=CLIENT_LEFT)
+    return answered
