@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -50,6 +51,7 @@ from services.gateway.translate import (
     thinking_enabled,
 )
 from services.gateway.translate.kiro_request import KiroRequest
+from services.gateway.translate.models import ModelResolver, ResolvedModel
 from services.gateway.translate.tokens import IMAGE_TOKENS
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
@@ -151,17 +153,12 @@ def debug_log(
     log("debug: request and response bodies", extra=log_fields(**fields))
 
 
-async def parse_request(
-    request: Request, state: GatewayState, protocol: Protocol, *, raw: bytes | None = None
-) -> ChatRequest:
-    """The client's body as a ChatRequest; InvalidRequestError (400/413) on anything malformed."""
-    settings = state.settings
-    if raw is None:
-        raw = await read_body(request, settings.max_body_bytes)
-    body = parse_json_object(raw, settings.max_json_depth)
+def parse_body(raw: bytes, protocol: Protocol, session_id: str | None, max_depth: int) -> ChatRequest:
+    """The client's body as a ChatRequest; InvalidRequestError (400) on anything malformed."""
+    body = parse_json_object(raw, max_depth)
     try:
         if protocol is Protocol.ANTHROPIC:
-            return parse_anthropic(body, session_id=request.headers.get("x-claude-code-session-id"))
+            return parse_anthropic(body, session_id=session_id)
         return parse_openai(body)
     except InvalidRequestError:
         raise
@@ -169,6 +166,58 @@ async def parse_request(
         # a shape the parser did not foresee is still the client's malformed input, never a 500
         logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
         raise InvalidRequestError(f"malformed request body: {exc}") from None
+
+
+@dataclass(slots=True)
+class Built:
+    """What `build` makes of a body: the request, its model, the Kiro request, input tokens to announce."""
+
+    req: ChatRequest
+    resolved: ResolvedModel
+    kiro: KiroRequest
+    input_tokens: int
+
+
+def build(raw: bytes, **inputs: Any) -> Built:
+    """Body bytes to the Kiro request (`_build`), failing without a traceback.
+
+    The traceback's frames would keep the parsed body and the payload built so far alive, to be freed
+    later on the event loop (~0.2 s for a huge request); without them they die here, in the worker.
+    """
+    try:
+        return _build(raw, **inputs)
+    except InvalidRequestError as exc:
+        raise exc.with_traceback(None) from None
+
+
+def _build(
+    raw: bytes,
+    *,
+    protocol: Protocol,
+    session_id: str | None,
+    max_depth: int,
+    resolver: ModelResolver,
+    origin: str,
+    profile_arn: str | None,
+    limit: int,
+) -> Built:
+    """The CPU part of a request in one piece, so that it can run in a worker thread."""
+    req = parse_body(raw, protocol, session_id, max_depth)
+    try:
+        resolved = resolver.resolve(req.model)
+    except InvalidRequestError as exc:
+        if protocol is Protocol.OPENAI:
+            exc.status = 404  # OpenAI SDKs expect model_not_found
+        raise
+    kiro = build_kiro_request(
+        req,
+        model_id=resolved.kiro_id,
+        origin=origin,
+        profile_arn=profile_arn,
+        thinking=resolved.thinking,
+        max_payload_bytes=limit,
+    )
+    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes))
 
 
 async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
@@ -190,39 +239,42 @@ async def prepare(
         caller = contexts.authenticate(request.headers)  # before a byte of the body is read
     except Unauthorized as exc:
         return unauthorized_response(protocol, str(exc))
-    debug: DebugBodies | None = None
     try:
         raw = await read_body(request, state.settings.max_body_bytes)
-        if state.settings.debug_mode != "off":
-            debug = DebugBodies(raw)
-        req = await parse_request(request, state, protocol, raw=raw)
     except InvalidRequestError as exc:
-        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
+        return invalid_request_response(protocol, exc)
+    debug = DebugBodies(raw) if state.settings.debug_mode != "off" else None
     options = contexts.options(request.headers, caller is Caller.ROUTER)
     try:
-        resolved = state.catalog.resolver(
-            options.model_aliases, options.default_model, options.thinking_suffix
-        ).resolve(req.model)
         creds = await resolve_credentials(request, state, caller)
-        region = state.client.api_region(creds)
-        origin = endpoint_order(state.settings.endpoint_order, region)[0].origin
-        kiro = build_kiro_request(
-            req,
-            model_id=resolved.kiro_id,
-            origin=origin,
-            profile_arn=creds.profile_arn,
-            thinking=resolved.thinking,
-            max_payload_bytes=state.settings.kiro_payload_limit,
-        )
-    except InvalidRequestError as exc:
-        if exc.param == "model" and protocol is Protocol.OPENAI:
-            exc.status = 404
-        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     except MissingCredentials as exc:
         return error_response(protocol, 401, str(exc), openai_code="invalid_api_key")
     except UpstreamError as exc:  # standalone token refresh failed
         return _debugged(state, route, debug, failure_response(protocol, exc))
+    settings = state.settings
+    origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+    resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
+    session_id = request.headers.get("x-claude-code-session-id")
+    size = len(raw)
+    # a big request is built in a worker, and its objects are gone before the collector resumes
+    with state.offload.collector_paused(size):
+        try:
+            built = await state.offload.run(
+                size,
+                build,
+                raw,
+                protocol=protocol,
+                session_id=session_id,
+                max_depth=settings.max_json_depth,
+                resolver=resolver,
+                origin=origin,
+                profile_arn=creds.profile_arn,
+                limit=settings.kiro_payload_limit,
+            )
+        except InvalidRequestError as exc:
+            return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     state.catalog.refresh_in_background(creds)
+    req, kiro = built.req, built.kiro
     if debug is not None:
         debug.kiro = kiro.body
     return ChatCall(
@@ -232,10 +284,10 @@ async def prepare(
         kiro=kiro,
         creds=creds,
         options=options,
-        kiro_model=resolved.kiro_id,
-        thinking=thinking_enabled(req, resolved.thinking),
-        input_tokens=estimate_input_tokens(req, kiro.payload_bytes),
-        context_window=state.catalog.context_window(resolved.kiro_id),
+        kiro_model=built.resolved.kiro_id,
+        thinking=thinking_enabled(req, built.resolved.thinking),
+        input_tokens=built.input_tokens,
+        context_window=state.catalog.context_window(built.resolved.kiro_id),
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,

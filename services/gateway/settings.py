@@ -23,6 +23,10 @@ class GatewaySettings(CommonSettings):
     kiro_payload_limit: int = Field(600_000, ge=1, description="Kiro request body limit in bytes")
     max_output_tokens: int = Field(64_000, ge=1, description="max_tokens above this is clamped")
     context_window: int = Field(200_000, ge=1, description="tokens; for usage maths and prompt limits")
+    offload_threshold_bytes: int = Field(
+        256 * 1024, ge=0, description="bodies larger than this are parsed and translated in a worker thread"
+    )
+    offload_threads: int = Field(2, ge=1, description="worker threads for big requests (bounds their CPU)")
 
     # upstream behaviour
     endpoint_order: Literal["auto", "codewhisperer", "amazonq"] = Field(

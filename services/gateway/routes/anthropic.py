@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.chat import handle_chat, parse_request
+from services.gateway.body import read_body
+from services.gateway.chat import handle_chat, parse_body
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
@@ -42,10 +43,25 @@ async def count_message_tokens(
     except Unauthorized as exc:
         state.metrics.requests.labels("count_tokens", "401", "-").inc()
         return unauthorized_response(Protocol.ANTHROPIC, str(exc))
+    session_id = request.headers.get("x-claude-code-session-id")
     try:
-        req = await parse_request(request, state, Protocol.ANTHROPIC)
+        raw = await read_body(request, state.settings.max_body_bytes)
     except InvalidRequestError as exc:
         state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
         return invalid_request_response(Protocol.ANTHROPIC, exc)
+    with state.offload.collector_paused(len(raw)):
+        try:
+            tokens = await state.offload.run(len(raw), _count, raw, session_id, state.settings.max_json_depth)
+        except InvalidRequestError as exc:
+            state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
+            return invalid_request_response(Protocol.ANTHROPIC, exc)
     state.metrics.requests.labels("count_tokens", "200", "-").inc()
-    return JSONBytesResponse({"input_tokens": count_tokens(req)})
+    return JSONBytesResponse({"input_tokens": tokens})
+
+
+def _count(raw: bytes, session_id: str | None, max_depth: int) -> int:
+    """Parse and count in one step, so a big body's objects live and die in the worker thread."""
+    try:
+        return count_tokens(parse_body(raw, Protocol.ANTHROPIC, session_id, max_depth))
+    except InvalidRequestError as exc:  # without the frames that would keep the parsed body alive
+        raise exc.with_traceback(None) from None
