@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from services.gateway.errors import (
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
+from services.gateway.offload import traceback_free
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.sse import LastChunk, SSEResponse
@@ -178,19 +178,8 @@ class Built:
     input_tokens: int
 
 
-def build(raw: bytes, **inputs: Any) -> Built:
-    """Body bytes to the Kiro request (`_build`), failing without a traceback.
-
-    The traceback's frames would keep the parsed body and the payload built so far alive, to be freed
-    later on the event loop (~0.2 s for a huge request); without them they die here, in the worker.
-    """
-    try:
-        return _build(raw, **inputs)
-    except InvalidRequestError as exc:
-        raise exc.with_traceback(None) from None
-
-
-def _build(
+@traceback_free
+def build(
     raw: bytes,
     *,
     protocol: Protocol,
@@ -201,7 +190,7 @@ def _build(
     profile_arn: str | None,
     limit: int,
 ) -> Built:
-    """The CPU part of a request in one piece, so that it can run in a worker thread."""
+    """Body bytes to the Kiro request: the CPU part of a request, in one piece for a worker thread."""
     req = parse_body(raw, protocol, session_id, max_depth)
     try:
         resolved = resolver.resolve(req.model)

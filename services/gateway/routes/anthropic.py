@@ -16,6 +16,7 @@ from services.gateway.errors import (
     invalid_request_response,
     unauthorized_response,
 )
+from services.gateway.offload import traceback_free
 from services.gateway.options import Unauthorized
 from services.gateway.state import GatewayState, get_state
 from services.gateway.translate import count_tokens
@@ -59,9 +60,7 @@ async def count_message_tokens(
     return JSONBytesResponse({"input_tokens": tokens})
 
 
+@traceback_free
 def _count(raw: bytes, session_id: str | None, max_depth: int) -> int:
     """Parse and count in one step, so a big body's objects live and die in the worker thread."""
-    try:
-        return count_tokens(parse_body(raw, Protocol.ANTHROPIC, session_id, max_depth))
-    except InvalidRequestError as exc:  # without the frames that would keep the parsed body alive
-        raise exc.with_traceback(None) from None
+    return count_tokens(parse_body(raw, Protocol.ANTHROPIC, session_id, max_depth))
