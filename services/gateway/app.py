@@ -18,6 +18,7 @@ from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog
 from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
 from services.gateway.requestid import RequestIdMiddleware
 from services.gateway.routes import anthropic, health, models, openai
@@ -58,6 +59,7 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         catalog=catalog,
         tokens=tokens,
         contexts=RequestContextFactory(settings),
+        offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
     )
 
 
@@ -74,6 +76,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         try:
             yield
         finally:
+            state.offload.close()
             await state.sessions.close()
 
     app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)

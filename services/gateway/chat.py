@@ -20,16 +20,19 @@ from starlette.responses import Response
 
 from services.gateway.body import parse_json_object, read_body
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
     error_response,
     failure_response,
     invalid_request_response,
+    unauthorized_response,
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
-from services.gateway.options import MissingCredentials, RuntimeOptions
+from services.gateway.offload import traceback_free
+from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
@@ -48,6 +51,7 @@ from services.gateway.translate import (
     thinking_enabled,
 )
 from services.gateway.translate.kiro_request import KiroRequest
+from services.gateway.translate.models import ModelResolver, ResolvedModel
 from services.gateway.translate.tokens import IMAGE_TOKENS
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
@@ -59,6 +63,8 @@ logger = logging.getLogger(__name__)
 # figure by the end of the stream; count_tokens stays exact).
 EXACT_COUNT_BYTES = 8192
 PAYLOAD_BYTES_PER_TOKEN = 4.4  # measured on Claude Code's first turn: 75 372 bytes, 16 969 tokens
+#: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
+REASON_LIMIT = 500
 
 
 def estimate_input_tokens(req: ChatRequest, payload_bytes: int) -> int:
@@ -147,17 +153,12 @@ def debug_log(
     log("debug: request and response bodies", extra=log_fields(**fields))
 
 
-async def parse_request(
-    request: Request, state: GatewayState, protocol: Protocol, *, raw: bytes | None = None
-) -> ChatRequest:
-    """The client's body as a ChatRequest; InvalidRequestError (400/413) on anything malformed."""
-    settings = state.settings
-    if raw is None:
-        raw = await read_body(request, settings.max_body_bytes)
-    body = parse_json_object(raw, settings.max_json_depth)
+def parse_body(raw: bytes, protocol: Protocol, session_id: str | None, max_depth: int) -> ChatRequest:
+    """The client's body as a ChatRequest; InvalidRequestError (400) on anything malformed."""
+    body = parse_json_object(raw, max_depth)
     try:
         if protocol is Protocol.ANTHROPIC:
-            return parse_anthropic(body, session_id=request.headers.get("x-claude-code-session-id"))
+            return parse_anthropic(body, session_id=session_id)
         return parse_openai(body)
     except InvalidRequestError:
         raise
@@ -167,11 +168,52 @@ async def parse_request(
         raise InvalidRequestError(f"malformed request body: {exc}") from None
 
 
-async def resolve_credentials(request: Request, state: GatewayState, trusted: bool) -> KiroCredentials:
-    found = state.contexts.credentials(request.headers, trusted)
+@dataclass(slots=True)
+class Built:
+    """What `build` makes of a body: the request, its model, the Kiro request, input tokens to announce."""
+
+    req: ChatRequest
+    resolved: ResolvedModel
+    kiro: KiroRequest
+    input_tokens: int
+
+
+@traceback_free
+def build(
+    raw: bytes,
+    *,
+    protocol: Protocol,
+    session_id: str | None,
+    max_depth: int,
+    resolver: ModelResolver,
+    origin: str,
+    profile_arn: str | None,
+    limit: int,
+) -> Built:
+    """Body bytes to the Kiro request: the CPU part of a request, in one piece for a worker thread."""
+    req = parse_body(raw, protocol, session_id, max_depth)
+    try:
+        resolved = resolver.resolve(req.model)
+    except InvalidRequestError as exc:
+        if protocol is Protocol.OPENAI:
+            exc.status = 404  # OpenAI SDKs expect model_not_found
+        raise
+    kiro = build_kiro_request(
+        req,
+        model_id=resolved.kiro_id,
+        origin=origin,
+        profile_arn=profile_arn,
+        thinking=resolved.thinking,
+        max_payload_bytes=limit,
+    )
+    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes))
+
+
+async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
+    found = state.contexts.credentials(request.headers, caller)
     if isinstance(found, StandaloneAccount):
         return await state.tokens.credentials(
-            found, proxy_url=state.contexts.proxy_url(request.headers, trusted)
+            found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
         )
     return found
 
@@ -181,41 +223,47 @@ async def prepare(
 ) -> ChatCall | Response:
     """Everything before the call to Kiro; a Response when the request ends here (bad input, no creds)."""
     started = time.perf_counter()
-    debug: DebugBodies | None = None
+    contexts = state.contexts
+    try:
+        caller = contexts.authenticate(request.headers)  # before a byte of the body is read
+    except Unauthorized as exc:
+        return unauthorized_response(protocol, str(exc))
     try:
         raw = await read_body(request, state.settings.max_body_bytes)
-        if state.settings.debug_mode != "off":
-            debug = DebugBodies(raw)
-        req = await parse_request(request, state, protocol, raw=raw)
     except InvalidRequestError as exc:
-        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
-    contexts = state.contexts
-    trusted = contexts.trusted(request.headers)
-    options = contexts.options(request.headers, trusted)
+        return invalid_request_response(protocol, exc)
+    debug = DebugBodies(raw) if state.settings.debug_mode != "off" else None
+    options = contexts.options(request.headers, caller is Caller.ROUTER)
     try:
-        resolved = state.catalog.resolver(
-            options.model_aliases, options.default_model, options.thinking_suffix
-        ).resolve(req.model)
-        creds = await resolve_credentials(request, state, trusted)
-        region = state.client.api_region(creds)
-        origin = endpoint_order(state.settings.endpoint_order, region)[0].origin
-        kiro = build_kiro_request(
-            req,
-            model_id=resolved.kiro_id,
-            origin=origin,
-            profile_arn=creds.profile_arn,
-            thinking=resolved.thinking,
-            max_payload_bytes=state.settings.kiro_payload_limit,
-        )
-    except InvalidRequestError as exc:
-        if exc.param == "model" and protocol is Protocol.OPENAI:
-            exc.status = 404
-        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
+        creds = await resolve_credentials(request, state, caller)
     except MissingCredentials as exc:
         return error_response(protocol, 401, str(exc), openai_code="invalid_api_key")
     except UpstreamError as exc:  # standalone token refresh failed
         return _debugged(state, route, debug, failure_response(protocol, exc))
+    settings = state.settings
+    origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+    resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
+    session_id = request.headers.get("x-claude-code-session-id")
+    size = len(raw)
+    # a big request is built in a worker, and its objects are gone before the collector resumes
+    with state.offload.collector_paused(size):
+        try:
+            built = await state.offload.run(
+                size,
+                build,
+                raw,
+                protocol=protocol,
+                session_id=session_id,
+                max_depth=settings.max_json_depth,
+                resolver=resolver,
+                origin=origin,
+                profile_arn=creds.profile_arn,
+                limit=settings.kiro_payload_limit,
+            )
+        except InvalidRequestError as exc:
+            return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     state.catalog.refresh_in_background(creds)
+    req, kiro = built.req, built.kiro
     if debug is not None:
         debug.kiro = kiro.body
     return ChatCall(
@@ -225,10 +273,10 @@ async def prepare(
         kiro=kiro,
         creds=creds,
         options=options,
-        kiro_model=resolved.kiro_id,
-        thinking=thinking_enabled(req, resolved.thinking),
-        input_tokens=estimate_input_tokens(req, kiro.payload_bytes),
-        context_window=state.catalog.context_window(resolved.kiro_id),
+        kiro_model=built.resolved.kiro_id,
+        thinking=thinking_enabled(req, built.resolved.thinking),
+        input_tokens=built.input_tokens,
+        context_window=state.catalog.context_window(built.resolved.kiro_id),
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
@@ -312,13 +360,15 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
     )
 
 
-def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None) -> bytes:
+def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None, reason: str) -> bytes:
+    """The router's end-of-stream line: usage, and the failure with its reason (docs/architecture.md)."""
     usage = translator.usage
     data = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "credits": round(credits, 6),
         "failure": failure.value if failure else None,
+        "reason": reason[:REASON_LIMIT] if failure else None,
     }
     return b": x-kiro-usage " + orjson.dumps(data) + b"\n\n"
 
@@ -371,9 +421,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
             pass
         translator.finish()
         if translator.failure is not None:
-            error = relay.stream_error
-            detail = f"Kiro {error.error_type}: {error.message}" if error else "Kiro stream failed"
-            raise UpstreamError(translator.failure, detail)
+            raise UpstreamError(translator.failure, translator.failure_reason or "Kiro stream failed")
     except UpstreamError as exc:
         return _failed(state, call, exc)
     finally:
@@ -445,15 +493,18 @@ async def _sse(
         except UpstreamError as exc:
             failure = exc.kind
             metrics.child(metrics.stream_errors, exc.kind.value).inc()
-            logger.warning(
-                "stream failed after the first byte", extra=log_fields(kind=exc.kind.value, error=exc.message)
-            )
             tail = translator.error(exc.kind, exc.message)
+        if failure is not None:
+            logger.warning(
+                "stream failed after the first byte",
+                extra=log_fields(kind=failure.value, error=translator.failure_reason),
+            )
         metrics.credits.inc(relay.credits)
         _count(state, call, 200, translator, failure)
         if call.debug is not None:
             debug_log(state, call.route, 200, call.debug, failure=failure.value if failure else "")
-        yield LastChunk(head + tail + _usage_trailer(translator, relay.credits, failure))
+        trailer = _usage_trailer(translator, relay.credits, failure, translator.failure_reason)
+        yield LastChunk(head + tail + trailer)
     finally:
         if not opening.done():
             opening.cancel()
@@ -463,9 +514,23 @@ async def _sse(
         metrics.child(metrics.stream_duration, call.route).observe(time.perf_counter() - began)
 
 
+#: nginx's "client closed request": counted and logged for a call the client abandoned, never sent
+CLIENT_LEFT = 499
+
+
 async def handle_chat(request: Request, state: GatewayState, protocol: Protocol, route: str) -> Response:
     prepared = await prepare(request, state, protocol, route)
     if isinstance(prepared, Response):
         state.metrics.child(state.metrics.requests, route, str(prepared.status_code), "-").inc()
         return prepared
-    return await respond(state, prepared)
+    # until the response is committed, a client (or router) that leaves stops the Kiro call: no retry,
+    # endpoint fallback or backoff sleep runs for nobody (a committed stream has its own watcher)
+    answered = await until_client_leaves(request.receive, respond(state, prepared))
+    if answered is None:
+        logger.info(
+            "client left before the answer began; Kiro call abandoned",
+            extra=log_fields(route=route, ms=round((time.perf_counter() - prepared.started) * 1000, 1)),
+        )
+        _count(state, prepared, CLIENT_LEFT, None)
+        return Response(status_code=CLIENT_LEFT)
+    return answered

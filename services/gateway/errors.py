@@ -15,7 +15,13 @@ from shared.client_errors import FAILURE_SHAPES, Protocol, error_payload
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import request_id_var
 
-__all__ = ["Protocol", "error_response", "failure_response", "invalid_request_response"]
+__all__ = [
+    "Protocol",
+    "error_response",
+    "failure_response",
+    "invalid_request_response",
+    "unauthorized_response",
+]
 
 
 class JSONBytesResponse(Response):
@@ -51,6 +57,11 @@ def error_response(
     return JSONBytesResponse(body, status_code=status, headers=headers)
 
 
+def unauthorized_response(protocol: Protocol, message: str) -> Response:
+    """401 in the client's shape for a caller without a valid key (SDKs do not retry it)."""
+    return error_response(protocol, 401, message, openai_code="invalid_api_key")
+
+
 def invalid_request_response(protocol: Protocol, exc: InvalidRequestError) -> Response:
     """A request we refuse before calling Kiro (400, 404 for unknown OpenAI models, 413, ...)."""
     status = exc.status
@@ -69,10 +80,15 @@ def invalid_request_response(protocol: Protocol, exc: InvalidRequestError) -> Re
     )
 
 
+def header_text(text: str, limit: int = 300) -> str:
+    """`text` as a safe header value: printable ASCII on one line, clipped."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+
+
 def failure_headers(exc: UpstreamError) -> dict[str, str]:
     """The internal X-Kiro-Failure family plus the retry advice every SDK honours."""
     shape = FAILURE_SHAPES[exc.kind]
-    headers = {"X-Kiro-Failure": exc.kind.value}
+    headers = {"X-Kiro-Failure": exc.kind.value, "X-Kiro-Failure-Reason": header_text(exc.message)}
     retry_after = exc.retry_after if exc.retry_after is not None else shape.default_retry_after
     if retry_after is not None:
         seconds = max(1, math.ceil(retry_after))

@@ -1,17 +1,21 @@
-"""Per-request context the router supplies: credentials (`X-Kiro-*`) and runtime options (`X-Kiro-Options`).
+"""Who may call, and the per-request context: credentials (`X-Kiro-*`) and runtime options (`X-Kiro-Options`).
 
-Without a valid `X-Internal-Key` (constant-time compare) every `X-Kiro-*` header is ignored; the only
-exception is `X-Kiro-Refresh-Token` when no INTERNAL_API_KEY is configured at all (standalone use).
+A request is trusted when its `X-Internal-Key` matches INTERNAL_API_KEY (constant-time): it comes from our
+router, and its `X-Kiro-*` headers are used. Any other request is a standalone client's and is served only
+with a valid client key (client_keys.py); it may then use the env account or bring its own
+`X-Kiro-Refresh-Token`, never the router's other `X-Kiro-*` headers. Without a valid key: 401.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
 import orjson
 from starlette.datastructures import Headers
 
+from services.gateway.client_keys import ClientKeys, parse_digests, presented_key
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AuthKind
@@ -23,6 +27,17 @@ _FORMATS: tuple[ThinkingFormat, ...] = ("reasoning_content", "think_tags", "off"
 
 class MissingCredentials(Exception):
     """The request carries no usable Kiro credentials and no standalone account is configured."""
+
+
+class Caller(enum.Enum):
+    """Who a request comes from, as `RequestContextFactory.authenticate` established it."""
+
+    ROUTER = "router"  # valid X-Internal-Key
+    CLIENT = "client"  # a standalone client with a valid client key
+
+
+class Unauthorized(Exception):
+    """Neither our router (X-Internal-Key) nor a client with a valid client key (HTTP 401)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +56,9 @@ class RequestContextFactory:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self._internal_key = settings.secret("internal_api_key")
+        self.client_keys = ClientKeys(
+            settings.secret("proxy_api_key"), parse_digests(settings.proxy_api_keys_sha256)
+        )
         self.defaults = RuntimeOptions(
             thinking_suffix=settings.thinking_suffix,
             openai_thinking_format=settings.openai_thinking_format,
@@ -71,9 +89,30 @@ class RequestContextFactory:
         presented = headers.get("x-internal-key")
         return presented is not None and constant_time_equals(presented, self._internal_key)
 
-    def credentials(self, headers: Headers, trusted: bool) -> KiroCredentials | StandaloneAccount:
-        """Pooled credentials from the router, else a standalone account to refresh."""
-        if trusted:
+    def authenticate(self, headers: Headers) -> Caller:
+        """Our router or a client with a valid client key; Unauthorized otherwise.
+
+        Reads headers only, so a caller is refused before a byte of its body is read.
+        """
+        if self.trusted(headers):
+            return Caller.ROUTER
+        if not self.client_keys.configured:
+            raise Unauthorized(
+                "this gateway serves its router only: no client key (PROXY_API_KEY) is configured"
+            )
+        presented = presented_key(headers)
+        if presented is None:
+            raise Unauthorized("missing client API key: send it as x-api-key or Authorization: Bearer")
+        if not self.client_keys.accepts(presented):
+            raise Unauthorized("invalid client API key")
+        return Caller.CLIENT
+
+    def credentials(self, headers: Headers, caller: Caller) -> KiroCredentials | StandaloneAccount:
+        """Pooled credentials from the router, else a standalone account to refresh.
+
+        For both callers a sent `X-Kiro-Refresh-Token` goes before the env account.
+        """
+        if caller is Caller.ROUTER:
             access = headers.get("x-kiro-access-token")
             if access:
                 kind = headers.get("x-kiro-auth-kind") or "social"
@@ -86,21 +125,20 @@ class RequestContextFactory:
                     machine_id=headers.get("x-kiro-machine-id") or "",
                     proxy_url=headers.get("x-kiro-proxy-url") or None,
                 )
-        if trusted or not self._internal_key:
-            refresh = headers.get("x-kiro-refresh-token")
-            if refresh:
-                kind = headers.get("x-kiro-auth-kind") or "social"
-                return StandaloneAccount(
-                    refresh_token=refresh,
-                    auth_kind=AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL,
-                    client_id=headers.get("x-kiro-client-id") or None,
-                    client_secret=headers.get("x-kiro-client-secret") or None,
-                    profile_arn=headers.get("x-kiro-profile-arn") or None,
-                )
+        refresh = headers.get("x-kiro-refresh-token")
+        if refresh:
+            kind = headers.get("x-kiro-auth-kind") or "social"
+            return StandaloneAccount(
+                refresh_token=refresh,
+                auth_kind=AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL,
+                client_id=headers.get("x-kiro-client-id") or None,
+                client_secret=headers.get("x-kiro-client-secret") or None,
+                profile_arn=headers.get("x-kiro-profile-arn") or None,
+            )
         if self._env_account is not None:
             return self._env_account
         raise MissingCredentials(
-            "no Kiro credentials: send the request through the router, or configure KIRO_REFRESH_TOKEN"
+            "no Kiro credentials: send X-Kiro-Refresh-Token, or configure KIRO_REFRESH_TOKEN on the gateway"
         )
 
     def proxy_url(self, headers: Headers, trusted: bool) -> str | None:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from services.gateway.client_keys import parse_digests
 from shared.errors import ConfigError
 from shared.settings import CommonSettings
 
@@ -22,6 +23,10 @@ class GatewaySettings(CommonSettings):
     kiro_payload_limit: int = Field(600_000, ge=1, description="Kiro request body limit in bytes")
     max_output_tokens: int = Field(64_000, ge=1, description="max_tokens above this is clamped")
     context_window: int = Field(200_000, ge=1, description="tokens; for usage maths and prompt limits")
+    offload_threshold_bytes: int = Field(
+        256 * 1024, ge=0, description="bodies larger than this are parsed and translated in a worker thread"
+    )
+    offload_threads: int = Field(2, ge=1, description="worker threads for big requests (bounds their CPU)")
 
     # upstream behaviour
     endpoint_order: Literal["auto", "codewhisperer", "amazonq"] = Field(
@@ -55,7 +60,13 @@ class GatewaySettings(CommonSettings):
         "reasoning_content", description="how OpenAI clients receive reasoning"
     )
 
-    # standalone mode (no router): one account from the environment
+    # standalone mode (no router): client keys, and one account from the environment
+    proxy_api_key: SecretStr | None = Field(
+        None, description="standalone: client key clients send as x-api-key or Authorization: Bearer"
+    )
+    proxy_api_keys_sha256: str = Field(
+        "", description="standalone: comma-separated SHA-256 hex digests of more accepted client keys"
+    )
     kiro_refresh_token: SecretStr | None = Field(None, description="standalone: the account's refresh token")
     kiro_client_id: str | None = Field(None, description="standalone OIDC (Builder ID / IdC) client id")
     kiro_client_secret: SecretStr | None = Field(None, description="standalone OIDC client secret")
@@ -69,13 +80,20 @@ class GatewaySettings(CommonSettings):
     refresh_timeout: float = Field(30.0, gt=0, description="seconds for one token refresh call")
 
     def check(self) -> None:
-        """Production needs a way to authenticate: the router's INTERNAL_API_KEY or a standalone account."""
+        """Production needs a way to authenticate callers, and an env account only behind a client key."""
         super().check()
-        if self.kiro_env == "production" and not (
-            self.secret("internal_api_key") or self.secret("kiro_refresh_token")
-        ):
-            raise ConfigError(
-                "the gateway needs INTERNAL_API_KEY (behind the router) or KIRO_REFRESH_TOKEN (standalone)"
-            )
+        digests = parse_digests(self.proxy_api_keys_sha256)  # malformed digests refuse to start anywhere
+        client_keys = bool(self.secret("proxy_api_key") or digests)
+        if self.kiro_env == "production":
+            if self.secret("kiro_refresh_token") and not client_keys:
+                raise ConfigError(
+                    "KIRO_REFRESH_TOKEN is set but no client key: anyone reaching this gateway would spend "
+                    "the account; set PROXY_API_KEY (or PROXY_API_KEYS_SHA256)"
+                )
+            if not (self.secret("internal_api_key") or client_keys):
+                raise ConfigError(
+                    "the gateway needs INTERNAL_API_KEY (behind the router) or PROXY_API_KEY / "
+                    "PROXY_API_KEYS_SHA256 (standalone clients)"
+                )
         if self.kiro_auth_kind == "external_idp" and self.secret("kiro_refresh_token"):
             raise ConfigError("standalone mode refreshes social and idc tokens only (KIRO_AUTH_KIND)")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from services.gateway.disconnect import cancel_on_disconnect, fired
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +47,12 @@ class SSEResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, task))
+        watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task))
         try:
             await self._stream(send, watcher)
         except asyncio.CancelledError:
             # our own cancellation (the client left) ends the response quietly; any other goes on
-            if not _fired(watcher) or task.uncancel() > 0:
+            if not fired(watcher) or task.uncancel() > 0:
                 raise
         finally:
             watcher.cancel()
@@ -72,15 +73,3 @@ class SSEResponse(Response):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         watcher.cancel()  # a server reports "disconnect" to receive() once the body is complete
         await send({"type": "http.response.body", "body": last, "more_body": False})
-
-
-def _fired(watcher: asyncio.Task[None]) -> bool:
-    """The watcher saw the client leave and cancelled the streaming task."""
-    return watcher.done() and not watcher.cancelled() and watcher.exception() is None
-
-
-async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
-    """Cancel `task` once the client disconnects (an ASGI server tells only through `receive`)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    task.cancel()

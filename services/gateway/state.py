@@ -11,6 +11,7 @@ from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog
 from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
 from services.gateway.settings import GatewaySettings
 
@@ -24,6 +25,7 @@ class GatewayState:
     catalog: ModelCatalog
     tokens: TokenCache
     contexts: RequestContextFactory
+    offload: Offload
     draining: bool = False  # SIGTERM came: /ready answers 503 until the listener closes
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.gateway.support import Emulator
+from tests.gateway.support import INTERNAL_KEY, Emulator
 from tests.support.procs import ServiceProcess
 
 MESSAGES = "/v1/messages"
@@ -82,7 +82,8 @@ def _error(path: str, response: httpx.Response) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def http(gateway: ServiceProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+    # the router's internal key: requests without it (or a client key) end at 401 before any body check
+    with httpx.Client(base_url=gateway.url, timeout=30, headers={"X-Internal-Key": INTERNAL_KEY}) as client:
         yield client
 
 

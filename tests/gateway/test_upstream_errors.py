@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import anthropic
@@ -261,3 +262,65 @@ def test_a_leading_exception_on_every_endpoint_is_an_http_error_the_router_can_a
     r = _post(gateway, account.headers(), stream=True)
     assert r.status_code == 429
     assert r.headers["x-kiro-failure"] == "throttled"
+
+
+SUSPENSION = "Your account has been temporarily suspended. Please contact support to appeal."
+#: one Kiro exception frame, the failure it means, the Anthropic error type clients see
+EXCEPTION_FRAMES = [
+    ("AccessDeniedException", SUSPENSION, "suspended", "permission_error"),
+    ("ThrottlingException", "Too many requests", "throttled", "rate_limit_error"),
+    ("ServiceQuotaExceededException", "Slow down", "throttled", "rate_limit_error"),
+    ("AccessDeniedException", "The bearer token included in the request is invalid.", "invalid_token", None),
+    ("InternalServerException", "boom", "upstream_error", "overloaded_error"),
+]
+
+
+@pytest.mark.parametrize(("exception_type", "message", "failure", "error_type"), EXCEPTION_FRAMES)
+def test_an_exception_frame_mid_stream_is_classified_as_before_the_first_byte(
+    gateway: ServiceProcess,
+    emu: Emulator,
+    exception_type: str,
+    message: str,
+    failure: str,
+    error_type: str | None,
+) -> None:
+    """One classifier: the usage trailer the router reads says what X-Kiro-Failure says before the stream."""
+    account = emu.account()
+    exception = {"after_frames": 2, "type": exception_type, "message": message}
+    script = directive(text="partial answer then trouble", chunks=4, exception=exception)
+    r = _post(gateway, account.headers(), content=script, stream=True)
+    assert r.status_code == 200
+    events = sse_events(r.text)
+    assert [name for name, _ in events][-2:] == ["error", "comment"]
+    assert "content_block_delta" in [name for name, _ in events]
+    trailer = json.loads(events[-1][1].removeprefix("x-kiro-usage "))
+    assert trailer["failure"] == failure
+    assert message in trailer["reason"] and exception_type in trailer["reason"]
+    if error_type is not None:
+        assert json.loads(events[-2][1])["error"]["type"] == error_type
+
+    before = emu.account()
+    emu.fault(account=before.name, endpoint="chat", times=0, exception={**exception, "after_frames": 0})
+    early = _post(gateway, before.headers(), stream=True)
+    assert early.headers["x-kiro-failure"] == failure
+    assert message in early.headers["x-kiro-failure-reason"]
+
+
+def test_a_suspension_mid_answer_of_a_non_streamed_request_is_a_suspended_failure(
+    gateway: ServiceProcess, emu: Emulator
+) -> None:
+    account = emu.account()
+    exception = {"after_frames": 2, "type": "AccessDeniedException", "message": SUSPENSION}
+    r = _post(
+        gateway, account.headers(), content=directive(text="abc def ghi", chunks=3, exception=exception)
+    )
+    assert r.status_code == 403
+    assert r.headers["x-kiro-failure"] == "suspended"
+    assert r.json()["error"]["type"] == "permission_error"
+
+
+def test_a_stream_that_ends_well_has_no_failure_reason(gateway: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    events = sse_events(_post(gateway, account.headers(), stream=True).text)
+    trailer = json.loads(events[-1][1].removeprefix("x-kiro-usage "))
+    assert trailer["failure"] is None and trailer["reason"] is None

@@ -81,14 +81,23 @@ def classify_http(status: int, body: bytes, headers: Mapping[str, str]) -> Upstr
 
 
 def classify_exception_frame(exception_type: str, message: str) -> UpstreamError:
-    """An exception/error frame that arrived before any answer frame (still retryable or fail-over-able)."""
+    """A Kiro exception/error frame as a classified `UpstreamError`, wherever in the answer it arrives.
+
+    The one classifier for in-stream failures: before any answer frame (client.py may still retry, or
+    the router fail over) and after the first byte (the in-band error and the usage trailer's
+    `failure`), so a suspension is a suspension in both places.
+    """
     name = exception_type.lower()
-    text = f"Kiro {exception_type}: {message}"
-    if "throttl" in name or "toomanyrequests" in name:
+    text = f"Kiro {exception_type}: {message}" if message else f"Kiro {exception_type}"
+    if "throttl" in name or "toomanyrequests" in name or "servicequotaexceeded" in name:
         return UpstreamError(FailureKind.THROTTLED, text, reason=exception_type)
     if "validation" in name:
         return UpstreamError(FailureKind.INVALID_REQUEST, text, status=400, reason=exception_type)
-    if "accessdenied" in name:
+    if "suspend" in name:
+        return UpstreamError(FailureKind.SUSPENDED, text, reason=exception_type)
+    if "accessdenied" in name or "forbidden" in name:
         kind = FailureKind.SUSPENDED if _SUSPENDED.search(message) else FailureKind.INVALID_TOKEN
         return UpstreamError(kind, text, reason=exception_type)
+    if "expiredtoken" in name or "unrecognizedclient" in name:
+        return UpstreamError(FailureKind.INVALID_TOKEN, text, reason=exception_type)
     return UpstreamError(FailureKind.UPSTREAM_ERROR, text, reason=exception_type)

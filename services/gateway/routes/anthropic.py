@@ -8,8 +8,16 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.chat import handle_chat, parse_request
-from services.gateway.errors import JSONBytesResponse, Protocol, invalid_request_response
+from services.gateway.body import read_body
+from services.gateway.chat import handle_chat, parse_body
+from services.gateway.errors import (
+    JSONBytesResponse,
+    Protocol,
+    invalid_request_response,
+    unauthorized_response,
+)
+from services.gateway.offload import traceback_free
+from services.gateway.options import Unauthorized
 from services.gateway.state import GatewayState, get_state
 from services.gateway.translate import count_tokens
 from shared.errors import InvalidRequestError
@@ -32,9 +40,27 @@ async def count_message_tokens(
     Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description).
     """
     try:
-        req = await parse_request(request, state, Protocol.ANTHROPIC)
+        state.contexts.authenticate(request.headers)
+    except Unauthorized as exc:
+        state.metrics.requests.labels("count_tokens", "401", "-").inc()
+        return unauthorized_response(Protocol.ANTHROPIC, str(exc))
+    session_id = request.headers.get("x-claude-code-session-id")
+    try:
+        raw = await read_body(request, state.settings.max_body_bytes)
     except InvalidRequestError as exc:
         state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
         return invalid_request_response(Protocol.ANTHROPIC, exc)
+    with state.offload.collector_paused(len(raw)):
+        try:
+            tokens = await state.offload.run(len(raw), _count, raw, session_id, state.settings.max_json_depth)
+        except InvalidRequestError as exc:
+            state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
+            return invalid_request_response(Protocol.ANTHROPIC, exc)
     state.metrics.requests.labels("count_tokens", "200", "-").inc()
-    return JSONBytesResponse({"input_tokens": count_tokens(req)})
+    return JSONBytesResponse({"input_tokens": tokens})
+
+
+@traceback_free
+def _count(raw: bytes, session_id: str | None, max_depth: int) -> int:
+    """Parse and count in one step, so a big body's objects live and die in the worker thread."""
+    return count_tokens(parse_body(raw, Protocol.ANTHROPIC, session_id, max_depth))

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
-from services.gateway.errors import JSONBytesResponse, Protocol, error_response
+from services.gateway.errors import JSONBytesResponse, Protocol, error_response, unauthorized_response
 from services.gateway.kiro.models import MODELS_CREATED, ModelInfo
-from services.gateway.options import MissingCredentials
+from services.gateway.options import Caller, MissingCredentials, Unauthorized
 from services.gateway.state import GatewayState, get_state
 from shared.errors import InvalidRequestError, UpstreamError
 
@@ -40,16 +40,29 @@ def _openai(model: ModelInfo) -> dict[str, object]:
     return {"id": model.id, "object": "model", "created": MODELS_CREATED, "owned_by": "kiro"}
 
 
-async def _refresh_catalog(request: Request, state: GatewayState) -> None:
-    """Bring the cached list up to date with the caller's credentials, if it has any."""
-    if state.catalog.fresh:
-        return
-    trusted = state.contexts.trusted(request.headers)
+def _caller(request: Request, state: GatewayState) -> Caller | Response | None:
+    """Who asks for the model list: a Caller, a 401 to answer, or None (anonymous).
+
+    Anonymous callers (no client key is configured, so none can be checked) get the list as cached,
+    and no account is used for them; with client keys configured a caller without one gets 401.
+    """
     try:
-        found = state.contexts.credentials(request.headers, trusted)
+        return state.contexts.authenticate(request.headers)
+    except Unauthorized as exc:
+        if state.contexts.client_keys.configured:
+            return unauthorized_response(protocol_for(request), str(exc))
+        return None
+
+
+async def _refresh_catalog(request: Request, state: GatewayState, caller: Caller | None) -> None:
+    """Bring the cached list up to date with the caller's credentials, if it has any."""
+    if state.catalog.fresh or caller is None:
+        return
+    try:
+        found = state.contexts.credentials(request.headers, caller)
         creds: KiroCredentials = (
             await state.tokens.credentials(
-                found, proxy_url=state.contexts.proxy_url(request.headers, trusted)
+                found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
             )
             if isinstance(found, StandaloneAccount)
             else found
@@ -87,7 +100,10 @@ def _page(models: list[ModelInfo], request: Request) -> tuple[list[ModelInfo], b
 
 @router.get("/v1/models")
 async def list_models(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
-    await _refresh_catalog(request, state)
+    caller = _caller(request, state)
+    if isinstance(caller, Response):
+        return caller
+    await _refresh_catalog(request, state, caller)
     models = list(state.catalog.models)
     protocol = protocol_for(request)
     if protocol is Protocol.OPENAI:
@@ -110,11 +126,14 @@ async def list_models(request: Request, state: Annotated[GatewayState, Depends(g
 async def get_model(
     model_id: str, request: Request, state: Annotated[GatewayState, Depends(get_state)]
 ) -> Response:
-    await _refresh_catalog(request, state)
+    caller = _caller(request, state)
+    if isinstance(caller, Response):
+        return caller
+    await _refresh_catalog(request, state, caller)
     protocol = protocol_for(request)
     model = state.catalog.get(model_id)
     if model is None:
-        options = state.contexts.options(request.headers, state.contexts.trusted(request.headers))
+        options = state.contexts.options(request.headers, caller is Caller.ROUTER)
         resolver = state.catalog.resolver(
             options.model_aliases, options.default_model, options.thinking_suffix
         )

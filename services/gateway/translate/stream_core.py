@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
+from services.gateway.kiro.classify import classify_exception_frame
 from services.gateway.translate.stops import StopMatcher
 from services.gateway.translate.thinking import Piece, ThinkingSplitter
 from services.gateway.translate.tokens import count_text
@@ -36,7 +37,6 @@ StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "mod
 
 #: in-stream exception types that mean "the answer hit the output limit", not a failure
 _LENGTH_EXCEPTIONS = frozenset({"ContentLengthExceededException"})
-_THROTTLING = frozenset({"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +71,6 @@ class Block:
         except orjson.JSONDecodeError:
             return None
         return value if isinstance(value, dict) else None
-
-
-def failure_kind_for(error: StreamError) -> FailureKind:
-    if error.error_type in _THROTTLING:
-        return FailureKind.THROTTLED
-    return FailureKind.UPSTREAM_ERROR
 
 
 def signature_for(thinking: str) -> str:
@@ -136,6 +130,8 @@ class StreamTranslator:
         self.context_window = context_window
         self.blocks: list[Block] = []
         self.failure: FailureKind | None = None
+        #: what went wrong, for logs and the router (the usage trailer's `reason`): set with `failure`
+        self.failure_reason = ""
         self._splitter = ThinkingSplitter() if thinking else None
         self._open: Block | None = None
         self._input_estimate = max(1, input_tokens)
@@ -226,7 +222,8 @@ class StreamTranslator:
             if event.error_type in _LENGTH_EXCEPTIONS:
                 self._forced_stop = "max_tokens"
                 return b""
-            return self.error(failure_kind_for(event), event.message)
+            classified = classify_exception_frame(event.error_type, event.message)
+            return self.error(classified.kind, event.message, reason=classified.message)
         return b""
 
     def finish(self) -> bytes:
@@ -240,11 +237,15 @@ class StreamTranslator:
         self._finished = True
         return out + self._render_finish()
 
-    def error(self, kind: FailureKind, message: str) -> bytes:
-        """An in-band error event; the stream ends here (no further events, no normal end)."""
+    def error(self, kind: FailureKind, message: str, *, reason: str = "") -> bytes:
+        """An in-band error event; the stream ends here (no further events, no normal end).
+
+        `message` is what the client reads; `reason` (default: the message) what logs and the router get.
+        """
         if self._finished or self.failure is not None:
             return b""
         self.failure = kind
+        self.failure_reason = reason or message
         return self._render_error(kind, message)
 
     # --- event handling ---------------------------------------------------------------------

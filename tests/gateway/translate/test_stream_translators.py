@@ -184,6 +184,15 @@ def test_throttling_in_the_stream_is_reported_as_throttled() -> None:
     assert "[DONE]" not in openai_chunks(body)
 
 
+def test_a_suspension_in_the_stream_is_reported_as_suspended_with_kiros_reason() -> None:
+    stream = anthropic()
+    message = "Your account has been temporarily suspended. Please contact support to appeal."
+    body = run(stream, [TextDelta("partial"), StreamError("exception", "AccessDeniedException", message)])
+    assert stream.failure is FailureKind.SUSPENDED
+    assert stream.failure_reason == f"Kiro AccessDeniedException: {message}"
+    assert anthropic_events(body)[-1]["error"] == {"type": "permission_error", "message": message}
+
+
 def test_context_usage_sets_input_tokens_and_metering_adds_credits() -> None:
     meta = eventstream_meta("metering_context")
     stream = anthropic()
