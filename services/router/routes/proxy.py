@@ -1,4 +1,4 @@
-"""Client-facing API routes: thin — authorize the key, then hand over to `forward`."""
+"""Client-facing API routes: thin — check the key, read the body with a limit, hand over to `forward`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from services.router.auth import AuthorizedKey, authorize_and_pick, require_client_key
+from services.router.auth import AuthorizedKey, authorize_and_pick, require_key_before_body
+from services.router.body import read_body
 from services.router.context import AppContext, Ctx, app_context
-from services.router.errors import ClientError, protocol_of
+from services.router.errors import protocol_of
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints, safe_model
 from services.router.hot import plain_app
@@ -40,7 +41,7 @@ async def count_tokens(
     key: AuthorizedKey,
     ctx: Ctx,
 ) -> Response:
-    body = await request.body()
+    body = await read_body(request, ctx.settings.max_body_bytes)
     exchange = _exchange(request, key, "count_tokens", "")
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()))
     return await forward(ctx, exchange, out, with_account=False)
@@ -65,12 +66,9 @@ async def model(request: Request, key: AuthorizedKey, ctx: Ctx) -> Response:
 
 
 async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
-    body = await request.body()
-    try:
-        hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
-    except ClientError:
-        await require_client_key(request, ctx)  # a bad key is reported before a bad body
-        raise
+    await require_key_before_body(request, ctx)  # an unknown key gets its 401 before a byte is read
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
     key, picked = await authorize_and_pick(request, ctx, route, hints.model, hints.conversation)
     exchange = _exchange(request, key, route, hints.model)
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
