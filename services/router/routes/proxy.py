@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -10,7 +12,7 @@ from starlette.responses import Response
 from services.router.auth import AuthorizedKey, authorize_and_pick, require_key_before_body
 from services.router.body import read_body
 from services.router.context import AppContext, Ctx, app_context
-from services.router.errors import protocol_of
+from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints, safe_model
 from services.router.hot import plain_app
@@ -19,6 +21,10 @@ from services.router.request_ids import request_id
 from shared.clientkeys import ClientKey
 
 router = APIRouter()
+
+#: what a model id may look like (`claude-sonnet-4.5`, `claude-sonnet-4-5[1m]`, `…-v2:0`): no path
+#: separators, no `%`, no control characters, never only dots
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\[\]-]{0,127}")
 
 
 @router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
@@ -59,9 +65,9 @@ async def models(
 
 
 @router.get("/v1/models/{model_id:path}", summary="One model (needs an account's credentials)")
-async def model(request: Request, key: AuthorizedKey, ctx: Ctx) -> Response:
+async def model(request: Request, key: AuthorizedKey, ctx: Ctx, model_id: str) -> Response:
     exchange = _exchange(request, key, "models", "")
-    out = Outgoing(request.method, _path(request), b"", list(request.headers.items()))
+    out = Outgoing(request.method, _model_path(model_id), b"", list(request.headers.items()))
     return await forward(ctx, exchange, out)
 
 
@@ -84,6 +90,16 @@ def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Excha
         request_id=request_id(request),
         started=request.scope.get("kiro.started", time.perf_counter()),
     )
+
+
+def _model_path(model_id: str) -> str:
+    """The gateway path of one model, built from the validated id alone (never from the client's path).
+
+    An id with a path separator (`anthropic/claude-…`, `..%2Fmetrics`) names no model Kiro has: 404.
+    """
+    if not _MODEL_ID.fullmatch(model_id) or ".." in model_id:
+        raise ClientError(404, "not a model id (ids have no '/', '..' or '%')", code="model_not_found")
+    return "/v1/models/" + quote(model_id, safe="")
 
 
 def _path(request: Request) -> str:
