@@ -22,6 +22,10 @@ class InternalLines:
 
     def feed(self, chunk: bytes) -> bytes:
         """The part of `chunk` (after what was held) the client may see now."""
+        if not self._held and chunk.endswith(b"\n") and _NEXT not in chunk:
+            if not (self._line_start and chunk.startswith(MARK)):  # the usual chunk: whole events
+                self._line_start = True
+                return chunk
         data = self._held + chunk if self._held else chunk
         self._held = b""
         out: list[bytes] = []
