@@ -22,10 +22,9 @@ class InternalLines:
 
     def feed(self, chunk: bytes) -> bytes:
         """The part of `chunk` (after what was held) the client may see now."""
-        if not self._held and chunk.endswith(b"\n") and _NEXT not in chunk:
-            if not (self._line_start and chunk.startswith(MARK)):  # the usual chunk: whole events
-                self._line_start = True
-                return chunk
+        if self._passes_whole(chunk):  # the usual chunk: whole events, nothing internal
+            self._line_start = True
+            return chunk
         data = self._held + chunk if self._held else chunk
         self._held = b""
         out: list[bytes] = []
@@ -58,6 +57,11 @@ class InternalLines:
             self.lines.append(held)
             return b""
         return held
+
+    def _passes_whole(self, chunk: bytes) -> bool:
+        if self._held or not chunk.endswith(b"\n") or _NEXT in chunk:
+            return False
+        return not (self._line_start and chunk.startswith(MARK))
 
     @staticmethod
     def _maybe_internal(data: bytes, pos: int, at_start: bool) -> int:
