@@ -8,6 +8,7 @@ import uvicorn
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.http_deadlines import ClientDeadlines, deadline_protocol
 from shared.logging import configure_logging
 from shared.server import GracefulServer
 
@@ -26,7 +27,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=deadline_protocol(
+            ClientDeadlines(settings.http_head_timeout_seconds, settings.http_body_timeout_seconds)
+        ),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds),

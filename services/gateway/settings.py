@@ -51,6 +51,12 @@ class GatewaySettings(CommonSettings):
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
     )
+    http_head_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request body stalls this long is closed"
+    )
 
     # model and thinking defaults (the router may override them per request in X-Kiro-Options)
     default_model: str = Field("claude-sonnet-4.5", description="Kiro model for OpenAI-named models")

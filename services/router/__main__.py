@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.router.app import create_app
 from services.router.settings import RouterSettings
 from shared.errors import ConfigError
+from shared.http_deadlines import ClientDeadlines, deadline_protocol
 from shared.logging import configure_logging
 from shared.server import GracefulServer
 
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
-        http="httptools",
+        http=deadline_protocol(
+            ClientDeadlines(settings.http_head_timeout_seconds, settings.http_body_timeout_seconds)
+        ),
         backlog=4096,
         timeout_keep_alive=75,
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds),

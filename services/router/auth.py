@@ -14,6 +14,7 @@ from services.router.reqlog import Finished
 from services.router.request_ids import request_id
 from shared.accounts.pool import Lease, PickMiss
 from shared.clientkeys import Admission, ClientKey
+from shared.crypto import sha256_hex
 
 _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
 
@@ -38,10 +39,25 @@ async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
     if not key.enabled:
         ctx.metrics.key_rejections.labels("disabled").inc()
         error = ClientError(403, "this API key is disabled", code="api_key_disabled")
-        route = "count_tokens" if request.url.path.endswith("/count_tokens") else "models"
-        await _log_refusal(ctx, request, key, error, route=route, model="")
+        await _log_refusal(ctx, request, key, error, route=_route_of(request.url.path), model="")
         raise error
     return key
+
+
+async def require_key_before_body(request: Request, ctx: AppContext) -> str:
+    """The presented key once it is known to exist and be enabled, judged from the headers alone.
+
+    A key remembered in `ctx.known_keys` costs no Redis call (admission follows with the pick, in the
+    one call the admitted path makes); any other key is looked up before a byte of body is read, so an
+    unauthenticated client cannot make the router read, hold or parse its body.
+    """
+    plain = _required_key(request, ctx)
+    digest = sha256_hex(plain)
+    if ctx.known_keys.known(digest):
+        return plain
+    await require_client_key(request, ctx)
+    ctx.known_keys.remember(digest)
+    return plain
 
 
 async def authorize_and_pick(
@@ -59,7 +75,9 @@ async def authorize_and_pick(
     try:
         admitted = _admitted(ctx, key, verdict, model)
     except ClientError as error:
-        if key is not None:
+        if key is None:
+            ctx.known_keys.forget(sha256_hex(plain))
+        else:
             await _log_refusal(ctx, request, key, error, route=route, model=model)
         raise
     assert picked is not None  # an admitted request always carries its pick
@@ -82,6 +100,17 @@ async def _log_refusal(
         duration_ms=(time.perf_counter() - started) * 1000,
     )
     await ctx.request_log.append(done)
+
+
+def _route_of(path: str) -> str:
+    """The request log's route name of a client path."""
+    if path.endswith("/count_tokens"):
+        return "count_tokens"
+    if path.endswith("/v1/messages"):
+        return "messages"
+    if path.endswith("/v1/chat/completions"):
+        return "chat_completions"
+    return "models"
 
 
 def _required_key(request: Request, ctx: AppContext) -> str:

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from services.router.credentials import CredentialCache
 from services.router.gateways import Gateways
+from services.router.known_keys import KnownKeys
 from services.router.metrics import RouterMetrics
 from services.router.reqlog import RequestLog
 from services.router.runtime import RuntimeSettings
@@ -45,6 +46,7 @@ class AppContext:
     credentials: CredentialCache
     request_log: RequestLog
     failover_budget: RetryBudget = field(default_factory=RetryBudget)  # failovers after Kiro errors
+    known_keys: KnownKeys = field(default_factory=KnownKeys)  # checked before a request body is read
     draining: bool = False
     open_streams: set[asyncio.Task[Any]] = field(default_factory=set)  # relays in progress
     #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from services.router.context import AppContext
 from services.router.errors import in_band_error
 from services.router.failures import apply_failure
+from services.router.internal_lines import InternalLines
 from services.router.reqlog import SERVED, Finished
 from services.router.upstream import Upstream, response_headers
 from shared.accounts.pool import Lease
@@ -28,7 +29,6 @@ from shared.logging import log_fields, request_id_var
 log = logging.getLogger(__name__)
 
 _USAGE_MARK = b": x-kiro-usage "
-_TAIL = 4096  # the usage comment is the last line of a stream and much shorter than this
 
 
 @dataclass
@@ -103,7 +103,7 @@ class RelayResponse(Response):
     async def _pump(self, send: Send) -> str:
         ex, ctx = self.exchange, self.ctx
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        tail = b""
+        internal = InternalLines() if self.is_sse else None  # the usage trailer is ours, not the client's
         first = True
         outcome = "ok"
         try:
@@ -112,8 +112,9 @@ class RelayResponse(Response):
                     self.ttfb = time.perf_counter() - ex.started
                     ctx.metrics.child(ctx.metrics.ttfb_seconds, ex.route).observe(self.ttfb)
                     first = False
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                tail = chunk[-_TAIL:] if len(chunk) >= _TAIL else (tail + chunk)[-_TAIL:]
+                body = internal.feed(chunk) if internal is not None else chunk
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
         except (aiohttp.ClientError, TimeoutError) as exc:
             outcome = "cut"
             ctx.metrics.midstream_errors.labels(ex.route).inc()
@@ -124,19 +125,20 @@ class RelayResponse(Response):
             if self.is_sse:
                 message = "the upstream stream was interrupted; please retry the request"
                 event = in_band_error(ex.protocol, message)
-                await send({"type": "http.response.body", "body": event, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        self.usage = self._usage(tail)
+                held = internal.end() if internal is not None else b""  # before the event, in order
+                await send({"type": "http.response.body", "body": held + event, "more_body": True})
+        rest = internal.end() if internal is not None else b""
+        await send({"type": "http.response.body", "body": rest, "more_body": False})
+        self.usage = self._usage(internal.lines if internal is not None else [])
         return outcome
 
-    def _usage(self, tail: bytes) -> Usage:
+    def _usage(self, internal: list[bytes]) -> Usage:
         if self.is_sse:
-            at = tail.rfind(_USAGE_MARK)
-            if at < 0:
+            line = next((x for x in reversed(internal) if x.startswith(_USAGE_MARK)), b"")
+            if not line:
                 return Usage()
-            line = tail[at + len(_USAGE_MARK) :].split(b"\n", 1)[0]
             try:
-                data = orjson.loads(line)
+                data = orjson.loads(line[len(_USAGE_MARK) :])
             except orjson.JSONDecodeError:
                 return Usage()
             return Usage(

@@ -64,6 +64,15 @@ class RouterSettings(CommonSettings):
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
     )
+    http_head_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request body stalls this long is closed"
+    )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="larger request bodies get 413 (Anthropic's API limit: 32 MB)"
+    )
     request_log_size: int = Field(
         1000, ge=0, description="recent requests kept for the admin panel's request log (0 = off)"
     )

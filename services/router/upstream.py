@@ -1,4 +1,4 @@
-"""Calls to the gateways: header hygiene, internal credentials, connection failover between gateways."""
+"""Calls to the gateways: header allowlist, internal credentials, connection failover between gateways."""
 
 from __future__ import annotations
 
@@ -14,29 +14,22 @@ from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
-#: request headers never forwarded: hop-by-hop, our own auth, and what aiohttp recomputes
-_DROP_REQUEST = frozenset(
+#: the only client request headers a gateway sees (fail closed: a header not named here stays at the
+#: router — hop-by-hop, credentials, cookies, `X-Kiro-*`, `X-Forwarded-*`, anything new). These are what
+#: the gateway reads (`anthropic-version` picks the models shape, `x-claude-code-session-id` the
+#: conversation) or what says which client and API version asked.
+_FORWARD = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "host",
-        "content-length",
-        "accept-encoding",
-        "authorization",
-        "x-api-key",
-        "x-internal-key",
-        "cookie",
-        "x-request-id",
+        "accept",
+        "anthropic-beta",
+        "anthropic-version",
+        "content-type",
+        "user-agent",
+        "x-claude-code-session-id",
     }
 )
+#: client SDK headers forwarded by prefix: OpenAI's organization/project/beta, the SDKs' telemetry
+_FORWARD_PREFIXES = ("openai-", "x-stainless-")
 #: response headers never passed back (hop-by-hop, framing the server redoes)
 _DROP_RESPONSE = frozenset(
     {
@@ -72,12 +65,8 @@ def forward_headers(
     options: str,
     creds: Credentials | None,
 ) -> dict[str, str]:
-    """Client headers minus anything internal or hop-by-hop, plus the internal key and credentials."""
-    out = {
-        name: value
-        for name, value in client_headers
-        if name not in _DROP_REQUEST and not name.startswith("x-kiro-")
-    }
+    """The allowed client headers, plus the internal key, request id, options and credentials."""
+    out = {name: value for name, value in client_headers if _forwarded(name)}
     internal = ctx.settings.secret("internal_api_key")
     if internal:
         out["X-Internal-Key"] = internal
@@ -86,6 +75,11 @@ def forward_headers(
     if creds is not None:
         out.update(creds.headers())
     return out
+
+
+def _forwarded(name: str) -> bool:
+    lower = name.lower()
+    return lower in _FORWARD or lower.startswith(_FORWARD_PREFIXES)
 
 
 def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:

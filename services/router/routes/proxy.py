@@ -1,13 +1,16 @@
-"""Client-facing API routes: thin — authorize the key, then hand over to `forward`."""
+"""Client-facing API routes: thin — check the key, read the body with a limit, hand over to `forward`."""
 
 from __future__ import annotations
 
+import re
 import time
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from services.router.auth import AuthorizedKey, authorize_and_pick, require_client_key
+from services.router.auth import AuthorizedKey, authorize_and_pick, require_key_before_body
+from services.router.body import read_body
 from services.router.context import AppContext, Ctx, app_context
 from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
@@ -18,6 +21,10 @@ from services.router.request_ids import request_id
 from shared.clientkeys import ClientKey
 
 router = APIRouter()
+
+#: what a model id may look like (`claude-sonnet-4.5`, `claude-sonnet-4-5[1m]`, `…-v2:0`): no path
+#: separators, no `%`, no control characters, never only dots
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\[\]-]{0,127}")
 
 
 @router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
@@ -40,7 +47,7 @@ async def count_tokens(
     key: AuthorizedKey,
     ctx: Ctx,
 ) -> Response:
-    body = await request.body()
+    body = await read_body(request, ctx.settings.max_body_bytes)
     exchange = _exchange(request, key, "count_tokens", "")
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()))
     return await forward(ctx, exchange, out, with_account=False)
@@ -58,19 +65,16 @@ async def models(
 
 
 @router.get("/v1/models/{model_id:path}", summary="One model (needs an account's credentials)")
-async def model(request: Request, key: AuthorizedKey, ctx: Ctx) -> Response:
+async def model(request: Request, key: AuthorizedKey, ctx: Ctx, model_id: str) -> Response:
     exchange = _exchange(request, key, "models", "")
-    out = Outgoing(request.method, _path(request), b"", list(request.headers.items()))
+    out = Outgoing(request.method, _model_path(model_id), b"", list(request.headers.items()))
     return await forward(ctx, exchange, out)
 
 
 async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
-    body = await request.body()
-    try:
-        hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
-    except ClientError:
-        await require_client_key(request, ctx)  # a bad key is reported before a bad body
-        raise
+    await require_key_before_body(request, ctx)  # an unknown key gets its 401 before a byte is read
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
     key, picked = await authorize_and_pick(request, ctx, route, hints.model, hints.conversation)
     exchange = _exchange(request, key, route, hints.model)
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
@@ -86,6 +90,16 @@ def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Excha
         request_id=request_id(request),
         started=request.scope.get("kiro.started", time.perf_counter()),
     )
+
+
+def _model_path(model_id: str) -> str:
+    """The gateway path of one model, built from the validated id alone (never from the client's path).
+
+    An id with a path separator (`anthropic/claude-…`, `..%2Fmetrics`) names no model Kiro has: 404.
+    """
+    if not _MODEL_ID.fullmatch(model_id) or ".." in model_id:
+        raise ClientError(404, "not a model id (ids have no '/', '..' or '%')", code="model_not_found")
+    return "/v1/models/" + quote(model_id, safe="")
 
 
 def _path(request: Request) -> str:

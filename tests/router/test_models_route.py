@@ -1,0 +1,88 @@
+"""`/v1/models/{id}` through the router takes a model id only: no way to reach another gateway path."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import orjson
+import pytest
+
+from tests.router.stack import Seeder, Stack
+from tests.support.capture import capture_gateway
+
+pytestmark = pytest.mark.e2e
+
+#: request targets after `/v1/models/`, as sent on the wire (encoded, double-encoded, raw, mixed case)
+TRAVERSALS = [
+    "..%2F..%2Fmetrics",
+    "..%2f..%2fmetrics",
+    "%2E%2E%2F%2E%2E%2Fmetrics",
+    "%2e%2e/%2e%2e/metrics",
+    "..%252F..%252Fmetrics",
+    "../../metrics",
+    "../../v1/messages",
+    "x/../../../metrics",
+    "..%5C..%5Cmetrics",
+    "..",
+    "%2E%2E",
+    "anthropic%2Fclaude-sonnet-4.5",
+    "anthropic/claude-sonnet-4.5",
+    "claude%00sonnet",
+    "claude%0D%0Ax-injected:%201",
+    "claude%20sonnet",
+    "a" * 300,
+    "",
+]
+
+
+async def _raw_get(url: str, target: str, key: str) -> tuple[int, bytes]:
+    """GET exactly `target` (no client-side normalisation of `..` or percent-escapes); status and body."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nhost: router\r\nx-api-key: {key}\r\n"
+            "anthropic-version: 2023-06-01\r\nconnection: close\r\n\r\n".encode()
+        )
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def test_traversal_ids_never_reach_another_gateway_path(stack: Stack, seeder: Seeder) -> None:
+    await seeder.account()
+    key = await seeder.client_key()
+    async with capture_gateway() as gateway:
+        router = await asyncio.to_thread(stack.start_router, gateway.url)
+        answers = [await _raw_get(router.url, "/v1/models/" + t, key) for t in TRAVERSALS]
+        served = await _raw_get(router.url, "/v1/models/claude-sonnet-4-5[1m]", key)
+
+    print(f"\n{len(TRAVERSALS)} traversal ids tried, {len(gateway.proxied()) - 1} reached the gateway")
+    for target, (status, body) in zip(TRAVERSALS, answers, strict=True):
+        assert status == 404, target
+        if "%0A" not in target:  # a line break matches no route at all: the app's plain 404
+            assert orjson.loads(body)["error"]["type"] == "not_found_error", target
+    assert served[0] == 200
+    assert [s.raw_path for s in gateway.proxied()] == ["/v1/models/claude-sonnet-4-5%5B1m%5D"]
+
+
+async def test_model_route_through_a_real_gateway_answers_models_not_metrics(
+    stack: Stack, seeder: Seeder
+) -> None:
+    await seeder.account()
+    key = await seeder.client_key()
+    url = stack.routers[0].url
+
+    metrics = await _raw_get(url, "/v1/models/..%2F..%2Fmetrics", key)
+    health = await _raw_get(url, "/v1/models/..%2F..%2Fhealth", key)
+    async with httpx.AsyncClient(timeout=30) as client:
+        model = await client.get(url + "/v1/models/claude-sonnet-4.5", headers={"x-api-key": key})
+
+    assert metrics[0] == 404
+    assert b"kiro_gateway" not in metrics[1]
+    assert health[0] == 404
+    assert model.status_code == 200
+    assert model.json()["id"] == "claude-sonnet-4.5"
