@@ -241,7 +241,10 @@ async def prepare(
     except UpstreamError as exc:  # standalone token refresh failed
         return _debugged(state, route, debug, failure_response(protocol, exc))
     settings = state.settings
-    origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+    try:  # the region comes from the router's headers or a profile ARN: checked before it names a host
+        origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+    except InvalidRequestError as exc:
+        return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
