@@ -37,6 +37,7 @@ from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
 from shared.redis import create_redis
+from shared.redis_breaker import BreakerState, CircuitBreaker, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,12 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
 
 async def _build_context(settings: RouterSettings) -> AppContext:
-    redis = create_redis(settings)
+    redis = create_redis(settings, bounded=True)
     keys = Keys(settings.redis_key_prefix)
     box = SecretBox(settings.secret("kiro_secret_key"))
     metrics = RouterMetrics(new_registry())
+    if redis.guard.breaker is not None:
+        _watch_breaker(redis.guard.breaker, metrics)
     limits = PoolLimits(
         lease_ttl_seconds=settings.lease_ttl_seconds,
         max_concurrency=settings.default_max_concurrency,
@@ -125,6 +128,23 @@ async def _build_context(settings: RouterSettings) -> AppContext:
     )
 
 
+def _watch_breaker(breaker: CircuitBreaker, metrics: RouterMetrics) -> None:
+    """Log when the Redis breaker opens and closes (not each failed probe); count what it refuses."""
+    was_closed = True
+
+    def changed(state: BreakerState) -> None:
+        nonlocal was_closed
+        metrics.redis_breaker_state.set(state.value)
+        if was_closed and state is BreakerState.OPEN:
+            log.error("redis circuit breaker open: requests get 503 until a probe succeeds")
+        elif state is BreakerState.CLOSED:
+            log.info("redis circuit breaker closed: redis answers again")
+        was_closed = state is BreakerState.CLOSED
+
+    breaker.on_change = changed
+    breaker.on_reject = metrics.redis_short_circuited.inc
+
+
 class PanelFiles(StaticFiles):
     """The admin panel's static files, with headers that keep it out of frames and sniffers."""
 
@@ -148,7 +168,8 @@ async def _client_error(request: Request, exc: ClientError) -> Response:
 
 async def _redis_error(request: Request, exc: RedisError) -> Response:
     """Without Redis (pool, keys) nothing can be served; say so in the client's shape, retryable."""
-    log.error("redis unavailable", extra=log_fields(error=repr(exc)))
+    if not isinstance(exc, RedisUnavailable):  # the open breaker logged itself once
+        log.error("redis unavailable", extra=log_fields(error=repr(exc)))
     error = ClientError(
         503,
         "the account pool store is unreachable",

@@ -6,7 +6,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
+import orjson
 
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
 
@@ -38,42 +39,47 @@ class Answer:
         return self.status == 503 and self.retry_after is not None and self.error_type != ""
 
 
-async def send(client: httpx.AsyncClient, url: str, key: str, body: dict[str, object]) -> Answer:
-    """POST one Messages request and time it; exceptions become answers with status 0."""
+async def send(session: aiohttp.ClientSession, url: str, key: str, body: dict[str, object]) -> Answer:
+    """POST one Messages request, read the whole answer and time it; failures become status 0."""
     started = time.monotonic()
+    headers = {"x-api-key": key, **ANTHROPIC}
     try:
-        response = await client.post(url + "/v1/messages", json=body, headers={"x-api-key": key, **ANTHROPIC})
-    except httpx.HTTPError as exc:
+        async with session.post(url + "/v1/messages", json=body, headers=headers) as response:
+            raw = await response.read()
+            status, retry_after = response.status, response.headers.get("retry-after")
+    except (aiohttp.ClientError, TimeoutError) as exc:
         return Answer(started, time.monotonic() - started, 0, failure=repr(exc))
     seconds = time.monotonic() - started
     error_type = ""
-    if response.status_code >= 400:
+    if status >= 400:
         try:
-            error_type = str(response.json()["error"]["type"])
-        except (ValueError, KeyError, TypeError):
+            error_type = str(orjson.loads(raw)["error"]["type"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
             error_type = ""
-    return Answer(started, seconds, response.status_code, response.headers.get("retry-after"), error_type)
+    return Answer(started, seconds, status, retry_after, error_type)
 
 
 @dataclass
 class Load:
     """`clients` concurrent clients sending Messages requests round-robin to `urls` until `stop()`.
 
-    A client waits `backoff` seconds after an answer that is not 200 (as SDKs back off), none after a 200.
+    A client waits `backoff` seconds after an answer that is not 200 (SDKs back off longer: Retry-After),
+    none after a 200.
     """
 
     urls: list[str]
     key: str
     clients: int
     timeout: float
-    backoff: float = 0.1
+    backoff: float = 0.25
     answers: list[Answer] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> Load:
-        limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients * 2)
-        self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=self.timeout)
+        )
         self._tasks = [asyncio.create_task(self._run(i)) for i in range(self.clients)]
         return self
 
@@ -81,7 +87,7 @@ class Load:
         body = message(f"hello from client {number}")
         turn = number
         while not self._stop.is_set():
-            answer = await send(self._client, self.urls[turn % len(self.urls)], self.key, body)
+            answer = await send(self._session, self.urls[turn % len(self.urls)], self.key, body)
             self.answers.append(answer)
             turn += 1
             if answer.status != 200:
@@ -91,7 +97,7 @@ class Load:
         """Let every client finish the request it is sending, then close."""
         self._stop.set()
         await asyncio.gather(*self._tasks)
-        await self._client.aclose()
+        await self._session.close()
 
     def sent_between(self, start: float, end: float) -> list[Answer]:
         return [a for a in self.answers if start <= a.started < end]
