@@ -28,7 +28,7 @@ class CommonSettings(BaseSettings):
         5.0, gt=0, description="seconds to connect to Redis or to wait for a free pooled connection"
     )
     redis_command_timeout: float = Field(
-        0.3, gt=0, description="router: seconds a Redis command or pipeline a request waits on may take"
+        0.5, gt=0, description="router: seconds a Redis command or pipeline a request waits on may take"
     )
     redis_breaker_failures: int = Field(
         3, ge=1, description="router: consecutive Redis failures that open its circuit breaker"

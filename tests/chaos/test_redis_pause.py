@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 
+from shared.settings import CommonSettings
 from tests.chaos.conftest import figure
 from tests.chaos.redis_load import Answer, Load, percentile
 from tests.router.stack import Seeder, Stack
 from tests.support.redis_server import PrivateRedis, cpu_seconds, rss_kib
 
 TEST = "chaos2_redis_paused"
-COMMAND_DEADLINE = 0.3  # REDIS_COMMAND_TIMEOUT's default: what a request may wait on one Redis call
+#: REDIS_COMMAND_TIMEOUT's default: what a request may wait on one Redis call
+COMMAND_DEADLINE: float = CommonSettings.model_fields["redis_command_timeout"].default
 PAUSE_SECONDS = 30.0
 CLIENTS = 50
 
