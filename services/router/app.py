@@ -23,6 +23,7 @@ from services.router.errors import ClientError, error_response, protocol_of
 from services.router.gateways import Gateways
 from services.router.hot import Front
 from services.router.metrics import RouterMetrics
+from services.router.pending_releases import PendingReleases
 from services.router.reqlog import RequestLog
 from services.router.request_ids import request_id
 from services.router.routes import admin, admin_auth, health, proxy
@@ -72,6 +73,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await ctx.http.close()
             await asyncio.sleep(0)  # let the closed transports' callbacks run before the loop ends
             await ctx.arq.aclose()
+            await ctx.pending_releases.close()
             await ctx.redis.aclose()
 
     app = FastAPI(title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -125,6 +127,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         ),
         credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
         request_log=RequestLog(redis, keys, settings.request_log_size),
+        pending_releases=PendingReleases(pool, settings.lease_ttl_seconds),
     )
 
 

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from services.router.credentials import CredentialCache
 from services.router.gateways import Gateways
 from services.router.metrics import RouterMetrics
+from services.router.pending_releases import PendingReleases
 from services.router.reqlog import RequestLog
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
@@ -43,6 +44,7 @@ class AppContext:
     runtime: RuntimeSettings
     credentials: CredentialCache
     request_log: RequestLog
+    pending_releases: PendingReleases  # leases to free once Redis answers again
     draining: bool = False
     open_streams: set[asyncio.Task[Any]] = field(default_factory=set)  # relays in progress
     #: monotonic time of the last "refresh every pooled account" sweep (503 slow path)
