@@ -28,6 +28,15 @@ class CommonSettings(BaseSettings):
     redis_socket_timeout: float = Field(
         5.0, gt=0, description="seconds to connect to Redis or to wait for a free pooled connection"
     )
+    redis_command_timeout: float = Field(
+        0.5, gt=0, description="router: seconds a Redis command or pipeline a request waits on may take"
+    )
+    redis_breaker_failures: int = Field(
+        3, ge=1, description="router: consecutive Redis failures that open its circuit breaker"
+    )
+    redis_breaker_probe_seconds: float = Field(
+        0.25, gt=0, description="router: while the breaker is open, one probe command this often"
+    )
     kiro_secret_key: SecretStr | None = Field(
         None, description="Fernet key encrypting refresh tokens and client secrets at rest"
     )

@@ -24,6 +24,7 @@ from services.router.gateways import Gateways
 from services.router.hot import Front
 from services.router.metrics import RouterMetrics
 from services.router.metrics_listener import start_metrics_listener
+from services.router.pending_releases import PendingReleases
 from services.router.reqlog import RequestLog
 from services.router.request_ids import request_id
 from services.router.routes import admin, admin_auth, admin_openapi, health, proxy
@@ -38,6 +39,7 @@ from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
 from shared.redis import create_redis
+from shared.redis_breaker import BreakerState, CircuitBreaker, RedisUnavailable
 from shared.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await ctx.http.close()
             await asyncio.sleep(0)  # let the closed transports' callbacks run before the loop ends
             await ctx.arq.aclose()
+            await ctx.pending_releases.close()
             await ctx.redis.aclose()
 
     # /openapi.json is served by admin_openapi: the admin API is described to the admin only
@@ -97,10 +100,12 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
 
 async def _build_context(settings: RouterSettings) -> AppContext:
-    redis = create_redis(settings)
+    redis = create_redis(settings, bounded=True)
     keys = Keys(settings.redis_key_prefix)
     box = SecretBox(settings.secret("kiro_secret_key"))
     metrics = RouterMetrics(new_registry())
+    if redis.guard.breaker is not None:
+        _watch_breaker(redis.guard.breaker, metrics)
     limits = PoolLimits(
         lease_ttl_seconds=settings.lease_ttl_seconds,
         max_concurrency=settings.default_max_concurrency,
@@ -135,7 +140,25 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         credentials=CredentialCache(redis, keys, box, settings.token_margin_seconds),
         request_log=RequestLog(redis, keys, settings.request_log_size),
         failover_budget=RetryBudget(settings.failover_budget_ratio, settings.failover_budget_min),
+        pending_releases=PendingReleases(pool, settings.lease_ttl_seconds),
     )
+
+
+def _watch_breaker(breaker: CircuitBreaker, metrics: RouterMetrics) -> None:
+    """Log when the Redis breaker opens and closes (not each failed probe); count what it refuses."""
+    was_closed = True
+
+    def changed(state: BreakerState) -> None:
+        nonlocal was_closed
+        metrics.redis_breaker_state.set(state.value)
+        if was_closed and state is BreakerState.OPEN:
+            log.error("redis circuit breaker open: requests get 503 until a probe succeeds")
+        elif state is BreakerState.CLOSED:
+            log.info("redis circuit breaker closed: redis answers again")
+        was_closed = state is BreakerState.CLOSED
+
+    breaker.on_change = changed
+    breaker.on_reject = metrics.redis_short_circuited.inc
 
 
 class PanelFiles(StaticFiles):
@@ -161,7 +184,8 @@ async def _client_error(request: Request, exc: ClientError) -> Response:
 
 async def _redis_error(request: Request, exc: RedisError) -> Response:
     """Without Redis (pool, keys) nothing can be served; say so in the client's shape, retryable."""
-    log.error("redis unavailable", extra=log_fields(error=repr(exc)))
+    if not isinstance(exc, RedisUnavailable):  # the open breaker logged itself once
+        log.error("redis unavailable", extra=log_fields(error=repr(exc)))
     error = ClientError(
         503,
         "the account pool store is unreachable",

@@ -14,6 +14,7 @@ from services.router.credentials import CredentialCache
 from services.router.gateways import Gateways
 from services.router.known_keys import KnownKeys
 from services.router.metrics import RouterMetrics
+from services.router.pending_releases import PendingReleases
 from services.router.reqlog import RequestLog
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
@@ -45,6 +46,7 @@ class AppContext:
     runtime: RuntimeSettings
     credentials: CredentialCache
     request_log: RequestLog
+    pending_releases: PendingReleases  # leases to free once Redis answers again
     failover_budget: RetryBudget = field(default_factory=RetryBudget)  # failovers after Kiro errors
     known_keys: KnownKeys = field(default_factory=KnownKeys)  # checked before a request body is read
     draining: bool = False

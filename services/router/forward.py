@@ -115,8 +115,9 @@ def _release_soon(ctx: AppContext, lease: Lease) -> None:
     async def release() -> None:
         try:
             await ctx.pool.release(lease, "none")
-        except RedisError as exc:  # it expires with its TTL then
+        except RedisError as exc:
             log.warning("lease not released", extra=log_fields(account=lease.account_id, error=repr(exc)))
+            ctx.pending_releases.add(lease)
 
     task = asyncio.ensure_future(release())
     _releasing.add(task)

@@ -70,6 +70,14 @@ class RouterMetrics:
         self.midstream_errors = counter(
             registry, "kiro_router_midstream_errors_total", "Streams cut after the first byte", ("route",)
         )
+        self.redis_breaker_state = gauge(
+            registry,
+            "kiro_router_redis_breaker_state",
+            "Redis circuit breaker: 0 closed, 1 open, 2 half-open",
+        )
+        self.redis_short_circuited = counter(
+            registry, "kiro_router_redis_short_circuited_total", "Redis calls refused by the open breaker"
+        )
 
     def child(self, metric: M, *values: str) -> M:
         """`metric.labels(*values)`, kept: per request, a dict hit instead of label checks under a lock.

@@ -208,6 +208,8 @@ class RelayResponse(Response):
                 await ctx.request_log.write(entry)
         except RedisError as exc:
             log.error("could not settle the request", extra=log_fields(account=account, error=repr(exc)))
+            if self.lease is not None:
+                ctx.pending_releases.add(self.lease)
         finally:
             request_id_var.reset(token)
 

@@ -39,7 +39,8 @@ class PrivateRedis:
             raise RuntimeError("redis-server is not installed (make system-deps)")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", ""]
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"]
-        self._log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - closed when the process is killed
+        self._close_log()
+        self._log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
         self.wait_answering(timeout)
         return self
@@ -69,6 +70,9 @@ class PrivateRedis:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(5)
+        self._close_log()
+
+    def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
