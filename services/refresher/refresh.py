@@ -15,6 +15,7 @@ import time
 from services.refresher.context import Refresher
 from services.refresher.usage import after_token
 from shared.accounts.model import Account, AccountState, AuthKind
+from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.accounts.store import MalformedAccountError
 from shared.crypto import SecretDecryptError
 from shared.errors import AuthRefreshError, FailureKind, UpstreamError
@@ -79,7 +80,7 @@ async def refresh_account(
     if not account.refresh_token_enc:
         return Outcome.SKIPPED
     if is_fresh(r, account, force=force, requested_at=requested_at):
-        return Outcome.FRESH
+        return await _fresh(r, account_id, force=force)
     owner = await r.tokens.acquire_lock(account_id, int(r.settings.refresh_lock_ttl_seconds * 1000))
     if owner is None:
         return Outcome.LOCKED
@@ -88,7 +89,7 @@ async def refresh_account(
         if account is None:
             return Outcome.SKIPPED
         if is_fresh(r, account, force=force, requested_at=requested_at):
-            return Outcome.FRESH
+            return await _fresh(r, account_id, force=force)
         try:
             outcome = await _refresh_locked(r, account)
         except SecretDecryptError as exc:
@@ -100,8 +101,17 @@ async def refresh_account(
         if not await r.tokens.release_lock(account_id, owner):
             log.warning("refresh lock expired before release", extra=log_fields(account=account_id))
     if outcome is Outcome.REFRESHED:
+        await r.states.end_cooldown(account_id, INVALID_TOKEN_REASON)
         await after_token(r, account_id)
     return outcome
+
+
+async def _fresh(r: Refresher, account_id: str, *, force: bool) -> Outcome:
+    """No refresh needed. A forced one (Kiro rejected a token) still ends the rejection's cooldown: the
+    stored token is newer than the grace period, so the rejected one was most likely the one before it."""
+    if force:
+        await r.states.end_cooldown(account_id, INVALID_TOKEN_REASON)
+    return Outcome.FRESH
 
 
 async def _refresh_locked(r: Refresher, account: Account) -> Outcome:

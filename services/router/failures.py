@@ -9,6 +9,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
+from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.errors import FailureKind
 from shared.jobs import enqueue_refresh
 from shared.logging import log_fields
@@ -38,7 +39,7 @@ async def apply_failure(
     if kind is FailureKind.INVALID_TOKEN:
         ctx.credentials.drop(account_id)
         await ctx.pool.cool_down(
-            account_id, "invalid token; refreshing", min_seconds=s.invalid_token_cooldown_seconds
+            account_id, INVALID_TOKEN_REASON, min_seconds=s.invalid_token_cooldown_seconds
         )
         await _enqueue_refresh(ctx, account_id)
     elif kind is FailureKind.QUOTA_EXHAUSTED:

@@ -13,6 +13,9 @@ from shared.accounts.model import AccountState
 from shared.accounts.scripts import register
 from shared.keys import Keys
 
+#: the cooldown of an account whose access token Kiro rejected; a stored new token ends it
+INVALID_TOKEN_REASON = "invalid token; refreshing"
+
 
 class AccountStates:
     """State writer bound to one Redis client and key prefix."""
@@ -21,6 +24,7 @@ class AccountStates:
         self._client = client
         self._keys = keys
         self._set_state = register(client, "set_state")
+        self._end_cooldown = register(client, "end_cooldown")
 
     async def set(
         self,
@@ -46,6 +50,15 @@ class AccountStates:
 
     async def cool_down(self, account_id: str, until: float, reason: str) -> bool:
         return await self.set(account_id, AccountState.COOLDOWN, reason, until)
+
+    async def end_cooldown(self, account_id: str, reason: str) -> bool:
+        """Back into rotation now if it is cooling down for `reason` (and only then); True when it was."""
+        ended = await self._end_cooldown(
+            keys=[self._keys.account(account_id), self._keys.pool()], args=[account_id, reason]
+        )
+        if ended:
+            await self.notify(account_id, "account_changed")
+        return bool(ended)
 
     async def exhaust(self, account_id: str, until: float, reason: str = "quota exhausted") -> bool:
         return await self.set(account_id, AccountState.EXHAUSTED, reason, until)

@@ -15,8 +15,9 @@ from services.refresher.jobs import due_accounts
 from services.refresher.refresh import Outcome, TransientRefreshError, refresh_account
 from shared.accounts.model import AccountState
 from shared.accounts.ops import AccountOps
+from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.crypto import SecretBox
-from tests.refresher.conftest import emulator_account
+from tests.refresher.conftest import emulator_account, settings_from
 
 PROFILE = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/REFRESHTEST"
 
@@ -65,6 +66,52 @@ async def test_a_fresh_token_is_not_refreshed_again(refresher: Refresher, ctl: E
 
     assert await refresh_account(refresher, account_id) is Outcome.FRESH
     assert ctl.counts(emu["name"])["social_refresh"] == 1
+
+
+async def test_a_new_token_ends_the_cooldown_kiro_rejecting_the_old_one_caused_and_no_other(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    rejected, throttled = emulator_account(ctl), emulator_account(ctl)
+    rejected_id = await _add_social(refresher, rejected["refresh_token"])
+    throttled_id = await _add_social(refresher, throttled["refresh_token"])
+    for account_id in (rejected_id, throttled_id):
+        await refresh_account(refresher, account_id)
+    until = time.time() + 30
+    await refresher.states.cool_down(rejected_id, until, INVALID_TOKEN_REASON)  # as the router does on a 403
+    await refresher.states.cool_down(throttled_id, until, "throttled")
+
+    for account_id in (rejected_id, throttled_id):
+        assert await refresh_account(refresher, account_id, force=True, requested_at=time.time()) is (
+            Outcome.REFRESHED
+        )
+
+    back = await refresher.store.get(rejected_id)
+    assert back is not None and back.state is AccountState.ACTIVE  # usable now, not in 30 s
+    assert await refresher.redis.zscore(refresher.keys.pool(), rejected_id) == 0
+    still = await refresher.store.get(throttled_id)
+    assert still is not None and still.state is AccountState.COOLDOWN  # a new token does not end a throttle
+    assert await refresher.redis.zscore(refresher.keys.pool(), throttled_id) == pytest.approx(until)
+
+
+async def test_a_rejection_of_a_token_refreshed_moments_ago_ends_its_cooldown_without_another_refresh(
+    refresher_env: dict[str, str], ctl: EmulatorControl
+) -> None:
+    refresher = Refresher.build(settings_from(refresher_env, force_refresh_grace_seconds=5))
+    try:
+        emu = emulator_account(ctl)
+        account_id = await _add_social(refresher, emu["refresh_token"])
+        await refresh_account(refresher, account_id)
+        await refresher.states.cool_down(account_id, time.time() + 30, INVALID_TOKEN_REASON)
+
+        # the token is younger than the forced-refresh grace: the rejected one was the token before it
+        outcome = await refresh_account(refresher, account_id, force=True, requested_at=time.time())
+
+        assert outcome is Outcome.FRESH
+        account = await refresher.store.get(account_id)
+        assert account is not None and account.state is AccountState.ACTIVE
+        assert ctl.counts(emu["name"])["social_refresh"] == 1
+    finally:
+        await refresher.close()
 
 
 async def test_idc_login_with_rotation_stores_the_newest_refresh_token(
