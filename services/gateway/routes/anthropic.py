@@ -20,18 +20,19 @@ from services.gateway.offload import traceback_free
 from services.gateway.options import Unauthorized
 from services.gateway.state import GatewayState, get_state
 from services.gateway.translate import count_tokens
+from shared.api_schemas import ANTHROPIC_COUNT_TOKENS, ANTHROPIC_MESSAGES, json_body
 from shared.errors import InvalidRequestError
 
 router = APIRouter()
 
 
-@router.post("/v1/messages")
+@router.post("/v1/messages", openapi_extra=json_body(ANTHROPIC_MESSAGES))
 async def messages(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
     """Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description)."""
     return await handle_chat(request, state, Protocol.ANTHROPIC, "messages")
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post("/v1/messages/count_tokens", openapi_extra=json_body(ANTHROPIC_COUNT_TOKENS))
 async def count_message_tokens(
     request: Request, state: Annotated[GatewayState, Depends(get_state)]
 ) -> Response:

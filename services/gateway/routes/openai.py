@@ -11,11 +11,12 @@ from starlette.responses import Response
 from services.gateway.chat import handle_chat
 from services.gateway.errors import Protocol
 from services.gateway.state import GatewayState, get_state
+from shared.api_schemas import OPENAI_CHAT, json_body
 
 router = APIRouter()
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=json_body(OPENAI_CHAT))
 async def chat_completions(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
     """Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description)."""
     return await handle_chat(request, state, Protocol.OPENAI, "chat_completions")

@@ -18,6 +18,7 @@ from services.router.hints import read_hints, safe_model
 from services.router.hot import plain_app
 from services.router.relay import Exchange
 from services.router.request_ids import request_id
+from shared.api_schemas import ANTHROPIC_COUNT_TOKENS, ANTHROPIC_MESSAGES, OPENAI_CHAT, json_body
 from shared.clientkeys import ClientKey
 
 router = APIRouter()
@@ -27,12 +28,20 @@ router = APIRouter()
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\[\]-]{0,127}")
 
 
-@router.post("/v1/messages", summary="Anthropic Messages (streaming or not)")
+@router.post(
+    "/v1/messages",
+    summary="Anthropic Messages (streaming or not)",
+    openapi_extra=json_body(ANTHROPIC_MESSAGES),
+)
 async def messages(request: Request) -> Response:
     return await _proxy(request, app_context(request), "messages")
 
 
-@router.post("/v1/chat/completions", summary="OpenAI Chat Completions (streaming or not)")
+@router.post(
+    "/v1/chat/completions",
+    summary="OpenAI Chat Completions (streaming or not)",
+    openapi_extra=json_body(OPENAI_CHAT),
+)
 async def chat_completions(request: Request) -> Response:
     return await _proxy(request, app_context(request), "chat_completions")
 
@@ -41,7 +50,11 @@ async def chat_completions(request: Request) -> Response:
 HOT_ROUTES = {"/v1/messages": plain_app(messages), "/v1/chat/completions": plain_app(chat_completions)}
 
 
-@router.post("/v1/messages/count_tokens", summary="Anthropic token count (no account needed)")
+@router.post(
+    "/v1/messages/count_tokens",
+    summary="Anthropic token count (no account needed)",
+    openapi_extra=json_body(ANTHROPIC_COUNT_TOKENS),
+)
 async def count_tokens(
     request: Request,
     key: AuthorizedKey,
