@@ -70,6 +70,12 @@ class RouterMetrics:
         self.midstream_errors = counter(
             registry, "kiro_router_midstream_errors_total", "Streams cut after the first byte", ("route",)
         )
+        self.loop_restarts = counter(
+            registry,
+            "kiro_router_background_restarts_total",
+            "Background loops restarted after an unexpected exception",
+            ("loop",),
+        )
 
     def child(self, metric: M, *values: str) -> M:
         """`metric.labels(*values)`, kept: per request, a dict hit instead of label checks under a lock.
