@@ -19,6 +19,7 @@ from services.refresher.refresh import (
     horizon,
     refresh_account,
 )
+from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token
 from shared.jobs import enqueue_refresh
 from shared.logging import log_fields
@@ -52,6 +53,10 @@ async def refresh_account_job(
             extra=log_fields(account=account_id, error=str(exc), retry_in=delay, reason=reason),
         )
         raise Retry(defer=delay) from exc
+    except REDIS_DOWN as exc:
+        # Redis went away mid-job: run it again once it is back (arq records the retry when it can)
+        log.warning("refresh interrupted: redis unreachable", extra=log_fields(account=account_id))
+        raise Retry(defer=r.settings.refresh_retry_base_seconds) from exc
     if outcome is Outcome.LOCKED:
         # The holder normally finishes and the retry finds the token fresh; if it died, its lock has
         # expired by then and the retry refreshes.
