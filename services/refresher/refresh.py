@@ -8,9 +8,14 @@ drops its result, so a stale token is never written.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import RedisError
 
 from services.refresher.context import Refresher
 from services.refresher.usage import after_token
@@ -84,24 +89,54 @@ async def refresh_account(
     if owner is None:
         return Outcome.LOCKED
     try:
-        account = await load(r, account_id)  # what the last lock holder left behind
-        if account is None:
-            return Outcome.SKIPPED
-        if is_fresh(r, account, force=force, requested_at=requested_at):
-            return Outcome.FRESH
-        try:
-            outcome = await _refresh_locked(r, account)
-        except SecretDecryptError as exc:
-            # encrypted with another KIRO_SECRET_KEY: no refresh can work until an operator acts
-            log.error("account secrets do not decrypt", extra=log_fields(account=account_id))
-            await r.states.set(account_id, AccountState.INVALID, str(exc))
-            return Outcome.SKIPPED
+        async with _lock_renewed(r, account_id, owner):
+            account = await load(r, account_id)  # what the last lock holder left behind
+            if account is None:
+                return Outcome.SKIPPED
+            if is_fresh(r, account, force=force, requested_at=requested_at):
+                return Outcome.FRESH
+            try:
+                outcome = await _refresh_locked(r, account)
+            except SecretDecryptError as exc:
+                # encrypted with another KIRO_SECRET_KEY: no refresh can work until an operator acts
+                log.error("account secrets do not decrypt", extra=log_fields(account=account_id))
+                await r.states.set(account_id, AccountState.INVALID, str(exc))
+                return Outcome.SKIPPED
     finally:
         if not await r.tokens.release_lock(account_id, owner):
             log.warning("refresh lock expired before release", extra=log_fields(account=account_id))
     if outcome is Outcome.REFRESHED:
         await after_token(r, account_id)
     return outcome
+
+
+@asynccontextmanager
+async def _lock_renewed(r: Refresher, account_id: str, owner: str) -> AsyncIterator[None]:
+    """Renew the account's refresh lock every third of its lifetime while the block runs.
+
+    A live holder keeps its lock however slow the upstream is; a crashed one stops renewing and its lock
+    lapses within one lifetime, so the next refresh of the account waits at most that long. A holder that
+    was stopped (SIGSTOP, a long GC pause) past its lifetime finds the lock gone: its result is then
+    dropped by the compare-and-set on `token_version`, never written over a newer token.
+    """
+    ttl = r.settings.refresh_lock_ttl_seconds
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                if not await r.tokens.extend_lock(account_id, owner, int(ttl * 1000)):
+                    log.warning("refresh lock lapsed while refreshing", extra=log_fields(account=account_id))
+                    return
+            except (RedisError, OSError) as exc:
+                log.warning("refresh lock not renewed", extra=log_fields(account=account_id, error=repr(exc)))
+
+    renewal = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewal.cancel()
+        await asyncio.gather(renewal, return_exceptions=True)
 
 
 async def _refresh_locked(r: Refresher, account: Account) -> Outcome:

@@ -55,7 +55,8 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             name=names.REFRESH_ACCOUNT,
             keep_result=0,
             max_tries=settings.refresh_max_tries,
-            timeout=call_timeout * 4 + 10,  # refresh (+ previous token) + usage + models
+            # waiting for another holder's lock, then refresh (+ previous token) + usage + models
+            timeout=settings.refresh_lock_ttl_seconds + call_timeout * 4 + 10,
         ),
         func(
             jobs.refresh_usage_job,
@@ -75,7 +76,7 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
     cron_jobs = [
         cron(
             jobs.refresh_due_job,
-            name=names.REFRESH_DUE,
+            name=keys.cron_job_name(names.REFRESH_DUE),  # run ids carry the prefix: stacks never collide
             run_at_startup=settings.refresh_on_startup,
             unique=True,
             keep_result=0,
