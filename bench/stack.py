@@ -11,7 +11,6 @@ import redis
 from cryptography.fernet import Fernet
 
 from services.kiro_emulator.control import EmulatorControl
-from shared.keys import Keys
 from tests.support.procs import ServiceProcess, free_port
 
 
@@ -94,11 +93,9 @@ class BenchStack:
             proc.stop()
         client = redis.Redis.from_url(self.redis_url)
         try:
-            keys = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
-            if self.account_id:
-                # arq keeps job records under its own `arq:` prefix, outside ours
-                job = Keys(self.prefix).refresh_job_id(self.account_id)
-                keys += [f"arq:{kind}:{job}" for kind in ("job", "retry", "result", "in-progress")]
+            # arq's own keys are `arq:<kind>:<job id>`, and our job ids start with the prefix
+            patterns = (f"{self.prefix}*", f"arq:*:{self.prefix}*")
+            keys = [k for pattern in patterns for k in client.scan_iter(match=pattern, count=1000)]
             for start in range(0, len(keys), 500):
                 client.delete(*keys[start : start + 500])
         finally:

@@ -1,33 +1,77 @@
 """The contract between router/gateway and the refresher: arq job names and how to enqueue them.
 
-No service imports another: callers enqueue by function name on the queue `keys.arq_queue()`.
+No service imports another: callers enqueue by function name on the queue `keys.arq_queue()`. Job ids
+start with the stack's key prefix (`Keys.refresh_job_id`), so stacks sharing one Redis never collide.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from shared.keys import Keys
+from shared.logging import log_fields
+
+log = logging.getLogger(__name__)
 
 REFRESH_ACCOUNT = "refresh_account"  # (account_id: str, force: bool = False, reason: str = "")
 REFRESH_USAGE = "refresh_usage"  # (account_id: str)
 POLL_DEVICE_FLOW = "poll_device_flow"  # (flow_id: str)
 REFRESH_DUE = "refresh_due"  # cron: every account whose token expires before the next run + margin
 
+#: longest a caller waits to enqueue: the router does it on a client's request path
+ENQUEUE_DEADLINE_SECONDS = 0.3
+#: a waiting job collapses the triggers of this long; if it never starts (lost with its Redis write, no
+#: worker running), the next trigger after this queues another
+PENDING_TTL_MS = 15_000
+
 
 async def enqueue_refresh(
-    arq_pool: Any, keys: Keys, account_id: str, *, force: bool = False, reason: str = ""
+    arq_pool: Any,
+    keys: Keys,
+    account_id: str,
+    *,
+    force: bool = False,
+    reason: str = "",
+    deadline: float = ENQUEUE_DEADLINE_SECONDS,
 ) -> bool:
-    """Ask the refresher to refresh one account; a burst collapses into one job (`_job_id`).
+    """Ask the refresher to refresh one account; a burst collapses into the job waiting to start.
 
-    `arq_pool` is an `arq.connections.ArqRedis`. Returns True when a new job was queued.
+    Only a job that has not started yet absorbs new triggers: one already running (or whose worker
+    died) does not, so a crashed job never holds up the next refresh. Forced and plain refreshes wait
+    apart (a plain one would find an unexpired but rejected token good enough).
+
+    `arq_pool` is an `arq.connections.ArqRedis`. Returns True when a new job was queued; False when one
+    was waiting already, or when Redis did not take it within `deadline` seconds (logged; never raised,
+    so a client request that asks for a refresh goes on).
     """
+    try:
+        async with asyncio.timeout(deadline):
+            return await _enqueue(arq_pool, keys, account_id, force, reason)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("refresh job not queued", extra=log_fields(account=account_id, error=repr(exc)))
+        return False
+
+
+async def _enqueue(arq_pool: Any, keys: Keys, account_id: str, force: bool, reason: str) -> bool:
+    nonce = secrets.token_hex(6)
+    if not await arq_pool.set(keys.refresh_pending(account_id, force), nonce, nx=True, px=PENDING_TTL_MS):
+        return False
     job = await arq_pool.enqueue_job(
         REFRESH_ACCOUNT,
         account_id,
         force,
         reason,
-        _job_id=keys.refresh_job_id(account_id),
+        _job_id=keys.refresh_job_id(account_id, nonce),
         _queue_name=keys.arq_queue(),
     )
     return job is not None
+
+
+async def refresh_started(redis: Any, keys: Keys, account_id: str, force: bool) -> None:
+    """Called by a refresh job as it starts: triggers from now on queue a new job."""
+    await redis.delete(keys.refresh_pending(account_id, force))

@@ -127,6 +127,23 @@ class Keys:
         """The arq queue name used for refresher jobs."""
         return f"{self.prefix}arq:queue"
 
-    def refresh_job_id(self, account_id: str) -> str:
-        """arq `_job_id` for an on-demand refresh, so a burst collapses into one job."""
-        return f"refresh:{account_id}"
+    # arq names its own keys `arq:job:<job id>`, `arq:in-progress:<job id>`, `arq:retry:<job id>`,
+    # `arq:result:<job id>`: every job id (cron runs included) starts with our prefix, so stacks sharing a
+    # Redis never collide on one, and `arq:*:<prefix>*` finds every arq key of a stack.
+
+    def refresh_job_id(self, account_id: str, nonce: str) -> str:
+        """arq `_job_id` of one on-demand refresh (`nonce` tells apart the jobs of one account)."""
+        return f"{self.prefix}refresh:{account_id}:{nonce}"
+
+    def refresh_pending(self, account_id: str, force: bool) -> str:
+        """String: the nonce of the refresh job of this account waiting to start (bursts collapse into
+        it); the job deletes it when it starts, and it expires on its own if the job never does."""
+        return f"{self.prefix}{{acct:{account_id}}}:refresh-pending" + (":force" if force else "")
+
+    def device_job_id(self, flow_id: str) -> str:
+        """arq `_job_id` of the polls of one device login."""
+        return f"{self.prefix}device:{flow_id}"
+
+    def cron_job_name(self, name: str) -> str:
+        """Name of a periodic arq job: arq derives its run ids (`<name>:<time>`) from it."""
+        return f"{self.prefix}{name}"

@@ -37,8 +37,12 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     yield prefix
     client = sync_redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        # arq keys are not under our prefix but named after the queue, which is
+        # arq's own keys are `arq:<kind>:<job id>`, and our job ids start with the prefix
+        keys = [
+            k
+            for pattern in (prefix, f"arq:*:{prefix}")
+            for k in client.scan_iter(match=f"{pattern}*", count=1000)
+        ]
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
     finally:

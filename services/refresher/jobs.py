@@ -19,13 +19,16 @@ from services.refresher.refresh import (
     horizon,
     refresh_account,
 )
+from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token
-from shared.jobs import enqueue_refresh
+from shared.jobs import enqueue_refresh, refresh_started
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
+#: how often a job waiting for another worker's refresh lock looks again
+LOCK_POLL_SECONDS = 0.25
 
 
 def _refresher(ctx: dict[str, Any]) -> Refresher:
@@ -44,7 +47,8 @@ async def refresh_account_job(
     r = _refresher(ctx)
     requested_at = ctx["enqueue_time"].timestamp() if ctx.get("enqueue_time") else time.time()
     try:
-        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
+        await refresh_started(r.redis, r.keys, account_id, force)
+        outcome = await _refresh_when_unlocked(r, account_id, force, requested_at)
     except TransientRefreshError as exc:
         delay = retry_delay(r.settings.refresh_retry_base_seconds, int(ctx.get("job_try", 1)))
         log.warning(
@@ -52,11 +56,28 @@ async def refresh_account_job(
             extra=log_fields(account=account_id, error=str(exc), retry_in=delay, reason=reason),
         )
         raise Retry(defer=delay) from exc
-    if outcome is Outcome.LOCKED:
-        # The holder normally finishes and the retry finds the token fresh; if it died, its lock has
-        # expired by then and the retry refreshes.
+    except REDIS_DOWN as exc:
+        # Redis went away mid-job: run it again once it is back (arq records the retry when it can)
+        log.warning("refresh interrupted: redis unreachable", extra=log_fields(account=account_id))
+        raise Retry(defer=r.settings.refresh_retry_base_seconds) from exc
+    if outcome is Outcome.LOCKED:  # a live holder on a slow upstream: look again later
         raise Retry(defer=r.settings.refresh_lock_ttl_seconds)
     return outcome.value
+
+
+async def _refresh_when_unlocked(r: Refresher, account_id: str, force: bool, requested_at: float) -> Outcome:
+    """`refresh_account`, waiting up to one lock lifetime while another worker holds the account's lock.
+
+    A live holder finishes and we find the token fresh; a crashed holder stops renewing its lock, which
+    lapses within that lifetime, and we refresh. Waiting here rather than through an arq retry keeps a
+    forced refresh after a crash within seconds of the lock lapsing, and spends no try.
+    """
+    deadline = time.monotonic() + r.settings.refresh_lock_ttl_seconds
+    while True:
+        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
+        if outcome is not Outcome.LOCKED or time.monotonic() >= deadline:
+            return outcome
+        await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
 async def refresh_due_job(ctx: dict[str, Any]) -> int:

@@ -8,21 +8,32 @@ drops its result, so a stale token is never written.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import RedisError
 
 from services.refresher.context import Refresher
+from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token
 from shared.accounts.model import Account, AccountState, AuthKind
 from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.accounts.store import MalformedAccountError
+from shared.accounts.tokens import WriteResult
 from shared.crypto import SecretDecryptError
 from shared.errors import AuthRefreshError, FailureKind, UpstreamError
 from shared.kiro.auth import TokenSet, parse_token
 from shared.logging import log_fields
+from shared.tasks import Backoff
 
 log = logging.getLogger(__name__)
+
+#: how long a refresh holds on to an upstream answer while Redis is unreachable (see `_write_patiently`)
+WRITE_PATIENCE_SECONDS = 60.0
 
 #: States whose accounts the periodic run leaves alone (an operator or a re-login has to act first).
 PARKED_STATES = frozenset({AccountState.DISABLED, AccountState.NEEDS_RELOGIN, AccountState.INVALID})
@@ -85,18 +96,19 @@ async def refresh_account(
     if owner is None:
         return Outcome.LOCKED
     try:
-        account = await load(r, account_id)  # what the last lock holder left behind
-        if account is None:
-            return Outcome.SKIPPED
-        if is_fresh(r, account, force=force, requested_at=requested_at):
-            return await _fresh(r, account_id, force=force)
-        try:
-            outcome = await _refresh_locked(r, account)
-        except SecretDecryptError as exc:
-            # encrypted with another KIRO_SECRET_KEY: no refresh can work until an operator acts
-            log.error("account secrets do not decrypt", extra=log_fields(account=account_id))
-            await r.states.set(account_id, AccountState.INVALID, str(exc))
-            return Outcome.SKIPPED
+        async with _lock_renewed(r, account_id, owner):
+            account = await load(r, account_id)  # what the last lock holder left behind
+            if account is None:
+                return Outcome.SKIPPED
+            if is_fresh(r, account, force=force, requested_at=requested_at):
+                return await _fresh(r, account_id, force=force)
+            try:
+                outcome = await _refresh_locked(r, account)
+            except SecretDecryptError as exc:
+                # encrypted with another KIRO_SECRET_KEY: no refresh can work until an operator acts
+                log.error("account secrets do not decrypt", extra=log_fields(account=account_id))
+                await r.states.set(account_id, AccountState.INVALID, str(exc))
+                return Outcome.SKIPPED
     finally:
         if not await r.tokens.release_lock(account_id, owner):
             log.warning("refresh lock expired before release", extra=log_fields(account=account_id))
@@ -112,6 +124,35 @@ async def _fresh(r: Refresher, account_id: str, *, force: bool) -> Outcome:
     if force:
         await r.states.end_cooldown(account_id, INVALID_TOKEN_REASON)
     return Outcome.FRESH
+
+
+@asynccontextmanager
+async def _lock_renewed(r: Refresher, account_id: str, owner: str) -> AsyncIterator[None]:
+    """Renew the account's refresh lock every third of its lifetime while the block runs.
+
+    A live holder keeps its lock however slow the upstream is; a crashed one stops renewing and its lock
+    lapses within one lifetime, so the next refresh of the account waits at most that long. A holder that
+    was stopped (SIGSTOP, a long GC pause) past its lifetime finds the lock gone: its result is then
+    dropped by the compare-and-set on `token_version`, never written over a newer token.
+    """
+    ttl = r.settings.refresh_lock_ttl_seconds
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                if not await r.tokens.extend_lock(account_id, owner, int(ttl * 1000)):
+                    log.warning("refresh lock lapsed while refreshing", extra=log_fields(account=account_id))
+                    return
+            except (RedisError, OSError) as exc:
+                log.warning("refresh lock not renewed", extra=log_fields(account=account_id, error=repr(exc)))
+
+    renewal = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewal.cancel()
+        await asyncio.gather(renewal, return_exceptions=True)
 
 
 async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
@@ -144,14 +185,7 @@ async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
     rotated = tokens.refresh_token if tokens.refresh_token and tokens.refresh_token != refresh_token else None
     if used_prev and rotated is None:
         rotated = refresh_token  # the previous token is the one that works: make it current again
-    result = await r.tokens.write(
-        account.id,
-        expected_version=account.token_version,
-        access_token=tokens.access_token,
-        access_expires_at=tokens.expires_at(),
-        rotated_refresh_token=rotated,
-        profile_arn=tokens.profile_arn if tokens.profile_arn != account.profile_arn else "",
-    )
+    result = await _write_patiently(r, account, tokens, rotated)
     if not result.written:
         log.warning(
             "dropped a stale refresh result",
@@ -164,6 +198,47 @@ async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
     )
     await r.states.notify(account.id, "token_refreshed")
     return Outcome.REFRESHED
+
+
+async def _write_patiently(
+    r: Refresher, account: Account, tokens: TokenSet, rotated: str | None
+) -> WriteResult:
+    """`tokens.write(...)`, retried while Redis is unreachable (for up to `WRITE_PATIENCE_SECONDS`).
+
+    The answer in hand may hold the only copy of a rotated refresh token: dropping it because Redis
+    blinked would lose the account. A retry that finds our own write already applied (Redis applied it
+    and the reply was lost) counts as written.
+    """
+    backoff = Backoff(first=0.25, cap=5.0)
+    deadline = time.monotonic() + WRITE_PATIENCE_SECONDS
+    retried = False
+    while True:
+        try:
+            result = await r.tokens.write(
+                account.id,
+                expected_version=account.token_version,
+                access_token=tokens.access_token,
+                access_expires_at=tokens.expires_at(),
+                rotated_refresh_token=rotated,
+                profile_arn=tokens.profile_arn if tokens.profile_arn != account.profile_arn else "",
+            )
+        except REDIS_DOWN as exc:
+            if time.monotonic() >= deadline:
+                log.error("refreshed tokens lost: redis unreachable", extra=log_fields(account=account.id))
+                raise
+            delay = backoff.next()
+            log.warning(
+                f"storing refreshed tokens: redis unreachable; retrying in {delay:g} s",
+                extra=log_fields(account=account.id, error=repr(exc)),
+            )
+            retried = True
+            await asyncio.sleep(delay)
+            continue
+        if not result.written and retried and result.version == account.token_version + 1:
+            stored = await load(r, account.id)
+            if stored is not None and r.store.access_token(stored) == tokens.access_token:
+                return WriteResult(True, result.version)
+        return result
 
 
 async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> TokenSet:

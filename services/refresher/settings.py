@@ -28,7 +28,10 @@ class RefresherSettings(CommonSettings):
     refresh_concurrency: int = Field(16, ge=1, description="refresh jobs one worker runs at a time")
     refresh_timeout_seconds: float = Field(30.0, gt=0, description="one auth / usage call, whole")
     refresh_lock_ttl_seconds: float = Field(
-        60.0, gt=0, description="per-account refresh lock lifetime (longer than a refresh call)"
+        10.0,
+        gt=0,
+        description="per-account refresh lock lifetime, renewed while its refresh runs: how long a crashed "
+        "worker's lock can hold up the next refresh",
     )
     refresh_max_tries: int = Field(5, ge=1, description="tries of one refresh job on transient failures")
     refresh_retry_base_seconds: float = Field(5.0, ge=0, description="first retry delay (doubles, max 300 s)")

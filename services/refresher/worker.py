@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import Worker, func
+from arq.worker import func
 
 from services.refresher import jobs
 from services.refresher.context import Refresher
 from services.refresher.metrics import start_server
+from services.refresher.resilient import ResilientWorker, arq_pool
 from services.refresher.settings import RefresherSettings, cron_schedule
 from shared import jobs as names
 from shared.keys import Keys
@@ -20,8 +20,9 @@ from shared.logging import configure_logging, log_fields
 log = logging.getLogger(__name__)
 
 
-def build_worker(settings: RefresherSettings) -> Worker:
-    """An arq Worker on `keys.arq_queue()`; resources live from `on_startup` to `on_shutdown`."""
+def build_worker(settings: RefresherSettings) -> ResilientWorker:
+    """An arq worker on `keys.arq_queue()` that outlives Redis outages; resources live from `on_startup`
+    to `on_shutdown`."""
     keys = Keys(settings.redis_key_prefix)
     call_timeout = settings.refresh_timeout_seconds
 
@@ -54,7 +55,8 @@ def build_worker(settings: RefresherSettings) -> Worker:
             name=names.REFRESH_ACCOUNT,
             keep_result=0,
             max_tries=settings.refresh_max_tries,
-            timeout=call_timeout * 4 + 10,  # refresh (+ previous token) + usage + models
+            # waiting for another holder's lock, then refresh (+ previous token) + usage + models
+            timeout=settings.refresh_lock_ttl_seconds + call_timeout * 4 + 10,
         ),
         func(
             jobs.refresh_usage_job,
@@ -74,7 +76,7 @@ def build_worker(settings: RefresherSettings) -> Worker:
     cron_jobs = [
         cron(
             jobs.refresh_due_job,
-            name=names.REFRESH_DUE,
+            name=keys.cron_job_name(names.REFRESH_DUE),  # run ids carry the prefix: stacks never collide
             run_at_startup=settings.refresh_on_startup,
             unique=True,
             keep_result=0,
@@ -82,10 +84,10 @@ def build_worker(settings: RefresherSettings) -> Worker:
             **cron_schedule(settings.refresh_interval_seconds),  # type: ignore[arg-type]
         )
     ]
-    return Worker(
+    return ResilientWorker(
         functions=functions,
         cron_jobs=cron_jobs,
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_pool=arq_pool(settings.redis_url, keys.arq_queue()),
         queue_name=keys.arq_queue(),
         on_startup=startup,
         on_shutdown=shutdown,

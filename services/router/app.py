@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from services.router.background import listen_for_changes, refresh_pool_gauges
+from services.router.background import start_background
 from services.router.context import AppContext
 from services.router.credentials import CredentialCache
 from services.router.errors import ClientError, error_response, protocol_of
@@ -61,11 +61,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         metrics_port = settings.metrics_port
         listener = await start_metrics_listener(ctx, settings.host, metrics_port) if metrics_port else None
         await ctx.gateways.probe_all(ctx.http)
-        tasks = [
-            asyncio.create_task(ctx.gateways.run_probes(ctx.http, settings.gateway_health_interval_seconds)),
-            asyncio.create_task(listen_for_changes(ctx)),
-            asyncio.create_task(refresh_pool_gauges(ctx)),
-        ]
+        tasks = start_background(ctx)
         # startup objects live as long as the process: keep them out of every later full collection,
         # which would otherwise walk them all (tens of ms) in the middle of requests
         gc.freeze()

@@ -1,4 +1,4 @@
-"""Background loops of a router process: change notices, pool gauges."""
+"""Background loops of a router process: change notices, pool gauges, gateway probes (all supervised)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,25 @@ from redis.exceptions import RedisError
 
 from services.router.context import AppContext
 from shared.logging import log_fields
+from shared.tasks import start_supervised
 
 log = logging.getLogger(__name__)
+
+
+def start_background(ctx: AppContext) -> list[asyncio.Task[None]]:
+    """Start every background loop under supervision (a crash is logged, counted and restarted)."""
+
+    def restarted(loop: str) -> None:
+        ctx.metrics.loop_restarts.labels(loop).inc()
+
+    interval = ctx.settings.gateway_health_interval_seconds
+    return [
+        start_supervised(
+            "gateway-probes", lambda: ctx.gateways.run_probes(ctx.http, interval), on_restart=restarted
+        ),
+        start_supervised("change-notices", lambda: listen_for_changes(ctx), on_restart=restarted),
+        start_supervised("pool-gauges", lambda: refresh_pool_gauges(ctx), on_restart=restarted),
+    ]
 
 
 async def listen_for_changes(ctx: AppContext) -> None:

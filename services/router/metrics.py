@@ -78,6 +78,12 @@ class RouterMetrics:
         self.redis_short_circuited = counter(
             registry, "kiro_router_redis_short_circuited_total", "Redis calls refused by the open breaker"
         )
+        self.loop_restarts = counter(
+            registry,
+            "kiro_router_background_restarts_total",
+            "Background loops restarted after an unexpected exception",
+            ("loop",),
+        )
 
     def child(self, metric: M, *values: str) -> M:
         """`metric.labels(*values)`, kept: per request, a dict hit instead of label checks under a lock.

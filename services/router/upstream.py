@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -93,25 +94,45 @@ def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, byte
     return out
 
 
+#: connections tried per gateway URL: behind one URL (a Service, compose DNS, a balancer) a new connection
+#: may reach another replica when the last one reached a replica that is restarting
+_CONNECTIONS_PER_GATEWAY = 3
+
+
 async def open_upstream(
     ctx: AppContext, method: str, path: str, body: bytes, headers: dict[str, str]
 ) -> Upstream:
-    """Send the request to the first gateway that answers; raises GatewayUnreachable when none does."""
+    """Send the request to the first gateway that answers; raises GatewayUnreachable when none does.
+
+    A connection refused or reset before any answer is tried again on the same URL (a new connection),
+    up to `_CONNECTIONS_PER_GATEWAY` times within the connect deadline; a timeout or a malformed answer
+    moves on to the next URL at once. A URL that failed all its tries counts one failure toward down
+    (`Gateways`): one refused connection never takes it, or readiness, down.
+    """
     timeout = aiohttp.ClientTimeout(
         total=None,
         sock_connect=ctx.settings.gateway_connect_timeout,
         sock_read=ctx.settings.gateway_read_timeout,
     )
+    loop = asyncio.get_running_loop()
     for gateway in ctx.gateways.order():
-        try:
-            response = await ctx.http.request(
-                method, gateway + path, data=body or None, headers=headers, timeout=timeout
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out or not HTTP at all
-            log.warning("gateway unreachable", extra=log_fields(gateway=gateway, error=repr(exc)))
-            ctx.gateways.mark(gateway, False)
-            continue
-        return Upstream(response, gateway)
+        deadline = loop.time() + ctx.settings.gateway_connect_timeout
+        for attempt in range(1, _CONNECTIONS_PER_GATEWAY + 1):
+            try:
+                response = await ctx.http.request(
+                    method, gateway + path, data=body or None, headers=headers, timeout=timeout
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out or not HTTP
+                log.warning(
+                    "gateway unreachable",
+                    extra=log_fields(gateway=gateway, attempt=attempt, error=repr(exc)),
+                )
+                refused = isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(exc, TimeoutError)
+                if refused and attempt < _CONNECTIONS_PER_GATEWAY and loop.time() < deadline:
+                    continue
+                ctx.gateways.report_unreachable(gateway)
+                break
+            return Upstream(response, gateway)
     raise GatewayUnreachable("no gateway answered")
 
 

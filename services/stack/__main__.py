@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,18 +79,24 @@ def start_stack(sup: Supervisor, args: argparse.Namespace) -> RedisHandle:
     return handle
 
 
+def _announce_when_up(sup: Supervisor, args: argparse.Namespace, redis_url: str) -> None:
+    """Print where the stack answers (and how to add an account) once router and gateway are up."""
+    router_up = _wait_healthy(f"http://127.0.0.1:{args.router_port}/health")
+    if router_up and _wait_healthy(f"http://127.0.0.1:{args.gateway_port}/health"):
+        sup.say(f"router  : http://127.0.0.1:{args.router_port}   (clients, /admin panel, /metrics)")
+        sup.say(f"gateway : http://127.0.0.1:{args.gateway_port}   (internal)")
+        prefix = os.environ.get("REDIS_KEY_PREFIX", "ks:")
+        if _account_count(redis_url, prefix) == 0:
+            secrets_path = Path(args.state_dir) / "secrets.env"
+            sup.say(NO_ACCOUNTS.format(router_port=args.router_port, secrets=secrets_path))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     sup = Supervisor(cwd=str(ROOT))
     handle = start_stack(sup, args)
     try:
-        router_up = _wait_healthy(f"http://127.0.0.1:{args.router_port}/health")
-        if router_up and _wait_healthy(f"http://127.0.0.1:{args.gateway_port}/health"):
-            sup.say(f"router  : http://127.0.0.1:{args.router_port}   (clients, /admin panel, /metrics)")
-            sup.say(f"gateway : http://127.0.0.1:{args.gateway_port}   (internal)")
-            prefix = os.environ.get("REDIS_KEY_PREFIX", "ks:")
-            if _account_count(handle.url, prefix) == 0:
-                secrets_path = Path(args.state_dir) / "secrets.env"
-                sup.say(NO_ACCOUNTS.format(router_port=args.router_port, secrets=secrets_path))
+        # supervision starts at once: a service that dies while the others boot is restarted too
+        threading.Thread(target=_announce_when_up, args=(sup, args, handle.url), daemon=True).start()
         return sup.wait()
     finally:
         sup.stop()

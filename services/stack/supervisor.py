@@ -1,4 +1,10 @@
-"""Runs the services as child processes with prefixed, coloured output and a clean shutdown."""
+"""Runs the services as child processes with prefixed, coloured output, restarts and a clean shutdown.
+
+A service that exits on its own is restarted after a backoff (1 s, doubling up to 30 s) and the launcher
+says so. One that keeps crashing — `CRASH_LIMIT` exits within `CRASH_WINDOW_SECONDS` — is a fault no
+restart will fix (a port in use, a bad setting): the launcher names it, stops the stack and exits
+non-zero, so `make run` never looks healthy while a part of it is gone.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
+from shared.tasks import Backoff
+
 COLOURS = {"router": "36", "gateway": "35", "refresher": "33", "emulator": "32", "redis": "34"}
+
+#: this many exits of one service within the window: stop restarting, stop the stack
+CRASH_LIMIT = 5
+CRASH_WINDOW_SECONDS = 60.0
 
 
 @dataclass
@@ -20,27 +33,37 @@ class Child:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = None
+    exits: deque[float] = field(default_factory=deque)  # when it exited, within the crash window
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=1.0, cap=30.0))
+    restart_at: float | None = None
 
 
 @dataclass
 class Supervisor:
-    """Starts children, prefixes their output, and stops them all on Ctrl-C / SIGTERM."""
+    """Starts children, prefixes their output, restarts the ones that exit, and stops them all on Ctrl-C /
+    SIGTERM."""
 
     cwd: str
     children: list[Child] = field(default_factory=list)
     colour: bool = field(default_factory=sys.stdout.isatty)
+    crash_limit: int = CRASH_LIMIT
+    crash_window: float = CRASH_WINDOW_SECONDS
 
     def start(self, name: str, module: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(
             name, [sys.executable, "-m", module, *args], {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         )
+        self.children.append(child)
+        self._spawn(child)
+        return child
+
+    def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(
             child.args, cwd=self.cwd, env=child.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         child.pump = threading.Thread(target=self._pump, args=(child,), daemon=True)
         child.pump.start()
-        self.children.append(child)
-        return child
+        self.say(f"{child.name} started (pid {child.process.pid})")
 
     def _prefix(self, name: str) -> str:
         label = f"[{name:<9}]"
@@ -59,24 +82,21 @@ class Supervisor:
             sys.stdout.write(f"{prefix} {line}\n")
         sys.stdout.flush()
 
-    def exited(self) -> Child | None:
-        for child in self.children:
-            if child.process is not None and child.process.poll() is not None:
-                return child
-        return None
-
     def wait(self) -> int:
-        """Block until Ctrl-C, SIGTERM or a child exits; then stop everything."""
+        """Block until Ctrl-C or SIGTERM (0) or a service crash-loops (1), restarting services that exit;
+        then stop everything."""
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             while not stop.is_set():
-                dead = self.exited()
-                if dead is not None:
-                    code = dead.process.returncode if dead.process else 1
-                    self.say(f"{dead.name} exited with code {code}; stopping the stack")
+                failed = self.tend()
+                if failed is not None:
+                    self.say(
+                        f"{failed.name} exited {len(failed.exits)} times within {self.crash_window:g} s; "
+                        f"not restarting it again. Stopping the stack (see {failed.name}'s last lines above)"
+                    )
                     self.stop()
-                    return code or 1
+                    return 1
                 stop.wait(0.2)
         except KeyboardInterrupt:
             pass
@@ -84,8 +104,37 @@ class Supervisor:
         self.stop()
         return 0
 
+    def tend(self) -> Child | None:
+        """One supervision step: schedule restarts of exited children, start those that are due.
+
+        Returns a child that crash-loops (the caller stops the stack), else None."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    self._spawn(child)
+                continue
+            if child.process is None or child.process.poll() is None:
+                continue
+            while child.exits and now - child.exits[0] > self.crash_window:
+                child.exits.popleft()
+            if not child.exits:  # it had been running fine for a while: the backoff starts over
+                child.backoff.reset()
+            child.exits.append(now)
+            if len(child.exits) >= self.crash_limit:
+                return child
+            delay = child.backoff.next()
+            child.restart_at = now + delay
+            self.say(
+                f"{child.name} exited with code {child.process.returncode}; restarting in {delay:g} s "
+                f"({len(child.exits)} exit(s) in the last {self.crash_window:g} s)"
+            )
+        return None
+
     def stop(self, timeout: float = 15.0) -> None:
         for child in reversed(self.children):
+            child.restart_at = None
             if child.process is not None and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout

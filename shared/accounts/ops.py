@@ -438,7 +438,7 @@ class AccountOps:
             await self.arq_pool.enqueue_job(
                 POLL_DEVICE_FLOW,
                 flow_id,
-                _job_id=f"device:{flow_id}",
+                _job_id=self.keys.device_job_id(flow_id),
                 _queue_name=self.keys.arq_queue(),
                 _defer_by=device.interval,
             )

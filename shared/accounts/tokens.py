@@ -36,6 +36,7 @@ class TokenStore:
         self._box = box
         self._write = register(client, "write_tokens")
         self._release = register(client, "release_lock")
+        self._extend = register(client, "extend_lock")
 
     async def write(
         self,
@@ -73,6 +74,12 @@ class TokenStore:
         """Release the lock if we still own it; False when it expired (and maybe someone else holds it)."""
         released = await self._release(keys=[self._keys.account_refresh_lock(account_id)], args=[owner])
         return bool(released)
+
+    async def extend_lock(self, account_id: str, owner: str, ttl_ms: int) -> bool:
+        """Renew the lock for another `ttl_ms` if we still own it; False when it lapsed meanwhile."""
+        lock = self._keys.account_refresh_lock(account_id)
+        extended = await self._extend(keys=[lock], args=[owner, ttl_ms])
+        return bool(extended)
 
     async def lock_owner(self, account_id: str) -> str | None:
         """Who holds the refresh lock right now (None when free)."""

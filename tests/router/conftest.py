@@ -76,4 +76,3 @@ async def seeder(stack: Stack, redis: aioredis.Redis) -> AsyncIterator[Seeder]:
     seeder = Seeder(stack, redis)
     yield seeder
     stack.stop_extra()
-    await seeder.cleanup()

@@ -58,7 +58,12 @@ class Stack:
         """Delete every key of this stack (between tests; the processes keep running)."""
         client = sync_redis.Redis.from_url(self.env["REDIS_URL"])
         try:
-            found = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
+            # arq's own keys are `arq:<kind>:<job id>`, and our job ids start with the prefix
+            found = [
+                k
+                for pattern in (self.prefix, f"arq:*:{self.prefix}")
+                for k in client.scan_iter(match=f"{pattern}*", count=1000)
+            ]
             if found:
                 client.delete(*found)
         finally:
@@ -109,12 +114,11 @@ class Seeder:
         self.box = SecretBox(stack.secret_key)
         self.states = AccountStates(client, self.keys)
         self.client_keys = ClientKeys(client, self.keys)
-        self.created: list[str] = []
 
-    async def cleanup(self) -> None:
-        """arq keeps job records outside our key prefix (named by job id): remove the ones we caused."""
-        if self.created:
-            await self.redis.delete(*(f"arq:job:{self.keys.refresh_job_id(name)}" for name in self.created))
+    async def refresh_queued(self, account_id: str) -> bool:
+        """Whether a refresh job of this account waits in the stack's arq queue."""
+        queued = await self.redis.zrange(self.keys.arq_queue(), 0, -1)
+        return any(job.startswith(self.keys.refresh_job_id(account_id, "")) for job in queued)
 
     async def account(
         self,
@@ -125,7 +129,6 @@ class Seeder:
         **fields: object,
     ) -> str:
         name = unique_name("rt")
-        self.created.append(name)
         emulated = self.stack.control.register_account(name)
         account = Account(
             id=name,

@@ -334,18 +334,21 @@ async def test_refresh_button_queues_one_refresh_job_for_the_refresher(
     admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
 ) -> None:
     account, _ = await add_social(admin)
-    job_id = keys.refresh_job_id(account["id"])
-    try:
-        assert await redis.zscore(keys.arq_queue(), job_id) is not None  # adding queued the first refresh
-        r = await admin.post(f"/accounts/{account['id']}/refresh")
-        assert r.json() == {"account_id": account["id"], "queued": False}  # a burst collapses into one job
-        await redis.zrem(keys.arq_queue(), job_id)
-        await redis.delete(f"arq:job:{job_id}")
-        r = await admin.post(f"/accounts/{account['id']}/refresh")
-        assert r.json()["queued"] is True
-        assert await redis.zscore(keys.arq_queue(), job_id) is not None
-    finally:
-        await redis.delete(f"arq:job:{job_id}")
+
+    async def queued_jobs() -> list[str]:
+        jobs = await redis.zrange(keys.arq_queue(), 0, -1)
+        return [job for job in jobs if job.startswith(keys.refresh_job_id(account["id"], ""))]
+
+    assert len(await queued_jobs()) == 1  # adding queued the first refresh
+    r = await admin.post(f"/accounts/{account['id']}/refresh")
+    assert r.json() == {"account_id": account["id"], "queued": True}  # forced: a job of its own
+    r = await admin.post(f"/accounts/{account['id']}/refresh")
+    assert r.json() == {"account_id": account["id"], "queued": False}  # a burst collapses into one job
+    assert len(await queued_jobs()) == 2
+    await redis.delete(keys.refresh_pending(account["id"], True))  # what a job does as it starts
+    r = await admin.post(f"/accounts/{account['id']}/refresh")
+    assert r.json()["queued"] is True
+    assert len(await queued_jobs()) == 3
     assert (await admin.post("/accounts/acc_missing/refresh")).status_code == 404
 
 

@@ -75,8 +75,7 @@ async def test_invalid_token_queues_a_refresh_job(stack: Stack, seeder: Seeder) 
     response = await _post(stack.routers[1].url, key, _body())
 
     assert response.status_code == 200
-    queued = await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
-    assert seeder.keys.refresh_job_id(failing) in queued
+    assert await seeder.refresh_queued(failing)
 
 
 async def test_client_error_is_returned_as_is_without_trying_another_account(
@@ -282,7 +281,7 @@ async def test_pool_without_a_usable_token_answers_503_and_asks_for_refreshes(
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "overloaded_error"
     assert "being refreshed" in response.json()["error"]["message"]
-    assert seeder.keys.refresh_job_id(stale) in await seeder.redis.zrange(seeder.keys.arq_queue(), 0, -1)
+    assert await seeder.refresh_queued(stale)
 
 
 async def test_throttling_inside_a_started_stream_cools_the_account_without_a_retry(

@@ -11,7 +11,7 @@ from shared.keys import Keys
 def _all_keys(keys: Keys) -> list[str]:
     out = []
     for name, method in inspect.getmembers(keys, inspect.ismethod):
-        if name.startswith("_") or name == "refresh_job_id":
+        if name.startswith("_"):
             continue
         params = [p for p in inspect.signature(method).parameters.values()]
         out.append(method(*["x" for _ in params]))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -105,3 +107,93 @@ def test_demo_streams_an_answer_through_router_and_gateway(redis_url: str) -> No
     assert "demo account is active" in done.stdout
     assert "the router passes every byte through the moment it arrives." in done.stdout
     assert "stop_reason=end_turn" in done.stdout
+
+
+def _launch(tmp_path: Path, redis_url: str, key_prefix: str) -> tuple[subprocess.Popen[str], int, int]:
+    """`python -m services.stack run` on the shared Redis under this test's prefix.
+
+    Returns the launcher process, the router port and the gateway port."""
+    router_port, gateway_port, metrics_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": key_prefix, "PYTHONUNBUFFERED": "1"}
+    for name in ("KIRO_SECRET_KEY", "INTERNAL_API_KEY", "ADMIN_PASSWORD", "ADMIN_API_KEY", "PROXY_API_KEY"):
+        env.pop(name, None)
+    args = [
+        sys.executable, "-m", "services.stack", "run",
+        "--router-port", str(router_port), "--gateway-port", str(gateway_port),
+        "--metrics-port", str(metrics_port), "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return proc, router_port, gateway_port
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def _pid_of(seen: list[str], service: str) -> int:
+    found = [re.search(rf"{service} started \(pid (\d+)\)", line) for line in seen]
+    pids = [int(match.group(1)) for match in found if match]
+    assert pids, "".join(seen)
+    return pids[-1]
+
+
+def test_launcher_restarts_a_killed_service_and_says_so(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    proc, router_port, gateway_port = _launch(tmp_path, redis_url, key_prefix)
+    seen: list[str] = []
+    try:
+        assert _wait_for_line(proc, "gateway : http://", seen, timeout=60), "".join(seen)
+        first = _pid_of(seen, "gateway")
+
+        os.kill(first, signal.SIGKILL)
+
+        assert _wait_for_line(proc, "gateway exited with code -9; restarting in 1 s", seen, 20), "".join(seen)
+        assert _wait_for_line(proc, "gateway started (pid", seen, 20), "".join(seen)
+        assert _pid_of(seen, "gateway") != first
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{gateway_port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the restarted gateway never answered:\n" + "".join(seen))
+        assert httpx.get(f"http://127.0.0.1:{router_port}/health", timeout=5).status_code == 200
+        assert proc.poll() is None
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, "".join(seen)
+
+
+def test_a_service_that_keeps_crashing_is_named_and_the_stack_stops_non_zero(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    proc, router_port, gateway_port = _launch(tmp_path, redis_url, key_prefix)
+    seen: list[str] = []
+    # something else holds the gateway's port: every start of the gateway fails
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", gateway_port))
+        squatter.listen()
+        try:
+            assert _wait_for_line(proc, "gateway exited 5 times within 60 s", seen, timeout=90), "".join(seen)
+            proc.wait(30)
+        finally:
+            _stop(proc)
+    output = "".join(seen)
+    assert proc.returncode == 1, output
+    assert re.search(r"gateway exited with code \d+; restarting in 1 s", output)
+    assert "restarting in 8 s" in output  # backoff: 1, 2, 4, 8
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{router_port}/health", timeout=2)

@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 import redis as sync_redis
 
@@ -27,7 +26,6 @@ class PrivateRedis:
         self.aof = aof
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log: BinaryIO | None = None
 
     @property
     def url(self) -> str:
@@ -39,9 +37,8 @@ class PrivateRedis:
             raise RuntimeError("redis-server is not installed (make system-deps)")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", ""]
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"]
-        self._close_log()
-        self._log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        with open(self.dir / "redis.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_answering(timeout)
         return self
 
@@ -70,12 +67,6 @@ class PrivateRedis:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(5)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def restart(self) -> None:
         """Start again on the same port and data dir (AOF reloads what was written)."""

@@ -1,0 +1,102 @@
+"""The refresher process outlives Redis restarts and stalls: it says so, waits, and carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from arq.connections import ArqRedis
+
+from services.kiro_emulator.control import EmulatorControl
+from services.refresher.context import Refresher
+from services.refresher.resilient import arq_pool
+from shared.accounts.model import AccountState
+from shared.jobs import enqueue_refresh
+from tests.refresher.conftest import StartWorker, emulator_account, settings_from, wait_for
+from tests.support.redis_server import PrivateRedis
+
+
+@pytest.fixture
+def own_redis() -> Iterator[PrivateRedis]:
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+async def own_refresher(refresher_env: dict[str, str], own_redis: PrivateRedis) -> AsyncIterator[Refresher]:
+    r = Refresher.build(settings_from(refresher_env, redis_url=own_redis.url))
+    yield r
+    await r.close()
+
+
+@pytest.fixture
+async def own_queue(own_refresher: Refresher, own_redis: PrivateRedis) -> AsyncIterator[ArqRedis]:
+    pool = arq_pool(own_redis.url, own_refresher.keys.arq_queue())
+    yield pool
+    await pool.aclose(close_connection_pool=True)
+
+
+async def _active(r: Refresher, account_id: str) -> bool:
+    account = await r.store.get(account_id)
+    return account is not None and account.state is AccountState.ACTIVE
+
+
+async def test_refresher_survives_a_redis_restart_and_serves_periodic_and_forced_refreshes_after(
+    own_redis: PrivateRedis,
+    own_refresher: Refresher,
+    own_queue: ArqRedis,
+    ctl: EmulatorControl,
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker(REDIS_URL=own_redis.url, REFRESH_INTERVAL_SECONDS="1")
+    await asyncio.sleep(1.0)  # polling, with a periodic run each second
+
+    own_redis.kill()
+    await asyncio.sleep(4.0)
+    assert worker.proc is not None and worker.proc.poll() is None, worker.logs()
+    own_redis.start()  # no AOF: it comes back empty, as a Redis without persistence does
+
+    # the periodic run resumes: an account nobody asked for is refreshed
+    periodic = emulator_account(ctl)
+    (periodic_id,) = (await own_refresher.ops.add_refresh_token("social", periodic["refresh_token"])).added
+    await wait_for(lambda: _active(own_refresher, periodic_id), within=20, what="the periodic refresh")
+
+    # and a forced refresh enqueued after the restart is processed
+    forced = emulator_account(ctl)
+    (forced_id,) = (await own_refresher.ops.add_refresh_token("social", forced["refresh_token"])).added
+    started = time.monotonic()
+    assert await enqueue_refresh(own_queue, own_refresher.keys, forced_id, force=True)
+    await wait_for(lambda: _active(own_refresher, forced_id), within=20, what="the forced refresh")
+    assert time.monotonic() - started < 20
+
+    logs = worker.logs()
+    assert "redis unreachable; retrying in" in logs
+    assert "redis back" in logs
+    assert worker.proc.poll() is None
+
+
+async def test_refresher_survives_a_stalled_redis(
+    own_redis: PrivateRedis,
+    own_refresher: Refresher,
+    own_queue: ArqRedis,
+    ctl: EmulatorControl,
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker(REDIS_URL=own_redis.url)
+    await asyncio.sleep(1.0)
+
+    own_redis.pause()  # SIGSTOP: connections stay open, nothing answers
+    try:
+        await asyncio.sleep(7.0)  # longer than the worker's socket timeout
+        assert worker.proc is not None and worker.proc.poll() is None, worker.logs()
+    finally:
+        own_redis.resume()
+
+    emu = emulator_account(ctl)
+    (account_id,) = (await own_refresher.ops.add_refresh_token("social", emu["refresh_token"])).added
+    assert await enqueue_refresh(own_queue, own_refresher.keys, account_id, force=True)
+    await wait_for(lambda: _active(own_refresher, account_id), within=20, what="the forced refresh")
+    assert "redis unreachable; retrying in" in worker.logs()
+    assert worker.proc.poll() is None

@@ -1,0 +1,54 @@
+"""Enqueueing a refresh: one waiting job per account and kind, a deadline, never an exception."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from arq.connections import ArqRedis
+
+from services.refresher.resilient import arq_pool
+from shared.jobs import enqueue_refresh
+from shared.keys import Keys
+from tests.support.redis_server import PrivateRedis
+
+
+async def test_a_burst_collapses_into_the_waiting_job_and_forced_ones_wait_apart(
+    redis_url: str, keys: Keys, redis: aioredis.Redis
+) -> None:
+    queue = arq_pool(redis_url, keys.arq_queue())
+    try:
+        plain = [await enqueue_refresh(queue, keys, "acc-1") for _ in range(5)]
+        forced = [await enqueue_refresh(queue, keys, "acc-1", force=True) for _ in range(5)]
+    finally:
+        await queue.aclose(close_connection_pool=True)
+    assert plain == [True, False, False, False, False]
+    assert forced == [True, False, False, False, False]
+    jobs = await redis.zrange(keys.arq_queue(), 0, -1)
+    assert len(jobs) == 2 and all(job.startswith(keys.refresh_job_id("acc-1", "")) for job in jobs)
+    assert await redis.exists(*(f"arq:job:{job}" for job in jobs)) == 2  # arq's keys carry our prefix
+
+
+async def test_enqueue_gives_up_within_its_deadline_when_redis_stalls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    keys = Keys("stall:")
+    with PrivateRedis() as server:
+        queue: ArqRedis = arq_pool(server.url, keys.arq_queue())
+        try:
+            await queue.ping()
+            server.pause()
+            started = time.monotonic()
+            async with asyncio.timeout(5):
+                queued = await enqueue_refresh(queue, keys, "acc-1", force=True, reason="invalid_token")
+            took = time.monotonic() - started
+        finally:
+            server.resume()
+            await queue.aclose(close_connection_pool=True)
+    assert queued is False
+    assert took < 0.6
+    assert any(r.getMessage() == "refresh job not queued" for r in caplog.records)
