@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from tests.router.stack import Seeder, Stack, start_stack
 from tests.support.procs import ServiceProcess
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -92,3 +93,17 @@ def emulator() -> Iterator[ServiceProcess]:
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
+    """emulator → gateway → two routers, shared by every e2e test (each test wipes its keys first)."""
+    yield from start_stack(redis_url, secret_key, emulator)
+
+
+@pytest.fixture
+async def seeder(stack: Stack, redis: aioredis.Redis) -> AsyncIterator[Seeder]:
+    stack.wipe()
+    seeder = Seeder(stack, redis)
+    yield seeder
+    stack.stop_extra()

@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import random
 import string
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import orjson
 import pytest
-import redis.asyncio as aioredis
 
-from tests.router.stack import Seeder, Stack, start_stack
+from tests.router.stack import Seeder, Stack
 from tests.support.capture import Seen, capture_gateway
-from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -66,21 +63,6 @@ KNOWN = [
 ]
 PREFIXES = ["x-kiro-", "x-internal-", "x-forwarded-", "proxy-", "x-amz-", "x-amzn-", "sec-", "x-", ""]
 NAME_CHARS = string.ascii_lowercase + string.digits + "-"
-
-
-@pytest.fixture(scope="module")
-def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
-    """emulator → gateway → two routers on the shared Redis (this module's own key prefix)."""
-    yield from start_stack(redis_url, secret_key, emulator)
-
-
-@pytest.fixture
-async def seeder(stack: Stack, redis: aioredis.Redis) -> AsyncIterator[Seeder]:
-    stack.wipe()
-    seeder = Seeder(stack, redis)
-    yield seeder
-    stack.stop_extra()
-    await seeder.cleanup()
 
 
 def _any_case(name: str, rnd: random.Random) -> str:

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from services.kiro_emulator.control import directive
 from shared.accounts.model import AccountState
-from tests.router.stack import Seeder, Stack, start_stack
-from tests.support.procs import ServiceProcess
+from tests.router.stack import Seeder, Stack
 
 pytestmark = pytest.mark.e2e
 
 SUSPENSION = "Your account has been temporarily suspended. Please contact support to appeal."
-
-
-@pytest.fixture(scope="module")
-def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
-    yield from start_stack(redis_url, secret_key, emulator)
-
-
-@pytest.fixture
-async def seeder(stack: Stack, redis: aioredis.Redis) -> AsyncIterator[Seeder]:
-    stack.wipe()
-    seeder = Seeder(stack, redis)
-    yield seeder
-    await seeder.cleanup()
 
 
 async def test_a_suspension_mid_stream_disables_the_account(stack: Stack, seeder: Seeder) -> None:

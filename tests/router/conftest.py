@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,8 +14,6 @@ from shared.accounts.state import AccountStates
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.browser import browser, shots  # noqa: F401 - fixtures of the panel tests
-from tests.router.stack import Seeder, Stack, start_stack
-from tests.support.procs import ServiceProcess
 
 SeedAccount = Callable[..., Awaitable[Account]]
 
@@ -62,17 +60,3 @@ def seed_account(redis: aioredis.Redis, keys: Keys, box: SecretBox, states: Acco
         return account
 
     return seed
-
-
-@pytest.fixture(scope="session")
-def stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
-    """emulator → gateway → two routers, shared by the router e2e tests (each test wipes its keys first)."""
-    yield from start_stack(redis_url, secret_key, emulator)
-
-
-@pytest.fixture
-async def seeder(stack: Stack, redis: aioredis.Redis) -> AsyncIterator[Seeder]:
-    stack.wipe()
-    seeder = Seeder(stack, redis)
-    yield seeder
-    stack.stop_extra()
