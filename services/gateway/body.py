@@ -1,38 +1,16 @@
-"""Reading a client's JSON body safely: size limit (413), malformed JSON, nesting depth, object shape."""
+"""Reading a client's JSON body safely: size limit (413, shared/http_body.py), malformed JSON, nesting depth,
+object shape."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
 
 from shared.errors import InvalidRequestError
+from shared.http_body import BodyTooLarge, read_body
 
-
-class BodyTooLarge(InvalidRequestError):
-    """The request body is over the configured byte limit (HTTP 413)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body exceeds the {limit}-byte limit", status=413)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing early (by Content-Length) or while reading when it exceeds `limit`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(limit)
-            chunks.append(chunk)
-    except ClientDisconnect as exc:  # gone mid-body, or closed for stalling: a 400 nobody reads, no traceback
-        raise InvalidRequestError("the client disconnected before sending the whole body") from exc
-    return b"".join(chunks)
+__all__ = ["BodyTooLarge", "json_depth_exceeds", "parse_json_object", "read_body"]
 
 
 def json_depth_exceeds(value: Any, max_depth: int) -> bool:

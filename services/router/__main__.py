@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         http=deadline_protocol(
             ClientDeadlines(settings.http_head_timeout_seconds, settings.http_body_timeout_seconds)
         ),

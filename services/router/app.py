@@ -12,8 +12,10 @@ from typing import Any, ClassVar
 import aiohttp
 from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from services.router.background import start_background
@@ -86,6 +88,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     )
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisError, _redis_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(admin.router)
@@ -176,6 +179,16 @@ class PanelFiles(StaticFiles):
 
 async def _client_error(request: Request, exc: ClientError) -> Response:
     return error_response(protocol_of(request), exc, request_id(request))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Routing's own answers (404, 405): the client API's in the client's shape, the rest as FastAPI's."""
+    if not request.url.path.startswith("/v1/"):
+        return await http_exception_handler(request, exc)
+    error = ClientError(exc.status_code, str(exc.detail))
+    answer = error_response(protocol_of(request), error, request_id(request))
+    answer.headers.update(exc.headers or {})
+    return answer
 
 
 async def _redis_error(request: Request, exc: RedisError) -> Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from services.router.errors import ClientError
+from shared.http_body import BodyIncomplete, BodyTooLarge
+from shared.http_body import read_body as shared_read_body
 
 
 def too_large(limit: int) -> ClientError:
@@ -15,21 +17,11 @@ def too_large(limit: int) -> ClientError:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body; refused by its Content-Length before reading, or once the bytes read pass `limit`.
-
-    A client that hangs up mid-body gets a 400 nobody reads, instead of an unhandled error.
-    """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
+    """The whole body (shared/http_body.py) or the refusal in the client's shape: 413, or a 400 nobody reads
+    when the client hung up mid-body."""
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise ClientError(400, "the client disconnected before sending the whole body") from exc
-    return b"".join(chunks)
+        return await shared_read_body(request, limit)
+    except BodyTooLarge as exc:
+        raise too_large(limit) from exc
+    except BodyIncomplete as exc:
+        raise ClientError(400, exc.message) from exc

@@ -15,6 +15,11 @@ class RouterSettings(CommonSettings):
 
     host: str = Field("127.0.0.1", description="listen address")
     port: int = Field(8088, description="listen port")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="addresses or networks of load balancers whose X-Forwarded-For names the client "
+        "(login limits and logs key on the client address); `*` only when nothing else can reach the router",
+    )
     gateway_urls: str = Field("http://127.0.0.1:8000", description="comma-separated gateway base URLs")
     proxy_api_key: SecretStr | None = Field(
         None, description="bootstrap client API key, stored hashed at start when absent"

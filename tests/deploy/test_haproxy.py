@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from tests.deploy.tools import ROOT, run, tool
-from tests.support.procs import free_port
+from tests.support.procs import ServiceProcess, free_port
 
 CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
@@ -142,3 +142,44 @@ async def test_a_router_whose_ready_fails_gets_no_new_requests(
                 served_by.add(response.headers["x-router"])
                 await response.read()
     assert served_by == {"r2"}
+
+
+@pytest.fixture
+def real_router_behind_balancer(stack_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real router (with its gateway) behind the real balancer config: (balancer URL, admin password)."""
+    with ServiceProcess("services.gateway", env=stack_env, name="gateway") as gateway:
+        env = {**stack_env, "GATEWAY_URLS": gateway.url}
+        with ServiceProcess("services.router", env=env, name="router") as router:
+            port = free_port()
+            config = tmp_path / "haproxy.cfg"
+            config.write_text(local_config([FakeRouter("router", port=router.port)], port))
+            proc = subprocess.Popen([tool("haproxy"), "-f", str(config)], stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 10
+                while not port_open(port):
+                    assert proc.poll() is None and time.monotonic() < deadline, "haproxy did not listen"
+                    time.sleep(0.05)
+                time.sleep(0.3)  # the first health check marks the router up
+                yield f"http://127.0.0.1:{port}", stack_env["ADMIN_PASSWORD"]
+            finally:
+                proc.terminate()
+                proc.wait(5)
+
+
+async def test_login_limits_behind_the_balancer_count_each_client_not_the_balancer(
+    real_router_behind_balancer: tuple[str, str],
+) -> None:
+    url, password = real_router_behind_balancer
+
+    async def login(address: str, attempt: str) -> int:
+        connector = aiohttp.TCPConnector(local_addr=(address, 0))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.post(url + "/admin/api/login", json={"password": attempt}) as answer,
+        ):
+            return answer.status
+
+    wrong = [await login("127.0.0.2", f"guess-{n}") for n in range(11)]
+    assert wrong[:10] == [401] * 10 and wrong[10] == 429  # that client has spent its failures
+    # another client behind the same balancer is not that client: the admin still gets in
+    assert await login("127.0.0.3", password) == 200

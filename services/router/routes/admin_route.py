@@ -19,6 +19,8 @@ from starlette.types import Message
 from services.router.context import app_context
 from services.router.routes.admin_auth import require_admin
 from services.router.routes.admin_errors import KNOWN, as_http
+from shared.errors import InvalidRequestError
+from shared.http_body import read_body
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
@@ -81,21 +83,13 @@ class AdminRoute(APIRoute):
         return guarded
 
 
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"request body larger than {limit} bytes")
-
-
 async def _with_bounded_body(request: Request, limit: int) -> Request:
     """`request` with its body read (at most `limit` bytes, else 413) and replayed to FastAPI."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
-    pending: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+    try:
+        body = await read_body(request, limit)
+    except InvalidRequestError as exc:  # too large (413), or the client hung up mid-body (400)
+        raise HTTPException(exc.status, exc.message) from exc
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
     receive = request.receive
 
     async def replay() -> Message:
