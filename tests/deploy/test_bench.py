@@ -171,3 +171,17 @@ def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str)
         assert not list(client.scan_iter(match="bench-pick-*", count=1000))
     finally:
         client.close()
+
+
+def test_refresh_bench_gets_every_account_its_first_token(redis_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.refresh_bench", "--accounts", "5", "--bursts", "0"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "until all active (5/5)" in done.stdout
