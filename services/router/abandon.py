@@ -21,8 +21,12 @@ class Abandoned(Exception):
     """The client disconnected before the first byte."""
 
 
+#: a request answered within this long never needs a watcher (most are): starting one costs a task
+WATCH_AFTER_SECONDS = 0.2
+
+
 class Abandonment:
-    """Watches one request's connection from a task of its own until `stop()`."""
+    """Watches one request's connection (from `WATCH_AFTER_SECONDS` on, in a task) until `stop()`."""
 
     def __init__(self, receive: Receive) -> None:
         task = asyncio.current_task()
@@ -31,7 +35,12 @@ class Abandonment:
         self.gone = False
         self._inside = False
         self._cancelled = False  # we cancelled the request's task
-        self._watch = asyncio.ensure_future(self._wait(receive))
+        self._receive = receive
+        self._watch: asyncio.Future[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, self._start)
+
+    def _start(self) -> None:
+        self._watch = asyncio.ensure_future(self._wait(self._receive))
 
     async def _wait(self, receive: Receive) -> None:
         try:
@@ -65,4 +74,6 @@ class Abandonment:
 
     def stop(self) -> None:
         """Stop watching (the relay watches the client from its first byte on)."""
-        self._watch.cancel()
+        self._timer.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
