@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from shared.logging import log_fields
 
@@ -83,3 +84,19 @@ def start_supervised(
 ) -> asyncio.Task[None]:
     """`supervise(...)` as a task named `name` (cancel it at shutdown)."""
     return asyncio.create_task(supervise(name, body, on_restart=on_restart, backoff=backoff), name=name)
+
+
+def start_logged(name: str, body: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A one-shot background task whose unexpected exception is logged when it happens (with its
+    traceback), not at garbage collection or never."""
+    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(body, name=name)
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("background task failed", exc_info=error, extra=log_fields(task=task.get_name()))

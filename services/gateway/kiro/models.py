@@ -14,6 +14,7 @@ import aiohttp
 from services.gateway.credentials import KiroCredentials
 from services.gateway.translate import KNOWN_MODELS, ModelResolver
 from shared.errors import UpstreamError
+from shared.tasks import start_logged
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,10 @@ class ModelInfo:
     context_window: int | None = None
 
 
-def _info(raw: Mapping[str, Any]) -> ModelInfo:
+def _info(raw: object) -> ModelInfo | None:
+    """One entry of ListAvailableModels; None for an entry that names no model (skipped, not fatal)."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("modelId"), str) or not raw["modelId"]:
+        return None
     limits = raw.get("tokenLimits")
     window = limits.get("maxInputTokens") if isinstance(limits, dict) else None
     return ModelInfo(
@@ -96,7 +100,7 @@ class ModelCatalog:
         if now - self._attempted_at < self._retry_after:
             return
         self._attempted_at = now
-        self._refreshing = asyncio.get_running_loop().create_task(self.refresh(creds))
+        self._refreshing = start_logged("model list refresh", self.refresh(creds))
 
     async def refresh(self, creds: KiroCredentials) -> None:
         """Ask Kiro now; on failure keep what we have (and retry on a later request)."""
@@ -107,7 +111,7 @@ class ModelCatalog:
                 "ListAvailableModels failed; keeping the current list", extra={"fields": {"error": repr(exc)}}
             )
             return
-        models = tuple(_info(m) for m in raw)
+        models = tuple(info for info in map(_info, raw if isinstance(raw, list) else []) if info is not None)
         if not models:
             return
         self._models = models
