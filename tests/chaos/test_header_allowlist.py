@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.chaos.conftest import figure
 from tests.router.stack import Seeder, Stack
 from tests.support.capture import Seen, capture_gateway
 
@@ -148,7 +149,8 @@ async def test_fuzzed_client_headers_never_reach_the_gateway(stack: Stack, seede
 
     proxied = gateway.proxied()
     leaked = [leak for seen in proxied for leak in _leaks(seen)]
-    print(f"\nFIGURE header allowlist (gateway): {len(tried)} header names tried, {len(leaked)} leaked")
+    figure("header_allowlist", "header names tried on the way to the gateway", len(tried))
+    figure("header_allowlist", "of those reaching the gateway", len(leaked), "0")
     assert statuses == [200] * 100
     assert chunked.status_code == 200
     assert len(proxied) == 101
@@ -170,7 +172,8 @@ async def test_fuzzed_client_headers_never_reach_kiro(stack: Stack, seeder: Seed
 
     recorded = orjson.dumps([stack.control.requests(account), stack.control.requests()]).decode()
     leaks = recorded.count("leak-")
-    print(f"\nFIGURE header allowlist (Kiro): {len(tried)} header names tried, {leaks} leaked")
+    figure("header_allowlist", "header names tried on the way to Kiro", len(tried))
+    figure("header_allowlist", "of those reaching Kiro", leaks, "0")
     assert len(stack.control.requests(account)) > 0
     assert leaks == 0
 
