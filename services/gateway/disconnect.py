@@ -28,21 +28,32 @@ def fired(watcher: asyncio.Task[None]) -> bool:
     return watcher.done() and not watcher.cancelled() and watcher.exception() is None
 
 
+#: a call answered within this long never needs a watcher (most are): starting one costs a task
+WATCH_AFTER_SECONDS = 0.2
+
+
 async def until_client_leaves(receive: Receive, work: Awaitable[T]) -> T | None:
     """`work`'s result, or None when the client disconnected first (then `work` was cancelled).
 
-    One watcher task, no task for `work`: the watcher cancels the current task, and the cancellation
-    surfaces inside `work` wherever it waits (a backoff sleep, a connect, a first byte).
+    No task for `work`, and a watcher task only once `work` has taken `WATCH_AFTER_SECONDS`: the watcher
+    cancels the current task, and the cancellation surfaces inside `work` wherever it waits (a backoff
+    sleep, a connect, a first byte).
     """
     task = asyncio.current_task()
     assert task is not None
-    watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task))
+    loop = asyncio.get_running_loop()
+    watchers: list[asyncio.Task[None]] = []
+    timer = loop.call_later(
+        WATCH_AFTER_SECONDS, lambda: watchers.append(loop.create_task(cancel_on_disconnect(receive, task)))
+    )
     try:
         return await work
     except asyncio.CancelledError:
         # our own cancellation (the client left) ends here; any other (shutdown) goes on
-        if not fired(watcher) or task.uncancel() > 0:
+        if not (watchers and fired(watchers[0])) or task.uncancel() > 0:
             raise
         return None
     finally:
-        watcher.cancel()
+        timer.cancel()
+        for watcher in watchers:
+            watcher.cancel()
