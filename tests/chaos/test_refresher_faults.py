@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from arq.connections import ArqRedis
@@ -21,10 +21,8 @@ from shared.accounts.model import Account
 from shared.jobs import enqueue_refresh
 from tests.chaos.conftest import figure
 from tests.refresher.conftest import emulator_account, settings_from, wait_for
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 from tests.support.redis_server import PrivateRedis
-
-StartWorker = Callable[..., ServiceProcess]
 
 
 @pytest.fixture
@@ -64,24 +62,8 @@ async def queue(r: Refresher) -> AsyncIterator[ArqRedis]:
 
 @pytest.fixture
 def start_worker(env: dict[str, str]) -> Iterator[StartWorker]:
-    started: list[ServiceProcess] = []
-
-    def start(**extra: str) -> ServiceProcess:
-        port = free_port()
-        proc = ServiceProcess(
-            "services.refresher",
-            ["worker"],
-            {**env, "REFRESHER_METRICS_PORT": str(port), **extra},
-            port=port,
-            name=f"refresher-{len(started)}",
-        )
-        started.append(proc)
-        return proc.start()
-
-    yield start
-    for proc in started:
-        proc.signal(signal.SIGCONT)
-        proc.stop()
+    with refresher_workers(env) as start:
+        yield start
 
 
 def _pid(proc: ServiceProcess) -> int:

@@ -16,7 +16,7 @@ from services.refresher.context import Refresher
 from services.refresher.settings import RefresherSettings
 from shared.accounts.ops import AccountOps
 from shared.keys import Keys
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 
 
 @pytest.fixture
@@ -69,29 +69,11 @@ def queued_ops(refresher: Refresher, arq_pool: ArqRedis) -> AccountOps:
     return AccountOps(refresher.redis, refresher.keys, refresher.store.box, arq_pool)
 
 
-StartWorker = Callable[..., ServiceProcess]
-
-
 @pytest.fixture
 def start_worker(refresher_env: dict[str, str]) -> Iterator[StartWorker]:
     """Start `python -m services.refresher worker` processes (metrics on a free port); stopped after."""
-    started: list[ServiceProcess] = []
-
-    def start(**env: str) -> ServiceProcess:
-        port = free_port()
-        proc = ServiceProcess(
-            "services.refresher",
-            ["worker"],
-            {**refresher_env, "REFRESHER_METRICS_PORT": str(port), **env},
-            port=port,
-            name=f"refresher-{len(started)}",
-        )
-        started.append(proc)
-        return proc.start()
-
-    yield start
-    for proc in started:
-        proc.stop()
+    with refresher_workers(refresher_env) as start:
+        yield start
 
 
 def emulator_account(ctl: EmulatorControl, prefix: str = "refr", **fields: Any) -> dict[str, Any]:

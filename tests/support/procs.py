@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -101,3 +103,33 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: starts one more refresher worker process with extra environment variables
+StartWorker = Callable[..., ServiceProcess]
+
+
+@contextmanager
+def refresher_workers(env: dict[str, str]) -> Iterator[StartWorker]:
+    """Start `python -m services.refresher worker` processes (metrics on a free port); all stopped after,
+    also one a test left stopped with SIGSTOP."""
+    started: list[ServiceProcess] = []
+
+    def start(**extra: str) -> ServiceProcess:
+        port = free_port()
+        proc = ServiceProcess(
+            "services.refresher",
+            ["worker"],
+            {**env, "REFRESHER_METRICS_PORT": str(port), **extra},
+            port=port,
+            name=f"refresher-{len(started)}",
+        )
+        started.append(proc)
+        return proc.start()
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            proc.signal(signal.SIGCONT)
+            proc.stop()
