@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.stack import Seeder, Stack, start_stack
+from tests.support.listener import listener  # noqa: F401 - a fixture for every room
 from tests.support.procs import ServiceProcess
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"

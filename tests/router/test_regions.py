@@ -4,37 +4,16 @@ replaced by the emulator) is refused with a clear reason, and nothing ever conne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.support.kiro_cli import kiro_cli_db
+from tests.support.listener import Listener
 from tests.support.procs import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-class Listener:
-    """A TCP port that counts the connections opened to it."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.port = 0
-
-    def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        writer.close()
-
-
-@pytest.fixture
-async def listener() -> AsyncIterator[Listener]:
-    counter = Listener()
-    server = await asyncio.start_server(counter.accepted, "127.0.0.1", 0)
-    counter.port = server.sockets[0].getsockname()[1]
-    yield counter
-    server.close()
-    await server.wait_closed()
 
 
 @pytest.fixture

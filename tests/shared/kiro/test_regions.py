@@ -4,7 +4,6 @@ connection to the address it smuggles in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -14,31 +13,10 @@ from shared.kiro.auth import AuthHttp, KiroAuth
 from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints, api_region_from_profile_arn
 from shared.kiro.regions import InvalidRegionError, check_region
 from shared.settings import CommonSettings
+from tests.support.listener import Listener
 
 GOOD = ["us-east-1", "eu-central-1", "us-gov-west-1", "ap-southeast-3", "il-central-1"]
 BAD = ["x@127.0.0.1:9/#", "us-east-1.evil.example#", "US-EAST-1", "us-east", "", "us-east-1/", "us_east_1"]
-
-
-class Listener:
-    """A TCP port that counts the connections opened to it."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.port = 0
-
-    def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        writer.close()
-
-
-@pytest.fixture
-async def listener() -> AsyncIterator[Listener]:
-    counter = Listener()
-    server = await asyncio.start_server(counter.accepted, "127.0.0.1", 0)
-    counter.port = server.sockets[0].getsockname()[1]
-    yield counter
-    server.close()
-    await server.wait_closed()
 
 
 def real_endpoints() -> KiroEndpoints:
