@@ -1,4 +1,4 @@
-"""Shared fixtures (`<repo>/../shared/fixtures`) and a checker for the Kiro request rules of §3."""
+"""Golden fixtures (`tests/fixtures`, in the repository) and a checker for the Kiro request rules of §3."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from shared.kiro.events import KiroEvent, parse_stream
 
 @cache
 def fixtures_dir() -> Path:
-    """`$KIRO_FIXTURES`, else the first `shared/fixtures` above this file."""
-    if os.environ.get("KIRO_FIXTURES"):
-        return Path(os.environ["KIRO_FIXTURES"])
-    for parent in Path(__file__).parents:
-        candidate = parent / "shared" / "fixtures"
-        if (candidate / "clients").is_dir():
-            return candidate
-    raise FileNotFoundError("shared/fixtures not found above the test directory; set KIRO_FIXTURES")
+    """`$KIRO_FIXTURES`, else the repository's own `tests/fixtures`."""
+    configured = os.environ.get("KIRO_FIXTURES")
+    directory = Path(configured) if configured else Path(__file__).resolve().parents[2] / "fixtures"
+    if not (directory / "clients").is_dir():
+        raise FileNotFoundError(f"client fixtures not found in {directory}")
+    return directory
 
 
 def client_captures() -> list[Path]:

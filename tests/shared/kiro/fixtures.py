@@ -1,4 +1,4 @@
-"""Locate and load the shared event-stream fixtures (`<repo>/../shared/fixtures/eventstream`)."""
+"""Locate and load the golden event-stream fixtures (`tests/fixtures/eventstream`, in the repository)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,13 @@ from typing import Any
 
 @cache
 def eventstream_dir() -> Path:
-    """`$KIRO_FIXTURES/eventstream`, else the first `shared/fixtures/eventstream` above this file."""
+    """`$KIRO_FIXTURES/eventstream`, else the repository's own `tests/fixtures/eventstream`."""
     configured = os.environ.get("KIRO_FIXTURES")
-    if configured:
-        candidates = [Path(configured) / "eventstream"]
-    else:
-        candidates = [parent / "shared" / "fixtures" / "eventstream" for parent in Path(__file__).parents]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"event-stream fixtures not found; looked in {[str(c) for c in candidates]}")
+    root = Path(configured) if configured else Path(__file__).resolve().parents[2] / "fixtures"
+    directory = root / "eventstream"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"event-stream fixtures not found in {directory}")
+    return directory
 
 
 def fixture_names() -> list[str]:
