@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 
 from starlette.types import Receive
 
+from shared.disconnect import disconnected
+
 T = TypeVar("T")
 
 
 async def cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
     """Cancel `task` once the client disconnects (call only after the request body was read)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    await disconnected(receive)
     task.cancel()
 
 

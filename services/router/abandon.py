@@ -10,11 +10,14 @@ they finish, and the next `cancellable` section or `check` ends the request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from starlette.types import Receive
+
+from shared.disconnect import disconnected
 
 
 class Abandoned(Exception):
@@ -43,11 +46,8 @@ class Abandonment:
         self._watch = asyncio.ensure_future(self._wait(self._receive))
 
     async def _wait(self, receive: Receive) -> None:
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        except OSError:  # a failing transport is a client gone too
-            pass
+        with contextlib.suppress(OSError):  # a failing transport is a client gone too
+            await disconnected(receive)
         self.gone = True
         if self._inside:
             self._cancelled = True

@@ -23,6 +23,7 @@ from services.router.upstream import Upstream, response_headers
 from shared.accounts.pool import Lease
 from shared.client_errors import Protocol
 from shared.clientkeys import ClientKey
+from shared.disconnect import disconnected
 from shared.errors import FailureKind
 from shared.logging import log_fields, request_id_var
 
@@ -77,7 +78,7 @@ class RelayResponse(Response):
         relay = asyncio.current_task()
         assert relay is not None  # an ASGI app always runs inside a task
         hang_up = _HangUp(relay)
-        watch = asyncio.create_task(_disconnected(receive))
+        watch = asyncio.create_task(disconnected(receive))
         watch.add_done_callback(hang_up.fire)
         renewal = _Renewal(ctx, self.lease) if self.lease else None
         ctx.open_streams.add(relay)
@@ -286,13 +287,6 @@ class _Renewal:
             await self._ctx.pool.renew(self._lease)
         except RedisError as exc:
             log.warning("lease renewal failed", extra=log_fields(error=repr(exc)))
-
-
-async def _disconnected(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 def _int(raw: str | None) -> int:
