@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
@@ -73,17 +72,6 @@ async def apply_failure(
             breaker_cap=s.cooldown_max_seconds,
             after=s.outlier_consecutive_errors,
         )
-
-
-def error_message(body: bytes, limit: int = 300) -> str | None:
-    """The `error.message` of a gateway's error answer (Anthropic or OpenAI shape), if it has one."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message[:limit] if isinstance(message, str) and message else None
 
 
 async def _enqueue_refresh(ctx: AppContext, account_id: str) -> None:

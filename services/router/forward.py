@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -17,7 +18,7 @@ from services.router.abandon import Abandoned, Abandonment
 from services.router.context import AppContext
 from services.router.errors import ClientError
 from services.router.exhausted import SDK_MAX_RETRY_AFTER, exhausted
-from services.router.failures import apply_failure, error_message
+from services.router.failures import apply_failure
 from services.router.relay import Exchange, RelayResponse
 from services.router.reqlog import Finished
 from services.router.upstream import (
@@ -47,13 +48,6 @@ class Outgoing:
     body: bytes
     headers: list[tuple[str, str]]
     conversation: str | None = None
-
-
-@dataclass
-class _Failed:
-    """One account that failed this request before the first byte."""
-
-    kind: FailureKind
 
 
 async def forward(
@@ -147,7 +141,7 @@ async def _forward(
         return RelayResponse(ctx, exchange, upstream, None)
 
     tried: list[str] = []
-    failed: list[_Failed] = []
+    failed: list[FailureKind] = []  # the verdict on each account tried
     trail = exchange.trail
     ctx.failover_budget.request()
     for attempt in range(runtime.failover_attempts):
@@ -185,7 +179,8 @@ async def _forward(
         if kind is None or not kind.is_account_level:
             held.lease = None  # the relay frees it when the stream ends
             return RelayResponse(ctx, exchange, upstream, picked)
-        failed.append(await _fail_over(ctx, picked, upstream, kind))
+        await _fail_over(ctx, picked, upstream, kind)
+        failed.append(kind)
         tried.append(picked.account_id)
         trail.append(f"{picked.account_id}:{kind.value}")
         if not _may_fail_over(ctx, kind, last=attempt == runtime.failover_attempts - 1):
@@ -194,7 +189,7 @@ async def _forward(
         error = await _no_account(ctx, exchange, PickMiss("excluded", 0.0))
         await _count_error(ctx, exchange, error.status, error.code)
         raise error
-    error = await exhausted(ctx, exchange, [f.kind for f in failed])
+    error = await exhausted(ctx, exchange, failed)
     await _count_error(ctx, exchange, error.status, error.code, outcome="failed_over")
     raise error
 
@@ -214,13 +209,11 @@ def _may_fail_over(ctx: AppContext, kind: FailureKind, *, last: bool) -> bool:
     return False
 
 
-async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> _Failed:
-    """An account-level failure before the first byte: mark the account, free the slot, keep the kind."""
+async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> None:
+    """An account-level failure before the first byte: mark the account, free the slot."""
     response = upstream.response
-    try:
-        body = await response.read()
-    except aiohttp.ClientError:
-        body = b""
+    with contextlib.suppress(aiohttp.ClientError):
+        await response.read()  # drained, so the connection to the gateway is reused
     response.release()
     ctx.metrics.failovers.labels(kind.value).inc()
     ctx.metrics.attempts.labels(kind.value).inc()
@@ -235,9 +228,8 @@ async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: Fa
         kind,
         retry_after=header_float(response, "X-Kiro-Retry-After"),
         reset_at=header_float(response, "X-Kiro-Reset-At"),
-        reason=error_message(body),
+        reason=response.headers.get("X-Kiro-Failure-Reason"),
     )
-    return _Failed(kind)
 
 
 async def _count_error(

@@ -64,6 +64,9 @@ async def test_account_level_failure_fails_over_to_another_account(
     assert seeder.chat_calls(healthy) == 1
     assert await seeder.redis.hget(seeder.keys.account(failing), "state") == expected_state.value
     assert not any(h.lower().startswith("x-kiro-") for h in response.headers)
+    if fault == "suspended":  # disabled with Kiro's own words (X-Kiro-Failure-Reason)
+        reason = await seeder.redis.hget(seeder.keys.account(failing), "state_reason")
+        assert reason.startswith("suspended by Kiro: ") and "temporarily suspended" in reason
 
 
 async def test_invalid_token_queues_a_refresh_job(stack: Stack, seeder: Seeder) -> None:
