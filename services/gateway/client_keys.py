@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-from starlette.datastructures import Headers
-
 from shared.crypto import constant_time_equals, sha256_hex
 from shared.errors import ConfigError
 
@@ -25,17 +23,6 @@ def parse_digests(raw: str) -> tuple[str, ...]:
                 "PROXY_API_KEYS_SHA256 must be comma-separated SHA-256 hex digests (64 hex characters each)"
             )
     return digests
-
-
-def presented_key(headers: Headers) -> str | None:
-    """The key a client sends: `x-api-key` (Anthropic SDKs) or `Authorization: Bearer` (OpenAI SDKs)."""
-    key = headers.get("x-api-key")
-    if key:
-        return key
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
 
 
 class ClientKeys:

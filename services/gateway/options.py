@@ -15,11 +15,12 @@ from typing import Literal
 import orjson
 from starlette.datastructures import Headers
 
-from services.gateway.client_keys import ClientKeys, parse_digests, presented_key
+from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
+from shared.http_auth import presented_key
 
 ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
 _FORMATS: tuple[ThinkingFormat, ...] = ("reasoning_content", "think_tags", "off")
@@ -101,7 +102,7 @@ class RequestContextFactory:
                 "this gateway serves its router only: no client key (PROXY_API_KEY) is configured"
             )
         presented = presented_key(headers)
-        if presented is None:
+        if not presented:
             raise Unauthorized("missing client API key: send it as x-api-key or Authorization: Bearer")
         if not self.client_keys.accepts(presented):
             raise Unauthorized("invalid client API key")

@@ -15,19 +15,9 @@ from services.router.request_ids import request_id
 from shared.accounts.pool import Lease, PickMiss
 from shared.clientkeys import Admission, ClientKey
 from shared.crypto import sha256_hex
+from shared.http_auth import presented_key
 
 _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
-
-
-def presented_key(request: Request) -> str:
-    """The key the client sent: `x-api-key`, else the bearer token of `Authorization`."""
-    key = request.headers.get("x-api-key", "").strip()
-    if key:
-        return key
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        return token.strip()
-    return ""
 
 
 async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
@@ -114,7 +104,7 @@ def _route_of(path: str) -> str:
 
 
 def _required_key(request: Request, ctx: AppContext) -> str:
-    plain = presented_key(request)
+    plain = presented_key(request.headers)
     if not plain:
         ctx.metrics.key_rejections.labels("missing").inc()
         raise ClientError(

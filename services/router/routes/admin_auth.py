@@ -22,6 +22,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from services.router.context import AppContext, get_ctx
 from services.router.routes import admin_login_limit
 from shared.crypto import constant_time_equals, hash_password, sha256_hex, verify_password
+from shared.http_auth import bearer_token
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,6 @@ async def _session_valid(ctx: AppContext, session_id: str) -> bool:
     return isinstance(opened_under, str) and opened_under == (generation or "")
 
 
-def _bearer(request: Request) -> str:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
-
-
 def _check_same_origin(request: Request) -> None:
     """Cookie-authenticated writes must come from the panel's own scripts (CSRF guard)."""
     if not request.headers.get(CSRF_HEADER):
@@ -104,7 +100,7 @@ async def require_admin(request: Request, ctx: Ctx) -> Admin:
 
 
 async def _authenticate(request: Request, ctx: AppContext) -> Admin:
-    token = _bearer(request)
+    token = bearer_token(request.headers.get("authorization", ""))
     if token:
         expected = ctx.settings.secret("admin_api_key")
         if expected and constant_time_equals(token, expected):

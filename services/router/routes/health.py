@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from services.router.context import AppContext, Ctx
 from shared.crypto import constant_time_equals
+from shared.http_auth import bearer_token
 from shared.metrics import exposition
 from shared.redis import ping
 
@@ -62,5 +63,5 @@ def metrics_allowed(ctx: AppContext, authorization: str) -> bool:
     expected = ctx.settings.secret("metrics_bearer")
     if not expected:
         return True
-    scheme, _, value = authorization.partition(" ")
-    return scheme.lower() == "bearer" and constant_time_equals(value.strip(), expected)
+    presented = bearer_token(authorization)
+    return bool(presented) and constant_time_equals(presented, expected)
