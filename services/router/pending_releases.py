@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from shared.accounts.pool import Lease, Pool
 from shared.logging import log_fields
+from shared.tasks import start_logged
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class PendingReleases:
         """Free `lease` as soon as Redis answers (a renewal cannot have outlived the TTL from now)."""
         self._leases[lease.lease_id] = (lease, time.monotonic() + self._ttl)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain())
+            self._task = start_logged("pending lease releases", self._drain())
 
     async def _drain(self) -> None:
         while self._leases:
