@@ -9,6 +9,7 @@ import time
 import httpx
 import orjson
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
 from services.router.app import create_app
 from services.router.settings import RouterSettings
@@ -56,15 +57,7 @@ async def test_a_request_cancelled_while_the_gateway_is_silent_frees_its_lease(
     port = gateway.sockets[0].getsockname()[1]
     await seed_account("acct-slow", max_concurrency=1)
     _, key = await ClientKeys(redis, keys).create("test")
-    settings = RouterSettings.load(
-        redis_url=redis_url,
-        redis_key_prefix=key_prefix,
-        kiro_secret_key=secret_key,
-        internal_api_key="test-internal",
-        gateway_urls=f"http://127.0.0.1:{port}",
-        lease_ttl_seconds=120,
-    )
-    app = create_app(settings)
+    app = _router_app(redis_url, key_prefix, secret_key, port, lease_ttl_seconds=120)
     body = {"model": "claude-sonnet-4.5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
     try:
         async with asyncio.timeout(30), app.router.lifespan_context(app):
@@ -83,6 +76,20 @@ async def test_a_request_cancelled_while_the_gateway_is_silent_frees_its_lease(
 
     assert held == 1  # the pick took the only slot ...
     assert left == 0  # ... and the cancelled request gave it back, not after the 120 s lease expiry
+
+
+def _router_app(redis_url: str, key_prefix: str, secret_key: str, port: int, **settings: object) -> FastAPI:
+    """An in-process router on this test's prefix whose only gateway listens on `port`."""
+    return create_app(
+        RouterSettings.load(
+            redis_url=redis_url,
+            redis_key_prefix=key_prefix,
+            kiro_secret_key=secret_key,
+            internal_api_key="test-internal",
+            gateway_urls=f"http://127.0.0.1:{port}",
+            **settings,
+        )
+    )
 
 
 async def _gateway_answering(stream: bytes) -> asyncio.Server:
@@ -116,14 +123,7 @@ async def _stream_through_router(
     gateway = await _gateway_answering(stream)
     port = gateway.sockets[0].getsockname()[1]
     _, key = await ClientKeys(redis, keys).create("test")
-    settings = RouterSettings.load(
-        redis_url=redis_url,
-        redis_key_prefix=key_prefix,
-        kiro_secret_key=secret_key,
-        internal_api_key="test-internal",
-        gateway_urls=f"http://127.0.0.1:{port}",
-    )
-    app = create_app(settings)
+    app = _router_app(redis_url, key_prefix, secret_key, port)
     body = {
         "model": "claude-sonnet-4.5",
         "max_tokens": 16,
