@@ -20,7 +20,8 @@ from services.refresher.resilient import arq_pool
 from shared.accounts.model import Account
 from shared.jobs import enqueue_refresh
 from tests.chaos.conftest import figure
-from tests.refresher.conftest import emulator_account, settings_from, wait_for
+from tests.refresher.conftest import emulator_account, settings_from
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 from tests.support.redis_server import PrivateRedis
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -79,15 +77,3 @@ def start_worker(refresher_env: dict[str, str]) -> Iterator[StartWorker]:
 def emulator_account(ctl: EmulatorControl, prefix: str = "refr", **fields: Any) -> dict[str, Any]:
     """Register an emulator account under a unique name; returns its view (tokens included)."""
     return ctl.register_account(unique_name(prefix), **fields)
-
-
-async def wait_for(check: Callable[[], Awaitable[Any]], within: float = 10.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail the test after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)

@@ -17,7 +17,8 @@ from services.refresher.context import Refresher
 from services.refresher.resilient import arq_pool
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
-from tests.refresher.conftest import StartWorker, emulator_account, settings_from, wait_for
+from tests.refresher.conftest import StartWorker, emulator_account, settings_from
+from tests.support.polling import wait_for
 from tests.support.redis_server import PrivateRedis
 
 

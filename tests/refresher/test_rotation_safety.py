@@ -19,7 +19,8 @@ from services.refresher.context import Refresher
 from services.refresher.refresh import Outcome, refresh_account
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
-from tests.refresher.conftest import StartWorker, emulator_account, wait_for
+from tests.refresher.conftest import StartWorker, emulator_account
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
 
 

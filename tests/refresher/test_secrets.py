@@ -15,7 +15,8 @@ from services.kiro_emulator.control import EmulatorControl, unique_name
 from services.refresher.context import Refresher
 from shared.accounts.model import AccountState
 from shared.accounts.ops import AccountOps
-from tests.refresher.conftest import StartWorker, wait_for
+from tests.refresher.conftest import StartWorker
+from tests.support.polling import wait_for
 from tests.support.procs import ROOT
 
 

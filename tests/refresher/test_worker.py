@@ -11,7 +11,8 @@ from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
 from shared.accounts.model import Account, AccountState
 from shared.accounts.ops import AccountOps
-from tests.refresher.conftest import StartWorker, emulator_account, wait_for
+from tests.refresher.conftest import StartWorker, emulator_account
+from tests.support.polling import wait_for
 
 
 async def _state_is(r: Refresher, account_id: str, state: AccountState) -> Account | None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +23,7 @@ from services.router.settings import RouterSettings
 from shared.accounts.state import AccountStates
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
 
 
@@ -43,17 +42,6 @@ async def router_app(
     app = create_app(settings)
     async with asyncio.timeout(60), app.router.lifespan_context(app):
         yield app
-
-
-async def _eventually(check: Callable[[], Awaitable[Any]], within: float, what: str) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _metrics(app: FastAPI) -> str:
@@ -82,10 +70,10 @@ async def test_change_notices_still_drop_caches_after_a_notice_that_is_not_utf8(
     ctx: AppContext = router_app.state.ctx
     await seed_account("acc-a", token="token-one")
     assert (cached := await ctx.credentials.get("acc-a")) is not None and cached.access_token == "token-one"
-    await _eventually(lambda: redis.pubsub_numsub(keys.events()), 10, "the router to subscribe")
+    await wait_for(lambda: redis.pubsub_numsub(keys.events()), 10, "the router to subscribe")
 
     await redis.publish(keys.events(), b"\xff\xfe not utf-8")
-    await _eventually(lambda: asyncio.sleep(0, _crash_logged(caplog, "change-notices")), 10, "a log line")
+    await wait_for(lambda: asyncio.sleep(0, _crash_logged(caplog, "change-notices")), 10, "a log line")
 
     # the token changes in Redis: only a change notice tells the router to drop its cached copy
     async def notice_applied() -> bool:
@@ -95,7 +83,7 @@ async def test_change_notices_still_drop_caches_after_a_notice_that_is_not_utf8(
         fresh = await ctx.credentials.get("acc-a")
         return fresh is not None and fresh.access_token == "token-two"
 
-    await _eventually(notice_applied, 15, "a later notice to drop the cached token")
+    await wait_for(notice_applied, 15, "a later notice to drop the cached token")
     assert 'kiro_router_background_restarts_total{loop="change-notices"} 1.0' in await _metrics(router_app)
 
 
@@ -115,14 +103,14 @@ async def test_pool_gauges_update_again_after_an_account_record_that_is_not_utf8
         found = re.search(r'kiro_router_pool_accounts\{state="active"\} ([0-9.]+)', page)
         return float(found.group(1)) if found else None
 
-    await _eventually(lambda: _is(active_gauge, 2.0), 10, "the gauge to count two active accounts")
+    await wait_for(lambda: _is(active_gauge, 2.0), 10, "the gauge to count two active accounts")
 
     await redis.hset(keys.account("acc-b"), "state", b"\xff\xfe")
-    await _eventually(lambda: asyncio.sleep(0, _crash_logged(caplog, "pool-gauges")), 10, "a log line")
+    await wait_for(lambda: asyncio.sleep(0, _crash_logged(caplog, "pool-gauges")), 10, "a log line")
     await redis.delete(keys.account("acc-b"))
     await redis.srem(keys.accounts(), "acc-b")
 
-    await _eventually(lambda: _is(active_gauge, 1.0), 15, "the gauge to follow the pool again")
+    await wait_for(lambda: _is(active_gauge, 1.0), 15, "the gauge to follow the pool again")
     assert re.search(
         r'kiro_router_background_restarts_total\{loop="pool-gauges"\} [1-9]', await _metrics(router_app)
     )
