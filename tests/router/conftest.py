@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,6 +14,7 @@ from shared.accounts.state import AccountStates
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.browser import browser, shots  # noqa: F401 - fixtures of the panel tests
+from tests.support.procs import ServiceProcess
 
 SeedAccount = Callable[..., Awaitable[Account]]
 
@@ -60,3 +61,11 @@ def seed_account(redis: aioredis.Redis, keys: Keys, box: SecretBox, states: Acco
         return account
 
     return seed
+
+
+@pytest.fixture
+def router(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
+    """A router of its own with no gateway behind it (admin API tests); a test module may override it."""
+    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9"}
+    with ServiceProcess("services.router", env=env, name="router") as proc:
+        yield proc

@@ -15,13 +15,6 @@ pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def router(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
-    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9"}
-    with ServiceProcess("services.router", env=env, name="router") as proc:
-        yield proc
-
-
 def memory_kib(proc: ServiceProcess) -> dict[str, int]:
     """VmRSS (now) and VmHWM (peak) of a process, in KiB."""
     assert proc.proc is not None

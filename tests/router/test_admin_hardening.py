@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import redis as sync_redis
@@ -13,13 +11,6 @@ from shared.keys import Keys
 from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def router(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
-    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9"}
-    with ServiceProcess("services.router", env=env, name="router") as proc:
-        yield proc
 
 
 def test_admin_password_is_stored_hashed_at_start_before_any_login(

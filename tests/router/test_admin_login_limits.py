@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,13 +15,6 @@ import pytest
 from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def router(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
-    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9"}
-    with ServiceProcess("services.router", env=env, name="router") as proc:
-        yield proc
 
 
 @asynccontextmanager
