@@ -51,22 +51,10 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, seen: list[str], ti
 def test_run_without_redis_uses_embedded_store_warns_and_explains_how_to_add_an_account(
     tmp_path: Path,
 ) -> None:
-    router_port, gateway_port, metrics_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "PATH": _python_only_path(tmp_path),
-        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("KIRO_SECRET_KEY", "INTERNAL_API_KEY", "ADMIN_PASSWORD", "ADMIN_API_KEY", "PROXY_API_KEY"):
-        env.pop(name, None)
-    args = [
-        sys.executable, "-m", "services.stack", "run",
-        "--router-port", str(router_port), "--gateway-port", str(gateway_port),
-        "--metrics-port", str(metrics_port), "--state-dir", str(tmp_path / "state"),
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    proc, router_port, gateway_port = _launch(
+        tmp_path,
+        PATH=_python_only_path(tmp_path),
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
     )
     seen: list[str] = []
     try:
@@ -109,12 +97,12 @@ def test_demo_streams_an_answer_through_router_and_gateway(redis_url: str) -> No
     assert "stop_reason=end_turn" in done.stdout
 
 
-def _launch(tmp_path: Path, redis_url: str, key_prefix: str) -> tuple[subprocess.Popen[str], int, int]:
-    """`python -m services.stack run` on the shared Redis under this test's prefix.
+def _launch(tmp_path: Path, **env_vars: str) -> tuple[subprocess.Popen[str], int, int]:
+    """`python -m services.stack run` with `env_vars`, no secrets given (it generates its own), free ports.
 
     Returns the launcher process, the router port and the gateway port."""
     router_port, gateway_port, metrics_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": key_prefix, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **env_vars, "PYTHONUNBUFFERED": "1"}
     for name in ("KIRO_SECRET_KEY", "INTERNAL_API_KEY", "ADMIN_PASSWORD", "ADMIN_API_KEY", "PROXY_API_KEY"):
         env.pop(name, None)
     args = [
@@ -150,7 +138,7 @@ def _pid_of(seen: list[str], service: str) -> int:
 def test_launcher_restarts_a_killed_service_and_says_so(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
-    proc, router_port, gateway_port = _launch(tmp_path, redis_url, key_prefix)
+    proc, router_port, gateway_port = _launch(tmp_path, REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix)
     seen: list[str] = []
     try:
         assert _wait_for_line(proc, "gateway : http://", seen, timeout=60), "".join(seen)
@@ -180,7 +168,7 @@ def test_launcher_restarts_a_killed_service_and_says_so(
 def test_a_service_that_keeps_crashing_is_named_and_the_stack_stops_non_zero(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
-    proc, router_port, gateway_port = _launch(tmp_path, redis_url, key_prefix)
+    proc, router_port, gateway_port = _launch(tmp_path, REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix)
     seen: list[str] = []
     # something else holds the gateway's port: every start of the gateway fails
     with socket.socket() as squatter:
