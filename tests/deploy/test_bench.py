@@ -154,9 +154,10 @@ def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
     assert ("relay (relay.py)", 40.0) in summary["inclusive"]
 
 
-def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.pick_bench", "--accounts", "3", "--picks", "100"],
+def _run_bench(redis_url: str, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <module> <args>` against the test Redis, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env={**os.environ, "REDIS_URL": redis_url},
         capture_output=True,
@@ -164,6 +165,10 @@ def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str)
         timeout=120,
         check=False,
     )
+
+
+def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str) -> None:
+    done = _run_bench(redis_url, "bench.pick_bench", "--accounts", "3", "--picks", "100")
     assert done.returncode == 0, done.stderr
     assert "pick, one at a time" in done.stdout and "admission + pick" in done.stdout
     client = sync_redis.Redis.from_url(redis_url)
@@ -174,14 +179,6 @@ def test_pick_bench_times_picks_on_real_redis_and_leaves_no_keys(redis_url: str)
 
 
 def test_refresh_bench_gets_every_account_its_first_token(redis_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.refresh_bench", "--accounts", "5", "--bursts", "0"],
-        cwd=ROOT,
-        env={**os.environ, "REDIS_URL": redis_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_bench(redis_url, "bench.refresh_bench", "--accounts", "5", "--bursts", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "until all active (5/5)" in done.stdout
