@@ -116,10 +116,9 @@ class RequestContextFactory:
         if caller is Caller.ROUTER:
             access = headers.get("x-kiro-access-token")
             if access:
-                kind = headers.get("x-kiro-auth-kind") or "social"
                 return KiroCredentials(
                     access_token=access,
-                    auth_kind=AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL,
+                    auth_kind=_auth_kind(headers),
                     account_id=headers.get("x-kiro-account-id") or "",
                     region=headers.get("x-kiro-region") or None,
                     profile_arn=headers.get("x-kiro-profile-arn") or None,
@@ -128,10 +127,9 @@ class RequestContextFactory:
                 )
         refresh = headers.get("x-kiro-refresh-token")
         if refresh:
-            kind = headers.get("x-kiro-auth-kind") or "social"
             return StandaloneAccount(
                 refresh_token=refresh,
-                auth_kind=AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL,
+                auth_kind=_auth_kind(headers),
                 client_id=headers.get("x-kiro-client-id") or None,
                 client_secret=headers.get("x-kiro-client-secret") or None,
                 profile_arn=headers.get("x-kiro-profile-arn") or None,
@@ -186,3 +184,9 @@ class RequestContextFactory:
 
 def _str(value: object, default: str) -> str:
     return value if isinstance(value, str) else default
+
+
+def _auth_kind(headers: Headers) -> AuthKind:
+    """`X-Kiro-Auth-Kind`, social when absent or unknown."""
+    kind = headers.get("x-kiro-auth-kind") or "social"
+    return AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL
