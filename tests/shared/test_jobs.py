@@ -50,5 +50,5 @@ async def test_enqueue_gives_up_within_its_deadline_when_redis_stalls(
             server.resume()
             await queue.aclose(close_connection_pool=True)
     assert queued is False
-    assert took < 0.6
+    assert took < 1.5  # the 0.3 s enqueue deadline, with room for a loaded machine; unbounded waits 5 s
     assert any(r.getMessage() == "refresh job not queued" for r in caplog.records)
