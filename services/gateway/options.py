@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
 
 import orjson
 from starlette.datastructures import Headers
@@ -21,9 +20,7 @@ from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.http_auth import presented_key
-
-ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
-_FORMATS: tuple[ThinkingFormat, ...] = ("reasoning_content", "think_tags", "off")
+from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
 
 
 class MissingCredentials(Exception):
@@ -169,7 +166,7 @@ class RequestContextFactory:
         aliases = data.get("model_aliases")
         return RuntimeOptions(
             thinking_suffix=_str(data.get("thinking_suffix"), d.thinking_suffix),
-            openai_thinking_format=fmt if fmt in _FORMATS else d.openai_thinking_format,
+            openai_thinking_format=fmt if fmt in THINKING_FORMATS else d.openai_thinking_format,
             default_model=_str(data.get("default_model"), d.default_model) or d.default_model,
             auto_continue=data["auto_continue"]
             if isinstance(data.get("auto_continue"), bool)

@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from services.gateway.client_keys import parse_digests
+from shared import runtime_options
 from shared.errors import ConfigError
+from shared.runtime_options import ThinkingFormat
 from shared.settings import CommonSettings
 
 
@@ -44,7 +46,9 @@ class GatewaySettings(CommonSettings):
     idle_read_timeout: float = Field(300.0, gt=0, description="seconds of silence mid-stream before failing")
     ping_interval: float = Field(10.0, gt=0, description="keep-alive every this many seconds of silence")
     max_connections: int = Field(1000, ge=1, description="pooled upstream connections per process")
-    auto_continue: bool = Field(True, description="continue a tool call Kiro's output cap cut off")
+    auto_continue: bool = Field(
+        runtime_options.AUTO_CONTINUE, description="continue a tool call Kiro's output cap cut off"
+    )
     max_continuations: int = Field(3, ge=0, description="continuation requests per response")
     models_cache_ttl: float = Field(3600.0, ge=0, description="seconds a ListAvailableModels answer is kept")
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
@@ -60,10 +64,12 @@ class GatewaySettings(CommonSettings):
 
     # model and thinking defaults (the router may override them per request in X-Kiro-Options)
     default_model: str = Field("claude-sonnet-4.5", description="Kiro model for OpenAI-named models")
-    thinking_suffix: str = Field("-thinking", description="model-name suffix that turns thinking on")
+    thinking_suffix: str = Field(
+        runtime_options.THINKING_SUFFIX, description="model-name suffix that turns thinking on"
+    )
     model_aliases: dict[str, str] = Field(default_factory=dict, description="client name -> Kiro model id")
-    openai_thinking_format: Literal["reasoning_content", "think_tags", "off"] = Field(
-        "reasoning_content", description="how OpenAI clients receive reasoning"
+    openai_thinking_format: ThinkingFormat = Field(
+        runtime_options.OPENAI_THINKING_FORMAT, description="how OpenAI clients receive reasoning"
     )
 
     # standalone mode (no router): client keys, and one account from the environment

@@ -12,6 +12,7 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
+from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AccountState
 from shared.accounts.pool import today
 from shared.crypto import SecretBox, sha256_hex, verify_password
@@ -473,6 +474,19 @@ async def test_settings_change_is_validated_stored_and_announced(
     after = (await admin.get("/settings")).json()
     assert (after["thinking_suffix"], after["failover_attempts"]) == ("-think", 2)
     assert (after["max_concurrency"], after["min_interval_ms"]) == (3, 250)
+
+
+async def test_settings_defaults_are_what_a_gateway_does_when_nothing_is_stored(
+    admin: httpx.AsyncClient,
+) -> None:
+    # The panel shows (and saves back) what this API reports; a default that differs from the gateway's
+    # changes behaviour on the first save of any setting (auto_continue once read false here, true there).
+    shown = (await admin.get("/settings")).json()
+    gateway = GatewaySettings.model_fields
+    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue"):
+        assert shown[name] == gateway[name].default, name
+    assert shown["default_model"] == ""  # "not set": each gateway keeps its own DEFAULT_MODEL
+    assert shown["model_aliases"] == {}
 
 
 async def test_stats_show_pool_counts_totals_and_per_account_and_key_counters(

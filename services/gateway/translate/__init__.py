@@ -57,7 +57,6 @@ from services.gateway.translate.openai_in import parse_openai
 from services.gateway.translate.openai_out import (
     OpenAICollector,
     OpenAIStream,
-    ThinkingFormat,
     collect_openai,
 )
 from services.gateway.translate.stream_core import Usage
@@ -80,7 +79,6 @@ __all__ = [
     "OpenAIStream",
     "ResolvedModel",
     "TextPart",
-    "ThinkingFormat",
     "ThinkingPart",
     "ThinkingRequest",
     "ThinkingSplitter",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -14,8 +14,7 @@ from services.gateway.translate.tools import ToolNameMap
 from shared.client_errors import Protocol, failure_payload
 from shared.errors import FailureKind
 from shared.kiro.events import KiroEvent
-
-ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
+from shared.runtime_options import ThinkingFormat
 
 FINISH_REASONS: dict[StopReason, str] = {
     "end_turn": "stop",

@@ -7,23 +7,24 @@ notice on `keys.events()` makes the others drop their cache.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.router.context import AppContext
+from shared import runtime_options
+from shared.runtime_options import ThinkingFormat
 
-ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
 MAX_ALIASES = 200
 _NAME_MAX = 128
 
 DEFAULTS: dict[str, Any] = {
-    "thinking_suffix": "-thinking",
-    "openai_thinking_format": "reasoning_content",
-    "default_model": "",
+    "thinking_suffix": runtime_options.THINKING_SUFFIX,
+    "openai_thinking_format": runtime_options.OPENAI_THINKING_FORMAT,
+    "default_model": runtime_options.DEFAULT_MODEL_UNSET,
     "model_aliases": {},
-    "auto_continue": False,
+    "auto_continue": runtime_options.AUTO_CONTINUE,
 }
 
 

@@ -12,9 +12,9 @@ import openai
 import pytest
 
 from services.gateway.translate import AnthropicStream, OpenAIStream, ToolNameMap
-from services.gateway.translate.openai_out import ThinkingFormat
 from shared.errors import FailureKind
 from shared.kiro.events import KiroEvent, ToolUseStart
+from shared.runtime_options import ThinkingFormat
 from tests.gateway.translate.fixtures import eventstream_meta, kiro_events
 
 SSE = {"content-type": "text/event-stream"}

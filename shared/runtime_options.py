@@ -1,0 +1,20 @@
+"""The runtime options the admin panel may change, with the one set of defaults every reader uses.
+
+The router's settings API reports these defaults when nothing is stored, the panel shows what that API
+reports, and a gateway uses them when the router sends no `X-Kiro-Options` (or an environment variable
+overrides them for a standalone gateway). A default written twice drifts: ours once did (the API said
+`auto_continue: false` while gateways continued, so saving any setting turned continuation off).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
+THINKING_FORMATS: Final[tuple[ThinkingFormat, ...]] = get_args(ThinkingFormat)
+
+THINKING_SUFFIX: Final = "-thinking"
+OPENAI_THINKING_FORMAT: Final[ThinkingFormat] = "reasoning_content"
+AUTO_CONTINUE: Final = True
+#: the router stores "" for "no default model set": each gateway then uses its DEFAULT_MODEL
+DEFAULT_MODEL_UNSET: Final = ""
