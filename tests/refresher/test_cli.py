@@ -15,7 +15,11 @@ from tests.support.procs import ROOT
 SAMPLE = ROOT / "tests" / "shared" / "accounts" / "data" / "kiro_go_config.json"
 #: the sample's refresh tokens: none may appear in a listing or a backup (a fixed short substring such
 #: as "aor" also turns up by chance in base64 ciphertext, about 1 run in 100)
-SAMPLE_TOKENS = [a["refreshToken"] for a in json.loads(SAMPLE.read_text())["accounts"] if a["refreshToken"]]
+SAMPLE_TOKENS = [
+    a["refreshToken"]
+    for a in json.loads(SAMPLE.read_text())["accounts"]
+    if isinstance(a, dict) and a.get("refreshToken")
+]
 
 
 def _leaked(text: str) -> list[str]:
