@@ -71,12 +71,3 @@ class UpstreamError(KiroStackError):
 
 class AuthRefreshError(UpstreamError):
     """A token refresh failed; `kind` is INVALID_TOKEN when re-login is needed."""
-
-
-class NoAccountAvailable(KiroStackError):
-    """The pool has no usable account for this request right now."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after

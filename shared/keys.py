@@ -119,10 +119,6 @@ class Keys:
         """Stream: recent requests (capped with XADD MAXLEN ~)."""
         return f"{self.prefix}reqlog"
 
-    def stats_total(self, day: str) -> str:
-        """Hash of stack-wide per-day counters."""
-        return f"{self.prefix}stats:{day}"
-
     def arq_queue(self) -> str:
         """The arq queue name used for refresher jobs."""
         return f"{self.prefix}arq:queue"
