@@ -397,7 +397,7 @@ def _searches(state: GatewayState, call: ChatCall) -> SearchRounds | None:
             raise UpstreamError(FailureKind.INVALID_REQUEST, exc.message) from None
 
     return SearchRounds(
-        state.client, call.creds, spec, call.req, rebuild, ping_interval=settings.ping_interval
+        state.client, call.creds, spec, call.req, rebuild, state.metrics, ping_interval=settings.ping_interval
     )
 
 

@@ -22,6 +22,7 @@ import aiohttp
 from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro import mcp
 from services.gateway.kiro.client import KiroClient
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.translate import AnthropicStream, ChatRequest, KiroRequest, Message, Tool, ToolChoice
 from services.gateway.translate.ir import Part, TextPart, ToolResultPart, ToolUsePart, WebSearchSpec
 from services.gateway.translate.stream_core import Block
@@ -92,6 +93,7 @@ class SearchRounds:
     spec: WebSearchSpec
     req: ChatRequest
     rebuild: Rebuild
+    metrics: GatewayMetrics
     ping_interval: float
     #: the next Kiro request, set by `run` when the conversation goes on
     follow: KiroRequest | None = None
@@ -124,6 +126,8 @@ class SearchRounds:
             finally:
                 task.cancel()
             outcome = task.result()
+            code = outcome.content.get("error_code", "error") if outcome.failed else "ok"
+            self.metrics.child(self.metrics.web_searches, code).inc()
             outcomes.append(outcome)
             yield translator.add_server_result(call.client_id, outcome.content)
         self._seen = len(translator.blocks)

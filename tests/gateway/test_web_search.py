@@ -6,6 +6,8 @@ results per query (docs.example.com, news.example.org, blog.example.net) and ech
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import httpx
@@ -95,6 +97,7 @@ def test_a_failed_search_is_an_unavailable_result_and_the_model_goes_on(
     assert error.type == "web_search_tool_result_error" and error.error_code == "unavailable"
     assert final.stop_reason == "end_turn"
     assert final.usage.server_tool_use is None
+    assert searches(gateway, "unavailable") >= 1
     follow_up = emu.requests(account.name, "chat_codewhisperer")[-1]["body"]["conversationState"]
     result = follow_up["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]
     assert result["status"] == "error"
@@ -219,3 +222,30 @@ def test_stream_events_keep_block_indexes_in_order(gateway: ServiceProcess, emu:
     starts = [e for name, e in sse_events(r.text) if name == "content_block_start"]
     assert [s.count('"index":' + str(i)) for i, s in enumerate(starts)] == [1, 1, 1]
     assert '"server_tool_use":{"web_search_requests":1' in r.text
+
+
+def searches(gateway: ServiceProcess, outcome: str) -> float:
+    text = httpx.get(gateway.url + "/metrics").text
+    found = re.search(r'kiro_gateway_web_searches_total\{outcome="' + outcome + r'"\} (\S+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_call_is_streamed_before_the_search_answers(gateway: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    emu.fault(account=account.name, endpoint="mcp", first_byte_delay_ms=1500)
+    body = {
+        "model": MODEL,
+        "max_tokens": 256,
+        "stream": True,
+        "tools": [search_tool()],
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    seen: dict[str, float] = {}
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/messages", json=body, headers=account.headers(), timeout=30
+    ) as r:
+        for line in r.iter_lines():
+            for kind in ("server_tool_use", "web_search_tool_result"):
+                if line.startswith("data:") and f'"content_block":{{"type":"{kind}"' in line:
+                    seen.setdefault(kind, time.monotonic())
+    assert seen["web_search_tool_result"] - seen["server_tool_use"] >= 1.2
