@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.support import AnthropicFactory, Emulator, directive, sse_events
+from tests.gateway.support import AnthropicFactory, Emulator, directive, sse_events, start_gateway
 from tests.support.procs import ServiceProcess
 
 QUERY = "python 3.14 release date"
@@ -249,3 +249,27 @@ def test_the_call_is_streamed_before_the_search_answers(gateway: ServiceProcess,
                 if line.startswith("data:") and f'"content_block":{{"type":"{kind}"' in line:
                     seen.setdefault(kind, time.monotonic())
     assert seen["web_search_tool_result"] - seen["server_tool_use"] >= 1.2
+
+
+def test_the_client_hears_pings_while_a_slow_search_runs(emulator: ServiceProcess, emu: Emulator) -> None:
+    gateway = start_gateway(emulator.url, PING_INTERVAL="0.3")
+    try:
+        account = emu.account()
+        emu.fault(account=account.name, endpoint="mcp", first_byte_delay_ms=1500)
+        body = {
+            "model": MODEL,
+            "max_tokens": 256,
+            "stream": True,
+            "tools": [search_tool()],
+            "messages": [{"role": "user", "content": PROMPT}],
+        }
+        r = httpx.post(f"{gateway.url}/v1/messages", json=body, headers=account.headers(), timeout=30)
+    finally:
+        gateway.stop()
+    names = [name for name, _ in sse_events(r.text)]
+    call, result = (
+        names.index("content_block_start"),
+        names.index("content_block_start", names.index("content_block_start") + 1),
+    )
+    assert names[call:result].count("ping") >= 2
+    assert names[-1] == "comment" and "message_stop" in names
