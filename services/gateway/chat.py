@@ -53,6 +53,7 @@ from services.gateway.translate import (
 from services.gateway.translate.kiro_request import KiroRequest
 from services.gateway.translate.models import ModelResolver, ResolvedModel
 from services.gateway.translate.tokens import IMAGE_TOKENS
+from services.gateway.web_search import SearchRounds, offer_search_tool
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
 
@@ -105,6 +106,8 @@ class ChatCall:
         payload from the Kiro body, which the relay keeps when one can happen.
         """
         req, kiro = self.req, self.kiro
+        if req.web_search is not None:
+            return  # the searches' follow-up requests are built from the request
         req.messages, req.system, req.tools = [], [], []  # (dataclasses.replace costs ~5 µs a call)
         self.kiro = KiroRequest(
             payload={}, tool_names=kiro.tool_names, payload_bytes=kiro.payload_bytes, body=b""
@@ -192,6 +195,7 @@ def build(
 ) -> Built:
     """Body bytes to the Kiro request: the CPU part of a request, in one piece for a worker thread."""
     req = parse_body(raw, protocol, session_id, max_depth)
+    offer_search_tool(req)
     try:
         resolved = resolver.resolve(req.model)
     except InvalidRequestError as exc:
@@ -303,7 +307,7 @@ def new_translator(call: ChatCall) -> Translator:
     """SSE for a stream; for a non-streaming reply one that renders nothing (its `result()` answers)."""
     if call.protocol is Protocol.ANTHROPIC:
         anthropic = AnthropicStream if call.req.stream else AnthropicCollector
-        return anthropic(
+        translator = anthropic(
             model=call.req.model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
@@ -311,6 +315,9 @@ def new_translator(call: ChatCall) -> Translator:
             context_window=call.context_window,
             stop_sequences=call.req.stop_sequences,
         )
+        if call.req.web_search is not None:
+            translator.server_tools = frozenset({call.kiro.tool_names.to_kiro(call.req.web_search.name)})
+        return translator
     openai = OpenAIStream if call.req.stream else OpenAICollector
     return openai(
         model=call.req.model,
@@ -360,6 +367,37 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
         ping_interval=settings.ping_interval,
         idle_timeout=settings.idle_read_timeout,
         max_continuations=settings.max_continuations if call.continuable else 0,
+        searches=_searches(state, call),
+    )
+
+
+def _searches(state: GatewayState, call: ChatCall) -> SearchRounds | None:
+    """The web searches of a request that offered Anthropic's web search tool (else None)."""
+    spec = call.req.web_search
+    if spec is None:
+        return None
+    conversation_id = call.kiro.payload["conversationState"]["conversationId"]
+    origin = call.kiro.payload["conversationState"]["currentMessage"]["userInputMessage"]["origin"]
+    settings = state.settings
+
+    async def rebuild(req: ChatRequest) -> KiroRequest:
+        try:
+            return await state.offload.run(
+                call.kiro.payload_bytes,
+                build_kiro_request,
+                req,
+                model_id=call.kiro_model,
+                origin=origin,
+                profile_arn=call.creds.profile_arn,
+                conversation_id=conversation_id,
+                thinking=call.thinking,
+                max_payload_bytes=settings.kiro_payload_limit,
+            )
+        except InvalidRequestError as exc:  # the results made the conversation too long for Kiro
+            raise UpstreamError(FailureKind.INVALID_REQUEST, exc.message) from None
+
+    return SearchRounds(
+        state.client, call.creds, spec, call.req, rebuild, state.metrics, ping_interval=settings.ping_interval
     )
 
 

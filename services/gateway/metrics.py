@@ -46,6 +46,12 @@ class GatewayMetrics:
         self.continuations = counter(
             r, "kiro_gateway_continuations_total", "auto-continuation requests for cut-off tool calls"
         )
+        self.web_searches = counter(
+            r,
+            "kiro_gateway_web_searches_total",
+            "web_search server tool calls by outcome (ok or the error code the client got)",
+            ("outcome",),
+        )
         self.stream_errors = counter(
             r, "kiro_gateway_stream_errors_total", "in-band errors after the first byte by kind", ("kind",)
         )

@@ -19,6 +19,7 @@ from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro.client import KiroClient, UpstreamResponse
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.translate import AnthropicStream, OpenAIStream
+from services.gateway.web_search import SearchRounds
 from shared.errors import EventStreamError, FailureKind, UpstreamError
 from shared.kiro.events import KiroEventStream, Metering, StreamError
 from shared.logging import log_fields
@@ -42,6 +43,7 @@ class Relay:
         ping_interval: float,
         idle_timeout: float,
         max_continuations: int,
+        searches: SearchRounds | None = None,
     ) -> None:
         self._client = client
         self._metrics = metrics
@@ -51,6 +53,7 @@ class Relay:
         self._ping_interval = ping_interval
         self._idle_timeout = idle_timeout
         self._continuations_left = max_continuations
+        self._searches = searches
         self.upstream: UpstreamResponse | None = None
         self.credits = 0.0
         self.stream_error: StreamError | None = None
@@ -67,18 +70,30 @@ class Relay:
                 yield out
             if self.stream_error is not None:
                 return
-            if not (self.translator.has_truncated_tool_call and self._continuations_left > 0):
+            partial = self.translator.partial_tool_call() if self._continuations_left > 0 else None
+            if partial is not None:
+                self._continuations_left -= 1
+                self._metrics.continuations.inc()
+                upstream.close()
+                payload = continuation_payload(orjson.loads(self._body), *partial)
+                self._body = orjson.dumps(payload)
+                logger.info("auto-continuing a cut-off tool call", extra=log_fields(tool_use_id=partial[0]))
+                upstream = self.upstream = await self._client.open_chat(payload, self._creds, body=self._body)
+                continue
+            searches, translator = self._searches, self.translator
+            if searches is None or not isinstance(translator, AnthropicStream):
                 return
-            partial = self.translator.partial_tool_call()
-            if partial is None:
+            async for out in searches.run(translator):
+                yield out
+            follow = searches.follow
+            if follow is None:
                 return
-            self._continuations_left -= 1
-            self._metrics.continuations.inc()
             upstream.close()
-            payload = continuation_payload(orjson.loads(self._body), *partial)
-            self._body = orjson.dumps(payload)
-            logger.info("auto-continuing a cut-off tool call", extra=log_fields(tool_use_id=partial[0]))
-            upstream = self.upstream = await self._client.open_chat(payload, self._creds, body=self._body)
+            if self._body:  # a continuation of the next answer starts from the next request
+                self._body = follow.body
+            upstream = self.upstream = await self._client.open_chat(
+                follow.payload, self._creds, body=follow.body
+            )
 
     async def _pump(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         translator = self.translator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.kiro_emulator import auth_routes, control_routes, kiro_routes
+from services.kiro_emulator import auth_routes, control_routes, kiro_routes, mcp_routes
 from services.kiro_emulator.context import SETTINGS, STATE
 from services.kiro_emulator.settings import EmulatorSettings
 from services.kiro_emulator.state import EmulatorState
@@ -23,6 +23,7 @@ def create_app(settings: EmulatorSettings) -> web.Application:
         demo_account=settings.emulator_demo_account,
     )
     kiro_routes.add_routes(app)
+    mcp_routes.add_routes(app)
     auth_routes.add_routes(app)
     control_routes.add_routes(app)
     return app

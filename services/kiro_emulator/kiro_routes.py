@@ -11,6 +11,7 @@ from services.kiro_emulator import replies
 from services.kiro_emulator.accounts import Account
 from services.kiro_emulator.catalog import models_body, usage_body
 from services.kiro_emulator.context import NOT_JSON, SETTINGS, STATE, Exchange, bearer, parse_json
+from services.kiro_emulator.mcp_routes import search_call
 from services.kiro_emulator.plan import (
     StreamPlan,
     apply_behaviour,
@@ -109,7 +110,7 @@ def _answer(
             behaviour=Script(),
         )
     else:
-        script = directive or state.take_script(account, chat) or Script()
+        script = directive or state.take_script(account, chat) or search_call(chat) or Script()
         plan = _scripted(script, chat, echo, default_context)
     if fault is not None:
         apply_behaviour(plan, fault)

@@ -34,6 +34,9 @@ class ChatRequest:
     model_id: str
     content: str
     has_tools: bool
+    #: the declared tool names, lower-case
+    tool_names: frozenset[str] = frozenset()
+    has_tool_results: bool = False
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -195,8 +198,16 @@ def validate_chat(body: Any, origins: frozenset[str]) -> ChatRequest:
     _check_turns(turns, origins)
 
     message = current["userInputMessage"]
-    has_tools = bool(message.get("userInputMessageContext", {}).get("tools"))
-    return ChatRequest(state["conversationId"], message["modelId"], message["content"], has_tools)
+    context = message.get("userInputMessageContext", {})
+    tools = context.get("tools") or []
+    return ChatRequest(
+        state["conversationId"],
+        message["modelId"],
+        message["content"],
+        bool(tools),
+        frozenset(t["toolSpecification"]["name"].lower() for t in tools),
+        bool(context.get("toolResults")),
+    )
 
 
 def _check_turns(turns: list[tuple[str, Any]], origins: frozenset[str]) -> None:

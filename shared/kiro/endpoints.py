@@ -33,6 +33,7 @@ EMULATOR_PATHS = {
     "chat_amazonq": "/q/generateAssistantResponse",
     "models": "/ListAvailableModels",
     "usage": "/getUsageLimits",
+    "mcp": "/mcp",
     "social_refresh": "/auth/refreshToken",
     "oidc_token": "/oidc/token",
     "oidc_register": "/oidc/client/register",
@@ -107,6 +108,10 @@ class KiroEndpoints:
         if profile_arn:
             query += f"&profileArn={quote(profile_arn, safe='')}"
         return f"{base}?{query}"
+
+    def mcp(self, api_region: str) -> str:
+        """Kiro's MCP endpoint (JSON-RPC `tools/call`; the gateway uses its `web_search` tool)."""
+        return self._emu("mcp") or f"{self._api_base(api_region)}/mcp"
 
     def social_refresh(self, auth_region: str = "us-east-1") -> str:
         host = self.social_auth_host.format(region=check_region(auth_region, "auth region"))

@@ -18,6 +18,7 @@ import orjson
 
 from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro.classify import classify_exception_frame, classify_http
+from services.gateway.kiro.mcp import MAX_RESPONSE_BYTES, WebSearchFailed
 from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
@@ -272,6 +273,26 @@ class KiroClient:
         data = orjson.loads(raw)
         models = data.get("models") if isinstance(data, dict) else None
         return [m for m in models or [] if isinstance(m, dict) and isinstance(m.get("modelId"), str)]
+
+    async def web_search(self, body: bytes, creds: KiroCredentials) -> tuple[int, bytes]:
+        """POST one MCP JSON-RPC call (`kiro/mcp.py`); (status, body).
+
+        Raises WebSearchFailed (answer too big), aiohttp.ClientError, TimeoutError."""
+        url = self._endpoints.mcp(self.api_region(creds))
+        headers = self._headers(creds, ChatEndpoint.AMAZONQ, 1)
+        del headers["X-Amz-Target"]
+        headers["Accept"] = "*/*"
+        if creds.profile_arn:  # Kiro's MCP endpoint wants the profile in a header, not the body
+            headers["x-amzn-kiro-profile-arn"] = creds.profile_arn
+        session, proxy = self._sessions.for_proxy(creds.proxy_url)
+        async with asyncio.timeout(self._settings.first_token_timeout):  # a whole search answer
+            async with session.post(url, data=body, headers=headers, proxy=proxy) as response:
+                raw = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    raw += chunk
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        raise WebSearchFailed(f"MCP answer larger than {MAX_RESPONSE_BYTES} bytes")
+                return response.status, bytes(raw)
 
     async def post_json(
         self, url: str, body: dict[str, object], headers: dict[str, str], proxy_url: str | None

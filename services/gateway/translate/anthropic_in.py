@@ -30,6 +30,7 @@ from services.gateway.translate.ir import (
     ToolChoice,
     ToolResultPart,
     ToolUsePart,
+    WebSearchSpec,
 )
 
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
@@ -66,6 +67,7 @@ def parse_anthropic(body: object, *, session_id: str | None = None) -> ChatReque
         messages=messages,
         system=system,
         tools=_tools(body.get("tools")),
+        web_search=_web_search(body.get("tools")),
         tool_choice=_tool_choice(body.get("tool_choice")),
         max_tokens=min(max_tokens or DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS),
         stream=opt_bool(body.get("stream"), "stream"),
@@ -128,7 +130,37 @@ def _block(block: dict[str, Any], param: str) -> Part | None:
             want_str(block.get("thinking", ""), f"{param}.thinking"),
             opt_str(block.get("signature"), f"{param}.signature") or "",
         )
-    return None  # redacted thinking, server tool blocks, ...: nothing Kiro can take
+    if kind == "server_tool_use":
+        return _server_tool_use(block)
+    if kind == "web_search_tool_result":
+        return _web_search_result(block)
+    return None  # redacted thinking, other server tool blocks, ...: nothing Kiro can take
+
+
+def _server_tool_use(block: dict[str, Any]) -> Part | None:
+    """An echoed server tool call, as text the model can read (Kiro has no such block)."""
+    tool_input = block.get("input")
+    query = tool_input.get("query") if isinstance(tool_input, dict) else None
+    if block.get("name") == "web_search" and isinstance(query, str):
+        return TextPart(f"[web search: {query}]")
+    return None
+
+
+def _web_search_result(block: dict[str, Any]) -> Part:
+    """Echoed search results as a short list of titles and URLs (their content is opaque)."""
+    content = block.get("content")
+    if not isinstance(content, list):
+        code = content.get("error_code") if isinstance(content, dict) else None
+        return TextPart(f"[web search failed: {code if isinstance(code, str) else 'error'}]")
+    lines = ["[web search results]"]
+    for item in content:
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            title = item.get("title") if isinstance(item.get("title"), str) else item["url"]
+            age = f" ({item['page_age']})" if isinstance(item.get("page_age"), str) else ""
+            lines.append(f"- {title}{age}: {item['url']}")
+    if len(lines) == 1:
+        lines.append("(no results)")
+    return TextPart("\n".join(lines))
 
 
 def _image(source: object, param: str) -> Part:
@@ -194,6 +226,34 @@ def _tools(value: object) -> list[Tool]:
             )
         )
     return tools
+
+
+def _web_search(value: object) -> WebSearchSpec | None:
+    """The `web_search_*` server tool among `tools` (already checked to be a list of objects), if any."""
+    if not isinstance(value, list):
+        return None
+    for i, raw in enumerate(value):
+        param = f"tools[{i}]"
+        spec = want_object(raw, param)
+        kind = spec.get("type")
+        if not (isinstance(kind, str) and kind.startswith("web_search_")):
+            continue
+        max_uses = opt_int(spec.get("max_uses"), f"{param}.max_uses")
+        if max_uses is not None and max_uses < 1:
+            raise bad(f"{param}.max_uses", "must be at least 1")
+        allowed = _domains(spec.get("allowed_domains"), f"{param}.allowed_domains")
+        blocked = _domains(spec.get("blocked_domains"), f"{param}.blocked_domains")
+        if allowed and blocked:
+            raise bad(param, "allowed_domains and blocked_domains cannot be used together")
+        name = opt_str(spec.get("name"), f"{param}.name") or "web_search"
+        return WebSearchSpec(name, max_uses, allowed, blocked)
+    return None
+
+
+def _domains(value: object, param: str) -> list[str]:
+    if value is None:
+        return []
+    return [want_str(d, f"{param}[{i}]") for i, d in enumerate(want_list(value, param))]
 
 
 def _tool_choice(value: object) -> ToolChoice:

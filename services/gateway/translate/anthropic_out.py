@@ -84,8 +84,15 @@ class AnthropicStream(StreamTranslator):
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0,
                 "output_tokens": usage.output_tokens,
+                **self._server_tool_usage(),
             },
         }
+
+    def _server_tool_usage(self) -> dict[str, Any]:
+        """`usage.server_tool_use` once the gateway ran a web search for this answer."""
+        if not self.web_search_requests:
+            return {}
+        return {"server_tool_use": {"web_search_requests": self.web_search_requests, "web_fetch_requests": 0}}
 
     def _index(self, block: Block) -> int:
         """Blocks open and close in order, so the one being rendered is always the last."""
@@ -98,12 +105,20 @@ class AnthropicStream(StreamTranslator):
             content = {"type": "text", "text": ""}
         elif block.kind == "thinking":
             content = {"type": "thinking", "thinking": "", "signature": ""}
+        elif block.kind == "server_tool_use":
+            content = {"type": "server_tool_use", "id": block.client_id, "name": block.name, "input": {}}
+        elif block.kind == "web_search_tool_result":
+            content = {
+                "type": "web_search_tool_result",
+                "tool_use_id": block.client_id,
+                "content": block.content,
+            }
         else:
             content = {"type": "tool_use", "id": block.tool_use_id, "name": block.name, "input": {}}
         out = _sse(
             "content_block_start", {"type": "content_block_start", "index": index, "content_block": content}
         )
-        if block.kind == "tool_use":  # the real API starts every tool input with an empty fragment
+        if block.kind in ("tool_use", "server_tool_use"):  # the real API starts every input with ""
             out += self._delta(index, {"type": "input_json_delta", "partial_json": ""})
         return out
 
@@ -125,7 +140,7 @@ class AnthropicStream(StreamTranslator):
 
     def _render_finish(self) -> bytes:
         usage = self.usage
-        usage_out: dict[str, int] = {"output_tokens": usage.output_tokens}
+        usage_out: dict[str, Any] = {"output_tokens": usage.output_tokens, **self._server_tool_usage()}
         if self._input_from_kiro is not None:
             usage_out = {"input_tokens": usage.input_tokens, **usage_out}
         delta = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence}
@@ -155,6 +170,11 @@ def _content_block(block: Block) -> dict[str, Any] | None:
         return {"type": "text", "text": block.text}
     if block.kind == "thinking":
         return {"type": "thinking", "thinking": block.text, "signature": block.signature}
+    if block.kind == "web_search_tool_result":
+        return {"type": "web_search_tool_result", "tool_use_id": block.client_id, "content": block.content}
+    if block.kind == "server_tool_use":
+        input_ = block.tool_input() or {}
+        return {"type": "server_tool_use", "id": block.client_id, "name": block.name, "input": input_}
     tool_input = block.tool_input()
     if tool_input is None:  # never pretend a cut-off call was `{}`
         return {"type": "text", "text": TRUNCATED_TOOL_NOTE.format(name=block.name)}

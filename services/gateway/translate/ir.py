@@ -87,6 +87,16 @@ class ThinkingRequest:
 
 
 @dataclass(slots=True)
+class WebSearchSpec:
+    """Anthropic's server tool `web_search_*`; the gateway runs it (services/gateway/web_search.py)."""
+
+    name: str = "web_search"
+    max_uses: int | None = None
+    allowed_domains: list[str] = field(default_factory=list)
+    blocked_domains: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class ChatRequest:
     """One chat request, whatever protocol it arrived in."""
 
@@ -103,3 +113,5 @@ class ChatRequest:
     include_usage: bool = False
     #: a stable id of the client's conversation (Claude Code session id), if the client sent one
     session_id: str | None = None
+    #: the client offered Anthropic's web search server tool
+    web_search: WebSearchSpec | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,7 +51,7 @@ class Usage:
 class Block:
     """One block of the answer as it accumulates (for `result()` and the truncation checks)."""
 
-    kind: Literal["text", "thinking", "tool_use"]
+    kind: Literal["text", "thinking", "tool_use", "server_tool_use", "web_search_tool_result"]
     parts: list[str] = field(default_factory=list)
     tool_use_id: str = ""
     name: str = ""  # the client's tool name
@@ -58,6 +59,10 @@ class Block:
     signature: str = ""
     tool_index: int = 0
     truncated: bool = False
+    #: server tool blocks: the `srvtoolu_` id the client sees (a result block's `tool_use_id` is it too)
+    client_id: str = ""
+    #: a `web_search_tool_result` block's `content` (result list or error object)
+    content: Any = None
 
     @property
     def text(self) -> str:
@@ -144,6 +149,9 @@ class StreamTranslator:
         self._finished = False
         self._json_end: JsonEnd | None = None
         self._stops = StopMatcher(stop_sequences)
+        #: Kiro tool names the gateway runs itself (web search): their calls become server tool blocks
+        self.server_tools: frozenset[str] = frozenset()
+        self.web_search_requests = 0
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -225,6 +233,20 @@ class StreamTranslator:
             classified = classify_exception_frame(event.error_type, event.message)
             return self.error(classified.kind, event.message, reason=classified.message)
         return b""
+
+    def end_round(self) -> bytes:
+        """Close what is open before the gateway adds server tool results and asks Kiro again."""
+        if self._finished or self.failure is not None:
+            return b""
+        return self._flush_splitter() + self._close_open()
+
+    def add_server_result(self, tool_use_id: str, content: Any) -> bytes:
+        """A `web_search_tool_result` block (complete at once) answering server call `tool_use_id`."""
+        if self._finished or self.failure is not None:
+            return b""
+        out = self._close_open()
+        out += self._start_block(Block("web_search_tool_result", client_id=tool_use_id, content=content))
+        return out + self._close_open()
 
     def finish(self) -> bytes:
         """Close what is open and end the message (nothing after an error)."""
@@ -309,11 +331,13 @@ class StreamTranslator:
         if self.has_truncated_tool_call:
             return b""  # the continuation re-opens the call that was cut: its fragments extend it
         out = self._flush_splitter() + self._close_open()
+        server = event.name in self.server_tools
         block = Block(
-            "tool_use",
+            "server_tool_use" if server else "tool_use",
             tool_use_id=event.tool_use_id,
             name=self.tool_names.to_client(event.name),
             kiro_name=event.name,
+            client_id="srvtoolu_" + secrets.token_hex(12) if server else "",
         )
         block.tool_index = self._tool_count
         self._tool_count += 1
@@ -321,7 +345,7 @@ class StreamTranslator:
 
     def _on_tool_fragment(self, fragment: str) -> bytes:
         block = self._open
-        if block is None or block.kind != "tool_use" or not fragment:
+        if block is None or block.kind not in ("tool_use", "server_tool_use") or not fragment:
             return b""
         block.parts.append(fragment)
         return self._render_tool_fragment(block, fragment)
@@ -341,6 +365,8 @@ class StreamTranslator:
 
     def _on_tool_stop(self) -> bytes:
         block = self._open
+        if block is not None and block.kind == "server_tool_use":
+            return self._close_open()  # never continued: a bad input is answered as invalid_tool_input
         if block is None or block.kind != "tool_use":
             return b""
         if block.tool_input() is None:

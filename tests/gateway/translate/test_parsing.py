@@ -402,3 +402,75 @@ def test_openai_legacy_function_call_pairs_with_the_function_result() -> None:
     result = req.messages[2].parts[0]
     assert isinstance(call, ToolUsePart) and isinstance(result, ToolResultPart)
     assert call.id == result.tool_use_id
+
+
+def test_the_web_search_server_tool_is_kept_apart_from_client_tools() -> None:
+    tool = {
+        "type": "web_search_20250305",
+        "name": "web_search",
+        "max_uses": 2,
+        "allowed_domains": ["docs.python.org"],
+        "user_location": {"type": "approximate", "city": "Paris"},
+    }
+    req = parse_anthropic(anthropic(tools=[tool]))
+    assert req.tools == []
+    assert req.web_search is not None
+    assert (req.web_search.max_uses, req.web_search.allowed_domains) == (2, ["docs.python.org"])
+    assert parse_anthropic(anthropic()).web_search is None
+
+
+@pytest.mark.parametrize(
+    ("tool", "param"),
+    [
+        ({"max_uses": 0}, "tools[0].max_uses"),
+        ({"allowed_domains": "a.com"}, "tools[0].allowed_domains"),
+        ({"allowed_domains": ["a.com"], "blocked_domains": ["b.com"]}, "tools[0]"),
+    ],
+)
+def test_a_bad_web_search_tool_is_refused_naming_the_field(tool: dict[str, Any], param: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_anthropic(anthropic(tools=[{"type": "web_search_20250305", "name": "web_search", **tool}]))
+    assert caught.value.param == param
+
+
+def test_echoed_search_blocks_become_text_the_model_can_read() -> None:
+    result = {"type": "web_search_result", "url": "https://a.com/x", "title": "A", "encrypted_content": "e"}
+    req = parse_anthropic(
+        anthropic(
+            messages=[
+                {"role": "user", "content": "search"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_1",
+                            "name": "web_search",
+                            "input": {"query": "q"},
+                        },
+                        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [result]},
+                        {
+                            "type": "web_search_tool_result",
+                            "tool_use_id": "srvtoolu_2",
+                            "content": {
+                                "type": "web_search_tool_result_error",
+                                "error_code": "max_uses_exceeded",
+                            },
+                        },
+                        {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_3",
+                            "name": "code_execution",
+                            "input": {},
+                        },
+                    ],
+                },
+                {"role": "user", "content": "and?"},
+            ]
+        )
+    )
+    assert req.messages[1].parts == [
+        TextPart("[web search: q]"),
+        TextPart("[web search results]\n- A: https://a.com/x"),
+        TextPart("[web search failed: max_uses_exceeded]"),
+    ]

@@ -313,3 +313,38 @@ def test_collectors_render_nothing_and_reply_like_the_stream_translators() -> No
         "id": "-",
         "created": 0,
     }
+
+
+def test_a_server_tool_call_streams_as_server_tool_use_and_its_result_follows() -> None:
+    stream = anthropic()
+    stream.server_tools = frozenset({"web_search"})
+    out = stream.start() + b"".join(
+        stream.feed(e) for e in [TextDelta("Looking."), *tool("k1", "web_search", '{"query":', '"q"}')]
+    )
+    out += stream.end_round()
+    stream.web_search_requests = 1
+    out += stream.add_server_result(stream.blocks[1].client_id, [])
+    out += b"".join(stream.feed(e) for e in [TextDelta("Done.")]) + stream.finish()
+    events = anthropic_events(out)
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [s["type"] for s in starts] == ["text", "server_tool_use", "web_search_tool_result", "text"]
+    assert starts[1]["id"].startswith("srvtoolu_") and starts[2]["tool_use_id"] == starts[1]["id"]
+    indices = [e["index"] for e in events if e["type"] == "content_block_start"]
+    assert indices == [0, 1, 2, 3]
+    delta = next(e for e in events if e["type"] == "message_delta")
+    assert delta["delta"]["stop_reason"] == "end_turn"
+    assert delta["usage"]["server_tool_use"] == {"web_search_requests": 1, "web_fetch_requests": 0}
+    result = stream.result()
+    assert result["content"][1] == {
+        "type": "server_tool_use",
+        "id": starts[1]["id"],
+        "name": "web_search",
+        "input": {"query": "q"},
+    }
+
+
+def test_without_server_tools_a_web_search_call_is_an_ordinary_tool_use() -> None:
+    collector = AnthropicCollector("m", 100, ToolNameMap(), False, 200_000)
+    run(collector, tool("k1", "web_search", '{"query":"q"}'))
+    assert [b["type"] for b in collector.result()["content"]] == ["tool_use"]
+    assert "server_tool_use" not in collector.result()["usage"]
