@@ -44,6 +44,10 @@ class InvalidRequestError(KiroStackError):
         self.status = status
 
 
+class ImageFetchError(InvalidRequestError):
+    """An image URL the gateway refused or failed to fetch; the message names the reason (HTTP 400)."""
+
+
 class UpstreamError(KiroStackError):
     """Kiro (or an auth endpoint) answered with a failure, classified by `kind`."""
 

@@ -20,6 +20,7 @@ from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
+from services.gateway.remote_images import FetchPolicy, ImageFetcher
 from services.gateway.requestid import RequestIdMiddleware
 from services.gateway.routes import anthropic, health, models, openai
 from services.gateway.settings import GatewaySettings
@@ -60,6 +61,7 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         tokens=tokens,
         contexts=RequestContextFactory(settings),
         offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
+        images=ImageFetcher(FetchPolicy.from_settings(settings)) if settings.image_fetch_enabled else None,
     )
 
 
@@ -78,6 +80,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             state.offload.close()
             await state.sessions.close()
+            if state.images is not None:
+                await state.images.close()
 
     app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestIdMiddleware)
