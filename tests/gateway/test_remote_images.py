@@ -21,7 +21,12 @@ from tests.support.procs import ServiceProcess
 
 MAX_BYTES = 1_000_000
 TIMEOUT = 2
-IMAGES = {"dot.png": png(1, 1), "square.png": png(200, 200), "photo.png": png(4000, 3000)}
+IMAGES = {
+    "dot.png": png(1, 1),
+    "square.png": png(200, 200),
+    "big.png": png(1000, 1000),
+    "photo.png": png(4000, 3000),
+}
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +215,9 @@ def test_a_refused_url_never_reaches_the_server_it_names(
     assert images.hits["/img/dot.png"] == before
 
 
-@pytest.mark.parametrize(("name", "tokens"), [("dot.png", 1), ("square.png", 54), ("photo.png", 1600)])
+@pytest.mark.parametrize(
+    ("name", "tokens"), [("dot.png", 1), ("square.png", 54), ("big.png", 1334), ("photo.png", 1600)]
+)
 def test_a_fetched_image_counts_by_its_size_in_count_tokens_and_message_start(
     gateway: ServiceProcess,
     images: ImageServer,

@@ -11,14 +11,14 @@ import base64
 import binascii
 import math
 import struct
+from collections.abc import Callable
 
 from services.gateway.translate.ir import ImagePart
 
 MAX_LONG_EDGE = 1568
 PIXELS_PER_TOKEN = 750
 MAX_IMAGE_TOKENS = 1_600  # the megapixel cap, in tokens: what an image of unknown size is counted as
-#: base64 characters decoded first: a JPEG's size marker usually sits after EXIF, within 64 KiB
-_HEAD_CHARS = 88_000
+_MAX_JPEG_STEPS = 10_000  # segments and fill bytes walked before giving up
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
@@ -42,60 +42,71 @@ def sniff_media_type(head: bytes) -> str | None:
     return None
 
 
+#: reads `size` bytes at `offset` (fewer at the end of the image)
+Reader = Callable[[int, int], bytes]
+
+
 def image_dimensions(data: bytes) -> tuple[int, int] | None:
     """(width, height) read from the header; None if the bytes are not (enough of) a known image."""
-    kind = sniff_media_type(data)
+    return _dimensions(lambda offset, size: data[offset : offset + size])
+
+
+def _dimensions(read: Reader) -> tuple[int, int] | None:
+    head = read(0, 32)
+    kind = sniff_media_type(head)
     if kind == "image/png":
-        return _png(data)
+        return _png(head)
     if kind == "image/gif":
-        return struct.unpack("<HH", data[6:10]) if len(data) >= 10 else None
+        return struct.unpack("<HH", head[6:10]) if len(head) >= 10 else None
     if kind == "image/webp":
-        return _webp(data)
+        return _webp(head)
     if kind == "image/jpeg":
-        return _jpeg(data)
+        return _jpeg(read)
     return None
 
 
-def _png(data: bytes) -> tuple[int, int] | None:
-    if len(data) < 24 or data[12:16] != b"IHDR":
+def _png(head: bytes) -> tuple[int, int] | None:
+    if len(head) < 24 or head[12:16] != b"IHDR":
         return None
-    width, height = struct.unpack(">II", data[16:24])
+    width, height = struct.unpack(">II", head[16:24])
     return width, height
 
 
-def _webp(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:  # lossless: 14-bit width-1, height-1
-        bits = int.from_bytes(data[21:25], "little")
+def _webp(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:  # lossless: 14-bit width-1, height-1
+        bits = int.from_bytes(head[21:25], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if len(data) < 30:
+    if len(head) < 30:
         return None
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # lossy: the key frame's start code, then sizes
-        width, height = struct.unpack("<HH", data[26:30])
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":  # lossy: the key frame's start code, then sizes
+        width, height = struct.unpack("<HH", head[26:30])
         return width & 0x3FFF, height & 0x3FFF
     if chunk == b"VP8X":  # extended: 24-bit canvas width-1 and height-1
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
     return None
 
 
-def _jpeg(data: bytes) -> tuple[int, int] | None:
+def _jpeg(read: Reader) -> tuple[int, int] | None:
+    """Walks the segment headers only (EXIF and thumbnails before the size are skipped, never read)."""
     i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
+    for _ in range(_MAX_JPEG_STEPS):
+        segment = read(i, 9)
+        if len(segment) < 4 or segment[0] != 0xFF:
             return None
-        marker = data[i + 1]
+        marker = segment[1]
         if marker == 0xFF:  # fill byte
             i += 1
             continue
         if marker in _STANDALONE_MARKERS:
             i += 2
             continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if marker in _SOF_MARKERS:
-            if i + 9 > len(data):
+            if len(segment) < 9:
                 return None
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            height, width = struct.unpack(">HH", segment[5:9])
             return width, height
+        (length,) = struct.unpack(">H", segment[2:4])
         if length < 2:
             return None
         i += 2 + length
@@ -114,15 +125,20 @@ def tokens_for_size(width: int, height: int) -> int:
 
 def image_tokens(image: ImagePart) -> int:
     """Input tokens of an inline image, from the size in its header; the cap when it cannot be read."""
-    size = _dimensions_b64(image.data[:_HEAD_CHARS])
-    if size is None and len(image.data) > _HEAD_CHARS:
-        size = _dimensions_b64(image.data)
+    try:
+        size = _dimensions(_base64_reader(image.data))
+    except (binascii.Error, ValueError):
+        size = None
     return MAX_IMAGE_TOKENS if size is None else tokens_for_size(*size)
 
 
-def _dimensions_b64(data: str) -> tuple[int, int] | None:
-    data = data[: len(data) - len(data) % 4]
-    try:
-        return image_dimensions(base64.b64decode(data))
-    except (binascii.Error, ValueError):
-        return None
+def _base64_reader(data: str) -> Reader:
+    """Bytes of base64 `data` decoded on demand: a header costs a few characters, not the whole image."""
+
+    def read(offset: int, size: int) -> bytes:
+        first = offset // 3
+        decoded = base64.b64decode(data[first * 4 : -(-(offset + size) // 3) * 4])
+        skip = offset - first * 3
+        return decoded[skip : skip + size]
+
+    return read
