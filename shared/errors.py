@@ -45,7 +45,11 @@ class InvalidRequestError(KiroStackError):
 
 
 class ImageFetchError(InvalidRequestError):
-    """An image URL the gateway refused or failed to fetch; the message names the reason (HTTP 400)."""
+    """An image URL the gateway refused (`refused`: the SSRF guard, size, type) or failed to fetch (400)."""
+
+    def __init__(self, message: str, *, refused: bool, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.refused = refused
 
 
 class UpstreamError(KiroStackError):

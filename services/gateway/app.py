@@ -61,7 +61,16 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         tokens=tokens,
         contexts=RequestContextFactory(settings),
         offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
-        images=ImageFetcher(FetchPolicy.from_settings(settings)) if settings.image_fetch_enabled else None,
+        images=_image_fetcher(settings, metrics),
+    )
+
+
+def _image_fetcher(settings: GatewaySettings, metrics: GatewayMetrics) -> ImageFetcher | None:
+    if not settings.image_fetch_enabled:
+        return None
+    return ImageFetcher(
+        FetchPolicy.from_settings(settings),
+        on_outcome=lambda outcome: metrics.image_fetches.labels(outcome).inc(),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -66,8 +67,9 @@ class FetchPolicy:
 class ImageFetcher:
     """Fetches one image URL under a `FetchPolicy`; owns its aiohttp session (created in the lifespan)."""
 
-    def __init__(self, policy: FetchPolicy) -> None:
+    def __init__(self, policy: FetchPolicy, on_outcome: Callable[[str], None] = lambda _: None) -> None:
         self.policy = policy
+        self._on_outcome = on_outcome  # "fetched", "refused" or "failed", for the metrics
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(policy.allowed_hosts), use_dns_cache=False, limit=100
         )
@@ -82,16 +84,23 @@ class ImageFetcher:
     async def fetch(self, url: str) -> ImagePart:
         """The image at `url` as an inline ImagePart; ImageFetchError (400) naming why not."""
         try:
+            image = await self._fetch(url)
+        except ImageFetchError as exc:
+            self._on_outcome("refused" if exc.refused else "failed")
+            raise
+        self._on_outcome("fetched")
+        return image
+
+    async def _fetch(self, url: str) -> ImagePart:
+        try:
             async with asyncio.timeout(self.policy.timeout):
                 return await self._follow(url)
         except TimeoutError:
-            raise ImageFetchError(
-                f"image URL could not be fetched: no complete answer within {self.policy.timeout:g} s"
-            ) from None
+            raise _failed(f"no complete answer within {self.policy.timeout:g} s") from None
         except aiohttp.InvalidURL:
             raise refused("not a valid URL") from None
         except aiohttp.ClientError as exc:
-            raise ImageFetchError(f"image URL could not be fetched: {_describe(exc)}") from None
+            raise _failed(_describe(exc)) from None
 
     async def _follow(self, raw_url: str) -> ImagePart:
         try:
@@ -106,7 +115,7 @@ class ImageFetcher:
                     url = response.url.join(URL(location))
                     continue
                 if response.status != 200:
-                    raise ImageFetchError(f"image URL could not be fetched: HTTP {response.status}")
+                    raise _failed(f"HTTP {response.status}")
                 return await self._read(response)
         raise refused(f"more than {self.policy.max_redirects} redirects")
 
@@ -137,6 +146,10 @@ class ImageFetcher:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _failed(detail: str) -> ImageFetchError:
+    return ImageFetchError(f"image URL could not be fetched: {detail}", refused=False)
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
@@ -208,6 +221,7 @@ async def _fetch_all(fetcher: ImageFetcher, wanted: list[ImageUrlPart]) -> dict[
     if len(first) > MAX_REMOTE_IMAGES:
         raise ImageFetchError(
             f"{len(first)} image URLs in one request; at most {MAX_REMOTE_IMAGES} are fetched",
+            refused=True,
             param=wanted[0].param,
         )
     gate = asyncio.Semaphore(FETCH_CONCURRENCY)
@@ -221,7 +235,9 @@ async def _fetch_all(fetcher: ImageFetcher, wanted: list[ImageUrlPart]) -> dict[
                 logger.info(
                     "image URL not used", extra=log_fields(host=_host_of(part.url), reason=exc.message)
                 )
-                raise ImageFetchError(f"{part.param}: {exc.message}", param=part.param) from None
+                raise ImageFetchError(
+                    f"{part.param}: {exc.message}", refused=exc.refused, param=part.param
+                ) from None
 
     try:
         async with asyncio.TaskGroup() as group:

@@ -37,7 +37,7 @@ def refusal(address: IPAddress) -> str | None:
 
 
 def refused(reason: str) -> ImageFetchError:
-    return ImageFetchError(f"image URL refused: {reason}")
+    return ImageFetchError(f"image URL refused: {reason}", refused=True)
 
 
 def normal_host(host: str) -> str:

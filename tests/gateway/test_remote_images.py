@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -198,10 +199,17 @@ def test_a_refused_image_url_is_a_400_naming_the_reason_and_kiro_is_not_called(
     assert emu.counts(account.name) == {}
 
 
-def test_a_refused_url_never_reaches_the_server_it_names(
+def fetches(gateway: ServiceProcess, outcome: str) -> float:
+    line = f'kiro_gateway_image_fetches_total{{outcome="{outcome}"}} '
+    text = httpx.get(gateway.url + "/metrics").text
+    return next((float(row[len(line) :]) for row in text.splitlines() if row.startswith(line)), 0.0)
+
+
+def test_a_refused_url_never_reaches_the_server_it_names_and_is_counted(
     gateway: ServiceProcess, images: ImageServer, emu: Emulator, openai_sdk: OpenAIFactory
 ) -> None:
     before = images.hits["/img/dot.png"]
+    refused = fetches(gateway, "refused")
     with pytest.raises(openai.BadRequestError) as caught:
         openai_sdk(gateway, emu.account()).chat.completions.create(
             model="gpt-4o", messages=openai_image(images.url("/img/dot.png", "localhost"))
@@ -213,6 +221,7 @@ def test_a_refused_url_never_reaches_the_server_it_names(
     assert error["param"] == "messages[0].content[1].image_url.url"
     assert "image URL refused: localhost resolves to a loopback address" in error["message"]
     assert images.hits["/img/dot.png"] == before
+    assert fetches(gateway, "refused") == refused + 1
 
 
 @pytest.mark.parametrize(
