@@ -77,7 +77,14 @@ class ImageFetcher:
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # nothing one client's fetch sets reaches another's
             trust_env=False,  # an environment proxy would connect on our behalf, unchecked
-            headers={"User-Agent": "kiro-stack-gateway", "Accept": ", ".join(sorted(IMAGE_TYPES))},
+            headers={
+                "User-Agent": "kiro-stack-gateway",
+                "Accept": ", ".join(sorted(IMAGE_TYPES)),
+                "Accept-Encoding": "identity",
+            },
+            # a compressed body could inflate past the size cap inside one chunk: read bytes as sent
+            # (a compressed image then fails the magic-bytes check)
+            auto_decompress=False,
             raise_for_status=False,
         )
 
@@ -112,7 +119,7 @@ class ImageFetcher:
             async with self._session.get(url, allow_redirects=False) as response:
                 location = response.headers.get("Location")
                 if response.status in REDIRECT_STATUSES and location:
-                    url = response.url.join(URL(location))
+                    url = _redirect_target(response.url, location)
                     continue
                 if response.status != 200:
                     raise _failed(f"HTTP {response.status}")
@@ -146,6 +153,13 @@ class ImageFetcher:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _redirect_target(base: URL, location: str) -> URL:
+    try:
+        return base.join(URL(location))
+    except ValueError:
+        raise refused("a redirect to an invalid URL") from None
 
 
 def _failed(detail: str) -> ImageFetchError:

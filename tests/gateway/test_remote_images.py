@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import anthropic
 import httpx
@@ -141,6 +142,12 @@ def test_an_image_url_in_a_tool_result_is_fetched_too(
     assert sent_images(emu, account.name) == [{"format": "png", "source": {"bytes": b64(IMAGES["dot.png"])}}]
 
 
+def redirect(server: ImageServer, target: str, times: int = 1) -> str:
+    for _ in range(times):
+        target = server.url("/redirect?to=" + quote(target, safe=""))
+    return target
+
+
 REFUSALS = [
     pytest.param(
         lambda s: s.url("/img/dot.png").replace("https:", "http:"), "scheme must be https", id="http"
@@ -165,6 +172,9 @@ REFUSALS = [
     ),
     pytest.param(
         lambda s: s.url("/redirect?to=https://10.0.0.7/x.png"), "private address", id="redirect-to-private"
+    ),
+    pytest.param(
+        lambda s: redirect(s, s.url("/img/dot.png"), 4), "more than 3 redirects", id="redirect-chain"
     ),
     pytest.param(lambda s: s.url("/endless"), f"larger than {MAX_BYTES} bytes", id="oversize-streamed"),
     pytest.param(lambda s: s.url("/declared-huge"), f"larger than {MAX_BYTES} bytes", id="oversize-declared"),
