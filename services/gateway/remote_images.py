@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -167,9 +168,9 @@ def _failed(detail: str) -> ImageFetchError:
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"cannot resolve {exc.host}"
     if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, socket.gaierror):
+            return f"cannot resolve {exc.host}"
         return f"cannot connect to {exc.host}:{exc.port}"
     return type(exc).__name__
 
