@@ -123,6 +123,7 @@ class _TLSServer(ThreadingHTTPServer):
 class ImageServer:
     """HTTPS on 127.0.0.1: `/img/<name>` serves `images[name]`; other paths misbehave on purpose.
 
+    `/together/<name>` answers only two requests that wait there at the same time (else 503),
     `/redirect?to=URL` (302), `/endless` (an image/png body that never ends), `/declared-huge`
     (Content-Length of 1 GB), `/page` (text/html), `/fake.png` (image/png that is HTML), `/slow` (an
     image after 6 s). `hits` counts requests per path.
@@ -133,6 +134,7 @@ class ImageServer:
         self.ca = TestCA(Path(self._dir.name))
         self.images = images
         self.hits: Counter[str] = Counter()
+        self.together = threading.Barrier(2, timeout=1.5)
         self.port = free_port()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.ca.cert_file, self.ca.key_file)
@@ -168,6 +170,14 @@ class ImageServer:
             def _route(self, path: str, query: dict[str, list[str]]) -> None:
                 if path.startswith("/img/") and path[5:] in server.images:
                     self._send(200, "image/png", server.images[path[5:]])
+                elif path.startswith("/together/") and path[10:] in server.images:
+                    try:  # served only when two requests wait here at once
+                        server.together.wait()
+                    except threading.BrokenBarrierError:
+                        server.together.reset()
+                        self._send(503, "text/plain", b"fetched alone")
+                        return
+                    self._send(200, "image/png", server.images[path[10:]])
                 elif path == "/redirect":
                     self.send_response(302)
                     self.send_header("Location", query["to"][0])

@@ -111,6 +111,23 @@ def test_openai_image_urls_are_fetched_together_and_follow_an_allowed_redirect(
     ]
 
 
+def test_several_image_urls_are_fetched_at_the_same_time(
+    gateway: ServiceProcess, images: ImageServer, emu: Emulator, anthropic_sdk: AnthropicFactory
+) -> None:
+    account = emu.account()
+    messages: Any = anthropic_image(images.url("/together/dot.png"))
+    messages[0]["content"].append(
+        {"type": "image", "source": {"type": "url", "url": images.url("/together/square.png")}}
+    )
+    anthropic_sdk(gateway, account).messages.create(
+        model="claude-sonnet-4-6", max_tokens=100, messages=messages
+    )
+    assert sent_images(emu, account.name) == [
+        {"format": "png", "source": {"bytes": b64(IMAGES["dot.png"])}},
+        {"format": "png", "source": {"bytes": b64(IMAGES["square.png"])}},
+    ]
+
+
 def test_an_image_url_in_a_tool_result_is_fetched_too(
     gateway: ServiceProcess, images: ImageServer, emu: Emulator, anthropic_sdk: AnthropicFactory
 ) -> None:
