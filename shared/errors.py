@@ -44,6 +44,14 @@ class InvalidRequestError(KiroStackError):
         self.status = status
 
 
+class ImageFetchError(InvalidRequestError):
+    """An image URL the gateway refused (`refused`: the SSRF guard, size, type) or failed to fetch (400)."""
+
+    def __init__(self, message: str, *, refused: bool, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.refused = refused
+
+
 class UpstreamError(KiroStackError):
     """Kiro (or an auth endpoint) answered with a failure, classified by `kind`."""
 

@@ -20,6 +20,7 @@ from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
+from services.gateway.remote_images import FetchPolicy, ImageFetcher
 from services.gateway.requestid import RequestIdMiddleware
 from services.gateway.routes import anthropic, health, models, openai
 from services.gateway.settings import GatewaySettings
@@ -60,6 +61,16 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         tokens=tokens,
         contexts=RequestContextFactory(settings),
         offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
+        images=_image_fetcher(settings, metrics),
+    )
+
+
+def _image_fetcher(settings: GatewaySettings, metrics: GatewayMetrics) -> ImageFetcher | None:
+    if not settings.image_fetch_enabled:
+        return None
+    return ImageFetcher(
+        FetchPolicy.from_settings(settings),
+        on_outcome=lambda outcome: metrics.image_fetches.labels(outcome).inc(),
     )
 
 
@@ -78,6 +89,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             state.offload.close()
             await state.sessions.close()
+            if state.images is not None:
+                await state.images.close()
 
     app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestIdMiddleware)

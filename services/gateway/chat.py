@@ -34,6 +34,7 @@ from services.gateway.kiro.client import UpstreamResponse, endpoint_order
 from services.gateway.offload import traceback_free
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
+from services.gateway.remote_images import fetch_remote_images
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
 from services.gateway.translate import (
@@ -50,9 +51,9 @@ from services.gateway.translate import (
     parse_openai,
     thinking_enabled,
 )
+from services.gateway.translate.image_size import image_tokens
 from services.gateway.translate.kiro_request import KiroRequest
 from services.gateway.translate.models import ModelResolver, ResolvedModel
-from services.gateway.translate.tokens import IMAGE_TOKENS
 from services.gateway.web_search import SearchRounds, offer_search_tool
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
@@ -75,7 +76,7 @@ def estimate_input_tokens(req: ChatRequest, payload_bytes: int) -> int:
     images = [p for m in req.messages for p in m.parts if isinstance(p, ImagePart)]
     images += [i for m in req.messages for p in m.parts if isinstance(p, ToolResultPart) for i in p.images]
     text_bytes = payload_bytes - sum(len(i.data) for i in images)
-    return max(1, round(text_bytes / PAYLOAD_BYTES_PER_TOKEN) + IMAGE_TOKENS * len(images))
+    return max(1, round(text_bytes / PAYLOAD_BYTES_PER_TOKEN) + sum(image_tokens(i) for i in images))
 
 
 @dataclass(slots=True)
@@ -181,20 +182,20 @@ class Built:
     input_tokens: int
 
 
+parse = traceback_free(parse_body)
+
+
 @traceback_free
 def build(
-    raw: bytes,
+    req: ChatRequest,
     *,
     protocol: Protocol,
-    session_id: str | None,
-    max_depth: int,
     resolver: ModelResolver,
     origin: str,
     profile_arn: str | None,
     limit: int,
 ) -> Built:
-    """Body bytes to the Kiro request: the CPU part of a request, in one piece for a worker thread."""
-    req = parse_body(raw, protocol, session_id, max_depth)
+    """A parsed request to the Kiro request: the CPU part of a request after parsing (a worker's, if big)."""
     offer_search_tool(req)
     try:
         resolved = resolver.resolve(req.model)
@@ -255,13 +256,13 @@ async def prepare(
     # a big request is built in a worker, and its objects are gone before the collector resumes
     with state.offload.collector_paused(size):
         try:
+            req = await state.offload.run(size, parse, raw, protocol, session_id, settings.max_json_depth)
+            await fetch_remote_images(req, state.images)  # Kiro takes inline bytes only
             built = await state.offload.run(
                 size,
                 build,
-                raw,
+                req,
                 protocol=protocol,
-                session_id=session_id,
-                max_depth=settings.max_json_depth,
                 resolver=resolver,
                 origin=origin,
                 profile_arn=creds.profile_arn,

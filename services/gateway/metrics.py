@@ -68,6 +68,12 @@ class GatewayMetrics:
         self.tokens = counter(r, "kiro_gateway_tokens_total", "tokens in and out (estimated)", ("direction",))
         self.credits = counter(r, "kiro_gateway_credits_total", "Kiro credits metered")
         self.inflight_streams = gauge(r, "kiro_gateway_inflight_streams", "streamed responses in progress")
+        self.image_fetches = counter(
+            r,
+            "kiro_gateway_image_fetches_total",
+            "image URLs fetched for requests by outcome: fetched, refused (SSRF guard, size, type), failed",
+            ("outcome",),
+        )
         self.token_refreshes = counter(
             r, "kiro_gateway_token_refreshes_total", "standalone token refreshes by outcome", ("outcome",)
         )

@@ -62,6 +62,19 @@ class GatewaySettings(CommonSettings):
         30.0, gt=0, description="a connection whose request body stalls this long is closed"
     )
 
+    # remote image URLs: fetched by the gateway (Kiro takes inline bytes only), behind an SSRF guard
+    image_fetch_enabled: bool = Field(
+        True, description="fetch image URLs; off: the model sees '[image not available: URL]' instead"
+    )
+    image_fetch_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="larger images are refused")
+    image_fetch_timeout_seconds: float = Field(10.0, gt=0, description="per image, redirects included")
+    image_fetch_allow_http: bool = Field(False, description="also fetch plain http:// image URLs")
+    image_fetch_max_redirects: int = Field(3, ge=0, description="redirects followed, each target re-checked")
+    image_fetch_allow_hosts: str = Field(
+        "",
+        description="comma-separated host names (or IP literals) exempt from the private-address check",
+    )
+
     # model and thinking defaults (the router may override them per request in X-Kiro-Options)
     default_model: str = Field("claude-sonnet-4.5", description="Kiro model for OpenAI-named models")
     thinking_suffix: str = Field(

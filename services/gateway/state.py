@@ -13,6 +13,7 @@ from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
+from services.gateway.remote_images import ImageFetcher
 from services.gateway.settings import GatewaySettings
 
 
@@ -26,6 +27,8 @@ class GatewayState:
     tokens: TokenCache
     contexts: RequestContextFactory
     offload: Offload
+    #: fetches image URLs before the Kiro call; None when IMAGE_FETCH_ENABLED is off
+    images: ImageFetcher | None
     draining: bool = False  # SIGTERM came: /ready answers 503 until the listener closes
 
 

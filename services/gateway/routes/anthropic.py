@@ -9,15 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.body import read_body
-from services.gateway.chat import handle_chat, parse_body
+from services.gateway.chat import handle_chat, parse
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
     invalid_request_response,
     unauthorized_response,
 )
-from services.gateway.offload import traceback_free
 from services.gateway.options import Unauthorized
+from services.gateway.remote_images import fetch_remote_images
 from services.gateway.state import GatewayState, get_state
 from services.gateway.translate import count_tokens
 from shared.api_schemas import ANTHROPIC_COUNT_TOKENS, ANTHROPIC_MESSAGES, json_body
@@ -51,17 +51,16 @@ async def count_message_tokens(
     except InvalidRequestError as exc:
         state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
         return invalid_request_response(Protocol.ANTHROPIC, exc)
-    with state.offload.collector_paused(len(raw)):
+    size = len(raw)
+    with state.offload.collector_paused(size):
         try:
-            tokens = await state.offload.run(len(raw), _count, raw, session_id, state.settings.max_json_depth)
+            req = await state.offload.run(
+                size, parse, raw, Protocol.ANTHROPIC, session_id, state.settings.max_json_depth
+            )
+            await fetch_remote_images(req, state.images)  # counted by their size, as the request would be
+            tokens = await state.offload.run(size, count_tokens, req)
         except InvalidRequestError as exc:
             state.metrics.requests.labels("count_tokens", str(exc.status), "-").inc()
             return invalid_request_response(Protocol.ANTHROPIC, exc)
     state.metrics.requests.labels("count_tokens", "200", "-").inc()
     return JSONBytesResponse({"input_tokens": tokens})
-
-
-@traceback_free
-def _count(raw: bytes, session_id: str | None, max_depth: int) -> int:
-    """Parse and count in one step, so a big body's objects live and die in the worker thread."""
-    return count_tokens(parse_body(raw, Protocol.ANTHROPIC, session_id, max_depth))

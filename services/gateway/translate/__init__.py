@@ -35,6 +35,7 @@ from services.gateway.translate.anthropic_out import AnthropicCollector, Anthrop
 from services.gateway.translate.ir import (
     ChatRequest,
     ImagePart,
+    ImageUrlPart,
     Message,
     TextPart,
     ThinkingPart,
@@ -72,6 +73,7 @@ __all__ = [
     "ChatRequest",
     "ContextLengthError",
     "ImagePart",
+    "ImageUrlPart",
     "KiroRequest",
     "Message",
     "ModelResolver",

@@ -21,6 +21,7 @@ from services.gateway.translate.ir import (
     MAX_OUTPUT_TOKENS,
     ChatRequest,
     ImagePart,
+    ImageUrlPart,
     Message,
     Part,
     TextPart,
@@ -170,9 +171,8 @@ def _image(source: object, param: str) -> Part:
         data = want_str(src.get("data"), f"{param}.data")
         check_image(media_type, data, f"{param}.data")
         return ImagePart(media_type.lower(), data)
-    if src.get("type") == "url":
-        # Kiro only takes inline bytes and this layer does no I/O: tell the model what it is missing
-        return TextPart(f"[image not available: {want_str(src.get('url'), f'{param}.url')}]")
+    if src.get("type") == "url":  # fetched by the gateway before the Kiro call (this layer does no I/O)
+        return ImageUrlPart(want_str(src.get("url"), f"{param}.url"), f"{param}.url")
     return TextPart("[image not available]")
 
 
@@ -194,16 +194,20 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
     tool_use_id = want_str(block.get("tool_use_id"), f"{param}.tool_use_id")
     texts: list[str] = []
     images: list[ImagePart] = []
+    image_urls: list[ImageUrlPart] = []
     for part in _content(block.get("content"), f"{param}.content"):
         if isinstance(part, TextPart):
             texts.append(part.text)
         elif isinstance(part, ImagePart):
             images.append(part)
+        elif isinstance(part, ImageUrlPart):
+            image_urls.append(part)
     return ToolResultPart(
         tool_use_id=tool_use_id,
         text="\n".join(texts),
         is_error=opt_bool(block.get("is_error"), f"{param}.is_error"),
         images=images,
+        image_urls=image_urls,
     )
 
 

@@ -33,6 +33,14 @@ class ImagePart:
 
 
 @dataclass(slots=True)
+class ImageUrlPart:
+    """A remote image the gateway fetches before calling Kiro (`remote_images`); `param` names the field."""
+
+    url: str
+    param: str
+
+
+@dataclass(slots=True)
 class ToolUsePart:
     id: str
     name: str
@@ -45,6 +53,8 @@ class ToolResultPart:
     text: str
     is_error: bool = False
     images: list[ImagePart] = field(default_factory=list)
+    #: remote images; once fetched they join `images`
+    image_urls: list[ImageUrlPart] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -53,7 +63,7 @@ class ThinkingPart:
     signature: str = ""
 
 
-Part = TextPart | ImagePart | ToolUsePart | ToolResultPart | ThinkingPart
+Part = TextPart | ImagePart | ImageUrlPart | ToolUsePart | ToolResultPart | ThinkingPart
 
 
 @dataclass(slots=True)

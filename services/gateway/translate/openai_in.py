@@ -22,6 +22,7 @@ from services.gateway.translate.ir import (
     MAX_OUTPUT_TOKENS,
     ChatRequest,
     ImagePart,
+    ImageUrlPart,
     Message,
     Part,
     TextPart,
@@ -108,6 +109,7 @@ def _message(
             tool_use_id=call_id,
             text="\n".join(p.text for p in parts if isinstance(p, TextPart)),
             images=[p for p in parts if isinstance(p, ImagePart)],
+            image_urls=[p for p in parts if isinstance(p, ImageUrlPart)],
         )
         if (
             messages
@@ -154,8 +156,7 @@ def _image_url(value: object, param: str) -> Part:
             raise bad(f"{param}.url", "data URL must be base64: data:image/png;base64,...")
         check_image(media_type, data, f"{param}.url")
         return ImagePart(media_type.lower(), data)
-    # Kiro only takes inline bytes and this layer does no I/O: tell the model what it is missing
-    return TextPart(f"[image not available: {url}]")
+    return ImageUrlPart(url, f"{param}.url")  # fetched by the gateway before the Kiro call (no I/O here)
 
 
 def _tool_calls(msg: dict[str, Any], param: str, legacy_call_ids: list[str]) -> list[Part]:

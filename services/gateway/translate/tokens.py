@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import tiktoken
 
+from services.gateway.translate.image_size import image_tokens
 from services.gateway.translate.ir import (
     ChatRequest,
     ImagePart,
@@ -32,7 +33,6 @@ CL100K_PATTERN = (
 )
 # encoding long texts in pieces bounds the token list held at once (a char is at most 4 tokens)
 _CHUNK_CHARS = 40_000
-IMAGE_TOKENS = 1_600  # Anthropic's estimate for a ~1.15 megapixel image; we do not decode sizes
 MESSAGE_OVERHEAD = 4
 TOOL_OVERHEAD = 8
 _CACHE_MIN_CHARS = 512
@@ -110,9 +110,9 @@ def count_tokens(req: ChatRequest) -> int:
                 pieces += [part.name, orjson.dumps(part.input).decode()]
             elif isinstance(part, ToolResultPart):
                 pieces.append(part.text)
-                extra += IMAGE_TOKENS * len(part.images)
+                extra += sum(image_tokens(image) for image in part.images)
             elif isinstance(part, ThinkingPart):
                 pieces.append(part.text)
             elif isinstance(part, ImagePart):
-                extra += IMAGE_TOKENS
+                extra += image_tokens(part)
     return max(1, sum(_count_piece(piece) for piece in pieces) + extra)

@@ -8,6 +8,7 @@ import pytest
 
 from services.gateway.translate import (
     ImagePart,
+    ImageUrlPart,
     TextPart,
     ThinkingPart,
     ToolResultPart,
@@ -290,7 +291,7 @@ def test_anthropic_accepts_every_field_and_block_real_clients_send() -> None:
     result, image, url_image, doc, pdf = req.messages[2].parts
     assert isinstance(result, ToolResultPart) and result.is_error and result.text == ""
     assert isinstance(image, ImagePart) and image.format == "png"
-    assert isinstance(url_image, TextPart) and "https://example.com/a.png" in url_image.text
+    assert url_image == ImageUrlPart("https://example.com/a.png", "messages[3].content[2].source.url")
     assert doc == TextPart("doc")
     assert isinstance(pdf, TextPart)
 
@@ -371,7 +372,7 @@ def test_openai_accepts_every_field_and_message_shape_real_clients_send() -> Non
     assert req.thinking is None
     user = req.messages[0].parts
     assert isinstance(user[1], ImagePart) and user[1].format == "jpeg"
-    assert isinstance(user[2], TextPart) and "https://example.com/x.png" in user[2].text
+    assert isinstance(user[2], ImageUrlPart) and user[2].url == "https://example.com/x.png"
     calls = req.messages[1].parts
     assert [c.input for c in calls if isinstance(c, ToolUsePart)] == [{"x": 1}, {"raw_arguments": "not json"}]
     results = req.messages[2].parts
