@@ -481,6 +481,7 @@ async def _sse(
         head = translator.start()
         while not opening.done():  # Kiro is slow to answer: the client already has headers; ping
             yield head + translator.ping()
+            relay.sent()
             head = b""
             await asyncio.wait({opening}, timeout=state.settings.ping_interval)
         try:
