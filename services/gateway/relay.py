@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -91,15 +92,21 @@ class Relay:
             payload = continuation_payload(orjson.loads(self._body), *partial)
             self._body = orjson.dumps(payload)
             logger.info("auto-continuing a cut-off tool call", extra=log_fields(tool_use_id=partial[0]))
-            opening = asyncio.ensure_future(self._client.open_chat(payload, self._creds, body=self._body))
-            try:
-                while not (await asyncio.wait({opening}, timeout=max(0.0, self._until_ping())))[0]:
-                    yield self.translator.ping()  # Kiro is slow to answer the continuation
-                    self.sent()
-            finally:
-                if not opening.done():
-                    opening.cancel()
-            upstream = self.upstream = opening.result()
+            async for ping in self._open(payload, self._body):
+                yield ping
+            upstream = self.upstream  # the answer _open set
+
+    async def _open(self, payload: dict[str, Any], body: bytes) -> AsyncIterator[bytes]:
+        """Open a follow-up Kiro call into `self.upstream`, yielding pings while Kiro is slow to answer."""
+        opening = asyncio.ensure_future(self._client.open_chat(payload, self._creds, body=body))
+        try:
+            while not (await asyncio.wait({opening}, timeout=max(0.0, self._until_ping())))[0]:
+                yield self.translator.ping()
+                self.sent()
+        finally:
+            if not opening.done():
+                opening.cancel()
+        self.upstream = opening.result()
 
     async def _pump(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         translator = self.translator
