@@ -21,6 +21,12 @@ class Protocol(enum.StrEnum):
     OPENAI = "openai"
 
 
+#: router → gateway: the protocol the client speaks (`Protocol` value). The router decides it from the
+#: client's headers, which it does not all forward (credentials stay at the router); the gateway reads it
+#: where the path does not say (`/v1/models`) and only from its router (docs/architecture.md)
+PROTOCOL_HEADER = "X-Kiro-Client-Protocol"
+
+
 ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -69,8 +75,15 @@ FAILURE_SHAPES: dict[FailureKind, FailureShape] = {
     FailureKind.INVALID_REQUEST: FailureShape(400, 400),
     FailureKind.INVALID_TOKEN: FailureShape(401, 401, openai_code="invalid_api_key", should_retry=False),
     FailureKind.SUSPENDED: FailureShape(403, 403, openai_code="account_suspended", should_retry=False),
+    # retry-after on every 429 (§5 item 30): Kiro's reset time when known, else an hour (the router's
+    # QUOTA_DEFAULT_RESET_SECONDS default); x-should-retry false keeps SDKs from waiting that long
     FailureKind.QUOTA_EXHAUSTED: FailureShape(
-        429, 429, openai_type="insufficient_quota", openai_code="insufficient_quota", should_retry=False
+        429,
+        429,
+        openai_type="insufficient_quota",
+        openai_code="insufficient_quota",
+        should_retry=False,
+        default_retry_after=3600,
     ),
     FailureKind.THROTTLED: FailureShape(429, 429, openai_code="rate_limit_exceeded", default_retry_after=5),
     FailureKind.UPSTREAM_ERROR: FailureShape(529, 503, default_retry_after=2),

@@ -1,6 +1,6 @@
 """One chat request end to end: parse, resolve, build the Kiro request, call Kiro, answer.
 
-Streaming answers commit (status 200, headers, `message_start` / role chunk) as soon as Kiro's first
+Streaming answers commit (status 200, headers, Anthropic's `message_start`) as soon as Kiro's first
 bytes arrive — or, when Kiro is slow, after one ping interval, then keep-alive pings follow. Until then
 every failure is still an HTTP error with `X-Kiro-Failure` the router can fail over on; afterwards
 failures go in-band (Anthropic `event: error`, OpenAI error chunk). Never retried after the first byte.
@@ -520,6 +520,7 @@ async def _sse(
         head = translator.start()
         while not opening.done():  # Kiro is slow to answer: the client already has headers; ping
             yield head + translator.ping()
+            relay.sent()
             head = b""
             await asyncio.wait({opening}, timeout=state.settings.ping_interval)
         try:

@@ -7,6 +7,7 @@ The shapes themselves are `shared/client_errors.py`. Upstream failures also carr
 from __future__ import annotations
 
 import math
+import time
 
 import orjson
 from starlette.responses import Response
@@ -85,11 +86,20 @@ def header_text(text: str, limit: int = 300) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
 
 
+def retry_after_of(exc: UpstreamError) -> float | None:
+    """Seconds until a retry can work: Kiro's Retry-After, else its quota reset, else the kind's default."""
+    if exc.retry_after is not None:
+        return exc.retry_after
+    if exc.reset_at and exc.reset_at > time.time():
+        return exc.reset_at - time.time()
+    return FAILURE_SHAPES[exc.kind].default_retry_after
+
+
 def failure_headers(exc: UpstreamError) -> dict[str, str]:
     """The internal X-Kiro-Failure family plus the retry advice every SDK honours."""
     shape = FAILURE_SHAPES[exc.kind]
     headers = {"X-Kiro-Failure": exc.kind.value, "X-Kiro-Failure-Reason": header_text(exc.message)}
-    retry_after = exc.retry_after if exc.retry_after is not None else shape.default_retry_after
+    retry_after = retry_after_of(exc)
     if retry_after is not None:
         seconds = max(1, math.ceil(retry_after))
         headers["retry-after"] = str(seconds)

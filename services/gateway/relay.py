@@ -1,8 +1,12 @@
 """Kiro bytes → event-stream decoder → Kiro events → translator → SSE bytes, as they arrive.
 
 One `Relay` serves one client response: the first Kiro answer plus any auto-continuations, keep-alive
-pings while Kiro is silent, the idle-read timeout, and in-stream failures turned into `UpstreamError`
-(the caller decides: in-band error event when streaming, an error response otherwise).
+pings, the idle-read timeout, and in-stream failures turned into `UpstreamError` (the caller decides:
+in-band error event when streaming, an error response otherwise).
+
+Pings are timed from the last byte written to the client, not from Kiro's last frame: Kiro frames the
+client never sees (metering, context usage, hidden thinking) keep Kiro's connection busy while the
+client hears nothing, and an idle proxy or client watchdog counts only what reaches it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -57,6 +62,15 @@ class Relay:
         self.upstream: UpstreamResponse | None = None
         self.credits = 0.0
         self.stream_error: StreamError | None = None
+        self._loop = asyncio.get_running_loop()
+        self._sent_at = self._loop.time()  # when bytes last went to the client (the response start)
+
+    def sent(self) -> None:
+        """Bytes just went to the client (the caller's own writes, e.g. pings before Kiro answered)."""
+        self._sent_at = self._loop.time()
+
+    def _until_ping(self) -> float:
+        return self._ping_interval - (self._loop.time() - self._sent_at)
 
     async def run(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         """Relay `upstream` (and continuations) to the end.
@@ -78,27 +92,42 @@ class Relay:
                 payload = continuation_payload(orjson.loads(self._body), *partial)
                 self._body = orjson.dumps(payload)
                 logger.info("auto-continuing a cut-off tool call", extra=log_fields(tool_use_id=partial[0]))
-                upstream = self.upstream = await self._client.open_chat(payload, self._creds, body=self._body)
+                async for ping in self._open(payload, self._body):
+                    yield ping
+                upstream = self.upstream  # the answer _open set
                 continue
             searches, translator = self._searches, self.translator
             if searches is None or not isinstance(translator, AnthropicStream):
                 return
             async for out in searches.run(translator):
                 yield out
+                self.sent()
             follow = searches.follow
             if follow is None:
                 return
             upstream.close()
             if self._body:  # a continuation of the next answer starts from the next request
                 self._body = follow.body
-            upstream = self.upstream = await self._client.open_chat(
-                follow.payload, self._creds, body=follow.body
-            )
+            async for ping in self._open(follow.payload, follow.body):
+                yield ping
+            upstream = self.upstream  # the answer _open set
+
+    async def _open(self, payload: dict[str, Any], body: bytes) -> AsyncIterator[bytes]:
+        """Open a follow-up Kiro call into `self.upstream`, yielding pings while Kiro is slow to answer."""
+        opening = asyncio.ensure_future(self._client.open_chat(payload, self._creds, body=body))
+        try:
+            while not (await asyncio.wait({opening}, timeout=max(0.0, self._until_ping())))[0]:
+                yield self.translator.ping()
+                self.sent()
+        finally:
+            if not opening.done():
+                opening.cancel()
+        self.upstream = opening.result()
 
     async def _pump(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         translator = self.translator
         stream = KiroEventStream()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         data: bytes | None = upstream.first_chunk
         last_data = loop.time()
         while True:
@@ -120,16 +149,21 @@ class Relay:
                     out.append(translator.feed(event))
                 if any(out):
                     yield b"".join(out)
+                    self.sent()
+                elif self._until_ping() <= 0:  # Kiro talks, but nothing of it reaches the client
+                    yield translator.ping()
+                    self.sent()
             elif data is None:
                 silent = loop.time() - last_data
                 if silent >= self._idle_timeout:
                     raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro went silent for {silent:.1f}s")
                 yield translator.ping()
+                self.sent()
             else:
                 break
             remaining = self._idle_timeout - (loop.time() - last_data)
             try:
-                data = await upstream.read(max(0.0, min(self._ping_interval, remaining)))
+                data = await upstream.read(max(0.0, min(self._until_ping(), remaining)))
             except (aiohttp.ClientError, OSError) as exc:
                 raise UpstreamError(FailureKind.UPSTREAM_ERROR, f"Kiro connection lost: {exc!r}") from None
         try:

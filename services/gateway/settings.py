@@ -44,7 +44,9 @@ class GatewaySettings(CommonSettings):
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to Kiro")
     first_token_timeout: float = Field(30.0, gt=0, description="seconds from request to Kiro's first byte")
     idle_read_timeout: float = Field(300.0, gt=0, description="seconds of silence mid-stream before failing")
-    ping_interval: float = Field(10.0, gt=0, description="keep-alive every this many seconds of silence")
+    ping_interval: float = Field(
+        10.0, gt=0, description="keep-alive after this many seconds without a byte to the client"
+    )
     max_connections: int = Field(1000, ge=1, description="pooled upstream connections per process")
     auto_continue: bool = Field(
         runtime_options.AUTO_CONTINUE, description="continue a tool call Kiro's output cap cut off"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
+from typing import cast
 
 from redis.exceptions import RedisError
 
@@ -42,10 +44,9 @@ async def apply_failure(
         )
         await _enqueue_refresh(ctx, account_id)
     elif kind is FailureKind.QUOTA_EXHAUSTED:
-        until = (
-            reset_at if reset_at and reset_at > time.time() else time.time() + s.quota_default_reset_seconds
+        await ctx.states.exhaust(
+            account_id, await _quota_back_at(ctx, account_id, reset_at), "quota exhausted"
         )
-        await ctx.states.exhaust(account_id, until, "quota exhausted")
     elif kind is FailureKind.THROTTLED:
         await ctx.pool.cool_down(
             account_id,
@@ -72,6 +73,23 @@ async def apply_failure(
             breaker_cap=s.cooldown_max_seconds,
             after=s.outlier_consecutive_errors,
         )
+
+
+async def _quota_back_at(ctx: AppContext, account_id: str, reset_at: float | None) -> float:
+    """When an exhausted account's quota returns: Kiro's reset time, else the one its usage limits gave.
+
+    The exhaustion's end is also the `Retry-After` a client gets when every account is out of quota.
+    """
+    now = time.time()
+    if reset_at and reset_at > now:
+        return reset_at
+    # the refresher's last getUsageLimits answer
+    known = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.account(account_id), "usage_reset_at"))
+    try:
+        usage_reset = float(known) if known else 0.0
+    except ValueError:
+        usage_reset = 0.0
+    return usage_reset if usage_reset > now else now + ctx.settings.quota_default_reset_seconds
 
 
 async def _enqueue_refresh(ctx: AppContext, account_id: str) -> None:

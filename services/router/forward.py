@@ -130,7 +130,9 @@ async def _forward(
 ) -> Response:
     runtime = await ctx.runtime.current()
     if not with_account:
-        headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, None)
+        headers = forward_headers(
+            out.headers, ctx, exchange.request_id, runtime.options_header, None, protocol=exchange.protocol
+        )
         try:
             with _cancellable(watch):
                 upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)
@@ -161,7 +163,9 @@ async def _forward(
             tried.append(picked.account_id)
             trail.append(f"{picked.account_id}:no_credentials")
             continue
-        headers = forward_headers(out.headers, ctx, exchange.request_id, runtime.options_header, creds)
+        headers = forward_headers(
+            out.headers, ctx, exchange.request_id, runtime.options_header, creds, protocol=exchange.protocol
+        )
         try:
             with _cancellable(watch):
                 upstream = await open_upstream(ctx, out.method, out.path, out.body, headers)

@@ -11,14 +11,15 @@ import aiohttp
 
 from services.router.context import AppContext
 from services.router.credentials import Credentials
+from shared.client_errors import PROTOCOL_HEADER, Protocol
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
 #: the only client request headers a gateway sees (fail closed: a header not named here stays at the
 #: router — hop-by-hop, credentials, cookies, `X-Kiro-*`, `X-Forwarded-*`, anything new). These are what
-#: the gateway reads (`anthropic-version` picks the models shape, `x-claude-code-session-id` the
-#: conversation) or what says which client and API version asked.
+#: the gateway reads (`x-claude-code-session-id` the conversation) or what says which client and API
+#: version asked. Which protocol the client speaks goes in `PROTOCOL_HEADER`, decided here.
 _FORWARD = frozenset(
     {
         "accept",
@@ -65,14 +66,17 @@ def forward_headers(
     request_id: str,
     options: str,
     creds: Credentials | None,
+    *,
+    protocol: Protocol,
 ) -> dict[str, str]:
-    """The allowed client headers, plus the internal key, request id, options and credentials."""
+    """The allowed client headers, plus the internal key, request id, options, protocol and credentials."""
     out = {name: value for name, value in client_headers if _forwarded(name)}
     internal = ctx.settings.secret("internal_api_key")
     if internal:
         out["X-Internal-Key"] = internal
     out["X-Request-Id"] = request_id
     out["X-Kiro-Options"] = options
+    out[PROTOCOL_HEADER] = protocol.value
     if creds is not None:
         out.update(creds.headers())
     return out

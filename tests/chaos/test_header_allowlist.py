@@ -27,13 +27,21 @@ ALLOWED_PREFIXES = ("openai-", "x-stainless-")
 #: what the router itself sends a gateway (aiohttp adds host, content-length and accept-encoding)
 ROUTER_OWN = {"host", "content-length", "accept-encoding", "x-internal-key", "x-request-id", "x-kiro-options"}
 ROUTER_OWN |= {f"x-kiro-{n}" for n in ("access-token", "account-id", "region", "profile-arn", "auth-kind")}
-ROUTER_OWN |= {"x-kiro-machine-id", "x-kiro-proxy-url"}
+ROUTER_OWN |= {"x-kiro-machine-id", "x-kiro-proxy-url", "x-kiro-client-protocol"}
 
 KNOWN = [
     *(f"x-kiro-{n}" for n in ("access-token", "refresh-token", "account-id", "options", "proxy-url")),
     *(
         f"x-kiro-{n}"
-        for n in ("region", "profile-arn", "auth-kind", "machine-id", "client-secret", "failure")
+        for n in (
+            "region",
+            "profile-arn",
+            "auth-kind",
+            "machine-id",
+            "client-secret",
+            "failure",
+            "client-protocol",
+        )
     ),
     "x-internal-key",
     "x-forwarded-for",

@@ -69,6 +69,37 @@ def test_streamed_completion_ends_with_one_usage_chunk_when_asked(
     assert len({c.id for c in chunks}) == 1
 
 
+def test_first_chunk_opens_a_text_answer_with_empty_content_and_a_tool_answer_with_null(
+    gateway: ServiceProcess, emu: Emulator, openai_sdk: OpenAIFactory
+) -> None:
+    """As OpenAI's own streams: `content: ""` opens text, `null` a tool-only answer (client-compat §2.3)."""
+    account = emu.account()
+    client = openai_sdk(gateway, account)
+    text_chunks = list(
+        client.chat.completions.create(
+            model="claude-sonnet-4-6",
+            messages=[{"role": "user", "content": directive(text="plain words", chunks=2)}],
+            stream=True,
+        )
+    )
+    with client.chat.completions.stream(
+        model="claude-sonnet-4-6",
+        messages=[
+            {"role": "user", "content": directive(text="", tool_calls=[{"name": "get_weather", "input": {}}])}
+        ],
+        tools=[WEATHER],  # type: ignore[list-item]
+    ) as stream:
+        tool_first = next(iter(stream)).chunk  # type: ignore[attr-defined]
+        tool_answer = stream.get_final_completion().choices[0].message
+
+    first = text_chunks[0].choices[0].delta
+    assert (first.role, first.content) == ("assistant", "")
+    assert "".join(c.choices[0].delta.content or "" for c in text_chunks) == "plain words"
+    assert tool_first.choices[0].delta.role == "assistant" and tool_first.choices[0].delta.content is None
+    assert tool_answer.content is None and tool_answer.tool_calls
+    assert tool_answer.tool_calls[0].function.name == "get_weather"
+
+
 def test_stream_without_include_usage_sends_no_usage_chunk_and_ends_with_done(
     gateway: ServiceProcess, emu: Emulator
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -186,6 +187,32 @@ def test_continuations_are_bounded_and_the_cut_call_ends_as_max_tokens(
     deltas = [json.loads(d) for name, d in sse_events(r.text) if name == "message_delta"]
     assert deltas[-1]["delta"]["stop_reason"] == "max_tokens"
     assert emu.counts(account.name)["chat_codewhisperer"] == 1 + 3  # the default bound
+
+
+def test_pings_go_on_while_a_continuation_waits_for_kiro(pinging: ServiceProcess, emu: Emulator) -> None:
+    account = emu.account()
+    # Kiro takes 2.5 s to answer each of the two calls: the client must hear pings through both waits
+    emu.fault(account=account.name, endpoint="chat", times=2, first_byte_delay_ms=2500)
+    prompt = directive(tool_calls=[_big_tool_call(3000)], output_cap=1800)
+    arrivals: list[float] = []
+    received: list[bytes] = []
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        f"{pinging.url}/v1/messages",
+        json={**_body(prompt), "tools": [WRITE_TOOL]},
+        headers=account.headers(),
+        timeout=30,
+    ) as r:
+        for chunk in r.iter_raw():
+            arrivals.append(time.monotonic())
+            received.append(chunk)
+    gaps = [b - a for a, b in itertools.pairwise([started, *arrivals])]
+    deltas = [json.loads(d) for name, d in sse_events(b"".join(received).decode()) if name == "message_delta"]
+
+    assert deltas[-1]["delta"]["stop_reason"] == "tool_use"
+    assert emu.counts(account.name)["chat_codewhisperer"] == 2  # the answer and its continuation
+    assert max(gaps) <= 0.15 + 1.0, [round(g, 2) for g in gaps]  # ping interval + a busy machine's slack
 
 
 def test_auto_continuation_can_be_turned_off_by_the_router(gateway: ServiceProcess, emu: Emulator) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import anthropic
 import httpx
@@ -64,6 +65,30 @@ def test_quota_exhaustion_tells_sdks_not_to_retry(gateway: ServiceProcess, emu: 
     r = _post(gateway, account.headers())
     assert r.status_code == 429
     assert r.headers["x-should-retry"] == "false"
+    assert int(r.headers["retry-after"]) >= 60  # no reset time from Kiro: a default, never nothing
+
+
+def test_quota_exhaustion_says_when_kiros_reset_comes_in_both_shapes(
+    gateway: ServiceProcess, emu: Emulator, anthropic_sdk: AnthropicFactory, openai_sdk: OpenAIFactory
+) -> None:
+    account = emu.account()
+    reset_at = time.time() + 5400
+    quota = {"message": "You have reached the limit.", "reason": "MONTHLY_REQUEST_COUNT"}
+    emu.fault(
+        account=account.name, endpoint="chat", times=0, status=402, body={**quota, "nextDateReset": reset_at}
+    )
+    with pytest.raises(anthropic.RateLimitError) as anthropic_error:
+        anthropic_sdk(gateway, account).messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        )
+    with pytest.raises(openai.RateLimitError) as openai_error:
+        openai_sdk(gateway, account).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+    for caught in (anthropic_error.value, openai_error.value):
+        headers = caught.response.headers
+        assert abs(int(headers["retry-after"]) - (reset_at - time.time())) <= 60
+        assert headers["x-should-retry"] == "false"
 
 
 def _standalone(account: Account) -> dict[str, str]:

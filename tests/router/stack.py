@@ -42,9 +42,12 @@ class Stack:
         self.extra.append(proc)
         return proc.start()
 
-    def start_gateway(self) -> ServiceProcess:
+    def start_gateway(self, **env: str) -> ServiceProcess:
+        """Another gateway on the stack's emulator (stopped with the stack); `env` overrides settings."""
         proc = ServiceProcess(
-            "services.gateway", env={**self.env, "KIRO_EMULATOR_URL": self.emulator.url}, name="gateway"
+            "services.gateway",
+            env={**self.env, "KIRO_EMULATOR_URL": self.emulator.url, **env},
+            name="gateway",
         )
         self.extra.append(proc)
         return proc.start()

@@ -116,6 +116,38 @@ async def test_every_account_throttled_is_a_429_with_the_pools_retry_after(
         assert await seeder.redis.hget(seeder.keys.account(name), "state") == "cooldown"
 
 
+@pytest.mark.parametrize("protocol", ["anthropic", "openai"])
+async def test_every_account_out_of_quota_is_a_429_with_retry_after_until_the_reset(
+    stack: Stack, seeder: Seeder, protocol: str
+) -> None:
+    # Kiro's 402 names no reset time; the refresher's usage limits said when the quota comes back
+    reset_at = time.time() + 7200
+    account = await seeder.account(usage_reset_at=reset_at)
+    stack.control.add_fault(account=account, endpoint="chat", kind="quota", times=0)
+    key = await seeder.client_key()
+    caught: anthropic.APIStatusError | openai.APIStatusError
+    if protocol == "anthropic":
+        client = anthropic.AsyncAnthropic(api_key=key, base_url=stack.routers[0].url, max_retries=0)
+        with pytest.raises(anthropic.RateLimitError) as anthropic_error:
+            await client.messages.create(**_body("out of quota"))
+        await client.close()
+        caught = anthropic_error.value
+    else:
+        oai = openai.AsyncOpenAI(api_key=key, base_url=stack.routers[1].url + "/v1", max_retries=0)
+        with pytest.raises(openai.RateLimitError) as openai_error:
+            await oai.chat.completions.create(
+                model="claude-sonnet-4.5", messages=[{"role": "user", "content": "out of quota"}]
+            )
+        await oai.close()
+        caught = openai_error.value
+        assert openai_error.value.code == "insufficient_quota"
+
+    headers = caught.response.headers
+    assert caught.response.status_code == 429
+    assert abs(int(headers["retry-after"]) - (reset_at - time.time())) <= 60
+    assert headers["x-should-retry"] == "false"  # two hours: longer than any SDK waits
+
+
 async def test_one_transient_kiro_error_leaves_the_only_account_serving(stack: Stack, seeder: Seeder) -> None:
     account = await seeder.account()
     stack.control.add_fault(account=account, endpoint="chat", kind="server_error", times=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import anthropic
 import httpx
 import orjson
 import pytest
@@ -102,3 +103,55 @@ async def test_paths_of_the_client_api_no_route_serves_answer_in_the_clients_sha
     assert openai.status_code == 404 and openai.json()["error"]["type"] == "invalid_request_error"
     assert anthropic.status_code == 405 and anthropic.json()["type"] == "error"
     assert admin.status_code == 404 and "detail" in admin.json()  # the admin API keeps its own shape
+
+
+async def test_anthropic_sdk_lists_models_in_the_anthropic_shape_through_the_router(
+    stack: Stack, seeder: Seeder
+) -> None:
+    await seeder.account()
+    client = anthropic.AsyncAnthropic(
+        api_key=await seeder.client_key(), base_url=stack.routers[0].url, max_retries=0
+    )
+    page = await client.models.list()
+    one = await client.models.retrieve(page.data[0].id)
+    await client.close()
+
+    assert page.data and all(m.type == "model" and m.display_name and m.created_at for m in page.data)
+    assert page.has_more is False  # the SDK stops paging here rather than asking again
+    assert (page.first_id, page.last_id) == (page.data[0].id, page.data[-1].id)
+    assert one.type == "model" and one.id == page.data[0].id
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra", "shape"),
+    [
+        ("x-api-key", {}, "anthropic"),  # curl and tools that send the key the Anthropic way, no version
+        ("x-api-key", {"anthropic-version": "2023-06-01"}, "anthropic"),
+        ("authorization", {"anthropic-version": "2023-06-01"}, "anthropic"),  # ANTHROPIC_AUTH_TOKEN
+        ("authorization", {}, "openai"),
+    ],
+)
+async def test_the_models_shape_follows_the_clients_headers_through_the_router(
+    stack: Stack, seeder: Seeder, auth: str, extra: dict[str, str], shape: str
+) -> None:
+    await seeder.account()
+    key = await seeder.client_key()
+    credential = key if auth == "x-api-key" else f"Bearer {key}"
+    async with httpx.AsyncClient(timeout=30) as client:
+        listed = await client.get(stack.routers[1].url + "/v1/models", headers={auth: credential, **extra})
+        one = await client.get(
+            stack.routers[1].url + "/v1/models/claude-sonnet-4.5", headers={auth: credential, **extra}
+        )
+
+    assert listed.status_code == 200 and one.status_code == 200
+    body, model = listed.json(), one.json()
+    if shape == "anthropic":
+        assert {"data", "has_more", "first_id", "last_id"} <= set(body) and "object" not in body
+        assert {m["type"] for m in body["data"]} == {"model"}
+        assert all(m["display_name"] and m["created_at"].endswith("Z") for m in body["data"])
+        assert model["type"] == "model" and "created_at" in model
+    else:
+        assert body["object"] == "list" and "has_more" not in body
+        assert {m["object"] for m in body["data"]} == {"model"}
+        assert all(isinstance(m["created"], int) and m["owned_by"] for m in body["data"])
+        assert model["object"] == "model"

@@ -15,6 +15,7 @@ from services.gateway.errors import JSONBytesResponse, Protocol, error_response,
 from services.gateway.kiro.models import MODELS_CREATED, ModelInfo
 from services.gateway.options import Caller, MissingCredentials, Unauthorized
 from services.gateway.state import GatewayState, get_state
+from shared.client_errors import PROTOCOL_HEADER
 from shared.errors import InvalidRequestError, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -22,11 +23,19 @@ router = APIRouter()
 
 _CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 _REFRESH_WAIT = 5.0
+_PROTOCOLS = frozenset(p.value for p in Protocol)
 
 
-def protocol_for(request: Request) -> Protocol:
-    """client-compat.md §1.9: `x-api-key` or `anthropic-version` ⇒ an Anthropic client."""
+def protocol_for(request: Request, caller: Caller | None) -> Protocol:
+    """client-compat.md §1.9: `x-api-key` or `anthropic-version` ⇒ an Anthropic client.
+
+    Our router keeps the client's `x-api-key` and says what it saw in `PROTOCOL_HEADER`.
+    """
     headers = request.headers
+    if caller is Caller.ROUTER:
+        told = headers.get(PROTOCOL_HEADER, "")
+        if told in _PROTOCOLS:
+            return Protocol(told)
     if "x-api-key" in headers or "anthropic-version" in headers:
         return Protocol.ANTHROPIC
     return Protocol.OPENAI
@@ -50,7 +59,7 @@ def _caller(request: Request, state: GatewayState) -> Caller | Response | None:
         return state.contexts.authenticate(request.headers)
     except Unauthorized as exc:
         if state.contexts.client_keys.configured:
-            return unauthorized_response(protocol_for(request), str(exc))
+            return unauthorized_response(protocol_for(request, None), str(exc))
         return None
 
 
@@ -105,7 +114,7 @@ async def list_models(request: Request, state: Annotated[GatewayState, Depends(g
         return caller
     await _refresh_catalog(request, state, caller)
     models = list(state.catalog.models)
-    protocol = protocol_for(request)
+    protocol = protocol_for(request, caller)
     if protocol is Protocol.OPENAI:
         return JSONBytesResponse({"object": "list", "data": [_openai(m) for m in models]})
     try:
@@ -130,7 +139,7 @@ async def get_model(
     if isinstance(caller, Response):
         return caller
     await _refresh_catalog(request, state, caller)
-    protocol = protocol_for(request)
+    protocol = protocol_for(request, caller)
     model = state.catalog.get(model_id)
     if model is None:
         options = state.contexts.options(request.headers, caller is Caller.ROUTER)

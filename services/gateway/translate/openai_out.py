@@ -71,10 +71,22 @@ class OpenAIStream(StreamTranslator):
         # every chunk shares id/created/model: render that prefix once
         self._head = b"data: " + orjson.dumps(head)[:-1] + b',"choices":'
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+        self._role_sent = False
 
     def start(self) -> bytes:
-        # content null, not "": a tool-only answer must come out of the SDK accumulators as content None
-        return self._chunk({"role": "assistant", "content": None, "refusal": None})
+        """Nothing yet: the role chunk waits for the first block, which decides its `content`."""
+        return b""
+
+    def _role(self, *, text: bool) -> bytes:
+        """The first chunk, `delta.role` once (§2.3): `content: ""` opening a text answer, as OpenAI sends.
+
+        Before a tool call (or reasoning) it is `content: null`, so the SDK accumulators leave a tool-only
+        answer's content None, as for OpenAI's own.
+        """
+        if self._role_sent:
+            return b""
+        self._role_sent = True
+        return self._chunk({"role": "assistant", "content": "" if text else None, "refusal": None})
 
     def ping(self) -> bytes:
         return b": ping\n\n"
@@ -129,10 +141,14 @@ class OpenAIStream(StreamTranslator):
                 "type": "function",
                 "function": {"name": block.name, "arguments": ""},
             }
-            return self._chunk({"tool_calls": [call]})
-        if block.kind == "thinking" and self.thinking_format == "think_tags":
-            return self._chunk({"content": THINK_OPEN})
-        return b""
+            return self._role(text=False) + self._chunk({"tool_calls": [call]})
+        if block.kind == "text":
+            return self._role(text=True)
+        if self.thinking_format == "think_tags":
+            return self._role(text=True) + self._chunk({"content": THINK_OPEN})
+        if self.thinking_format == "reasoning_content":
+            return self._role(text=False)
+        return b""  # thinking not shown: the role waits for what is
 
     def _render_text(self, text: str) -> bytes:
         return self._chunk({"content": text})
@@ -153,7 +169,7 @@ class OpenAIStream(StreamTranslator):
         return b""
 
     def _render_finish(self) -> bytes:
-        out = self._chunk({}, self.finish_reason)
+        out = self._role(text=True) + self._chunk({}, self.finish_reason)
         if self.include_usage:
             usage = self.usage
             out += (

@@ -99,9 +99,9 @@ def normalise_openai(body: bytes) -> list[Any]:
             continue
         delta = chunk["choices"][0]["delta"]
         if "role" in delta:
-            # the role chunk goes out before Kiro's first frame, so it cannot carry the first tool call
+            # the role chunk is a chunk of its own; OpenAI may put the first tool call in it
             calls = delta.pop("tool_calls", None)
-            delta["content"] = None
+            delta.setdefault("refusal", None)
             out.append(chunk)
             if calls:
                 out.append(_with_delta(chunk, {"tool_calls": calls}))

@@ -93,9 +93,14 @@ def check_anthropic(events: list[dict[str, Any]]) -> None:
 
 
 def check_openai(chunks: list[Any]) -> None:
+    if len(chunks) == 1 and "error" in chunks[0]:
+        return  # failed before any output: the error alone
     ids = {c["id"] for c in chunks if isinstance(c, dict) and "id" in c}
     assert len(ids) == 1
-    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    first = chunks[0]["choices"][0]["delta"]
+    assert first["role"] == "assistant"
+    # content "" opens a text answer (as OpenAI's own), null a tool call or reasoning
+    assert first["content"] == ("" if _first_output(chunks[1:]) in ("content", None) else None)
     opened: list[int] = []
     for chunk in chunks[1:]:
         if chunk == "[DONE]" or "error" in chunk or not chunk["choices"]:
@@ -117,6 +122,16 @@ def check_openai(chunks: list[Any]) -> None:
         finish = chunks[-3]["choices"][0]["finish_reason"]
         assert finish in {"stop", "length", "tool_calls"}
         assert (finish == "tool_calls") == (bool(opened) and finish != "length")
+
+
+def _first_output(chunks: list[Any]) -> str | None:
+    """Which delta field carries the answer's first output (`content`, `tool_calls`, ...), if any."""
+    for chunk in chunks:
+        if isinstance(chunk, dict) and chunk.get("choices"):
+            fields = [f for f in chunk["choices"][0]["delta"] if f != "refusal"]
+            if fields:
+                return str(fields[0])
+    return None
 
 
 @settings(max_examples=150, deadline=None)
