@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -34,6 +35,15 @@ from services.gateway.kiro.client import UpstreamResponse, endpoint_order
 from services.gateway.offload import traceback_free
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
+from services.gateway.responses import (
+    RESPONSES_ROUTE,
+    ResponsesRequest,
+    StoreUnavailable,
+    load_previous,
+    parse_responses,
+    remember,
+    translator_for,
+)
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
 from services.gateway.translate import (
@@ -52,6 +62,7 @@ from services.gateway.translate import (
 )
 from services.gateway.translate.kiro_request import KiroRequest
 from services.gateway.translate.models import ModelResolver, ResolvedModel
+from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.tokens import IMAGE_TOKENS
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
@@ -96,6 +107,8 @@ class ChatCall:
     continuable: bool
     #: DEBUG_MODE errors/all: the client's body and the Kiro payload, clipped, for the debug log line
     debug: DebugBodies | None = None
+    #: a Responses API call: what its answer echoes and stores
+    responses: ResponsesRequest | None = None
 
     def release_request(self) -> None:
         """Once Kiro has answered, keep only what the response still needs.
@@ -163,9 +176,24 @@ def parse_body(raw: bytes, protocol: Protocol, session_id: str | None, max_depth
     except InvalidRequestError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        # a shape the parser did not foresee is still the client's malformed input, never a 500
-        logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
-        raise InvalidRequestError(f"malformed request body: {exc}") from None
+        raise _malformed(exc) from None
+
+
+def parse_responses_body(raw: bytes, max_depth: int, prior: list[dict[str, Any]] | None) -> ResponsesRequest:
+    """A `/v1/responses` body (continuing `prior`, the stored conversation it names); 400 when malformed."""
+    body = parse_json_object(raw, max_depth)
+    try:
+        return parse_responses(body, prior)
+    except InvalidRequestError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: Exception) -> InvalidRequestError:
+    # a shape the parser did not foresee is still the client's malformed input, never a 500
+    logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
+    return InvalidRequestError(f"malformed request body: {exc}")
 
 
 @dataclass(slots=True)
@@ -176,6 +204,7 @@ class Built:
     resolved: ResolvedModel
     kiro: KiroRequest
     input_tokens: int
+    responses: ResponsesRequest | None = None
 
 
 @traceback_free
@@ -189,9 +218,16 @@ def build(
     origin: str,
     profile_arn: str | None,
     limit: int,
+    route: str = "",
+    prior: list[dict[str, Any]] | None = None,
 ) -> Built:
     """Body bytes to the Kiro request: the CPU part of a request, in one piece for a worker thread."""
-    req = parse_body(raw, protocol, session_id, max_depth)
+    responses = None
+    if route == RESPONSES_ROUTE:
+        responses = parse_responses_body(raw, max_depth, prior)
+        req = responses.chat
+    else:
+        req = parse_body(raw, protocol, session_id, max_depth)
     try:
         resolved = resolver.resolve(req.model)
     except InvalidRequestError as exc:
@@ -206,7 +242,7 @@ def build(
         thinking=resolved.thinking,
         max_payload_bytes=limit,
     )
-    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes))
+    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes), responses)
 
 
 async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
@@ -245,6 +281,19 @@ async def prepare(
         origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
+    prior = None
+    if route == RESPONSES_ROUTE:  # the stored conversation a follow-up continues, before the build
+        try:
+            prior = await _previous(state, raw)
+        except InvalidRequestError as exc:
+            return _debugged(state, route, debug, invalid_request_response(protocol, exc))
+        except StoreUnavailable:
+            return error_response(
+                protocol,
+                503,
+                "the Responses store is not answering; try again",
+                openai_code="store_unavailable",
+            )
     resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
@@ -262,6 +311,8 @@ async def prepare(
                 origin=origin,
                 profile_arn=creds.profile_arn,
                 limit=settings.kiro_payload_limit,
+                route=route,
+                prior=prior,
             )
         except InvalidRequestError as exc:
             return _debugged(state, route, debug, invalid_request_response(protocol, exc))
@@ -283,7 +334,15 @@ async def prepare(
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
+        responses=built.responses,
     )
+
+
+async def _previous(state: GatewayState, raw: bytes) -> list[dict[str, Any]] | None:
+    """The conversation `previous_response_id` names (only a body that mentions it is parsed for it)."""
+    if b"previous_response_id" not in raw:
+        return None
+    return await load_previous(state.responses, parse_json_object(raw, state.settings.max_json_depth))
 
 
 def _failed(state: GatewayState, call: ChatCall, exc: UpstreamError) -> Response:
@@ -301,6 +360,15 @@ def _debugged(state: GatewayState, route: str, debug: DebugBodies | None, respon
 
 def new_translator(call: ChatCall) -> Translator:
     """SSE for a stream; for a non-streaming reply one that renders nothing (its `result()` answers)."""
+    if call.responses is not None:
+        return translator_for(
+            call.responses,
+            call.req,
+            input_tokens=call.input_tokens,
+            tool_names=call.kiro.tool_names,
+            thinking=call.thinking,
+            context_window=call.context_window,
+        )
     if call.protocol is Protocol.ANTHROPIC:
         anthropic = AnthropicStream if call.req.stream else AnthropicCollector
         return anthropic(
@@ -430,6 +498,8 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
     finally:
         if relay.upstream is not None:
             relay.upstream.close()
+    if call.responses is not None:
+        await _remember(state, call, translator)
     state.metrics.credits.inc(relay.credits)
     _count(state, call, 200, translator)
     usage = translator.usage
@@ -459,6 +529,11 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
         except UpstreamError as exc:
             return _failed(state, call, exc)
     return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+
+
+async def _remember(state: GatewayState, call: ChatCall, translator: Translator) -> None:
+    assert call.responses is not None and isinstance(translator, ResponsesStream)
+    await remember(state.responses, call.responses, translator)
 
 
 def _settle(opening: asyncio.Task[UpstreamResponse]) -> None:
@@ -491,6 +566,8 @@ async def _sse(
                 head = b""
             tail = translator.finish()
             failure = translator.failure
+            if call.responses is not None:  # stored before `response.completed`: a follow-up finds it
+                await _remember(state, call, translator)
             if failure is not None:
                 metrics.child(metrics.stream_errors, failure.value).inc()
         except UpstreamError as exc:

@@ -13,6 +13,7 @@ from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
+from services.gateway.responses_store import ConversationStore
 from services.gateway.settings import GatewaySettings
 
 
@@ -26,6 +27,8 @@ class GatewayState:
     tokens: TokenCache
     contexts: RequestContextFactory
     offload: Offload
+    #: Responses API conversations for `previous_response_id` (Redis in the stack, memory standalone)
+    responses: ConversationStore
     draining: bool = False  # SIGTERM came: /ready answers 503 until the listener closes
 
 
