@@ -293,6 +293,7 @@ async def prepare(
                 503,
                 "the Responses store is not answering; try again",
                 openai_code="store_unavailable",
+                headers={"retry-after": "1", "x-should-retry": "true"},
             )
     resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
     session_id = request.headers.get("x-claude-code-session-id")
