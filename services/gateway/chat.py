@@ -119,6 +119,8 @@ class ChatCall:
         """
         req, kiro = self.req, self.kiro
         req.messages, req.system, req.tools = [], [], []  # (dataclasses.replace costs ~5 µs a call)
+        if self.responses is not None and not self.responses.store:
+            self.responses.items = []  # nothing will be stored: the conversation's items can go too
         self.kiro = KiroRequest(
             payload={}, tool_names=kiro.tool_names, payload_bytes=kiro.payload_bytes, body=b""
         )
