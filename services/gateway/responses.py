@@ -7,12 +7,17 @@ write, so a client that sends its follow-up the moment it reads `response.comple
 
 from __future__ import annotations
 
+import logging
+
 from services.gateway.responses_store import ConversationStore, Items, StoreUnavailable
 from services.gateway.translate import ChatRequest
 from services.gateway.translate.responses_in import ResponsesRequest, parse_responses, previous_response_id
 from services.gateway.translate.responses_out import ResponsesCollector, ResponsesStream
 from services.gateway.translate.tools import ToolNameMap
 from shared.errors import InvalidRequestError
+from shared.logging import log_fields
+
+logger = logging.getLogger(__name__)
 
 #: the route name in metrics and logs; `chat` serves this API when a call carries it
 RESPONSES_ROUTE = "responses"
@@ -65,6 +70,10 @@ def translator_for(
     thinking: bool,
     context_window: int,
 ) -> ResponsesStream:
+    if responses.ignored_tools:  # once per call: the answer is made without them
+        logger.info(
+            "built-in tools not offered to Kiro", extra=log_fields(tools=",".join(responses.ignored_tools))
+        )
     kind = ResponsesStream if req.stream else ResponsesCollector
     return kind(
         req.model,

@@ -154,11 +154,16 @@ async def test_unsupported_features_are_a_clear_400_in_openai_shape(stack: Stack
     client = await _client(stack.routers[1].url, seeder)
 
     with pytest.raises(openai.BadRequestError) as built_in:
-        await client.responses.create(model="claude-sonnet-4.5", input="x", tools=[{"type": "web_search"}])
+        await client.responses.create(
+            model="claude-sonnet-4.5",
+            input="x",
+            tools=[{"type": "web_search"}],
+            tool_choice={"type": "web_search"},
+        )
     with pytest.raises(openai.BadRequestError) as background:
         await client.responses.create(model="claude-sonnet-4.5", input="x", background=True)
     await client.close()
 
-    assert built_in.value.param == "tools[0].type" and "web_search" in built_in.value.message
+    assert built_in.value.param == "tool_choice" and "web_search" in built_in.value.message
     assert background.value.param == "background"
     assert seeder.chat_calls(account) == 0  # refused before Kiro

@@ -3,8 +3,11 @@
 Input items (`message`, `function_call`, `function_call_output`, `custom_tool_call[_output]`,
 `local_shell_call[_output]`, `reasoning`) become IR messages; the conversation so far (a stored
 `previous_response_id` conversation, then this request's items) is kept as plain items so it can be
-stored again with the answer. What Kiro cannot do (built-in tools, background mode, stored prompts,
-conversations, item references) is refused with a 400 naming the field, never silently ignored.
+stored again with the answer. What would make the answer silently wrong (background mode, stored
+prompts, conversations, item references, a tool_choice forcing a built-in tool, calls of built-in tools
+in the input) is refused with a 400 naming the field. Built-in tools merely offered (Codex offers
+`web_search` by default) are not declared to Kiro: the model answers without them, as with an OpenAI
+model that chose not to use them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from services.gateway.translate.openai_in import EFFORT_BUDGETS
 
 ToolKind = Literal["function", "custom", "local_shell"]
 
-#: Responses features with no Kiro counterpart: answered with 400 rather than ignored
+#: OpenAI's hosted tools: not offered to Kiro, and a 400 when tool_choice forces one
 BUILT_IN_TOOLS = frozenset(
     {
         "web_search",
@@ -60,6 +63,17 @@ BUILT_IN_TOOLS = frozenset(
         "shell",
         "apply_patch",
         "tool_search",
+    }
+)
+#: input items that only record what a hosted tool did: the answers after them carry what matters
+TRACE_ITEMS = frozenset(
+    {
+        "web_search_call",
+        "image_generation_call",
+        "tool_search_call",
+        "tool_search_output",
+        "additional_tools",
+        "compaction_trigger",
     }
 )
 _UNSUPPORTED_FIELDS = {
@@ -101,6 +115,8 @@ class ResponsesRequest:
     tool_kinds: dict[str, ToolKind] = field(default_factory=dict)
     #: `include` asked for `reasoning.encrypted_content`
     encrypted_reasoning: bool = False
+    #: types of the offered tools Kiro does not get (built-in ones), for the log
+    ignored_tools: list[str] = field(default_factory=list)
     #: fields the Response object echoes as sent (instructions, tools, tool_choice, metadata, …)
     echo: dict[str, Any] = field(default_factory=dict)
 
@@ -129,7 +145,7 @@ def parse_responses(body: dict[str, Any], prior: list[dict[str, Any]] | None = N
     messages = _messages(conversation, system)
     if not any(m.role == "user" for m in messages):
         raise bad("input", "at least one user message or tool output is required")
-    tools, kinds = _tools(body.get("tools"))
+    tools, kinds, ignored = _tools(body.get("tools"))
     format_note = _text_format(body.get("text"))
     if format_note:
         system.append(format_note)
@@ -158,6 +174,7 @@ def parse_responses(body: dict[str, Any], prior: list[dict[str, Any]] | None = N
         previous_response_id=previous_response_id(body),
         tool_kinds=kinds,
         encrypted_reasoning="reasoning.encrypted_content" in included,
+        ignored_tools=ignored,
         echo=_echo(body, instructions, max_tokens),
     )
 
@@ -205,6 +222,8 @@ def _messages(items: list[dict[str, Any]], system: list[str]) -> list[Message]:
             _append(messages, "user", _call_output(item, param))
         elif kind == "reasoning":
             _append(messages, "assistant", _reasoning_item(item))
+        elif kind in TRACE_ITEMS:
+            continue
         elif kind == "item_reference":
             raise bad(f"{param}.type", "item references are not supported; send the item itself")
         elif not isinstance(kind, str):
@@ -326,11 +345,12 @@ def _arguments(value: object, param: str) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
-def _tools(value: object) -> tuple[list[Tool], dict[str, ToolKind]]:
+def _tools(value: object) -> tuple[list[Tool], dict[str, ToolKind], list[str]]:
     tools: list[Tool] = []
     kinds: dict[str, ToolKind] = {}
+    ignored: list[str] = []
     if value is None:
-        return tools, kinds
+        return tools, kinds, ignored
     for i, raw in enumerate(want_list(value, "tools")):
         param = f"tools[{i}]"
         tool = want_object(raw, param)
@@ -355,11 +375,11 @@ def _tools(value: object) -> tuple[list[Tool], dict[str, ToolKind]]:
         elif kind == "local_shell":
             tools.append(LOCAL_SHELL_TOOL)
             kinds[LOCAL_SHELL_TOOL.name] = "local_shell"
-        elif kind in BUILT_IN_TOOLS or isinstance(kind, str):
-            raise bad(f"{param}.type", f"built-in tool {kind!r} is not supported; declare function tools")
+        elif isinstance(kind, str):
+            ignored.append(kind)  # a hosted tool (or one newer than this code): nothing Kiro can run
         else:
             raise bad(f"{param}.type", "expected a string")
-    return tools, kinds
+    return tools, kinds, ignored
 
 
 def _custom_description(tool: dict[str, Any], param: str) -> str:
@@ -387,6 +407,10 @@ def _tool_choice(value: object) -> ToolChoice:
             return ToolChoice("any") if value.get("mode") == "required" else ToolChoice()
         if kind == "local_shell":
             return ToolChoice("tool", LOCAL_SHELL_TOOL.name)
+        if kind in BUILT_IN_TOOLS:
+            raise bad(
+                "tool_choice", f"tool_choice forces the built-in tool {kind!r}, which is not available here"
+            )
         raise bad("tool_choice", f"unsupported tool_choice {orjson.dumps(value).decode()[:200]}")
     raise bad("tool_choice", f"expected 'auto', 'none', 'required' or a tool, got {value!r}")
 

@@ -305,9 +305,10 @@ class ResponsesStream(StreamTranslator):
         return out + self._event("response.output_item.done", output_index=index, item=item)
 
     def _render_finish(self) -> bytes:
-        status = self.status
-        kind = "response.incomplete" if status == "incomplete" else "response.completed"
-        return self._event(kind, response=self.result())
+        # a cut answer ends with `response.completed` too, its status `incomplete`: OpenAI would send
+        # `response.incomplete`, which the SDK stream helpers cannot finish on and Codex takes for a dropped
+        # stream (and retries the turn, to be cut again)
+        return self._event("response.completed", response=self.result())
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         error = {"code": FAILED_CODES.get(kind, "server_error"), "message": message}

@@ -207,7 +207,8 @@ def test_codex_shaped_request_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
+        ({"input": [{"type": "computer_call", "call_id": "c", "action": {}}]}, "input[0].type"),
         ({"background": True}, "background"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
@@ -223,6 +224,23 @@ def test_features_kiro_cannot_serve_are_a_400_naming_the_field(body: dict[str, A
     with pytest.raises(InvalidRequestError) as caught:
         parse_responses({"model": "m", "input": "hi", **body})
     assert caught.value.param == param and caught.value.status == 400
+
+
+def test_offered_built_in_tools_are_left_out_and_their_traces_skipped() -> None:
+    body = {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "news?"},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search"}},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "Here."}]},
+            {"role": "user", "content": "thanks"},
+        ],
+        "tools": [{"type": "web_search", "external_web_access": False}, WEATHER],
+    }
+    parsed = parse_responses(body)
+    assert [t.name for t in parsed.chat.tools] == ["get_weather"]
+    assert parsed.ignored_tools == ["web_search"]
+    assert [m.role for m in parsed.chat.messages] == ["user", "assistant", "user"]
 
 
 def test_json_schema_output_becomes_an_instruction() -> None:
@@ -305,8 +323,10 @@ def test_cut_answer_is_incomplete_and_a_kiro_failure_is_response_failed() -> Non
         cut, [TextDelta("partial"), StreamError("exception", "ContentLengthExceededException", "too long")]
     )
     last = _events(body)[-1]
-    assert last["type"] == "response.incomplete"
+    assert last["type"] == "response.completed" and last["response"]["status"] == "incomplete"
     assert last["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    with _sdk(body).responses.stream(model="m", input="x") as sdk_stream:
+        assert sdk_stream.get_final_response().output_text == "partial"
 
     failed = _stream()
     body = (
