@@ -308,7 +308,8 @@ def _call(item: dict[str, Any], kind: str, param: str) -> ToolUsePart:
         name = want_str(item.get("name"), f"{param}.name")
         return ToolUsePart(call_id, name, {"input": want_str(item.get("input", ""), f"{param}.input")})
     action = want_object(item.get("action"), f"{param}.action")
-    return ToolUsePart(call_id, LOCAL_SHELL_TOOL.name, {k: v for k, v in action.items() if k != "type"})
+    shell_input = {k: v for k, v in action.items() if k != "type" and v is not None}
+    return ToolUsePart(call_id, LOCAL_SHELL_TOOL.name, shell_input)
 
 
 def _call_output(item: dict[str, Any], param: str) -> ToolResultPart:
