@@ -144,3 +144,26 @@ def test_a_store_that_does_not_answer_neither_blocks_the_stream_nor_hangs_the_fo
 
     assert final.output_text == "still served"  # the failed store write was logged, the answer complete
     assert caught.value.status_code == 503 and caught.value.code == "store_unavailable"
+
+
+def test_kiro_failing_mid_stream_ends_with_response_failed_and_nothing_is_stored(
+    gateway: ServiceProcess, emu: Emulator, openai_sdk: OpenAIFactory
+) -> None:
+    account = emu.account()
+    client = openai_sdk(gateway, account)
+    prompt = directive(
+        text="partial answer here",
+        chunks=3,
+        exception={"after_frames": 2, "type": "ThrottlingException", "message": "Too many requests"},
+    )
+
+    with client.responses.stream(model=MODEL, input=prompt) as stream:
+        events = list(stream)
+    failed = events[-1]
+
+    assert "response.output_text.delta" in [e.type for e in events]  # what came before went out
+    assert failed.type == "response.failed"
+    assert failed.response.error is not None and failed.response.error.code == "rate_limit_exceeded"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=MODEL, input="next", previous_response_id=failed.response.id)
+    assert caught.value.code == "previous_response_not_found"
