@@ -133,6 +133,25 @@ OPENAI_CHAT: dict[str, Any] = {
     },
 }
 
+OPENAI_RESPONSES: dict[str, Any] = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "examples": ["claude-sonnet-4.5"]},
+        "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "instructions": {"type": "string"},
+        "previous_response_id": {"type": "string"},
+        "store": {"type": "boolean"},
+        "stream": {"type": "boolean"},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "tools": {"type": "array", "items": {"type": "object"}},
+        "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+        "reasoning": {"type": "object", "properties": {"effort": {"type": "string"}}},
+        "include": {"type": "array", "items": {"type": "string"}},
+        "text": {"type": "object"},
+    },
+}
+
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` for a route whose JSON body follows `schema` (FastAPI cannot see a raw body's)."""

@@ -111,6 +111,11 @@ class Keys:
         """String: the cached ListAvailableModels answer (JSON, expires)."""
         return f"{self.prefix}models"
 
+    def response(self, response_id: str) -> str:
+        """String: the conversation of one Responses API answer (JSON input + output items, expires),
+        for a follow-up naming it as `previous_response_id`."""
+        return f"{self.prefix}resp:{response_id}"
+
     def usage_limits(self, account_id: str) -> str:
         """String: the last getUsageLimits snapshot of one account (JSON)."""
         return f"{self.prefix}{{acct:{account_id}}}:usage"

@@ -22,11 +22,14 @@ from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
 from services.gateway.remote_images import FetchPolicy, ImageFetcher
 from services.gateway.requestid import RequestIdMiddleware
-from services.gateway.routes import anthropic, health, models, openai
+from services.gateway.responses_store import ConversationStore, MemoryStore, RedisStore
+from services.gateway.routes import anthropic, health, models, openai, responses
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.gateway.translate import load_tokenizer
+from shared.keys import Keys
 from shared.kiro.endpoints import KiroEndpoints
+from shared.redis import create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         contexts=RequestContextFactory(settings),
         offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
         images=_image_fetcher(settings, metrics),
+        responses=responses_store(settings),
     )
 
 
@@ -71,6 +75,21 @@ def _image_fetcher(settings: GatewaySettings, metrics: GatewayMetrics) -> ImageF
     return ImageFetcher(
         FetchPolicy.from_settings(settings),
         on_outcome=lambda outcome: metrics.image_fetches.labels(outcome).inc(),
+    )
+
+
+def responses_store(settings: GatewaySettings) -> ConversationStore:
+    """Redis (bounded: a deadline per command, a breaker) in the stack; an in-process LRU standalone."""
+    if settings.responses_backend() == "redis":
+        client = create_redis(settings, max_connections=64, bounded=True)
+        return RedisStore(
+            client,
+            Keys(settings.redis_key_prefix),
+            settings.responses_ttl_seconds,
+            settings.responses_max_bytes,
+        )
+    return MemoryStore(
+        settings.responses_ttl_seconds, settings.responses_max_bytes, settings.responses_memory_bytes
     )
 
 
@@ -91,6 +110,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await state.sessions.close()
             if state.images is not None:
                 await state.images.close()
+            await state.responses.close()
 
     app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestIdMiddleware)
@@ -98,6 +118,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(models.router)
     app.include_router(anthropic.router)
     app.include_router(openai.router)
+    app.include_router(responses.router)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -35,6 +36,15 @@ from services.gateway.offload import traceback_free
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
+from services.gateway.responses import (
+    RESPONSES_ROUTE,
+    ResponsesRequest,
+    StoreUnavailable,
+    load_previous,
+    parse_responses,
+    remember,
+    translator_for,
+)
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
 from services.gateway.translate import (
@@ -54,6 +64,7 @@ from services.gateway.translate import (
 from services.gateway.translate.image_size import image_tokens
 from services.gateway.translate.kiro_request import KiroRequest
 from services.gateway.translate.models import ModelResolver, ResolvedModel
+from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.web_search import SearchRounds, offer_search_tool
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
@@ -98,6 +109,8 @@ class ChatCall:
     continuable: bool
     #: DEBUG_MODE errors/all: the client's body and the Kiro payload, clipped, for the debug log line
     debug: DebugBodies | None = None
+    #: a Responses API call: what its answer echoes and stores
+    responses: ResponsesRequest | None = None
 
     def release_request(self) -> None:
         """Once Kiro has answered, keep only what the response still needs.
@@ -110,6 +123,8 @@ class ChatCall:
         if req.web_search is not None:
             return  # the searches' follow-up requests are built from the request
         req.messages, req.system, req.tools = [], [], []  # (dataclasses.replace costs ~5 µs a call)
+        if self.responses is not None and not self.responses.store:
+            self.responses.items = []  # nothing will be stored: the conversation's items can go too
         self.kiro = KiroRequest(
             payload={}, tool_names=kiro.tool_names, payload_bytes=kiro.payload_bytes, body=b""
         )
@@ -167,9 +182,24 @@ def parse_body(raw: bytes, protocol: Protocol, session_id: str | None, max_depth
     except InvalidRequestError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        # a shape the parser did not foresee is still the client's malformed input, never a 500
-        logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
-        raise InvalidRequestError(f"malformed request body: {exc}") from None
+        raise _malformed(exc) from None
+
+
+def parse_responses_body(raw: bytes, max_depth: int, prior: list[dict[str, Any]] | None) -> ResponsesRequest:
+    """A `/v1/responses` body (continuing `prior`, the stored conversation it names); 400 when malformed."""
+    body = parse_json_object(raw, max_depth)
+    try:
+        return parse_responses(body, prior)
+    except InvalidRequestError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: Exception) -> InvalidRequestError:
+    # a shape the parser did not foresee is still the client's malformed input, never a 500
+    logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
+    return InvalidRequestError(f"malformed request body: {exc}")
 
 
 @dataclass(slots=True)
@@ -180,14 +210,33 @@ class Built:
     resolved: ResolvedModel
     kiro: KiroRequest
     input_tokens: int
+    responses: ResponsesRequest | None = None
+
+
+def parse_request(
+    raw: bytes,
+    protocol: Protocol,
+    session_id: str | None,
+    max_depth: int,
+    *,
+    route: str,
+    prior: list[dict[str, Any]] | None,
+) -> tuple[ChatRequest, ResponsesRequest | None]:
+    """The body as a ChatRequest, and for `/v1/responses` the Responses request it came from."""
+    if route == RESPONSES_ROUTE:
+        responses = parse_responses_body(raw, max_depth, prior)
+        return responses.chat, responses
+    return parse_body(raw, protocol, session_id, max_depth), None
 
 
 parse = traceback_free(parse_body)
+parse_any = traceback_free(parse_request)
 
 
 @traceback_free
 def build(
     req: ChatRequest,
+    responses: ResponsesRequest | None,
     *,
     protocol: Protocol,
     resolver: ModelResolver,
@@ -211,7 +260,7 @@ def build(
         thinking=resolved.thinking,
         max_payload_bytes=limit,
     )
-    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes))
+    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes), responses)
 
 
 async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
@@ -250,18 +299,35 @@ async def prepare(
         origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
+    prior = None
+    if route == RESPONSES_ROUTE:  # the stored conversation a follow-up continues, before the build
+        try:
+            prior = await _previous(state, raw)
+        except InvalidRequestError as exc:
+            return _debugged(state, route, debug, invalid_request_response(protocol, exc))
+        except StoreUnavailable:
+            return error_response(
+                protocol,
+                503,
+                "the Responses store is not answering; try again",
+                openai_code="store_unavailable",
+                headers={"retry-after": "1", "x-should-retry": "true"},
+            )
     resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
     # a big request is built in a worker, and its objects are gone before the collector resumes
     with state.offload.collector_paused(size):
         try:
-            req = await state.offload.run(size, parse, raw, protocol, session_id, settings.max_json_depth)
+            req, responses = await state.offload.run(
+                size, parse_any, raw, protocol, session_id, settings.max_json_depth, route=route, prior=prior
+            )
             await fetch_remote_images(req, state.images)  # Kiro takes inline bytes only
             built = await state.offload.run(
                 size,
                 build,
                 req,
+                responses,
                 protocol=protocol,
                 resolver=resolver,
                 origin=origin,
@@ -288,7 +354,15 @@ async def prepare(
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
+        responses=built.responses,
     )
+
+
+async def _previous(state: GatewayState, raw: bytes) -> list[dict[str, Any]] | None:
+    """The conversation `previous_response_id` names (only a body that mentions it is parsed for it)."""
+    if b"previous_response_id" not in raw:
+        return None
+    return await load_previous(state.responses, parse_json_object(raw, state.settings.max_json_depth))
 
 
 def _failed(state: GatewayState, call: ChatCall, exc: UpstreamError) -> Response:
@@ -306,6 +380,15 @@ def _debugged(state: GatewayState, route: str, debug: DebugBodies | None, respon
 
 def new_translator(call: ChatCall) -> Translator:
     """SSE for a stream; for a non-streaming reply one that renders nothing (its `result()` answers)."""
+    if call.responses is not None:
+        return translator_for(
+            call.responses,
+            call.req,
+            input_tokens=call.input_tokens,
+            tool_names=call.kiro.tool_names,
+            thinking=call.thinking,
+            context_window=call.context_window,
+        )
     if call.protocol is Protocol.ANTHROPIC:
         anthropic = AnthropicStream if call.req.stream else AnthropicCollector
         translator = anthropic(
@@ -469,6 +552,8 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
     finally:
         if relay.upstream is not None:
             relay.upstream.close()
+    if call.responses is not None:
+        await _remember(state, call, translator)
     state.metrics.credits.inc(relay.credits)
     _count(state, call, 200, translator)
     usage = translator.usage
@@ -498,6 +583,11 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
         except UpstreamError as exc:
             return _failed(state, call, exc)
     return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+
+
+async def _remember(state: GatewayState, call: ChatCall, translator: Translator) -> None:
+    assert call.responses is not None and isinstance(translator, ResponsesStream)
+    await remember(state.responses, call.responses, translator)
 
 
 def _settle(opening: asyncio.Task[UpstreamResponse]) -> None:
@@ -531,6 +621,8 @@ async def _sse(
                 head = b""
             tail = translator.finish()
             failure = translator.failure
+            if call.responses is not None:  # stored before `response.completed`: a follow-up finds it
+                await _remember(state, call, translator)
             if failure is not None:
                 metrics.child(metrics.stream_errors, failure.value).inc()
         except UpstreamError as exc:

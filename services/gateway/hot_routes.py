@@ -1,12 +1,12 @@
 """The chat routes served straight from ASGI, ahead of FastAPI's routing and dependency solving.
 
-`POST /v1/messages`, `/v1/messages/count_tokens` and `/v1/chat/completions` carry nearly all traffic,
-and FastAPI's middleware stack, routing and dependency solving were about a quarter of the gateway's
-CPU per request. The routes stay declared on the FastAPI app (that is where they are documented, and
-where other methods get their 405); `GatewayApp` takes an exact POST to one of them before FastAPI sees
-it and calls the same route function with the state FastAPI would inject. Behaviour is unchanged: the
-same request ids (requestid.py), error shapes, internal-key check and metrics (the route functions),
-and an unexpected error is a 500 in the client's shape, as the app's handler makes it.
+`POST /v1/messages`, `/v1/messages/count_tokens`, `/v1/chat/completions` (and `/v1/responses`) carry
+nearly all traffic, and FastAPI's middleware stack, routing and dependency solving were about a quarter
+of the gateway's CPU per request. The routes stay declared on the FastAPI app (that is where they are
+documented, and where other methods get their 405); `GatewayApp` takes an exact POST to one of them
+before FastAPI sees it and calls the same route function with the state FastAPI would inject. Behaviour
+is unchanged: the same request ids (requestid.py), error shapes, internal-key check and metrics (the
+route functions), and an unexpected error is a 500 in the client's shape, as the app's handler makes it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.gateway.errors import Protocol, error_response
 from services.gateway.requestid import id_headers, request_id
-from services.gateway.routes import anthropic, openai
+from services.gateway.routes import anthropic, openai, responses
 from services.gateway.state import GatewayState
 from shared.logging import request_id_var
 
@@ -33,6 +33,7 @@ HOT_ROUTES: dict[str, tuple[Protocol, Handler]] = {
     "/v1/messages": (Protocol.ANTHROPIC, anthropic.messages),
     "/v1/messages/count_tokens": (Protocol.ANTHROPIC, anthropic.count_message_tokens),
     "/v1/chat/completions": (Protocol.OPENAI, openai.chat_completions),
+    "/v1/responses": (Protocol.OPENAI, responses.create_response),
 }
 
 

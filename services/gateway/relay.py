@@ -24,6 +24,7 @@ from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro.client import KiroClient, UpstreamResponse
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.translate import AnthropicStream, OpenAIStream
+from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.web_search import SearchRounds
 from shared.errors import EventStreamError, FailureKind, UpstreamError
 from shared.kiro.events import KiroEventStream, Metering, StreamError
@@ -31,7 +32,7 @@ from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
 
-Translator = AnthropicStream | OpenAIStream
+Translator = AnthropicStream | OpenAIStream | ResponsesStream
 
 
 class Relay:

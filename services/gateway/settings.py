@@ -87,6 +87,21 @@ class GatewaySettings(CommonSettings):
         runtime_options.OPENAI_THINKING_FORMAT, description="how OpenAI clients receive reasoning"
     )
 
+    # Responses API: conversations kept for `previous_response_id` follow-ups
+    responses_store: Literal["auto", "redis", "memory"] = Field(
+        "auto",
+        description="where Responses conversations are kept: auto = Redis when REDIS_URL is set, else memory",
+    )
+    responses_ttl_seconds: float = Field(3600.0, gt=0, description="seconds a Responses conversation is kept")
+    responses_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="a larger Responses conversation (JSON) is not stored"
+    )
+    responses_memory_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="memory store: total bytes kept (least recently used go first)",
+    )
+
     # standalone mode (no router): client keys, and one account from the environment
     proxy_api_key: SecretStr | None = Field(
         None, description="standalone: client key clients send as x-api-key or Authorization: Bearer"
@@ -105,6 +120,12 @@ class GatewaySettings(CommonSettings):
     kiro_machine_id: str | None = Field(None, description="standalone: fingerprint shown in user agents")
     refresh_margin_seconds: float = Field(300.0, ge=0, description="refresh this long before expiry")
     refresh_timeout: float = Field(30.0, gt=0, description="seconds for one token refresh call")
+
+    def responses_backend(self) -> Literal["redis", "memory"]:
+        """The Responses store in use: `auto` means Redis when REDIS_URL was set (the stack), else memory."""
+        if self.responses_store != "auto":
+            return self.responses_store
+        return "redis" if "redis_url" in self.model_fields_set else "memory"
 
     def check(self) -> None:
         """Production needs a way to authenticate callers, and an env account only behind a client key."""

@@ -14,6 +14,7 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
 from services.gateway.remote_images import ImageFetcher
+from services.gateway.responses_store import ConversationStore
 from services.gateway.settings import GatewaySettings
 
 
@@ -29,6 +30,8 @@ class GatewayState:
     offload: Offload
     #: fetches image URLs before the Kiro call; None when IMAGE_FETCH_ENABLED is off
     images: ImageFetcher | None
+    #: Responses API conversations for `previous_response_id` (Redis in the stack, memory standalone)
+    responses: ConversationStore
     draining: bool = False  # SIGTERM came: /ready answers 503 until the listener closes
 
 

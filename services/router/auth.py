@@ -100,6 +100,8 @@ def _route_of(path: str) -> str:
         return "messages"
     if path.endswith("/v1/chat/completions"):
         return "chat_completions"
+    if path.endswith("/v1/responses"):
+        return "responses"
     return "models"
 
 

@@ -14,7 +14,7 @@ def protocol_of(request: Request) -> Protocol:
     path = request.url.path
     if path.startswith("/v1/messages"):
         return Protocol.ANTHROPIC
-    if path.startswith("/v1/chat") or path.startswith("/v1/completions"):
+    if path.startswith(("/v1/chat", "/v1/completions", "/v1/responses")):
         return Protocol.OPENAI
     headers = request.headers
     if "anthropic-version" in headers or "x-api-key" in headers:

@@ -46,8 +46,11 @@ def _conversation(data: dict[str, Any], session_header: str | None) -> str | Non
     """Client session id if any, else system prompt + first user message: the same across turns."""
     hint: bytes | None = None
     metadata = data.get("metadata")
+    cache_key = data.get("prompt_cache_key")  # Responses clients (Codex) send their conversation id
     if session_header:
         hint = b"session:" + session_header.encode()
+    elif isinstance(cache_key, str) and cache_key:
+        hint = b"cache:" + cache_key.encode()
     elif isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
         hint = b"user:" + metadata["user_id"].encode()
     else:
@@ -56,6 +59,10 @@ def _conversation(data: dict[str, Any], session_header: str | None) -> str | Non
             first_user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), None)
             if first_user is not None:
                 hint = orjson.dumps([data.get("system"), first_user.get("content")])
+        elif isinstance(data.get("input"), str | list):  # Responses: instructions + the first input item
+            items = data["input"]
+            first = items if isinstance(items, str) else items[0] if items else None
+            hint = orjson.dumps([data.get("instructions"), first]) if first else None
     if hint is None:
         return None
     return hashlib.sha256(hint).hexdigest()[:32]

@@ -10,6 +10,11 @@ from services.gateway.settings import GatewaySettings
 def test_chat_routes_served_ahead_of_fastapi_stay_in_the_openapi_schema() -> None:
     app = create_app(GatewaySettings.load(internal_api_key="k" * 32))
     paths = app.openapi()["paths"]
-    assert set(HOT_ROUTES) == {"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions"}
+    assert set(HOT_ROUTES) == {
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/chat/completions",
+        "/v1/responses",
+    }
     for path in HOT_ROUTES:
         assert "post" in paths[path]

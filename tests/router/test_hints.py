@@ -62,3 +62,18 @@ def test_missing_or_odd_fields_are_tolerated() -> None:
     hints = read_hints(b'{"model": 5, "stream": "yes", "messages": "nope", "extra": {}}', None)
 
     assert (hints.model, hints.stream, hints.conversation) == ("", False, None)
+
+
+def test_responses_conversation_hint_is_the_prompt_cache_key_or_the_first_input_item() -> None:
+    def responses(items: list[dict[str, object]], **extra: object) -> bytes:
+        return orjson.dumps({"model": "m", "instructions": "be brief", "input": items, **extra})
+
+    first = {"type": "message", "role": "user", "content": "plan a trip"}
+    turn_one = read_hints(responses([first]), None)
+    turn_two = read_hints(responses([first, {"role": "assistant", "content": "where?"}]), None)
+    keyed_one = read_hints(responses([first], prompt_cache_key="conv-1"), None)
+    keyed_two = read_hints(responses([{"role": "user", "content": "other"}], prompt_cache_key="conv-1"), None)
+
+    assert turn_one.conversation is not None and turn_one.conversation == turn_two.conversation
+    assert keyed_one.conversation == keyed_two.conversation != turn_one.conversation
+    assert read_hints(orjson.dumps({"model": "m", "input": "just text"}), None).conversation is not None

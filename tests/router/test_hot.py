@@ -133,7 +133,7 @@ async def test_an_unhandled_error_in_a_hot_route_is_still_a_500() -> None:
 
 
 def test_the_proxy_routes_are_the_hot_ones() -> None:
-    assert set(proxy.HOT_ROUTES) == {"/v1/messages", "/v1/chat/completions"}
+    assert set(proxy.HOT_ROUTES) == {"/v1/messages", "/v1/chat/completions", "/v1/responses"}
 
 
 def _with_app(front: Front, app: FastAPI) -> Any:

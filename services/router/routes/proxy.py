@@ -18,7 +18,13 @@ from services.router.hints import read_hints, safe_model
 from services.router.hot import plain_app
 from services.router.relay import Exchange
 from services.router.request_ids import request_id
-from shared.api_schemas import ANTHROPIC_COUNT_TOKENS, ANTHROPIC_MESSAGES, OPENAI_CHAT, json_body
+from shared.api_schemas import (
+    ANTHROPIC_COUNT_TOKENS,
+    ANTHROPIC_MESSAGES,
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    json_body,
+)
 from shared.clientkeys import ClientKey
 
 router = APIRouter()
@@ -46,8 +52,21 @@ async def chat_completions(request: Request) -> Response:
     return await _proxy(request, app_context(request), "chat_completions")
 
 
+@router.post(
+    "/v1/responses",
+    summary="OpenAI Responses (streaming or not)",
+    openapi_extra=json_body(OPENAI_RESPONSES),
+)
+async def responses(request: Request) -> Response:
+    return await _proxy(request, app_context(request), "responses")
+
+
 #: POST routes `hot.Front` serves as plain ASGI apps, before FastAPI's routing and dependency solving
-HOT_ROUTES = {"/v1/messages": plain_app(messages), "/v1/chat/completions": plain_app(chat_completions)}
+HOT_ROUTES = {
+    "/v1/messages": plain_app(messages),
+    "/v1/chat/completions": plain_app(chat_completions),
+    "/v1/responses": plain_app(responses),
+}
 
 
 @router.post(
