@@ -22,14 +22,13 @@ from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
 from services.gateway.remote_images import FetchPolicy, ImageFetcher
 from services.gateway.requestid import RequestIdMiddleware
-from services.gateway.responses_store import ConversationStore, MemoryStore, RedisStore
+from services.gateway.responses_store import ConversationStore, MemoryStore
 from services.gateway.routes import anthropic, health, models, openai, responses
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.gateway.translate import load_tokenizer
 from shared.keys import Keys
 from shared.kiro.endpoints import KiroEndpoints
-from shared.redis import create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +80,10 @@ def _image_fetcher(settings: GatewaySettings, metrics: GatewayMetrics) -> ImageF
 def responses_store(settings: GatewaySettings) -> ConversationStore:
     """Redis (bounded: a deadline per command, a breaker) in the stack; an in-process LRU standalone."""
     if settings.responses_backend() == "redis":
+        # imported here: a standalone gateway never loads the redis client
+        from services.gateway.responses_redis import RedisStore
+        from shared.redis import create_redis
+
         client = create_redis(settings, max_connections=64, bounded=True)
         return RedisStore(
             client,

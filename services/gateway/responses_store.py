@@ -17,11 +17,8 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 import orjson
-from redis.exceptions import RedisError
 
-from shared.keys import Keys
 from shared.logging import log_fields
-from shared.redis import BoundedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +41,7 @@ class ConversationStore(Protocol):
     async def close(self) -> None: ...
 
 
-def _encode(response_id: str, items: Items, max_bytes: int) -> bytes | None:
+def encode(response_id: str, items: Items, max_bytes: int) -> bytes | None:
     value = orjson.dumps(items)
     if len(value) > max_bytes:
         logger.warning(
@@ -78,7 +75,7 @@ class MemoryStore:
         return items
 
     async def save(self, response_id: str, items: Items) -> bool:
-        value = _encode(response_id, items, min(self._max_bytes, self._total_limit))
+        value = encode(response_id, items, min(self._max_bytes, self._total_limit))
         if value is None:
             return False
         self._drop(response_id)
@@ -96,41 +93,3 @@ class MemoryStore:
     async def close(self) -> None:
         self._entries.clear()
         self._total = 0
-
-
-class RedisStore:
-    """Conversations in Redis under `keys.response(id)`, each command bounded by the client's deadline."""
-
-    def __init__(self, client: BoundedRedis, keys: Keys, ttl: float, max_bytes: int) -> None:
-        self._client = client
-        self._keys = keys
-        self._ttl = max(1, round(ttl))
-        self._max_bytes = max_bytes
-
-    async def load(self, response_id: str) -> Items | None:
-        try:
-            value = await self._client.get(self._keys.response(response_id))
-        except RedisError as exc:
-            logger.warning("responses store unavailable", extra=log_fields(error=repr(exc)))
-            raise StoreUnavailable(str(exc)) from None
-        if value is None:
-            return None
-        items: Items = orjson.loads(value)
-        return items
-
-    async def save(self, response_id: str, items: Items) -> bool:
-        value = _encode(response_id, items, self._max_bytes)
-        if value is None:
-            return False
-        try:
-            await self._client.set(self._keys.response(response_id), value, ex=self._ttl)
-        except RedisError as exc:
-            logger.warning(
-                "responses conversation not stored",
-                extra=log_fields(response_id=response_id, error=repr(exc)),
-            )
-            return False
-        return True
-
-    async def close(self) -> None:
-        await self._client.aclose()

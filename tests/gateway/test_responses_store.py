@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from services.gateway.responses_store import MemoryStore, RedisStore, StoreUnavailable
+from services.gateway.responses_redis import RedisStore
+from services.gateway.responses_store import MemoryStore, StoreUnavailable
 from services.gateway.settings import GatewaySettings
 from shared.keys import Keys
 from shared.redis import create_redis
