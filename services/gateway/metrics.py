@@ -46,6 +46,12 @@ class GatewayMetrics:
         self.continuations = counter(
             r, "kiro_gateway_continuations_total", "auto-continuation requests for cut-off tool calls"
         )
+        self.structured_outputs = counter(
+            r,
+            "kiro_gateway_structured_outputs_total",
+            "answers checked against a requested JSON format: valid, invalid, off_schema (non-strict)",
+            ("outcome",),
+        )
         self.stream_errors = counter(
             r, "kiro_gateway_stream_errors_total", "in-band errors after the first byte by kind", ("kind",)
         )

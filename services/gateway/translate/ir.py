@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from services.gateway.translate.structured import OutputFormat
+
 Protocol = Literal["openai", "anthropic"]
 Role = Literal["user", "assistant"]
 
@@ -103,3 +105,5 @@ class ChatRequest:
     include_usage: bool = False
     #: a stable id of the client's conversation (Claude Code session id), if the client sent one
     session_id: str | None = None
+    #: JSON mode / JSON Schema the answer text must satisfy (its instruction is already in `system`)
+    output_format: OutputFormat | None = None

@@ -16,6 +16,7 @@ import orjson
 
 from services.gateway.kiro.classify import classify_exception_frame
 from services.gateway.translate.stops import StopMatcher
+from services.gateway.translate.structured import FenceStripper, OutputFormat, Verdict, check
 from services.gateway.translate.thinking import Piece, ThinkingSplitter
 from services.gateway.translate.tokens import count_text
 from services.gateway.translate.tools import ToolNameMap
@@ -124,6 +125,7 @@ class StreamTranslator:
         context_window: int,
         *,
         stop_sequences: Iterable[str] = (),
+        output_format: OutputFormat | None = None,
     ) -> None:
         self.model = model
         self.tool_names = tool_names
@@ -144,6 +146,10 @@ class StreamTranslator:
         self._finished = False
         self._json_end: JsonEnd | None = None
         self._stops = StopMatcher(stop_sequences)
+        self.output_format = output_format
+        self._fence = FenceStripper() if output_format is not None else None
+        #: the check of the answer against `output_format`, made by `finish()` (None: nothing checked)
+        self.verdict: Verdict | None = None
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -227,15 +233,30 @@ class StreamTranslator:
         return b""
 
     def finish(self) -> bytes:
-        """Close what is open and end the message (nothing after an error)."""
+        """Close what is open and end the message (nothing after an error).
+
+        With an output format, a text answer is checked first (`verdict`); one that cannot be used ends
+        with an in-band error instead of the normal end (a collector renders nothing either way).
+        """
         if self._finished or self.failure is not None:
             return b""
         out = self._flush_splitter()
+        if self._fence is not None:
+            out += self._stopped_text(self._fence.flush())
         if self._open is not None and self._open.kind == "tool_use" and self._open.tool_input() is None:
             self._open.truncated = True
         out += self._close_open()
         self._finished = True
+        if self.output_format is not None and self.stop_reason in ("end_turn", "stop_sequence"):
+            self.verdict = check(self.output_format, self.answer_text)
+            if self.verdict.fatal:
+                return out + self._render_invalid_output(self.output_format, self.verdict)
         return out + self._render_finish()
+
+    @property
+    def answer_text(self) -> str:
+        """The answer's text blocks joined (no thinking, no tool input)."""
+        return "".join(block.text for block in self.blocks if block.kind == "text")
 
     def error(self, kind: FailureKind, message: str, *, reason: str = "") -> bytes:
         """An in-band error event; the stream ends here (no further events, no normal end).
@@ -271,6 +292,11 @@ class StreamTranslator:
         return self._pieces(self._splitter.finish()) if self._splitter is not None else b""
 
     def _text(self, text: str) -> bytes:
+        if self._fence is not None:
+            text = self._fence.feed(text)
+        return self._stopped_text(text)
+
+    def _stopped_text(self, text: str) -> bytes:
         if self._stops:
             text = self._stops.feed(text)
             if self._stops.matched is not None:
@@ -362,10 +388,12 @@ class StreamTranslator:
         return self._render_open(block)
 
     def _close_open(self) -> bytes:
+        out = b""
+        if self._fence is not None and self._open is not None and self._open.kind == "text":
+            out += self._stopped_text(self._fence.flush())  # the text ends here: a closing fence goes
         block, self._open = self._open, None
         if block is None:
-            return b""
-        out = b""
+            return out
         if block.kind == "text" and self._stops:
             held = self._stops.flush()  # the text ends here, so it cannot grow into a stop sequence
             if held:
@@ -397,6 +425,9 @@ class StreamTranslator:
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         raise NotImplementedError
 
+    def _render_invalid_output(self, fmt: OutputFormat, verdict: Verdict) -> bytes:
+        raise NotImplementedError
+
 
 class Collecting(StreamTranslator):
     """Renders nothing: a non-streaming reply is built by `result()` once the whole answer is in."""
@@ -420,4 +451,7 @@ class Collecting(StreamTranslator):
         return b""
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
+        return b""
+
+    def _render_invalid_output(self, fmt: OutputFormat, verdict: Verdict) -> bytes:
         return b""
