@@ -241,16 +241,17 @@ class StreamTranslator:
         if self._finished or self.failure is not None:
             return b""
         out = self._flush_splitter()
-        if self._fence is not None:
-            out += self._stopped_text(self._fence.flush())
         if self._open is not None and self._open.kind == "tool_use" and self._open.tool_input() is None:
             self._open.truncated = True
-        out += self._close_open()
-        self._finished = True
+        if self._fence is not None:
+            out += self._flush_text()
         if self.output_format is not None and self.stop_reason in ("end_turn", "stop_sequence"):
             self.verdict = check(self.output_format, self.answer_text)
-            if self.verdict.fatal:
+            if self.verdict.fatal:  # before the block closes: SDK stream helpers parse it when it does
+                self._finished = True
                 return out + self._render_invalid_output(self.output_format, self.verdict)
+        out += self._close_open()
+        self._finished = True
         return out + self._render_finish()
 
     @property
@@ -387,18 +388,24 @@ class StreamTranslator:
         self._open = block
         return self._render_open(block)
 
-    def _close_open(self) -> bytes:
+    def _flush_text(self) -> bytes:
+        """The answer text ends here: emit what the fence stripper and the stop matcher held back."""
         out = b""
-        if self._fence is not None and self._open is not None and self._open.kind == "text":
-            out += self._stopped_text(self._fence.flush())  # the text ends here: a closing fence goes
-        block, self._open = self._open, None
-        if block is None:
-            return out
-        if block.kind == "text" and self._stops:
-            held = self._stops.flush()  # the text ends here, so it cannot grow into a stop sequence
+        if self._fence is not None:
+            out += self._stopped_text(self._fence.flush())  # a closing fence is dropped
+        block = self._open
+        if block is not None and block.kind == "text" and self._stops:
+            held = self._stops.flush()  # it cannot grow into a stop sequence any more
             if held:
                 block.parts.append(held)
                 out += self._render_text(held)
+        return out
+
+    def _close_open(self) -> bytes:
+        out = self._flush_text() if self._open is not None and self._open.kind == "text" else b""
+        block, self._open = self._open, None
+        if block is None:
+            return out
         if block.kind == "thinking" and not block.signature:
             block.signature = signature_for(block.text)
         return out + self._render_close(block)
