@@ -322,7 +322,7 @@ def check(fmt: OutputFormat, text: str) -> Verdict:
     if fmt.validator is None:
         return Verdict(text)
     try:
-        found = sorted(fmt.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        found = sorted(fmt.validator.iter_errors(value), key=lambda e: str(e.json_path))
     except Unresolvable as exc:
         return Verdict(
             text, (f"the schema cannot be applied: {_clip(str(exc))}",), fatal=True, retryable=False
