@@ -342,3 +342,87 @@ def test_without_a_format_a_fence_is_left_alone() -> None:
     body = stream.start() + stream.feed(TextDelta("```json\n{}\n```")) + stream.finish()
     text = "".join(e["delta"]["text"] for e in anthropic_events(body) if e["type"] == "content_block_delta")
     assert text == "```json\n{}\n```"
+
+
+# --- robustness ------------------------------------------------------------------------------------
+
+KEYWORDS = [
+    "type",
+    "properties",
+    "items",
+    "required",
+    "enum",
+    "const",
+    "$ref",
+    "$defs",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "pattern",
+    "minimum",
+    "maxLength",
+    "additionalProperties",
+    "prefixItems",
+    "$schema",
+    "$id",
+    "format",
+    "if",
+    "then",
+    "dependentSchemas",
+    "unevaluatedProperties",
+    "$dynamicRef",
+    "$anchor",
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.text(max_size=6)
+    | st.sampled_from(
+        [
+            "object",
+            "string",
+            "integer",
+            "#",
+            "#/$defs/a",
+            "#/properties/a",
+            "a",
+            "^a+$",
+            "http://x/s",
+            "$defs",
+        ]
+    )
+)
+SCHEMAS = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(KEYWORDS) | st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=14,
+)
+ANSWERS = st.text(max_size=40) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=8,
+).map(json.dumps)
+
+
+@given(SCHEMAS, ANSWERS, st.booleans())
+def test_any_schema_is_refused_with_a_400_or_checks_any_answer_without_crashing(
+    schema: Any, answer: str, strict: bool
+) -> None:
+    try:
+        fmt = structured.from_openai(
+            {"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": strict}}
+        )
+    except InvalidRequestError as exc:
+        assert exc.status == 400 and exc.param is not None and exc.param.startswith("response_format")
+        return
+    assert fmt is not None
+    verdict = check(fmt, answer)
+    assert verdict.ok or verdict.errors
+    structured.instruction(fmt)
