@@ -6,6 +6,7 @@ when a non-streaming answer does not fit, then answers 422; a stream ends with a
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -243,3 +244,34 @@ def test_a_schema_that_is_not_one_is_a_400_before_kiro_is_called(
         )
     assert "output_config.format.schema: not a valid JSON Schema" in str(info.value)
     assert chat_calls(emu, account.name) == []
+
+
+def test_long_answers_are_checked_too_stream_and_not(
+    gateway: ServiceProcess, emu: Emulator, openai_sdk: OpenAIFactory
+) -> None:
+    numbers = list(range(5000))  # ~29 KB of JSON: checked in a worker thread, not on the loop
+    good = json.dumps({"numbers": numbers})
+    bad = json.dumps({"numbers": [*numbers, "5000"]})
+    fmt: Any = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "numbers",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}},
+                "required": ["numbers"],
+            },
+        },
+    }
+    account = emu.account()
+    emu.script(account.name, scripts=[{"text": bad, "chunks": 50}, {"text": good, "chunks": 50}])
+    client = openai_sdk(gateway, account)
+    completion = client.chat.completions.create(model=MODEL, messages=QUESTION, response_format=fmt)
+    assert completion.choices[0].message.content == good
+    emu.script(account.name, text=bad, chunks=50)
+    stream = client.chat.completions.create(model=MODEL, messages=QUESTION, response_format=fmt, stream=True)
+    with pytest.raises(openai.APIError) as info:
+        for _ in stream:
+            pass
+    assert "$.numbers[5000]: '5000' is not of type 'integer'" in info.value.message
