@@ -47,6 +47,12 @@ _ANTHROPIC_TOOL = {
         "type": {"type": "string"},
     },
 }
+#: structured output (docs/structured-output.md): `output_config.format`, or the beta `output_format`
+_JSON_OUTPUT = {
+    "type": "object",
+    "required": ["type", "schema"],
+    "properties": {"type": {"const": "json_schema"}, "schema": {"type": "object"}},
+}
 _ANTHROPIC_COMMON: dict[str, Any] = {
     "model": {"type": "string", "examples": ["claude-sonnet-4.5"]},
     "messages": {"type": "array", "items": _ANTHROPIC_MESSAGE},
@@ -57,6 +63,8 @@ _ANTHROPIC_COMMON: dict[str, Any] = {
         "type": "object",
         "properties": {"type": {"enum": ["enabled", "disabled"]}, "budget_tokens": {"type": "integer"}},
     },
+    "output_config": {"type": "object", "properties": {"effort": {"type": "string"}, "format": _JSON_OUTPUT}},
+    "output_format": _JSON_OUTPUT,
 }
 
 ANTHROPIC_MESSAGES: dict[str, Any] = {
@@ -129,7 +137,22 @@ OPENAI_CHAT: dict[str, Any] = {
         "tools": {"type": "array", "items": _OPENAI_TOOL},
         "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
         "reasoning_effort": {"type": "string"},
-        "response_format": {"type": "object"},
+        "response_format": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"enum": ["text", "json_object", "json_schema"]},
+                "json_schema": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "description": {"type": "string"},
+                        "schema": {"type": "object"},
+                        "strict": {"type": "boolean"},
+                    },
+                },
+            },
+        },
     },
 }
 

@@ -52,6 +52,12 @@ class GatewayMetrics:
             "web_search server tool calls by outcome (ok or the error code the client got)",
             ("outcome",),
         )
+        self.structured_outputs = counter(
+            r,
+            "kiro_gateway_structured_outputs_total",
+            "answers checked against a requested JSON format: valid, invalid, off_schema (non-strict)",
+            ("outcome",),
+        )
         self.stream_errors = counter(
             r, "kiro_gateway_stream_errors_total", "in-band errors after the first byte by kind", ("kind",)
         )

@@ -89,6 +89,10 @@ class Offload:
         """`fn(*args, **kwargs)`; in a worker (with this task's context: request id) when `size` is big."""
         if size <= self.threshold_bytes:
             return fn(*args, **kwargs)
+        return await self.in_worker(fn, *args, **kwargs)
+
+    async def in_worker(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)` in a worker, whatever the size: for work the caller knows is long."""
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 

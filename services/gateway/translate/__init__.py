@@ -27,6 +27,9 @@ Notes for the app (additions to the gateway contract, all backwards compatible):
   client stop sequence (Anthropic `stop_reason: "stop_sequence"` + `stop_sequence`, OpenAI `stop`); later
   Kiro content is dropped. Without it, stop sequences are ignored as before.
 * `error_body(kind, message)` in anthropic_out / openai_out give the client error shapes per FailureKind.
+* Structured output (`structured.py`, docs/structured-output.md): `req.output_format` (its instruction is
+  already in `req.system`); translators take `output_format=` (keyword), strip a code fence around the
+  answer, and after `finish()` hold `verdict` (a fatal one has ended a stream with an in-band error).
 * Call `load_tokenizer()` at start-up (≈0.2 s) so the first request does not pay for it.
 """
 

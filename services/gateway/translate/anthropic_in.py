@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.translate import structured
 from services.gateway.translate._validate import (
     bad,
     check_image,
@@ -62,11 +63,12 @@ def parse_anthropic(body: object, *, session_id: str | None = None) -> ChatReque
     max_tokens = opt_int(body.get("max_tokens"), "max_tokens")
     if max_tokens is not None and max_tokens < 1:
         raise bad("max_tokens", "must be at least 1")
+    output_format = structured.from_anthropic(body.get("output_format"), body.get("output_config"))
     return ChatRequest(
         protocol="anthropic",
         model=model,
         messages=messages,
-        system=system,
+        system=structured.with_instruction(system, output_format),
         tools=_tools(body.get("tools")),
         web_search=_web_search(body.get("tools")),
         tool_choice=_tool_choice(body.get("tool_choice")),
@@ -75,6 +77,7 @@ def parse_anthropic(body: object, *, session_id: str | None = None) -> ChatReque
         thinking=_thinking(body.get("thinking"), body.get("output_config")),
         stop_sequences=_stop_sequences(body.get("stop_sequences")),
         session_id=session_id or _session_from_metadata(body.get("metadata")),
+        output_format=output_format,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.translate import structured
 from services.gateway.translate.stream_core import Block, Collecting, StreamTranslator
 from services.gateway.translate.tools import ToolNameMap
 from shared.client_errors import Protocol, failure_payload
@@ -41,9 +42,16 @@ class AnthropicStream(StreamTranslator):
         *,
         message_id: str | None = None,
         stop_sequences: Iterable[str] = (),
+        output_format: structured.OutputFormat | None = None,
     ) -> None:
         super().__init__(
-            model, input_tokens, tool_names, thinking, context_window, stop_sequences=stop_sequences
+            model,
+            input_tokens,
+            tool_names,
+            thinking,
+            context_window,
+            stop_sequences=stop_sequences,
+            output_format=output_format,
         )
         self.message_id = message_id or new_message_id()
 
@@ -150,6 +158,11 @@ class AnthropicStream(StreamTranslator):
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         return _sse("error", error_body(kind, message))
+
+    def _render_invalid_output(self, fmt: structured.OutputFormat, verdict: structured.Verdict) -> bytes:
+        message = structured.failure_message(fmt, verdict, attempts=1, streamed=True)
+        body = structured.error_body(Protocol.ANTHROPIC, message, None)
+        return _sse("error", body)
 
     @staticmethod
     def _delta(index: int, delta: dict[str, Any]) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from services.gateway.translate.structured import OutputFormat
+
 Protocol = Literal["openai", "anthropic"]
 Role = Literal["user", "assistant"]
 
@@ -125,3 +127,5 @@ class ChatRequest:
     session_id: str | None = None
     #: the client offered Anthropic's web search server tool
     web_search: WebSearchSpec | None = None
+    #: JSON mode / JSON Schema the answer text must satisfy (its instruction is already in `system`)
+    output_format: OutputFormat | None = None

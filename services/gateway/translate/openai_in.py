@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.translate import structured
 from services.gateway.translate._validate import (
     bad,
     check_image,
@@ -69,11 +70,12 @@ def parse_openai(body: object) -> ChatRequest:
         include_usage = opt_bool(
             want_object(stream_options, "stream_options").get("include_usage"), "stream_options.include_usage"
         )
+    output_format = structured.from_openai(body.get("response_format"))
     return ChatRequest(
         protocol="openai",
         model=model,
         messages=messages,
-        system=system,
+        system=structured.with_instruction(system, output_format),
         tools=_tools(body.get("tools"), body.get("functions")),
         tool_choice=_tool_choice(body.get("tool_choice", body.get("function_call"))),
         max_tokens=min(max_tokens or DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS),
@@ -82,6 +84,7 @@ def parse_openai(body: object) -> ChatRequest:
         stop_sequences=_stop(body.get("stop")),
         include_usage=include_usage,
         session_id=None,
+        output_format=output_format,
     )
 
 

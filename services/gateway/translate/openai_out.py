@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.translate import structured
 from services.gateway.translate.stream_core import Block, Collecting, StopReason, StreamTranslator
 from services.gateway.translate.tools import ToolNameMap
 from shared.client_errors import Protocol, failure_payload
@@ -53,9 +54,16 @@ class OpenAIStream(StreamTranslator):
         completion_id: str | None = None,
         created: int | None = None,
         stop_sequences: Iterable[str] = (),
+        output_format: structured.OutputFormat | None = None,
     ) -> None:
         super().__init__(
-            model, input_tokens, tool_names, thinking, context_window, stop_sequences=stop_sequences
+            model,
+            input_tokens,
+            tool_names,
+            thinking,
+            context_window,
+            stop_sequences=stop_sequences,
+            output_format=output_format,
         )
         self.thinking_format = thinking_format
         self.include_usage = include_usage
@@ -183,6 +191,11 @@ class OpenAIStream(StreamTranslator):
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         return b"data: " + orjson.dumps(error_body(kind, message)) + b"\n\n"
+
+    def _render_invalid_output(self, fmt: structured.OutputFormat, verdict: structured.Verdict) -> bytes:
+        message = structured.failure_message(fmt, verdict, attempts=1, streamed=True)
+        body = structured.error_body(Protocol.OPENAI, message, "response_format")
+        return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 class OpenAICollector(Collecting, OpenAIStream):

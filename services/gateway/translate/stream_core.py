@@ -17,6 +17,7 @@ import orjson
 
 from services.gateway.kiro.classify import classify_exception_frame
 from services.gateway.translate.stops import StopMatcher
+from services.gateway.translate.structured import FenceStripper, OutputFormat, Verdict, check
 from services.gateway.translate.thinking import Piece, ThinkingSplitter
 from services.gateway.translate.tokens import count_text
 from services.gateway.translate.tools import ToolNameMap
@@ -129,6 +130,7 @@ class StreamTranslator:
         context_window: int,
         *,
         stop_sequences: Iterable[str] = (),
+        output_format: OutputFormat | None = None,
     ) -> None:
         self.model = model
         self.tool_names = tool_names
@@ -152,6 +154,10 @@ class StreamTranslator:
         #: Kiro tool names the gateway runs itself (web search): their calls become server tool blocks
         self.server_tools: frozenset[str] = frozenset()
         self.web_search_requests = 0
+        self.output_format = output_format
+        self._fence = FenceStripper() if output_format is not None else None
+        #: the check of the answer against `output_format`, made by `finish()` (None: nothing checked)
+        self.verdict: Verdict | None = None
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -249,15 +255,31 @@ class StreamTranslator:
         return out + self._close_open()
 
     def finish(self) -> bytes:
-        """Close what is open and end the message (nothing after an error)."""
+        """Close what is open and end the message (nothing after an error).
+
+        With an output format, a text answer is checked first (`verdict`); one that cannot be used ends
+        with an in-band error instead of the normal end (a collector renders nothing either way).
+        """
         if self._finished or self.failure is not None:
             return b""
         out = self._flush_splitter()
         if self._open is not None and self._open.kind == "tool_use" and self._open.tool_input() is None:
             self._open.truncated = True
+        if self._fence is not None:
+            out += self._flush_text()
+        if self.output_format is not None and self.stop_reason in ("end_turn", "stop_sequence"):
+            self.verdict = check(self.output_format, self.answer_text)
+            if self.verdict.fatal:  # before the block closes: SDK stream helpers parse it when it does
+                self._finished = True
+                return out + self._render_invalid_output(self.output_format, self.verdict)
         out += self._close_open()
         self._finished = True
         return out + self._render_finish()
+
+    @property
+    def answer_text(self) -> str:
+        """The answer's text blocks joined (no thinking, no tool input)."""
+        return "".join(block.text for block in self.blocks if block.kind == "text")
 
     def error(self, kind: FailureKind, message: str, *, reason: str = "") -> bytes:
         """An in-band error event; the stream ends here (no further events, no normal end).
@@ -293,6 +315,11 @@ class StreamTranslator:
         return self._pieces(self._splitter.finish()) if self._splitter is not None else b""
 
     def _text(self, text: str) -> bytes:
+        if self._fence is not None:
+            text = self._fence.feed(text)
+        return self._stopped_text(text)
+
+    def _stopped_text(self, text: str) -> bytes:
         if self._stops:
             text = self._stops.feed(text)
             if self._stops.matched is not None:
@@ -387,16 +414,24 @@ class StreamTranslator:
         self._open = block
         return self._render_open(block)
 
-    def _close_open(self) -> bytes:
-        block, self._open = self._open, None
-        if block is None:
-            return b""
+    def _flush_text(self) -> bytes:
+        """The answer text ends here: emit what the fence stripper and the stop matcher held back."""
         out = b""
-        if block.kind == "text" and self._stops:
-            held = self._stops.flush()  # the text ends here, so it cannot grow into a stop sequence
+        if self._fence is not None:
+            out += self._stopped_text(self._fence.flush())  # a closing fence is dropped
+        block = self._open
+        if block is not None and block.kind == "text" and self._stops:
+            held = self._stops.flush()  # it cannot grow into a stop sequence any more
             if held:
                 block.parts.append(held)
                 out += self._render_text(held)
+        return out
+
+    def _close_open(self) -> bytes:
+        out = self._flush_text() if self._open is not None and self._open.kind == "text" else b""
+        block, self._open = self._open, None
+        if block is None:
+            return out
         if block.kind == "thinking" and not block.signature:
             block.signature = signature_for(block.text)
         return out + self._render_close(block)
@@ -423,6 +458,9 @@ class StreamTranslator:
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
         raise NotImplementedError
 
+    def _render_invalid_output(self, fmt: OutputFormat, verdict: Verdict) -> bytes:
+        raise NotImplementedError
+
 
 class Collecting(StreamTranslator):
     """Renders nothing: a non-streaming reply is built by `result()` once the whole answer is in."""
@@ -446,4 +484,7 @@ class Collecting(StreamTranslator):
         return b""
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
+        return b""
+
+    def _render_invalid_output(self, fmt: OutputFormat, verdict: Verdict) -> bytes:
         return b""

@@ -365,7 +365,9 @@ def test_openai_accepts_every_field_and_message_shape_real_clients_send() -> Non
             future_field=True,
         )
     )
-    assert req.system == ["dev rules", "sys"]
+    assert req.system[:2] == ["dev rules", "sys"]
+    assert req.output_format is not None and req.output_format.kind == "json_object"
+    assert req.system[2].startswith("Output format: answer with one valid JSON object")
     assert [t.name for t in req.tools] == ["f", "legacy"]
     assert (req.tool_choice.mode, req.tool_choice.name) == ("tool", "f")
     assert req.include_usage and req.stream and req.stop_sequences == ["END"]
