@@ -1,4 +1,4 @@
-"""Codex CLI (npm @openai/codex) runs a shell command through the router's Responses API, as a user runs it."""
+"""Codex CLI (npm @openai/codex) runs a shell command through the router's Responses API, as users run it."""
 
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ async def test_codex_exec_runs_a_shell_command_and_answers_through_the_router(
     stack.control.queue_scripts(
         account,
         [
-            {"text": "Creating the file.", "tool_calls": [{"name": "exec_command", "input": {"cmd": COMMAND}}]},
+            {
+                "text": "Creating the file.",
+                "tool_calls": [{"name": "exec_command", "input": {"cmd": COMMAND}}],
+            },
             {"text": FINAL},
         ],
     )
