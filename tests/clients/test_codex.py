@@ -19,7 +19,10 @@ FINAL = "Created made-by-codex.txt; the command printed codex-ran-it."
 
 
 def _codex_home(path: Path, base_url: str) -> Path:
-    """CODEX_HOME with the stack as a custom Responses provider; no retries, so a failure shows at once."""
+    """CODEX_HOME with the stack as a custom Responses provider; no retries, so a failure shows at once.
+
+    Everything else is Codex's default (its full tool set included), as a user's first config would be.
+    """
     path.mkdir()
     (path / "config.toml").write_text(
         'model = "claude-sonnet-4.5"\n'
@@ -30,7 +33,12 @@ def _codex_home(path: Path, base_url: str) -> Path:
         'wire_api = "responses"\n'
         f'env_key = "{KEY_ENV}"\n'
         "request_max_retries = 0\n"
-        "stream_max_retries = 0\n"
+        "stream_max_retries = 0\n\n"
+        # without these two Codex tries to reach its analytics host, GitHub and chatgpt.com (plugins)
+        "[analytics]\n"
+        "enabled = false\n\n"
+        "[features]\n"
+        "plugins = false\n"
     )
     return path
 
