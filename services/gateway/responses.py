@@ -83,6 +83,7 @@ def translator_for(
         context_window,
         echo=responses.echo,
         tool_kinds=responses.tool_kinds,
+        tool_namespaces=responses.tool_namespaces,
         encrypted_reasoning=responses.encrypted_reasoning,
     )
 

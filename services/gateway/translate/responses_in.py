@@ -113,6 +113,8 @@ class ResponsesRequest:
     previous_response_id: str | None
     #: client tool name -> kind, for rendering calls as function_call / custom_tool_call / local_shell_call
     tool_kinds: dict[str, ToolKind] = field(default_factory=dict)
+    #: client tool name -> the `namespace` tool it was offered in (its calls name the namespace back)
+    tool_namespaces: dict[str, str] = field(default_factory=dict)
     #: `include` asked for `reasoning.encrypted_content`
     encrypted_reasoning: bool = False
     #: types of the offered tools Kiro does not get (built-in ones), for the log
@@ -145,7 +147,7 @@ def parse_responses(body: dict[str, Any], prior: list[dict[str, Any]] | None = N
     messages = _messages(conversation, system)
     if not any(m.role == "user" for m in messages):
         raise bad("input", "at least one user message or tool output is required")
-    tools, kinds, ignored = _tools(body.get("tools"))
+    tools, kinds, namespaces, ignored = _tools(body.get("tools"))
     format_note = _text_format(body.get("text"))
     if format_note:
         system.append(format_note)
@@ -173,6 +175,7 @@ def parse_responses(body: dict[str, Any], prior: list[dict[str, Any]] | None = N
         store=opt_bool(body.get("store"), "store", default=True),
         previous_response_id=previous_response_id(body),
         tool_kinds=kinds,
+        tool_namespaces=namespaces,
         encrypted_reasoning="reasoning.encrypted_content" in included,
         ignored_tools=ignored,
         echo=_echo(body, instructions, max_tokens),
@@ -346,41 +349,58 @@ def _arguments(value: object, param: str) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
-def _tools(value: object) -> tuple[list[Tool], dict[str, ToolKind], list[str]]:
+def _tools(value: object) -> tuple[list[Tool], dict[str, ToolKind], dict[str, str], list[str]]:
+    """Kiro tools from `tools`: functions, custom and shell tools, and those grouped in a namespace."""
     tools: list[Tool] = []
     kinds: dict[str, ToolKind] = {}
+    namespaces: dict[str, str] = {}
     ignored: list[str] = []
     if value is None:
-        return tools, kinds, ignored
+        return tools, kinds, namespaces, ignored
     for i, raw in enumerate(want_list(value, "tools")):
         param = f"tools[{i}]"
         tool = want_object(raw, param)
         kind = tool.get("type", "function")
-        if kind == "function":
-            name = want_str(tool.get("name"), f"{param}.name")
-            schema = tool.get("parameters")
-            tools.append(
-                Tool(
-                    name=name,
-                    description=opt_str(tool.get("description"), f"{param}.description") or "",
-                    input_schema=want_object(schema, f"{param}.parameters")
-                    if schema is not None
-                    else EMPTY_SCHEMA,
-                )
-            )
-            kinds[name] = "function"
-        elif kind == "custom":
-            name = want_str(tool.get("name"), f"{param}.name")
-            tools.append(Tool(name, _custom_description(tool, param), CUSTOM_TOOL_SCHEMA))
-            kinds[name] = "custom"
-        elif kind == "local_shell":
-            tools.append(LOCAL_SHELL_TOOL)
-            kinds[LOCAL_SHELL_TOOL.name] = "local_shell"
+        if kind == "namespace":
+            # Kiro has no namespaces: the tools inside are offered by their own names (Codex's sub-agent
+            # tools arrive this way), and a call to one names its namespace again
+            space = want_str(tool.get("name"), f"{param}.name")
+            for j, inner in enumerate(want_list(tool.get("tools"), f"{param}.tools")):
+                found = _tool(want_object(inner, f"{param}.tools[{j}]"), f"{param}.tools[{j}]", kinds)
+                if found is not None:
+                    tools.append(found)
+                    namespaces[found.name] = space
         elif isinstance(kind, str):
-            ignored.append(kind)  # a hosted tool (or one newer than this code): nothing Kiro can run
+            found = _tool(tool, param, kinds)
+            if found is not None:
+                tools.append(found)
+            else:
+                ignored.append(kind)  # a hosted tool (or one newer than this code): nothing Kiro can run
         else:
             raise bad(f"{param}.type", "expected a string")
-    return tools, kinds, ignored
+    return tools, kinds, namespaces, ignored
+
+
+def _tool(tool: dict[str, Any], param: str, kinds: dict[str, ToolKind]) -> Tool | None:
+    """One function, custom or shell tool (its kind noted in `kinds`); None for any other type."""
+    kind = tool.get("type", "function")
+    if kind == "function":
+        name = want_str(tool.get("name"), f"{param}.name")
+        schema = tool.get("parameters")
+        kinds[name] = "function"
+        return Tool(
+            name=name,
+            description=opt_str(tool.get("description"), f"{param}.description") or "",
+            input_schema=want_object(schema, f"{param}.parameters") if schema is not None else EMPTY_SCHEMA,
+        )
+    if kind == "custom":
+        name = want_str(tool.get("name"), f"{param}.name")
+        kinds[name] = "custom"
+        return Tool(name, _custom_description(tool, param), CUSTOM_TOOL_SCHEMA)
+    if kind == "local_shell":
+        kinds[LOCAL_SHELL_TOOL.name] = "local_shell"
+        return LOCAL_SHELL_TOOL
+    return None
 
 
 def _custom_description(tool: dict[str, Any], param: str) -> str:

@@ -55,6 +55,7 @@ class ResponsesStream(StreamTranslator):
         *,
         echo: Mapping[str, Any],
         tool_kinds: Mapping[str, ToolKind],
+        tool_namespaces: Mapping[str, str] | None = None,
         encrypted_reasoning: bool = False,
         response_id: str | None = None,
         created_at: int | None = None,
@@ -67,6 +68,7 @@ class ResponsesStream(StreamTranslator):
         self.created_at = created_at or int(time.time())
         self.echo = dict(echo)
         self.tool_kinds = dict(tool_kinds)
+        self.tool_namespaces = dict(tool_namespaces or {})
         self.encrypted_reasoning = encrypted_reasoning
         self._sequence = 0
         self._open_index = -1
@@ -173,7 +175,7 @@ class ResponsesStream(StreamTranslator):
                 "call_id": block.tool_use_id,
                 "action": _shell_action(block) if done else {"type": "exec", "command": [], "env": {}},
             }
-        return {
+        call: dict[str, Any] = {
             "id": item_id,
             "type": "function_call",
             "status": status,
@@ -181,6 +183,9 @@ class ResponsesStream(StreamTranslator):
             "name": block.name,
             "arguments": (block.text.strip() or "{}") if done else "",
         }
+        if block.name in self.tool_namespaces:
+            call["namespace"] = self.tool_namespaces[block.name]
+        return call
 
     # --- events -----------------------------------------------------------------------------
     def _event(self, kind: str, **fields: Any) -> bytes:

@@ -372,3 +372,37 @@ def test_collector_result_is_a_response_object_the_sdk_parses() -> None:
     assert response.status == "completed" and response.output_text == "Sure."
     assert [o.type for o in response.output] == ["message", "function_call"]
     assert collector.output_items()[1]["call_id"] == "c"
+
+
+def test_tools_in_a_namespace_reach_kiro_and_their_calls_name_the_namespace() -> None:
+    # Codex offers its sub-agent tools as `{"type": "namespace", "name": "multi_agent_v1", "tools": [...]}`
+    spawn = {**WEATHER, "name": "spawn_agent", "description": "Start a sub-agent."}
+    body = {
+        "model": "claude-sonnet-4.5",
+        "input": "start a helper",
+        "tools": [
+            WEATHER,
+            {"type": "namespace", "name": "multi_agent_v1", "description": "", "tools": [spawn]},
+        ],
+    }
+    parsed = parse_responses(body)
+    assert [t.name for t in parsed.chat.tools] == ["get_weather", "spawn_agent"]
+    assert parsed.ignored_tools == []
+
+    events: list[KiroEvent] = [
+        ToolUseStart("c1", "spawn_agent"),
+        ToolUseInputDelta("c1", '{"city": "Oslo"}'),
+        _stop("c1", "spawn_agent", '{"city": "Oslo"}'),
+        ToolUseStart("c2", "get_weather"),
+        ToolUseInputDelta("c2", '{"city": "Rome"}'),
+        _stop("c2", "get_weather", '{"city": "Rome"}'),
+    ]
+    stream = _stream(tool_kinds=parsed.tool_kinds, tool_namespaces=parsed.tool_namespaces)
+    rendered = _render(stream, events)
+    with _sdk(rendered).responses.stream(model="m", input="x") as sdk_stream:
+        final = sdk_stream.get_final_response()
+    calls = [o for o in final.output if o.type == "function_call"]
+    assert [(c.name, c.namespace) for c in calls] == [
+        ("spawn_agent", "multi_agent_v1"),
+        ("get_weather", None),
+    ]
