@@ -485,9 +485,7 @@ def _searches(state: GatewayState, call: ChatCall) -> SearchRounds | None:
         except InvalidRequestError as exc:  # the results made the conversation too long for Kiro
             raise UpstreamError(FailureKind.INVALID_REQUEST, exc.message) from None
 
-    return SearchRounds(
-        state.client, call.creds, spec, call.req, rebuild, state.metrics, ping_interval=settings.ping_interval
-    )
+    return SearchRounds(state.client, call.creds, spec, call.req, rebuild, state.metrics)
 
 
 def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None, reason: str) -> bytes:

@@ -100,7 +100,7 @@ class Relay:
             searches, translator = self._searches, self.translator
             if searches is None or not isinstance(translator, AnthropicStream):
                 return
-            async for out in searches.run(translator):
+            async for out in searches.run(translator, self._until_ping):
                 yield out
                 self.sent()
             follow = searches.follow

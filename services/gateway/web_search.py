@@ -94,7 +94,6 @@ class SearchRounds:
     req: ChatRequest
     rebuild: Rebuild
     metrics: GatewayMetrics
-    ping_interval: float
     #: the next Kiro request, set by `run` when the conversation goes on
     follow: KiroRequest | None = None
     uses: int = 0
@@ -105,8 +104,12 @@ class SearchRounds:
     def max_uses(self) -> int:
         return self.spec.max_uses or DEFAULT_MAX_USES
 
-    async def run(self, translator: AnthropicStream) -> AsyncIterator[bytes]:
-        """After one Kiro answer: run its searches, yield their result blocks, set `follow`."""
+    async def run(self, translator: AnthropicStream, until_ping: Callable[[], float]) -> AsyncIterator[bytes]:
+        """After one Kiro answer: run its searches, yield their result blocks, set `follow`.
+
+        `until_ping` is the relay's clock: seconds until a ping is due since the last byte the client got
+        (the relay resets it on every chunk this yields).
+        """
         self.follow = None
         blocks = translator.blocks[self._seen :]
         calls = [b for b in blocks if b.kind == "server_tool_use"]
@@ -120,7 +123,7 @@ class SearchRounds:
             task = asyncio.ensure_future(self._search(call, translator))
             try:
                 while not task.done():  # the client hears pings while Kiro searches
-                    await asyncio.wait({task}, timeout=self.ping_interval)
+                    await asyncio.wait({task}, timeout=max(0.0, until_ping()))
                     if not task.done():
                         yield translator.ping()
             finally:
