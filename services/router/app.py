@@ -21,7 +21,7 @@ from starlette.responses import Response
 from services.router.background import start_background
 from services.router.context import AppContext
 from services.router.credentials import CredentialCache
-from services.router.errors import ClientError, error_response, protocol_of
+from services.router.errors import ClientError, error_response, protocol_of, unavailable_status
 from services.router.gateways import Gateways
 from services.router.hot import Front
 from services.router.metrics import RouterMetrics
@@ -195,9 +195,11 @@ async def _redis_error(request: Request, exc: RedisError) -> Response:
     """Without Redis (pool, keys) nothing can be served; say so in the client's shape, retryable."""
     if not isinstance(exc, RedisUnavailable):  # the open breaker logged itself once
         log.error("redis unavailable", extra=log_fields(error=repr(exc)))
+    status, kind = unavailable_status(protocol_of(request), retryable=True)
     error = ClientError(
-        503,
+        status,
         "the account pool store is unreachable",
+        kind=kind,
         code="store_unavailable",
         retry_after=2,
         should_retry=True,

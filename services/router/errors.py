@@ -47,6 +47,15 @@ class ClientError(Exception):
         self.should_retry = should_retry
 
 
+def unavailable_status(protocol: Protocol, *, retryable: bool) -> tuple[int, str]:
+    """Status and Anthropic error type for "cannot serve now": OpenAI's 503; for Anthropic's SDKs, which
+    know no 503, 529 `overloaded_error` when waiting helps and 500 `api_error` otherwise (client-compat §5
+    item 28)."""
+    if protocol is Protocol.ANTHROPIC:
+        return (529, "overloaded_error") if retryable else (500, "api_error")
+    return 503, "overloaded_error" if retryable else "api_error"
+
+
 def error_response(protocol: Protocol, error: ClientError, request_id: str) -> Response:
     headers = {"request-id": request_id, "x-request-id": request_id}
     if error.retry_after is not None:

@@ -6,7 +6,8 @@ reach the client as a 401 that blames its own key).
 
 - every account throttled → 429 `rate_limit_error` / `rate_limit_exceeded`;
 - every account out of quota (or a mix of both) → 429, OpenAI `insufficient_quota` when all were quota;
-- anything else (rejected token, suspension, transient Kiro errors, mixes) → 503 `overloaded_error`.
+- anything else (rejected token, suspension, transient Kiro errors, mixes) → 503 (OpenAI) or 529
+  `overloaded_error` (Anthropic).
 
 `Retry-After` is when the pool has an account again (the soonest cooldown or reset); SDKs are told to
 retry (`x-should-retry`) only when that is within the time they would wait.
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 
 from services.router.context import AppContext
-from services.router.errors import ClientError
+from services.router.errors import ClientError, unavailable_status
 from services.router.relay import Exchange
 from shared.errors import FailureKind
 
@@ -46,7 +47,8 @@ async def exhausted(ctx: AppContext, exchange: Exchange, kinds: list[FailureKind
         quota = set(counts) == {FailureKind.QUOTA_EXHAUSTED}
         status, kind, code = 429, "rate_limit_error", "insufficient_quota" if quota else "rate_limit_exceeded"
     else:
-        status, kind, code = 503, "overloaded_error", "accounts_unavailable"
+        status, kind = unavailable_status(exchange.protocol, retryable=True)
+        code = "accounts_unavailable"
     ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "").inc()
     return ClientError(
         status, message, kind=kind, code=code, retry_after=retry_after, should_retry=should_retry

@@ -16,7 +16,7 @@ from starlette.types import Receive
 
 from services.router.abandon import Abandoned, Abandonment
 from services.router.context import AppContext
-from services.router.errors import ClientError
+from services.router.errors import ClientError, unavailable_status
 from services.router.exhausted import SDK_MAX_RETRY_AFTER, exhausted
 from services.router.failures import apply_failure
 from services.router.relay import Exchange, RelayResponse
@@ -302,7 +302,7 @@ async def _pick(
 
 
 async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> ClientError:
-    """A 503 saying why nothing is usable, retryable only when waiting can help."""
+    """Why nothing is usable (503, for Anthropic callers 529 or 500), retryable only when waiting helps."""
     summary = await ctx.pool.summary()
     counts = summary.counts
     retry_after: float = ctx.settings.no_account_retry_after_seconds
@@ -333,15 +333,27 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
             f"{counts['needs_relogin']} need re-login, {counts['invalid']} invalid"
         )
     ctx.metrics.no_account.labels(reason).inc()
-    ctx.metrics.requests.labels(exchange.route, "503", exchange.model, "").inc()
     log.warning("no usable account", extra=log_fields(reason=reason, pick=miss.reason))
+    if reason == "cooling" and counts["exhausted"] and not counts["cooldown"]:
+        # every account is out of quota: the same answer as when each one tried said so (exhausted.py)
+        ctx.metrics.requests.labels(exchange.route, "429", exchange.model, "").inc()
+        return ClientError(
+            429,
+            message,
+            kind="rate_limit_error",
+            code="insufficient_quota",
+            retry_after=retry_after,
+            should_retry=retry_after <= SDK_MAX_RETRY_AFTER,
+        )
     retryable = reason in ("busy", "refreshing") or (
         reason == "cooling" and retry_after <= SDK_MAX_RETRY_AFTER
     )
+    status, kind = unavailable_status(exchange.protocol, retryable=retryable)
+    ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "").inc()
     return ClientError(
-        503,
+        status,
         message,
-        kind="overloaded_error" if retryable else "api_error",
+        kind=kind,
         code=reason,
         retry_after=retry_after if retryable or reason == "cooling" else None,
         should_retry=retryable,

@@ -35,8 +35,8 @@ class Answer:
 
     @property
     def clean_refusal(self) -> bool:
-        """A 503 an SDK retries: Retry-After and the Anthropic error shape."""
-        return self.status == 503 and self.retry_after is not None and self.error_type != ""
+        """A 529 the Anthropic SDK retries: Retry-After and the Anthropic error shape."""
+        return self.status == 529 and self.retry_after is not None and self.error_type != ""
 
 
 async def send(session: aiohttp.ClientSession, url: str, key: str, body: dict[str, object]) -> Answer:

@@ -157,7 +157,7 @@ async def test_one_transient_kiro_error_leaves_the_only_account_serving(stack: S
     stack.control.clear_faults(account)
     served = await _post(stack.routers[1].url, key, _body("after the blip"))
 
-    assert failed.status_code == 503
+    assert failed.status_code == 529
     assert failed.json()["error"]["type"] == "overloaded_error"
     assert failed.headers["x-should-retry"] == "true"
     assert served.status_code == 200, served.text
@@ -187,12 +187,13 @@ async def test_every_accounts_token_rejected_is_a_retryable_503_not_an_authentic
 
     for caught in (from_claude.value, from_gpt.value):
         assert not isinstance(caught, anthropic.AuthenticationError | openai.AuthenticationError)
-        assert caught.status_code == 503
         assert caught.response.headers["x-should-retry"] == "true"
         assert 1 <= int(caught.response.headers["retry-after"]) <= 31  # the refresh pause
     assert isinstance(from_claude.value, anthropic.InternalServerError)
+    assert from_claude.value.status_code == 529  # Anthropic's SDKs know no 503
     assert from_claude.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
     assert isinstance(from_gpt.value, openai.InternalServerError)
+    assert from_gpt.value.status_code == 503
     assert from_gpt.value.code == "accounts_unavailable"
 
 
@@ -273,7 +274,8 @@ async def test_empty_pool_answers_503_saying_why(stack: Stack, seeder: Seeder) -
             headers={"authorization": f"Bearer {key}"},
         )
 
-    assert anthropic.status_code == 503
+    assert anthropic.status_code == 500  # nothing to wait for: Anthropic's api_error, not a 529
+    assert anthropic.json()["error"]["type"] == "api_error"
     assert "no Kiro account is configured" in anthropic.json()["error"]["message"]
     assert anthropic.headers["x-should-retry"] == "false"
     assert openai.status_code == 503
@@ -288,10 +290,34 @@ async def test_cooling_pool_answers_retryable_overloaded_with_retry_after(
 
     response = await _post(stack.routers[0].url, key, _body())
 
-    assert response.status_code == 503
+    assert response.status_code == 529
     assert response.json()["error"]["type"] == "overloaded_error"
     assert 25 <= int(response.headers["retry-after"]) <= 31
     assert response.headers["x-should-retry"] == "true"
+
+
+async def test_a_pool_whose_every_account_is_out_of_quota_answers_429_until_the_reset(
+    stack: Stack, seeder: Seeder
+) -> None:
+    reset_at = time.time() + 2 * 3600
+    await seeder.account(state=AccountState.EXHAUSTED, until=reset_at)
+    key = await seeder.client_key()
+
+    claude = await _post(stack.routers[0].url, key, _body())
+    async with httpx.AsyncClient(timeout=30) as client:
+        gpt = await client.post(
+            stack.routers[1].url + "/v1/chat/completions",
+            json=_body(),
+            headers={"authorization": f"Bearer {key}"},
+        )
+
+    # the same answer as when each account tried said "out of quota" (was a 503 "cooling")
+    assert claude.status_code == gpt.status_code == 429
+    assert claude.json()["error"]["type"] == "rate_limit_error"
+    assert gpt.json()["error"]["code"] == "insufficient_quota"
+    for answer in (claude, gpt):
+        assert abs(int(answer.headers["retry-after"]) - (reset_at - time.time())) <= 60
+        assert answer.headers["x-should-retry"] == "false"  # two hours: longer than any SDK waits
 
 
 async def test_accounts_needing_relogin_answer_503_without_retry(stack: Stack, seeder: Seeder) -> None:
@@ -300,7 +326,7 @@ async def test_accounts_needing_relogin_answer_503_without_retry(stack: Stack, s
 
     response = await _post(stack.routers[0].url, key, _body())
 
-    assert response.status_code == 503
+    assert response.status_code == 500
     assert "log in again" in response.json()["error"]["message"]
     assert response.headers["x-should-retry"] == "false"
 
@@ -313,7 +339,7 @@ async def test_pool_without_a_usable_token_answers_503_and_asks_for_refreshes(
 
     response = await _post(stack.routers[1].url, key, _body())
 
-    assert response.status_code == 503
+    assert response.status_code == 529
     assert response.json()["error"]["type"] == "overloaded_error"
     assert "being refreshed" in response.json()["error"]["message"]
     assert await seeder.refresh_queued(stale)

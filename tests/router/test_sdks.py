@@ -64,7 +64,7 @@ async def test_anthropic_sdk_sees_authentication_and_overload_errors(stack: Stac
     await bad.close()
     await empty_pool.close()
 
-    assert unavailable.value.status_code == 503
+    assert unavailable.value.status_code == 500
     assert "no Kiro account is configured" in unavailable.value.message
 
 
