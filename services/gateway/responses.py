@@ -85,6 +85,7 @@ def translator_for(
         tool_kinds=responses.tool_kinds,
         tool_namespaces=responses.tool_namespaces,
         encrypted_reasoning=responses.encrypted_reasoning,
+        output_format=req.output_format,
     )
 
 

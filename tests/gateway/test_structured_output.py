@@ -275,3 +275,32 @@ def test_long_answers_are_checked_too_stream_and_not(
         for _ in stream:
             pass
     assert "$.numbers[5000]: '5000' is not of type 'integer'" in info.value.message
+
+
+# --- OpenAI Responses API (`text.format`) ---------------------------------------------------------
+
+
+def test_responses_parse_retries_once_and_gets_the_object(
+    gateway: ServiceProcess, emu: Emulator, openai_sdk: OpenAIFactory
+) -> None:
+    account = emu.account()
+    emu.script(account.name, scripts=[{"text": NO_AGE}, {"text": FENCED_ADA}])
+    response = openai_sdk(gateway, account).responses.parse(model=MODEL, input=QUESTION, text_format=Person)
+    assert response.output_parsed == Person(name="Ada", age=36)
+    first, retry = chat_calls(emu, account.name)
+    assert "Output format:" in first_content(first)
+    assert "'age' is a required property" in current_content(retry)
+
+
+def test_responses_stream_with_an_invalid_answer_ends_in_response_failed(
+    gateway: ServiceProcess, emu: Emulator, openai_sdk: OpenAIFactory
+) -> None:
+    account = emu.account()
+    emu.script(account.name, text=NOT_JSON, chunks=3)
+    stream = openai_sdk(gateway, account).responses.create(
+        model=MODEL, input=QUESTION, text={"format": {"type": "json_object"}}, stream=True
+    )
+    kinds = [event.type for event in stream]
+    assert "response.output_text.delta" in kinds  # the text went out as it came
+    assert kinds[-1] == "response.failed" and "response.completed" not in kinds
+    assert len(chat_calls(emu, account.name)) == 1

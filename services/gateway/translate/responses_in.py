@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
+from services.gateway.translate import structured
 from services.gateway.translate._validate import (
     bad,
     check_image,
@@ -148,9 +149,7 @@ def parse_responses(body: dict[str, Any], prior: list[dict[str, Any]] | None = N
     if not any(m.role == "user" for m in messages):
         raise bad("input", "at least one user message or tool output is required")
     tools, kinds, namespaces, ignored = _tools(body.get("tools"))
-    format_note = _text_format(body.get("text"))
-    if format_note:
-        system.append(format_note)
+    output_format = _text_format(body.get("text"))
     max_tokens = opt_int(body.get("max_output_tokens"), "max_output_tokens")
     if max_tokens is not None and max_tokens < 1:
         raise bad("max_output_tokens", "must be at least 1")
@@ -162,12 +161,13 @@ def parse_responses(body: dict[str, Any], prior: list[dict[str, Any]] | None = N
         protocol="openai",
         model=model,
         messages=messages,
-        system=system,
+        system=structured.with_instruction(system, output_format),
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice")),
         max_tokens=min(max_tokens or DEFAULT_MAX_TOKENS, MAX_OUTPUT_TOKENS),
         stream=opt_bool(body.get("stream"), "stream"),
         thinking=_reasoning(body.get("reasoning")),
+        output_format=output_format,
     )
     return ResponsesRequest(
         chat=chat,
@@ -447,23 +447,8 @@ def _reasoning(value: object) -> ThinkingRequest | None:
     return ThinkingRequest("enabled", budget_tokens=EFFORT_BUDGETS[effort], effort=effort)
 
 
-def _text_format(value: object) -> str:
-    """Structured output asked in `text.format`: Kiro has no constrained decoding, so it is an instruction."""
+def _text_format(value: object) -> structured.OutputFormat | None:
+    """Structured output asked in `text.format`: asked for in the system prompt, then checked."""
     if value is None:
-        return ""
-    fmt = want_object(value, "text").get("format")
-    if fmt is None:
-        return ""
-    fmt = want_object(fmt, "text.format")
-    kind = fmt.get("type")
-    if kind == "json_schema":
-        schema = want_object(fmt.get("schema"), "text.format.schema")
-        return (
-            "Answer with one JSON value only (no prose, no code fence) that validates against this JSON"
-            f" Schema:\n{orjson.dumps(schema).decode()}"
-        )
-    if kind == "json_object":
-        return "Answer with one JSON object only (no prose, no code fence)."
-    if kind in (None, "text"):
-        return ""
-    raise bad("text.format.type", f"expected 'text', 'json_schema' or 'json_object', got {kind!r}")
+        return None
+    return structured.from_responses(want_object(value, "text").get("format"))

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.translate import structured
 from services.gateway.translate.responses_in import ToolKind
 from services.gateway.translate.stream_core import Block, Collecting, StreamTranslator
 from services.gateway.translate.tokens import count_text
@@ -60,9 +61,16 @@ class ResponsesStream(StreamTranslator):
         response_id: str | None = None,
         created_at: int | None = None,
         stop_sequences: Iterable[str] = (),
+        output_format: structured.OutputFormat | None = None,
     ) -> None:
         super().__init__(
-            model, input_tokens, tool_names, thinking, context_window, stop_sequences=stop_sequences
+            model,
+            input_tokens,
+            tool_names,
+            thinking,
+            context_window,
+            stop_sequences=stop_sequences,
+            output_format=output_format,
         )
         self.response_id = response_id or new_response_id()
         self.created_at = created_at or int(time.time())
@@ -316,7 +324,14 @@ class ResponsesStream(StreamTranslator):
         return self._event("response.completed", response=self.result())
 
     def _render_error(self, kind: FailureKind, message: str) -> bytes:
-        error = {"code": FAILED_CODES.get(kind, "server_error"), "message": message}
+        return self._failed(FAILED_CODES.get(kind, "server_error"), message)
+
+    def _render_invalid_output(self, fmt: structured.OutputFormat, verdict: structured.Verdict) -> bytes:
+        message = structured.failure_message(fmt, verdict, attempts=1, streamed=True)
+        return self._failed(structured.ERROR_CODE, message)
+
+    def _failed(self, code: str, message: str) -> bytes:
+        error = {"code": code, "message": message}
         return self._event("response.failed", response=self._response("failed", self.output_items(), error))
 
 
