@@ -45,8 +45,11 @@ def test_captured_request_is_served(gateway: ServiceProcess, emu: Emulator, path
         assert answer.get("content") or answer.get("choices")
         return
     events = sse_events(r.text)
+    names = [name for name, _ in events]
     if capture["path"].startswith("/v1/messages"):
-        names = [name for name, _ in events]
         assert names[0] == "message_start" and names[-2] == "message_stop"
+    elif capture["path"].startswith("/v1/responses"):
+        named = [name for name in names if name not in (None, "comment")]  # pings, the usage trailer
+        assert named[0] == "response.created" and named[-1] == "response.completed"
     else:
         assert [d for name, d in events if name is None][-1] == "[DONE]"
