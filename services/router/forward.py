@@ -348,7 +348,8 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
     retryable = reason in ("busy", "refreshing") or (
         reason == "cooling" and retry_after <= SDK_MAX_RETRY_AFTER
     )
-    status, kind = unavailable_status(exchange.protocol, retryable=retryable)
+    # a long cooldown is still "overloaded, come back at Retry-After" (told not to retry before it)
+    status, kind = unavailable_status(exchange.protocol, retryable=retryable or reason == "cooling")
     ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "").inc()
     return ClientError(
         status,
