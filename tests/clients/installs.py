@@ -57,9 +57,17 @@ def ensure_aider() -> Path:
         if not _installed(stamp, AIDER_VERSION, binary):
             started = time.monotonic()
             shutil.rmtree(venv, ignore_errors=True)
-            _run([sys.executable, "-m", "venv", str(venv)], "python -m venv")
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-            _run([*pip, f"aider-chat=={AIDER_VERSION}"], f"pip install aider-chat=={AIDER_VERSION}")
+            _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "python -m venv")
+            # uv (a dev dependency) installs aider's ~150 packages in seconds where pip takes a minute
+            uv = Path(sys.executable).parent / "uv"
+            python, package = str(venv / "bin" / "python"), f"aider-chat=={AIDER_VERSION}"
+            try:
+                if not uv.exists():
+                    raise InstallError("uv is not installed")
+                _run([str(uv), "pip", "install", "-q", "--python", python, package], f"uv: {package}")
+            except InstallError:  # no uv, or an index only pip is configured for: the slow way
+                _run([python, "-m", "ensurepip", "-q"], "ensurepip")
+                _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", package], package)
             stamp.write_text(AIDER_VERSION)
             print(f"installed aider-chat {AIDER_VERSION} in {time.monotonic() - started:.0f} s")
     return binary
