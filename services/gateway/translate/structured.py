@@ -16,7 +16,6 @@ Client shapes parsed here, one `OutputFormat` for all:
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
 from services.gateway.translate._validate import bad, opt_bool, opt_str, type_name, want_object
+from services.gateway.translate.follow_up import follow_up_payload
 from shared.client_errors import Protocol, error_payload
 
 #: how many model answers a non-streaming request may get: the first and one retry
@@ -379,28 +379,8 @@ def retry_payload(
 
     Same conversation, model, origin and tools as `payload` (the request that produced `answer`).
     """
-    state = payload["conversationState"]
-    current = state["currentMessage"]["userInputMessage"]
-    moved = {k: v for k, v in current.items() if k != "userInputMessageContext"}
-    context = current.get("userInputMessageContext") or {}
-    if context.get("toolResults"):
-        moved["userInputMessageContext"] = {"toolResults": context["toolResults"]}
     said = answer[:RETRY_ANSWER_CHARS] if answer.strip() else "(an empty answer)"
-    new_current: dict[str, Any] = {
-        "content": retry_prompt(fmt, verdict),
-        "modelId": current["modelId"],
-        "origin": current["origin"],
-    }
-    if context.get("tools"):
-        new_current["userInputMessageContext"] = {"tools": context["tools"]}
-    new_state = {k: v for k, v in state.items() if k not in ("history", "currentMessage")}
-    new_state["history"] = [
-        *copy.copy(state.get("history", [])),
-        {"userInputMessage": moved},
-        {"assistantResponseMessage": {"content": said}},
-    ]
-    new_state["currentMessage"] = {"userInputMessage": new_current}
-    return {**{k: v for k, v in payload.items() if k != "conversationState"}, "conversationState": new_state}
+    return follow_up_payload(payload, said, retry_prompt(fmt, verdict))
 
 
 def failure_message(fmt: OutputFormat, verdict: Verdict, *, attempts: int, streamed: bool) -> str:
