@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,12 +14,9 @@ import pytest
 
 from services.kiro_emulator.control import directive
 from tests.router.stack import Seeder, Stack
-from tests.support.procs import ROOT
+from tests.support.claude_code import CLAUDE_BIN, NODE_PREFIX, claude_print
 
 pytestmark = pytest.mark.e2e
-
-NODE_PREFIX = ROOT / ".stack" / "node"
-CLAUDE_BIN = NODE_PREFIX / "node_modules" / ".bin" / "claude"
 
 
 async def test_anthropic_sdk_streams_and_answers(stack: Stack, seeder: Seeder) -> None:
@@ -123,36 +118,8 @@ async def test_claude_code_cli_completes_a_tool_round_trip(
     tool_turn = directive(
         text="Running it.", tool_calls=[{"name": "Bash", "input": {"command": "echo kiro-round-trip"}}]
     )
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": stack.routers[0].url,
-        "ANTHROPIC_API_KEY": await seeder.client_key(),
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "1",
-    }
-
-    proc = await asyncio.create_subprocess_exec(
-        str(claude_cli),
-        "-p",
-        f"Run the echo command. {tool_turn}",
-        "--output-format",
-        "json",
-        "--allowedTools",
-        "Bash",
-        cwd=work,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=90)
-
-    assert proc.returncode == 0, (stderr + stdout).decode(errors="replace")
-    result = json.loads(stdout)
+    key, prompt = await seeder.client_key(), f"Run the echo command. {tool_turn}"
+    result = await claude_print(stack.routers[0].url, key, prompt, tools="Bash", tmp_path=tmp_path)
     assert result["is_error"] is False
     assert "kiro-round-trip" in result["result"]
     chats = [r for r in stack.control.requests(account=account) if r["endpoint"].startswith("chat")]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from pathlib import Path
 
 import anthropic
@@ -12,7 +10,8 @@ import pytest
 
 from services.kiro_emulator.control import directive
 from tests.router.stack import Seeder, Stack
-from tests.router.test_sdks import CLAUDE_BIN, claude_cli  # noqa: F401 - the fixture installs the CLI
+from tests.router.test_sdks import claude_cli  # noqa: F401 - the fixture installs the CLI
+from tests.support.claude_code import claude_print
 
 pytestmark = pytest.mark.e2e
 
@@ -50,35 +49,9 @@ async def test_claude_codes_web_search_tool_gets_results(
     search_turn = directive(
         text="", tool_calls=[{"name": "WebSearch", "input": {"query": "kiro stack news"}}]
     )
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": stack.routers[0].url,
-        "ANTHROPIC_API_KEY": await seeder.client_key(),
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "1",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        str(CLAUDE_BIN),
-        "-p",
-        f"Search the web. {search_turn}",
-        "--output-format",
-        "json",
-        "--allowedTools",
-        "WebSearch",
-        cwd=work,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=120)
-
-    assert proc.returncode == 0, (stderr + stdout).decode(errors="replace")
-    assert json.loads(stdout)["is_error"] is False
+    key, prompt = await seeder.client_key(), f"Search the web. {search_turn}"
+    result = await claude_print(stack.routers[0].url, key, prompt, tools="WebSearch", tmp_path=tmp_path)
+    assert result["is_error"] is False
     assert stack.control.counts(account)["mcp"] == 1
     chats = [r for r in stack.control.requests(account=account) if r["endpoint"].startswith("chat")]
     main_loop_results = [
