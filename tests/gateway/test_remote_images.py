@@ -111,6 +111,26 @@ def test_openai_image_urls_are_fetched_together_and_follow_an_allowed_redirect(
     ]
 
 
+def test_a_responses_api_image_url_reaches_kiro_as_the_served_bytes(
+    gateway: ServiceProcess, images: ImageServer, emu: Emulator, openai_sdk: OpenAIFactory
+) -> None:
+    account = emu.account()
+    response = openai_sdk(gateway, account).responses.create(
+        model="gpt-4o",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is in this image?"},
+                    {"type": "input_image", "image_url": images.url("/img/dot.png"), "detail": "auto"},
+                ],
+            }
+        ],
+    )
+    assert response.output_text
+    assert sent_images(emu, account.name) == [{"format": "png", "source": {"bytes": b64(IMAGES["dot.png"])}}]
+
+
 def test_several_image_urls_are_fetched_at_the_same_time(
     gateway: ServiceProcess, images: ImageServer, emu: Emulator, anthropic_sdk: AnthropicFactory
 ) -> None:

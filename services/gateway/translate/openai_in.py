@@ -152,14 +152,19 @@ def _parts(content: object, param: str) -> list[Part]:
 
 def _image_url(value: object, param: str) -> Part:
     url = want_str(value.get("url") if isinstance(value, dict) else value, f"{param}.url")
+    return image_part(url, f"{param}.url")
+
+
+def image_part(url: str, param: str) -> Part:
+    """An image given as a URL (OpenAI's Chat and Responses APIs): inline when a data URL, else fetched."""
     if url.startswith("data:"):
         header, sep, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
         if not sep or encoding != "base64":
-            raise bad(f"{param}.url", "data URL must be base64: data:image/png;base64,...")
-        check_image(media_type, data, f"{param}.url")
+            raise bad(param, "data URL must be base64: data:image/png;base64,...")
+        check_image(media_type, data, param)
         return ImagePart(media_type.lower(), data)
-    return ImageUrlPart(url, f"{param}.url")  # fetched by the gateway before the Kiro call (no I/O here)
+    return ImageUrlPart(url, param)  # fetched by the gateway before the Kiro call (no I/O here)
 
 
 def _tool_calls(msg: dict[str, Any], param: str, legacy_call_ids: list[str]) -> list[Part]:
@@ -172,7 +177,9 @@ def _tool_calls(msg: dict[str, Any], param: str, legacy_call_ids: list[str]) -> 
             ToolUsePart(
                 id=want_str(call.get("id"), f"{param}.tool_calls[{k}].id"),
                 name=want_str(function.get("name"), f"{param}.tool_calls[{k}].function.name"),
-                input=_arguments(function.get("arguments"), f"{param}.tool_calls[{k}].function.arguments"),
+                input=tool_arguments(
+                    function.get("arguments"), f"{param}.tool_calls[{k}].function.arguments"
+                ),
             )
         )
     legacy = msg.get("function_call")
@@ -182,12 +189,12 @@ def _tool_calls(msg: dict[str, Any], param: str, legacy_call_ids: list[str]) -> 
         call_id = f"call_legacy_{len(legacy_call_ids)}"
         legacy_call_ids.append(call_id)
         calls.append(
-            ToolUsePart(call_id, name, _arguments(function.get("arguments"), f"{param}.function_call"))
+            ToolUsePart(call_id, name, tool_arguments(function.get("arguments"), f"{param}.function_call"))
         )
     return calls
 
 
-def _arguments(value: object, param: str) -> dict[str, Any]:
+def tool_arguments(value: object, param: str) -> dict[str, Any]:
     """Arguments are a JSON string; Kiro wants an object. Keep what cannot be parsed rather than lose it."""
     if value is None or value == "":
         return {}

@@ -20,7 +20,6 @@ import orjson
 from services.gateway.translate import structured
 from services.gateway.translate._validate import (
     bad,
-    check_image,
     opt_bool,
     opt_int,
     opt_str,
@@ -44,7 +43,7 @@ from services.gateway.translate.ir import (
     ToolResultPart,
     ToolUsePart,
 )
-from services.gateway.translate.openai_in import EFFORT_BUDGETS
+from services.gateway.translate.openai_in import EFFORT_BUDGETS, image_part, tool_arguments
 
 ToolKind = Literal["function", "custom", "local_shell"]
 
@@ -290,23 +289,14 @@ def _content(content: object, param: str) -> list[Part]:
 def _image(part: dict[str, Any], param: str) -> Part:
     if part.get("file_id") and not part.get("image_url"):
         raise bad(f"{param}.file_id", "uploaded files are not supported; send the image as a data URL")
-    url = want_str(part.get("image_url"), f"{param}.image_url")
-    if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64":
-            raise bad(f"{param}.image_url", "data URL must be base64: data:image/png;base64,...")
-        check_image(media_type, data, f"{param}.image_url")
-        return ImagePart(media_type.lower(), data)
-    # Kiro only takes inline bytes and this layer does no I/O: tell the model what it is missing
-    return TextPart(f"[image not available: {url}]")
+    return image_part(want_str(part.get("image_url"), f"{param}.image_url"), f"{param}.image_url")
 
 
 def _call(item: dict[str, Any], kind: str, param: str) -> ToolUsePart:
     call_id = want_str(item.get("call_id") or item.get("id"), f"{param}.call_id")
     if kind == "function_call":
         name = want_str(item.get("name"), f"{param}.name")
-        return ToolUsePart(call_id, name, _arguments(item.get("arguments"), f"{param}.arguments"))
+        return ToolUsePart(call_id, name, tool_arguments(item.get("arguments"), f"{param}.arguments"))
     if kind == "custom_tool_call":
         name = want_str(item.get("name"), f"{param}.name")
         return ToolUsePart(call_id, name, {"input": want_str(item.get("input", ""), f"{param}.input")})
@@ -333,20 +323,6 @@ def _reasoning_item(item: dict[str, Any]) -> ThinkingPart:
     summary = item.get("summary")
     texts = [s.get("text", "") for s in summary if isinstance(s, dict)] if isinstance(summary, list) else []
     return ThinkingPart("\n".join(t for t in texts if isinstance(t, str)))
-
-
-def _arguments(value: object, param: str) -> dict[str, Any]:
-    """Arguments are a JSON string; Kiro wants an object. Keep what cannot be parsed rather than lose it."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return value
-    text = want_str(value, param)
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {"raw_arguments": text}
-    return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
 def _tools(value: object) -> tuple[list[Tool], dict[str, ToolKind], dict[str, str], list[str]]:
