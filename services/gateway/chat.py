@@ -20,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.body import parse_json_object, read_body
+from services.gateway.build import build, parse_any
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.debug_bodies import DebugBodies, debug_log
 from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
@@ -32,7 +34,6 @@ from services.gateway.errors import (
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
-from services.gateway.offload import traceback_free
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
@@ -41,7 +42,6 @@ from services.gateway.responses import (
     ResponsesRequest,
     StoreUnavailable,
     load_previous,
-    parse_responses,
     remember,
     translator_for,
 )
@@ -51,46 +51,24 @@ from services.gateway.translate import (
     AnthropicCollector,
     AnthropicStream,
     ChatRequest,
-    ImagePart,
     OpenAICollector,
     OpenAIStream,
-    ToolResultPart,
     build_kiro_request,
-    count_tokens,
-    parse_anthropic,
-    parse_openai,
     structured,
     thinking_enabled,
 )
-from services.gateway.translate.image_size import image_tokens
 from services.gateway.translate.kiro_request import KiroRequest
-from services.gateway.translate.models import ModelResolver, ResolvedModel
 from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
-from services.gateway.web_search import SearchRounds, offer_search_tool
+from services.gateway.web_search import SearchRounds
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
 
-# Tokenizing costs ~0.15 ms per KB and holds the GIL, so only small prompts are counted exactly before
-# the first byte; larger ones are estimated from the payload size (Kiro's contextUsage corrects the
-# figure by the end of the stream; count_tokens stays exact).
-EXACT_COUNT_BYTES = 8192
-PAYLOAD_BYTES_PER_TOKEN = 4.4  # measured on Claude Code's first turn: 75 372 bytes, 16 969 tokens
 #: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
 REASON_LIMIT = 500
-
-
-def estimate_input_tokens(req: ChatRequest, payload_bytes: int) -> int:
-    """Input tokens for `message_start`: exact for small prompts, a size estimate otherwise."""
-    if payload_bytes <= EXACT_COUNT_BYTES:
-        return count_tokens(req)
-    images = [p for m in req.messages for p in m.parts if isinstance(p, ImagePart)]
-    images += [i for m in req.messages for p in m.parts if isinstance(p, ToolResultPart) for i in p.images]
-    text_bytes = payload_bytes - sum(len(i.data) for i in images)
-    return max(1, round(text_bytes / PAYLOAD_BYTES_PER_TOKEN) + sum(image_tokens(i) for i in images))
 
 
 @dataclass(slots=True)
@@ -131,139 +109,6 @@ class ChatCall:
         self.kiro = KiroRequest(
             payload={}, tool_names=kiro.tool_names, payload_bytes=kiro.payload_bytes, body=b""
         )
-
-
-@dataclass(slots=True)
-class DebugBodies:
-    """What DEBUG_MODE logs of one request (prompts included: it is an explicit opt-in)."""
-
-    request: bytes
-    kiro: bytes = b""
-
-
-DEBUG_BODY_LIMIT = 64 * 1024
-
-
-def _clip(raw: bytes) -> str:
-    text = raw[:DEBUG_BODY_LIMIT].decode(errors="replace")
-    extra = len(raw) - DEBUG_BODY_LIMIT
-    return text + f" ... [{extra} more bytes]" if extra > 0 else text
-
-
-def debug_log(
-    state: GatewayState,
-    route: str,
-    status: int,
-    bodies: DebugBodies | None,
-    *,
-    failure: str = "",
-    response: bytes = b"",
-) -> None:
-    """DEBUG_MODE: one line with the bodies of a failed request (`errors`) or of every request (`all`)."""
-    mode = state.settings.debug_mode
-    failed = status >= 400 or bool(failure)
-    if bodies is None or mode == "off" or (mode == "errors" and not failed):
-        return
-    fields: dict[str, object] = {"route": route, "status": status, "request_body": _clip(bodies.request)}
-    if bodies.kiro:
-        fields["kiro_request"] = _clip(bodies.kiro)
-    if failure:
-        fields["failure"] = failure
-    if response:
-        fields["response_body"] = _clip(response)
-    log = logger.warning if failed else logger.info
-    log("debug: request and response bodies", extra=log_fields(**fields))
-
-
-def parse_body(raw: bytes, protocol: Protocol, session_id: str | None, max_depth: int) -> ChatRequest:
-    """The client's body as a ChatRequest; InvalidRequestError (400) on anything malformed."""
-    body = parse_json_object(raw, max_depth)
-    try:
-        if protocol is Protocol.ANTHROPIC:
-            return parse_anthropic(body, session_id=session_id)
-        return parse_openai(body)
-    except InvalidRequestError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise _malformed(exc) from None
-
-
-def parse_responses_body(raw: bytes, max_depth: int, prior: list[dict[str, Any]] | None) -> ResponsesRequest:
-    """A `/v1/responses` body (continuing `prior`, the stored conversation it names); 400 when malformed."""
-    body = parse_json_object(raw, max_depth)
-    try:
-        return parse_responses(body, prior)
-    except InvalidRequestError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise _malformed(exc) from None
-
-
-def _malformed(exc: Exception) -> InvalidRequestError:
-    # a shape the parser did not foresee is still the client's malformed input, never a 500
-    logger.warning("request parser failed on unexpected input", extra=log_fields(error=repr(exc)))
-    return InvalidRequestError(f"malformed request body: {exc}")
-
-
-@dataclass(slots=True)
-class Built:
-    """What `build` makes of a body: the request, its model, the Kiro request, input tokens to announce."""
-
-    req: ChatRequest
-    resolved: ResolvedModel
-    kiro: KiroRequest
-    input_tokens: int
-    responses: ResponsesRequest | None = None
-
-
-def parse_request(
-    raw: bytes,
-    protocol: Protocol,
-    session_id: str | None,
-    max_depth: int,
-    *,
-    route: str,
-    prior: list[dict[str, Any]] | None,
-) -> tuple[ChatRequest, ResponsesRequest | None]:
-    """The body as a ChatRequest, and for `/v1/responses` the Responses request it came from."""
-    if route == RESPONSES_ROUTE:
-        responses = parse_responses_body(raw, max_depth, prior)
-        return responses.chat, responses
-    return parse_body(raw, protocol, session_id, max_depth), None
-
-
-parse = traceback_free(parse_body)
-parse_any = traceback_free(parse_request)
-
-
-@traceback_free
-def build(
-    req: ChatRequest,
-    responses: ResponsesRequest | None,
-    *,
-    protocol: Protocol,
-    resolver: ModelResolver,
-    origin: str,
-    profile_arn: str | None,
-    limit: int,
-) -> Built:
-    """A parsed request to the Kiro request: the CPU part of a request after parsing (a worker's, if big)."""
-    offer_search_tool(req)
-    try:
-        resolved = resolver.resolve(req.model)
-    except InvalidRequestError as exc:
-        if protocol is Protocol.OPENAI:
-            exc.status = 404  # OpenAI SDKs expect model_not_found
-        raise
-    kiro = build_kiro_request(
-        req,
-        model_id=resolved.kiro_id,
-        origin=origin,
-        profile_arn=profile_arn,
-        thinking=resolved.thinking,
-        max_payload_bytes=limit,
-    )
-    return Built(req, resolved, kiro, estimate_input_tokens(req, kiro.payload_bytes), responses)
 
 
 async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from services.gateway.chat import EXACT_COUNT_BYTES, estimate_input_tokens
+from services.gateway.build import EXACT_COUNT_BYTES, estimate_input_tokens
 from services.gateway.translate import build_kiro_request, count_tokens, parse_anthropic
 from tests.gateway.proxies import TestProxy
 from tests.gateway.support import Emulator

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.body import read_body
-from services.gateway.chat import handle_chat, parse
+from services.gateway.build import parse
+from services.gateway.chat import handle_chat
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
