@@ -70,9 +70,9 @@ async def test_stalled_redis_gives_openai_clients_a_retryable_503_within_a_secon
     figure(TEST, "max_answer_seconds_once_open", round(max(seconds[-4:]), 3))
     figure(TEST, "first_200_seconds_after_stall", round(healed, 3), "<= 2")
     assert max(seconds) <= 1.0, seconds
-    # the breaker opens after 3 missed deadlines (one CI run saw a 4th request still wait its deadline:
-    # what else ran on the router then is not under the test's control); from then on nobody waits
-    # on Redis
+    # the breaker opens after 3 missed deadlines; in two of five clean-clone CI runs a 4th request still
+    # waited its deadline (presumably another caller's Redis answer in between reset the count; not under the
+    # test's control); from then on nobody waits on Redis
     fast = [i for i, s in enumerate(seconds) if s <= 0.1]
     assert fast and fast[0] <= 4 and max(seconds[fast[0] :]) <= 0.1, seconds
     for _, error in answers:
@@ -80,5 +80,6 @@ async def test_stalled_redis_gives_openai_clients_a_retryable_503_within_a_secon
         assert error.response.headers["retry-after"] and error.response.headers["x-should-retry"] == "true"
         assert isinstance(error.body, dict) and error.body.get("type") and error.body.get("message")
     assert _metric(metrics, "kiro_router_redis_breaker_state") in (1.0, 2.0)
-    assert _metric(metrics, "kiro_router_redis_short_circuited_total") >= 5
+    # every answer that did not wait was refused by the open breaker without touching Redis
+    assert _metric(metrics, "kiro_router_redis_short_circuited_total") >= len(fast), seconds
     assert healed <= 2.0
