@@ -250,11 +250,15 @@ def _tool_choice(value: object) -> ToolChoice:
 
 
 def _thinking(value: object) -> ThinkingRequest | None:
-    effort = opt_str(value, "reasoning_effort")
+    return effort_thinking(opt_str(value, "reasoning_effort"), "reasoning_effort")
+
+
+def effort_thinking(effort: str | None, param: str) -> ThinkingRequest | None:
+    """An OpenAI reasoning effort (Chat's `reasoning_effort`, Responses' `reasoning.effort`) as thinking."""
     if effort is None or effort in ("none", "minimal"):
         return None
     if effort not in EFFORT_BUDGETS:
-        raise bad("reasoning_effort", f"expected one of none, minimal, {', '.join(EFFORT_BUDGETS)}")
+        raise bad(param, f"expected one of none, minimal, {', '.join(EFFORT_BUDGETS)}")
     return ThinkingRequest("enabled", budget_tokens=EFFORT_BUDGETS[effort], effort=effort)
 
 

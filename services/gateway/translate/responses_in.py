@@ -43,7 +43,7 @@ from services.gateway.translate.ir import (
     ToolResultPart,
     ToolUsePart,
 )
-from services.gateway.translate.openai_in import EFFORT_BUDGETS, image_part, tool_arguments
+from services.gateway.translate.openai_in import effort_thinking, image_part, tool_arguments
 
 ToolKind = Literal["function", "custom", "local_shell"]
 
@@ -416,11 +416,7 @@ def _reasoning(value: object) -> ThinkingRequest | None:
     if value is None:
         return None
     effort = opt_str(want_object(value, "reasoning").get("effort"), "reasoning.effort")
-    if effort is None or effort in ("none", "minimal"):
-        return None
-    if effort not in EFFORT_BUDGETS:
-        raise bad("reasoning.effort", f"expected one of none, minimal, {', '.join(EFFORT_BUDGETS)}")
-    return ThinkingRequest("enabled", budget_tokens=EFFORT_BUDGETS[effort], effort=effort)
+    return effort_thinking(effort, "reasoning.effort")
 
 
 def _text_format(value: object) -> structured.OutputFormat | None:
