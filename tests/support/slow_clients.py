@@ -75,6 +75,18 @@ class Meanwhile:
     health_status: int
     health_ms: float
 
+    def assert_served_while_closing(self, deadline: float, bound: float, tail_status: bytes) -> None:
+        """A normal client was served in full while every slow one was closed between its deadline and
+        `bound`: half heads with 408, silent ones without a word, unread tails with `tail_status`."""
+        assert self.health_status == 200
+        assert self.text == "0123456789"
+        assert self.stream_seconds > 2 * deadline
+        closed = self.closed
+        assert all(c.seconds is not None and deadline - 0.5 < c.seconds <= bound for c in closed), closed
+        assert all(c.answer.startswith(b"HTTP/1.1 408") for c in closed if c.kind == "half head")
+        assert all(c.answer == b"" for c in closed if c.kind == "silent")
+        assert all(c.answer.startswith(b"HTTP/1.1 " + tail_status) for c in closed if c.kind == "unread tail")
+
     def report(self, service: str, deadline: float) -> None:
         seconds = [c.seconds for c in self.closed if c.seconds is not None]
         span = f"{min(seconds):.1f}-{max(seconds):.1f} s" if seconds else "-"
