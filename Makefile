@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run demo test chaos lint format bench clean
+.PHONY: install system-deps run demo test test-fast chaos lint format bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: install
 	@bash scripts/system-deps.sh --quiet || echo "warning: some system packages are missing; see above"
 	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+## The unit tier alone: tests that start no process (they may use Redis; one is started if none answers).
+test-fast: install
+	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
+		$(PY) -m pytest -m unit -q $(PYTEST_ARGS)
 
 ## The fault suite alone (also part of `make test`), figures printed and kept in .stack/chaos-figures.jsonl.
 chaos: install
