@@ -23,7 +23,6 @@ from services.gateway.body import parse_json_object, read_body
 from services.gateway.build import build, parse_any
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.debug_bodies import DebugBodies, debug_log
-from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
@@ -62,10 +61,14 @@ from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
 from services.gateway.web_search import SearchRounds
+from shared.disconnect import until_client_leaves
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
+
+#: a call answered within this long never needs a disconnect watch (most are): starting one costs a task
+WATCH_AFTER_SECONDS = 0.2
 
 #: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
 REASON_LIMIT = 500
@@ -596,7 +599,7 @@ async def handle_chat(request: Request, state: GatewayState, protocol: Protocol,
         return prepared
     # until the response is committed, a client (or router) that leaves stops the Kiro call: no retry,
     # endpoint fallback or backoff sleep runs for nobody (a committed stream has its own watcher)
-    answered = await until_client_leaves(request.receive, respond(state, prepared))
+    answered = await until_client_leaves(request.receive, respond(state, prepared), after=WATCH_AFTER_SECONDS)
     if answered is None:
         logger.info(
             "client left before the answer began; Kiro call abandoned",
