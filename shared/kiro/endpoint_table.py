@@ -7,6 +7,7 @@ turns a region, an order and origin overrides into the URLs to call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -131,6 +132,7 @@ def parse_origins(value: Mapping[str, object]) -> dict[str, str]:
     return clean
 
 
+@functools.lru_cache(maxsize=256)  # once per distinct order and region, not per request
 def ordered_names(order: str, api_region: str) -> tuple[str, ...]:
     """The endpoints to try for `api_region`: the listed ones that exist there, else the region's default."""
     order = parse_order(order)

@@ -101,7 +101,7 @@ class KiroEndpoints:
             origin = (origins or {}).get(name, style.origin)
             if origin not in style.targets:
                 raise ValueError(
-                    f"origin {origin[:40]!r} for endpoint {name!r} is not one of {list(style.targets)}"
+                    f"origin {origin[:40]!r} for endpoint {name!r} is not one of {', '.join(style.targets)}"
                 )
             url = self._emu(style.emulator_key) or f"{self._host(style.host, api_region)}{style.path}"
             routes.append(ChatRoute(name, url, origin, style.targets[origin]))
