@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from services.gateway.credentials import TokenCache
 from services.gateway.errors import Protocol, error_response
-from services.gateway.hot_routes import GatewayApp
+from services.gateway.hot_routes import HOT_ROUTES
 from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog
 from services.gateway.kiro.sessions import UpstreamSessions
@@ -27,6 +27,7 @@ from services.gateway.routes import anthropic, health, models, openai, responses
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.gateway.translate import load_tokenizer
+from shared.hot import HotRoutes
 from shared.keys import Keys
 from shared.kiro.endpoints import KiroEndpoints
 
@@ -115,8 +116,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 await state.images.close()
             await state.responses.close()
 
-    app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(RequestIdMiddleware)
+    app = FastAPI(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestIdMiddleware)  # before HotRoutes: the chat routes carry their ids themselves
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES)  # later middlewares wrap the chat routes too
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(anthropic.router)
