@@ -17,6 +17,7 @@ from starlette.datastructures import Headers
 from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
+from services.gateway.token_pool import TokenPool
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.http_auth import presented_key
@@ -64,20 +65,8 @@ class RequestContextFactory:
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
         )
-        refresh = settings.secret("kiro_refresh_token")
-        self._env_account = (
-            StandaloneAccount(
-                refresh_token=refresh,
-                auth_kind=AuthKind(settings.kiro_auth_kind),
-                client_id=settings.kiro_client_id,
-                client_secret=settings.secret("kiro_client_secret") or None,
-                auth_region=settings.kiro_auth_region,
-                profile_arn=settings.kiro_profile_arn,
-                machine_id=settings.kiro_machine_id,
-            )
-            if refresh
-            else None
-        )
+        #: the env accounts (KIRO_REFRESH_TOKEN / KIRO_REFRESH_TOKENS); None when there are none
+        self.pool = _env_pool(settings)
         self._options_cache: dict[str, RuntimeOptions] = {}
 
     def trusted(self, headers: Headers) -> bool:
@@ -105,10 +94,12 @@ class RequestContextFactory:
             raise Unauthorized("invalid client API key")
         return Caller.CLIENT
 
-    def credentials(self, headers: Headers, caller: Caller) -> KiroCredentials | StandaloneAccount:
-        """Pooled credentials from the router, else a standalone account to refresh.
+    def credentials(
+        self, headers: Headers, caller: Caller
+    ) -> KiroCredentials | StandaloneAccount | TokenPool:
+        """Pooled credentials from the router, else a standalone account to refresh, else the env accounts.
 
-        For both callers a sent `X-Kiro-Refresh-Token` goes before the env account.
+        For both callers a sent `X-Kiro-Refresh-Token` goes before the env accounts.
         """
         if caller is Caller.ROUTER:
             access = headers.get("x-kiro-access-token")
@@ -131,10 +122,11 @@ class RequestContextFactory:
                 client_secret=headers.get("x-kiro-client-secret") or None,
                 profile_arn=headers.get("x-kiro-profile-arn") or None,
             )
-        if self._env_account is not None:
-            return self._env_account
+        if self.pool is not None:
+            return self.pool
         raise MissingCredentials(
-            "no Kiro credentials: send X-Kiro-Refresh-Token, or configure KIRO_REFRESH_TOKEN on the gateway"
+            "no Kiro credentials: send X-Kiro-Refresh-Token, or configure KIRO_REFRESH_TOKEN(S) "
+            "on the gateway"
         )
 
     def proxy_url(self, headers: Headers, trusted: bool) -> str | None:
@@ -177,6 +169,31 @@ class RequestContextFactory:
                 else d.model_aliases
             ),
         )
+
+
+def _env_pool(settings: GatewaySettings) -> TokenPool | None:
+    """The env accounts; KIRO_PROFILE_ARN and KIRO_MACHINE_ID belong to KIRO_REFRESH_TOKEN's account
+    (listed tokens learn their profile from the refresh and get a machine id of their own)."""
+    tokens = settings.env_tokens()
+    if not tokens:
+        return None
+    single = settings.secret("kiro_refresh_token")
+    accounts = [
+        (
+            StandaloneAccount(
+                refresh_token=t.token,
+                auth_kind=AuthKind(settings.kiro_auth_kind),
+                client_id=settings.kiro_client_id,
+                client_secret=settings.secret("kiro_client_secret") or None,
+                auth_region=settings.kiro_auth_region,
+                profile_arn=settings.kiro_profile_arn if t.token == single else None,
+                machine_id=settings.kiro_machine_id if t.token == single else None,
+            ),
+            t.weight,
+        )
+        for t in tokens
+    ]
+    return TokenPool(accounts, cooldown_seconds=settings.token_cooldown_seconds)
 
 
 def _str(value: object, default: str) -> str:
