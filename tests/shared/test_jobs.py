@@ -61,6 +61,7 @@ async def test_usage_fetches_collapse_into_one_waiting_job_per_account_and_trigg
     )
 
 
+@pytest.mark.e2e
 async def test_enqueue_gives_up_within_its_deadline_when_redis_stalls(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
