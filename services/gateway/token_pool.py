@@ -112,7 +112,8 @@ class TokenPool:
             try:
                 return await cache.credentials(account, proxy_url=proxy_url)
             except AuthRefreshError as exc:
-                self.report(account, exc)
+                if not self.report(account, exc):
+                    raise
 
     def report(self, account: StandaloneAccount, exc: UpstreamError) -> bool:
         """Take `account` out of rotation for what Kiro answered; False when it is not a pool account or
