@@ -24,7 +24,6 @@ from services.gateway.body import parse_json_object, read_body
 from services.gateway.build import build, parse_any
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.debug_bodies import DebugBodies, debug_log
-from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
@@ -34,7 +33,7 @@ from services.gateway.errors import (
     unauthorized_response,
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
-from services.gateway.kiro.client import UpstreamResponse, endpoint_order
+from services.gateway.kiro.client import UpstreamResponse
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
@@ -64,10 +63,15 @@ from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
 from services.gateway.web_search import SearchRounds
+from shared.disconnect import until_client_leaves
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
+from shared.kiro.endpoints import ChatRoute
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
+
+#: a call answered within this long never needs a disconnect watch (most are): starting one costs a task
+WATCH_AFTER_SECONDS = 0.2
 
 #: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
 REASON_LIMIT = 500
@@ -82,6 +86,8 @@ class ChatCall:
     req: ChatRequest
     kiro: KiroRequest
     creds: KiroCredentials
+    #: the chat endpoints to try, in order (docs/kiro-endpoints.md)
+    routes: tuple[ChatRoute, ...]
     options: RuntimeOptions
     kiro_model: str
     thinking: bool
@@ -149,7 +155,7 @@ async def prepare(
         return _debugged(state, route, debug, failure_response(protocol, exc))
     settings = state.settings
     try:  # the region comes from the router's headers or a profile ARN: checked before it names a host
-        origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+        routes = state.client.routes(creds, options.endpoint_order, options.endpoint_origins)
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     prior = None
@@ -183,7 +189,7 @@ async def prepare(
                 responses,
                 protocol=protocol,
                 resolver=resolver,
-                origin=origin,
+                origin=routes[0].origin,
                 profile_arn=creds.profile_arn,
                 limit=settings.kiro_payload_limit,
             )
@@ -199,6 +205,7 @@ async def prepare(
         req=req,
         kiro=kiro,
         creds=creds,
+        routes=routes,
         options=options,
         kiro_model=built.resolved.kiro_id,
         thinking=thinking_enabled(req, built.resolved.thinking),
@@ -286,31 +293,38 @@ async def open_upstream(state: GatewayState, call: ChatCall) -> UpstreamResponse
                 creds = await pool.credentials(state.tokens)
             except UpstreamError:
                 raise _explain(exc, call) from None  # no token left: the client hears what Kiro said
-            _retarget(call, creds)
+            if not _retarget(state, call, creds):
+                raise _explain(exc, call) from None
     state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
     return upstream
 
 
 async def _open_as(state: GatewayState, call: ChatCall) -> UpstreamResponse:
     try:
-        return await state.client.open_chat(call.kiro.payload, call.creds, body=call.kiro.body)
+        return await state.client.open_chat(call.kiro.payload, call.creds, call.routes, body=call.kiro.body)
     except UpstreamError as exc:
         account = call.creds.refresh
         if exc.kind is not FailureKind.INVALID_TOKEN or account is None:
             raise
         call.creds = await state.tokens.credentials(account, proxy_url=call.creds.proxy_url, force=True)
-        return await state.client.open_chat(call.kiro.payload, call.creds)
+        return await state.client.open_chat(call.kiro.payload, call.creds, call.routes)
 
 
-def _retarget(call: ChatCall, creds: KiroCredentials) -> None:
-    """Send the call as another standalone account: its credentials and its profile in the payload."""
+def _retarget(state: GatewayState, call: ChatCall, creds: KiroCredentials) -> bool:
+    """Send the call as another standalone account: its credentials, its profile in the payload and the
+    endpoints of its region. False (nothing changed) when its profile names a region we cannot call."""
+    try:
+        routes = state.client.routes(creds, call.options.endpoint_order, call.options.endpoint_origins)
+    except InvalidRequestError:
+        return False
     payload = call.kiro.payload
     if creds.profile_arn:
         payload["profileArn"] = creds.profile_arn
     else:
         payload.pop("profileArn", None)
-    call.creds = creds
+    call.creds, call.routes = creds, routes
     call.kiro = dataclasses.replace(call.kiro, body=orjson.dumps(payload))
+    return True
 
 
 def _explain(exc: UpstreamError, call: ChatCall) -> UpstreamError:
@@ -329,6 +343,7 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
         translator,
         body=call.kiro.body if call.continuable else b"",
         creds=call.creds,
+        routes=call.routes,
         ping_interval=settings.ping_interval,
         idle_timeout=settings.idle_read_timeout,
         max_continuations=settings.max_continuations if call.continuable else 0,
@@ -436,7 +451,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         relay = _relay(state, call, translator)
         try:
             upstream = await open_upstream(state, call)
-            relay.retarget(call.creds, call.kiro.body)
+            relay.retarget(call.creds, call.routes, call.kiro.body)
             call.release_request()
             async for _ in relay.run(upstream):
                 pass
@@ -575,7 +590,7 @@ async def _sse(
             await asyncio.wait({opening}, timeout=state.settings.ping_interval)
         try:
             upstream = opening.result()
-            relay.retarget(call.creds, call.kiro.body)
+            relay.retarget(call.creds, call.routes, call.kiro.body)
             call.release_request()
             async for out in relay.run(upstream):
                 yield head + out if head else out
@@ -629,7 +644,7 @@ async def handle_chat(request: Request, state: GatewayState, protocol: Protocol,
         return prepared
     # until the response is committed, a client (or router) that leaves stops the Kiro call: no retry,
     # endpoint fallback or backoff sleep runs for nobody (a committed stream has its own watcher)
-    answered = await until_client_leaves(request.receive, respond(state, prepared))
+    answered = await until_client_leaves(request.receive, respond(state, prepared), after=WATCH_AFTER_SECONDS)
     if answered is None:
         logger.info(
             "client left before the answer began; Kiro call abandoned",

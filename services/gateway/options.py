@@ -18,10 +18,12 @@ from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
 from services.gateway.token_pool import TokenPool
+from shared import runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.errors import KiroStackError
 from shared.http_auth import presented_key
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
 
 
@@ -49,6 +51,9 @@ class RuntimeOptions:
     default_model: str
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
+    #: ENDPOINT_ORDER and ENDPOINT_ORIGINS, already checked (shared/kiro/endpoint_table.py)
+    endpoint_order: str = runtime_options.ENDPOINT_ORDER
+    endpoint_origins: dict[str, str] = field(default_factory=dict)
 
 
 class RequestContextFactory:
@@ -65,6 +70,8 @@ class RequestContextFactory:
             default_model=settings.default_model,
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
+            endpoint_order=settings.endpoint_order,
+            endpoint_origins=dict(settings.endpoint_origins),
         )
         #: the env accounts (KIRO_REFRESH_TOKEN / KIRO_REFRESH_TOKENS); None when there are none
         self.pool = _env_pool(settings)
@@ -169,6 +176,8 @@ class RequestContextFactory:
                 if isinstance(aliases, dict)
                 else d.model_aliases
             ),
+            endpoint_order=_order(data.get("endpoint_order"), d.endpoint_order),
+            endpoint_origins=_origins(data.get("endpoint_origins"), d.endpoint_origins),
         )
 
 
@@ -195,6 +204,21 @@ def _env_pool(settings: GatewaySettings) -> TokenPool | None:
         for t in tokens
     ]
     return TokenPool(accounts, cooldown_seconds=settings.token_cooldown_seconds)
+
+
+def _order(value: object, default: str) -> str:
+    """The router's endpoint order, or `default` when it sent none or one that is not valid here."""
+    try:
+        return parse_order(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
+
+
+def _origins(value: object, default: dict[str, str]) -> dict[str, str]:
+    try:
+        return parse_origins(value) if isinstance(value, dict) else default
+    except ValueError:
+        return default
 
 
 def _str(value: object, default: str) -> str:
