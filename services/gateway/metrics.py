@@ -83,6 +83,12 @@ class GatewayMetrics:
         self.token_refreshes = counter(
             r, "kiro_gateway_token_refreshes_total", "standalone token refreshes by outcome", ("outcome",)
         )
+        self.tokens_set_aside = counter(
+            r,
+            "kiro_gateway_standalone_tokens_set_aside_total",
+            "KIRO_REFRESH_TOKENS tokens taken out of rotation, by failure kind (dead: until restart)",
+            ("kind",),
+        )
 
     def child(self, metric: M, *labels: str) -> M:
         """`metric.labels(*labels)` looked up once: `labels()` locks and rebuilds its key on every call.

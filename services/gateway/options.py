@@ -9,6 +9,7 @@ with a valid client key (client_keys.py); it may then use the env account or bri
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -59,7 +60,7 @@ class RuntimeOptions:
 class RequestContextFactory:
     """Turns request headers into credentials and options, caching parsed option headers."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, on_set_aside: Callable[[str], None] | None = None) -> None:
         self._internal_key = settings.secret("internal_api_key")
         self.client_keys = ClientKeys(
             settings.secret("proxy_api_key"), parse_digests(settings.proxy_api_keys_sha256)
@@ -74,7 +75,7 @@ class RequestContextFactory:
             endpoint_origins=dict(settings.endpoint_origins),
         )
         #: the env accounts (KIRO_REFRESH_TOKEN / KIRO_REFRESH_TOKENS); None when there are none
-        self.pool = _env_pool(settings)
+        self.pool = _env_pool(settings, on_set_aside)
         self._options_cache: dict[str, RuntimeOptions] = {}
 
     def trusted(self, headers: Headers) -> bool:
@@ -181,7 +182,7 @@ class RequestContextFactory:
         )
 
 
-def _env_pool(settings: GatewaySettings) -> TokenPool | None:
+def _env_pool(settings: GatewaySettings, on_set_aside: Callable[[str], None] | None) -> TokenPool | None:
     """The env accounts; KIRO_PROFILE_ARN and KIRO_MACHINE_ID belong to KIRO_REFRESH_TOKEN's account
     (listed tokens learn their profile from the refresh and get a machine id of their own)."""
     tokens = settings.env_tokens()
@@ -203,7 +204,7 @@ def _env_pool(settings: GatewaySettings) -> TokenPool | None:
         )
         for t in tokens
     ]
-    return TokenPool(accounts, cooldown_seconds=settings.token_cooldown_seconds)
+    return TokenPool(accounts, cooldown_seconds=settings.token_cooldown_seconds, on_set_aside=on_set_aside)
 
 
 def _order(value: object, default: str) -> str:

@@ -79,11 +79,13 @@ class TokenPool:
         accounts: list[tuple[StandaloneAccount, int]],
         *,
         cooldown_seconds: float,
+        on_set_aside: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._entries = [_Entry(a, w, "standalone-" + a.cache_key[:12]) for a, w in accounts]
         self._by_key = {e.account.cache_key: e for e in self._entries}
         self._cooldown = cooldown_seconds
+        self._on_set_aside = on_set_aside
         self._clock = clock
 
     def __len__(self) -> int:
@@ -124,6 +126,7 @@ class TokenPool:
         refresh = isinstance(exc, AuthRefreshError)
         if exc.kind is FailureKind.SUSPENDED or (refresh and exc.kind is FailureKind.INVALID_TOKEN):
             entry.dead = True
+            self._count("dead")
             logger.error(
                 "standalone token out of rotation until restart",
                 extra=log_fields(token=entry.name, kind=exc.kind.value, error=exc.message),
@@ -134,11 +137,16 @@ class TokenPool:
             return False
         entry.cooling_until = self._clock() + seconds
         entry.score = 0
+        self._count(exc.kind.value)
         logger.warning(
             "standalone token cooling down",
             extra=log_fields(token=entry.name, kind=exc.kind.value, seconds=round(seconds, 1)),
         )
         return True
+
+    def _count(self, kind: str) -> None:
+        if self._on_set_aside is not None:
+            self._on_set_aside(kind)
 
     def _cooldown_for(self, exc: UpstreamError, refresh: bool) -> float | None:
         kind = exc.kind

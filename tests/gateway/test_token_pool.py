@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,6 +48,13 @@ def _chats(emu: Emulator, account: Account) -> int:
     return counts.get("chat_codewhisperer", 0) + counts.get("chat_amazonq", 0)
 
 
+def _set_aside(gateway: ServiceProcess, kind: str) -> float:
+    """The gateway's count of tokens taken out of rotation for `kind` (its /metrics)."""
+    text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    found = re.search(rf'^kiro_gateway_standalone_tokens_set_aside_total{{kind="{kind}"}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def _served(emu: Emulator, account: Account) -> int:
     """Chat calls the account answered with 200."""
     r = emu.http.get("/_emulator/counters", params={"account": account.name})
@@ -79,6 +87,7 @@ def test_a_throttled_token_is_skipped_until_kiros_retry_after_has_passed(
     assert statuses == [200] * 6  # the throttled call moved to the other token before its first byte
     assert _served(emu, first) == 1
     assert _served(emu, second) == 6
+    assert _set_aside(gateway, "throttled") >= 1
     emu.http.delete("/_emulator/faults", params={"account": first.name}).raise_for_status()
     while _served(emu, first) == 1:
         assert _post(gateway).status_code == 200
@@ -96,6 +105,7 @@ def test_a_dead_refresh_token_is_skipped_and_never_refreshed_again(
     assert statuses == [200] * 6
     assert emu.counts(dead.name) == {"social_refresh": 1}
     assert _chats(emu, alive) == 6
+    assert _set_aside(gateway, "dead") == 1
     logs = gateway.logs()
     assert "standalone token out of rotation until restart" in logs
     assert dead.refresh_token not in logs and alive.refresh_token not in logs
