@@ -83,3 +83,9 @@ class GatewayMetrics:
         self.token_refreshes = counter(
             r, "kiro_gateway_token_refreshes_total", "standalone token refreshes by outcome", ("outcome",)
         )
+        self.tokens_set_aside = counter(
+            r,
+            "kiro_gateway_standalone_tokens_set_aside_total",
+            "KIRO_REFRESH_TOKENS tokens taken out of rotation, by failure kind (dead: until restart)",
+            ("kind",),
+        )
