@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -40,6 +40,9 @@ class RefresherSettings(CommonSettings):
     )
     refresh_models: bool = Field(True, description="refresh the ListAvailableModels cache after a refresh")
     models_cache_ttl_seconds: int = Field(3600, ge=60, description="lifetime of the models cache")
+    endpoint_order: Literal["auto", "codewhisperer", "amazonq"] = Field(
+        "auto", description="chat endpoint tried first; the other is the throttling fallback"
+    )
     device_flow_max_polls: int = Field(400, ge=1, description="polls of one device login before giving up")
     worker_poll_delay_seconds: float = Field(0.2, gt=0, description="how often an idle worker looks for jobs")
     refresher_metrics_host: str = Field("127.0.0.1", description="metrics listen address")
