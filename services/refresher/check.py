@@ -145,9 +145,12 @@ async def _token_step(r: Refresher, account: Account) -> tuple[Step, Account | N
         )
         return step, None
     step.status = "ok"
-    what = "refreshed" if outcome is Outcome.REFRESHED else "not refreshed (still valid)"
-    step.detail = f"{what}; valid for {int(left // 60)} min"
-    step.extra["refreshed"] = outcome is Outcome.REFRESHED
+    minutes = int(left // 60)
+    refreshed = outcome is Outcome.REFRESHED
+    step.detail = (
+        f"refreshed, valid for {minutes} min" if refreshed else f"valid for {minutes} min, not refreshed"
+    )
+    step.extra["refreshed"] = refreshed
     return step, current
 
 

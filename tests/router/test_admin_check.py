@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from services.kiro_emulator.control import EmulatorControl, unique_name
+from tests.router.test_admin_panel import sign_in
 from tests.support.procs import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +120,52 @@ async def test_checking_an_unknown_account_is_a_404_and_queues_nothing(
     missing = await admin.post("/accounts/acc_nobody/check")
     assert missing.status_code == 404
     assert (await admin.get("/accounts/acc_nobody/check")).status_code == 404
+
+
+@pytest.mark.browser
+async def test_the_panels_check_button_shows_each_step_and_kiros_refusal(
+    router: ServiceProcess,
+    refresher: ServiceProcess,
+    admin: httpx.AsyncClient,
+    ctl: EmulatorControl,
+    browser: Browser,
+    shots: Path,
+) -> None:
+    await _add(admin, ctl, "healthy panel")
+    _, refused_name = await _add(admin, ctl, "refused panel")
+    await asyncio.to_thread(ctl.add_fault, account=refused_name, endpoint="chat", kind="suspended", times=0)
+    page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, router.url)
+    await page.get_by_role("link", name="Accounts").click()
+    healthy = page.locator("#accounts-table tbody tr", has_text="healthy panel")
+    refused = page.locator("#accounts-table tbody tr", has_text="refused panel")
+    await expect(healthy.locator("td.check")).to_have_text("never")
+
+    await healthy.get_by_role("button", name="Check healthy panel").click()
+    dialog = page.locator("#check-dialog")
+    await expect(dialog).to_be_visible(timeout=30_000)
+    await expect(dialog.locator("#check-summary")).to_contain_text("OK")
+    for step in ("token", "models", "usage", "chat"):
+        await expect(dialog.locator(f'tr[data-step="{step}"] .badge')).to_have_text("OK")
+    await expect(dialog.locator('tr[data-step="chat"]')).to_contain_text("codewhisperer (origin AI_EDITOR")
+    await page.screenshot(path=shots / "check-ok.png")
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(healthy.get_by_role("button", name="Last check of healthy panel: OK")).to_be_visible()
+
+    await refused.get_by_role("button", name="Check refused panel").click()
+    await expect(dialog.locator("#check-summary")).to_contain_text("Failed", timeout=30_000)
+    chat = dialog.locator('tr[data-step="chat"]')
+    await expect(chat.locator(".badge")).to_have_text("Failed")
+    await expect(chat).to_contain_text("amazonq (origin CLI")
+    await expect(chat).to_contain_text(
+        "HTTP 403 AccessDeniedException: Your account has been temporarily suspended."
+    )
+    await page.screenshot(path=shots / "check-failed.png")
+    await dialog.get_by_role("button", name="Close").click()
+
+    # the stored result stays behind the table's badge
+    await refused.get_by_role("button", name="Last check of refused panel: Failed").click()
+    await expect(chat).to_contain_text("HTTP 403 AccessDeniedException")
+    assert errors == []
