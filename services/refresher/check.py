@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -255,7 +256,8 @@ def _usage_text(usage: UsageLimits) -> str:
 async def _chat_step(r: Refresher, account: Account, models: list[dict[str, Any]]) -> Step:
     step = Step("chat")
     model = probe_model(models)
-    routes = chat_routes(r.auth.endpoints, _api_region(r, account), r.settings.endpoint_order)
+    order, origins = await _chat_order(r)
+    routes = chat_routes(r.auth.endpoints, _api_region(r, account), order, origins)
     attempts: list[dict[str, Any]] = []
     step.extra |= {"model": model, "endpoint": None, "origin": None, "attempts": attempts}
     timer = _Timer()
@@ -273,6 +275,31 @@ async def _chat_step(r: Refresher, account: Account, models: list[dict[str, Any]
         step.detail = "no chat route answered"
     step.latency_ms = timer.ms()
     return step
+
+
+async def _chat_order(r: Refresher) -> tuple[str, dict[str, str]]:
+    """ENDPOINT_ORDER and ENDPOINT_ORIGINS as the gateways use them: the panel's runtime settings (JSON in
+    `keys.settings()`) over the environment."""
+    stored = await cast(
+        Awaitable[list[str | None]],
+        r.redis.hmget(r.keys.settings(), ["endpoint_order", "endpoint_origins"]),
+    )
+    order_raw, origins_raw = stored
+    order = _decoded(order_raw)
+    origins = _decoded(origins_raw)
+    return (
+        order if isinstance(order, str) and order else r.settings.endpoint_order,
+        {str(k): str(v) for k, v in origins.items()} if isinstance(origins, dict) else {},
+    )
+
+
+def _decoded(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 async def _chat_attempt(r: Refresher, account: Account, route: ChatRoute, model: str) -> dict[str, Any]:

@@ -36,10 +36,16 @@ class ChatRoute:
     amz_target: str
 
 
-def chat_routes(endpoints: KiroEndpoints, api_region: str, order: str = "auto") -> tuple[ChatRoute, ...]:
+def chat_routes(
+    endpoints: KiroEndpoints,
+    api_region: str,
+    order: str = "auto",
+    origins: Mapping[str, str] | None = None,
+) -> tuple[ChatRoute, ...]:
     """The chat routes to try, in order (the CodeWhisperer host exists in us-east-1 only).
 
-    Stands in for `KiroEndpoints.chat_routes` until that lands; it then replaces this function.
+    Stands in for `KiroEndpoints.chat_routes` (same arguments, `origins` not applied yet) until that
+    lands; it then replaces this function.
     """
     if api_region != "us-east-1":
         names: tuple[ChatEndpoint, ...] = (ChatEndpoint.AMAZONQ,)

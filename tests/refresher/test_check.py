@@ -192,3 +192,18 @@ async def test_the_cli_checks_an_account_by_label_and_exits_non_zero_when_a_step
     assert stored is not None and stored["source"] == "cli" and stored["ok"] is True
     for token in (healthy["refresh_token"], refused["refresh_token"]):
         assert token not in good.stdout + bad.stdout
+
+
+async def test_the_chat_routes_follow_the_endpoint_order_set_in_the_panel(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl, "chk")
+    account_id = await _add_social(refresher, emu["refresh_token"])
+    await refresher.redis.hset(refresher.keys.settings(), "endpoint_order", json.dumps("amazonq"))
+
+    result = await check_account(refresher, account_id)
+
+    assert result is not None
+    chat = _steps(result)["chat"]
+    assert (chat["endpoint"], chat["origin"]) == ("amazonq", "CLI")
+    assert ctl.counts(emu["name"]).get("chat_codewhisperer", 0) == 0
