@@ -146,6 +146,12 @@ async def test_a_rejected_refresh_token_fails_the_token_step_with_the_answer_and
     assert token["error"]["message"]
     assert [s["status"] for s in rest] == ["skipped", "skipped", "skipped"]
     assert ctl.counts(emu["name"]).get("models", 0) == 0
+    refreshes = ctl.counts(emu["name"])["social_refresh"]
+
+    again = await check_account(refresher, account_id)  # now parked: no refresh storm from checks either
+
+    assert again is not None and again["steps"][0]["detail"].startswith("account is needs_relogin: ")
+    assert ctl.counts(emu["name"])["social_refresh"] == refreshes
 
 
 async def test_checking_an_unknown_account_stores_nothing(refresher: Refresher) -> None:
