@@ -15,6 +15,7 @@ into it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Awaitable
@@ -36,10 +37,10 @@ from shared.accounts.checks import save_check
 from shared.accounts.model import Account
 from shared.errors import AuthRefreshError, UpstreamError
 from shared.kiro.auth import AuthRequest, RawAnswer, UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.endpoint_table import parse_order, parse_origins
+from shared.kiro.endpoints import ChatRoute
 from shared.kiro.probe import (
-    ChatRoute,
     KiroError,
-    chat_routes,
     describe_error,
     probe_chat_body,
     probe_model,
@@ -97,8 +98,9 @@ async def check_account(r: Refresher, account_id: str, *, source: str = "") -> d
         skipped = "skipped: no usable access token"
         steps += [Step("models", detail=skipped), Step("usage", detail=skipped), Step("chat", detail=skipped)]
     else:
-        models_step, models = await _models_step(r, account)
-        steps += [models_step, await _usage_step(r, account), await _chat_step(r, account, models)]
+        routes = await chat_routes(r, account)
+        models_step, models = await _models_step(r, account, routes[0].name if routes else "amazonq")
+        steps += [models_step, await _usage_step(r, account), await _chat_step(r, account, models, routes)]
     result: dict[str, Any] = {
         "account_id": account_id,
         "label": (account.label or account.email) if account else "",
@@ -184,10 +186,12 @@ def _api_region(r: Refresher, account: Account) -> str:
     return r.auth.endpoints.api_region(account.profile_arn or None, account.api_region or None)
 
 
-async def _models_step(r: Refresher, account: Account) -> tuple[Step, list[dict[str, Any]]]:
+async def _models_step(r: Refresher, account: Account, endpoint: str) -> tuple[Step, list[dict[str, Any]]]:
+    """ListAvailableModels on the host of the first chat route, as the gateways ask it."""
     step = Step("models")
     request = r.auth.list_models(
         r.store.access_token(account),
+        endpoint=endpoint,
         api_region=_api_region(r, account),
         profile_arn=account.profile_arn,
         auth_kind=account.auth_kind,
@@ -253,11 +257,11 @@ def _usage_text(usage: UsageLimits) -> str:
     return f"{title}: {usage.current:g} of {usage.limit:g} used" if usage.limit else title
 
 
-async def _chat_step(r: Refresher, account: Account, models: list[dict[str, Any]]) -> Step:
+async def _chat_step(
+    r: Refresher, account: Account, models: list[dict[str, Any]], routes: tuple[ChatRoute, ...]
+) -> Step:
     step = Step("chat")
     model = probe_model(models)
-    order, origins = await _chat_order(r)
-    routes = chat_routes(r.auth.endpoints, _api_region(r, account), order, origins)
     attempts: list[dict[str, Any]] = []
     step.extra |= {"model": model, "endpoint": None, "origin": None, "attempts": attempts}
     timer = _Timer()
@@ -272,25 +276,26 @@ async def _chat_step(r: Refresher, account: Account, models: list[dict[str, Any]
     else:
         step.status = "failed"
         step.error = KiroError(**attempts[-1]["error"]) if attempts else None
-        step.detail = "no chat route answered"
+        step.detail = "no chat route answered" if attempts else "no chat endpoint for this API region"
     step.latency_ms = timer.ms()
     return step
 
 
-async def _chat_order(r: Refresher) -> tuple[str, dict[str, str]]:
-    """ENDPOINT_ORDER and ENDPOINT_ORIGINS as the gateways use them: the panel's runtime settings (JSON in
-    `keys.settings()`) over the environment."""
-    stored = await cast(
+async def chat_routes(r: Refresher, account: Account) -> tuple[ChatRoute, ...]:
+    """The account's chat routes in the order the gateways use: the panel's endpoint order and origins
+    (JSON in `keys.settings()`) over ENDPOINT_ORDER / ENDPOINT_ORIGINS; a stored value that does not
+    parse is ignored, as the gateways ignore it."""
+    order_raw, origins_raw = await cast(
         Awaitable[list[str | None]],
         r.redis.hmget(r.keys.settings(), ["endpoint_order", "endpoint_origins"]),
     )
-    order_raw, origins_raw = stored
-    order = _decoded(order_raw)
-    origins = _decoded(origins_raw)
-    return (
-        order if isinstance(order, str) and order else r.settings.endpoint_order,
-        {str(k): str(v) for k, v in origins.items()} if isinstance(origins, dict) else {},
-    )
+    order, origins = r.settings.endpoint_order, r.settings.endpoint_origins
+    stored_order, stored_origins = _decoded(order_raw), _decoded(origins_raw)
+    with contextlib.suppress(ValueError):  # the environment's value stays; the panel refuses bad ones
+        order = parse_order(stored_order) if isinstance(stored_order, str) else order
+    with contextlib.suppress(ValueError):
+        origins = parse_origins(stored_origins) if isinstance(stored_origins, dict) else origins
+    return r.auth.endpoints.chat_routes(_api_region(r, account), order, origins)
 
 
 def _decoded(raw: str | None) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 
+from shared import runtime_options
 from shared.errors import ConfigError
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.settings import CommonSettings
 
 
@@ -40,8 +42,15 @@ class RefresherSettings(CommonSettings):
     )
     refresh_models: bool = Field(True, description="refresh the ListAvailableModels cache after a refresh")
     models_cache_ttl_seconds: int = Field(3600, ge=60, description="lifetime of the models cache")
-    endpoint_order: Literal["auto", "codewhisperer", "amazonq"] = Field(
-        "auto", description="chat endpoint tried first; the other is the throttling fallback"
+    # the account check's chat tries the routes the gateways try (the panel's values win while set)
+    endpoint_order: str = Field(
+        runtime_options.ENDPOINT_ORDER,
+        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
+        "comma-separated list of codewhisperer, amazonq, kiro",
+    )
+    endpoint_origins: dict[str, str] = Field(
+        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
+        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
     )
     device_flow_max_polls: int = Field(400, ge=1, description="polls of one device login before giving up")
     worker_poll_delay_seconds: float = Field(0.2, gt=0, description="how often an idle worker looks for jobs")
@@ -51,6 +60,11 @@ class RefresherSettings(CommonSettings):
     def check(self) -> None:
         super().check()
         cron_schedule(self.refresh_interval_seconds)
+        try:
+            self.endpoint_order = parse_order(self.endpoint_order)
+            self.endpoint_origins = parse_origins(self.endpoint_origins)
+        except ValueError as exc:
+            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
 
 
 def cron_schedule(interval: int) -> dict[str, set[int]]:

@@ -249,9 +249,10 @@ class KiroAuth:
         profile_arn: str = "",
         auth_kind: AuthKind = AuthKind.SOCIAL,
         machine_id: str = "",
+        endpoint: str = "amazonq",
     ) -> AuthRequest:
-        """ListAvailableModels (§1)."""
-        url = self.endpoints.models(api_region, profile_arn or None)
+        """ListAvailableModels (§1) on the host that goes with chat `endpoint`."""
+        url = self.endpoints.models(api_region, profile_arn or None, endpoint)
         return AuthRequest("GET", url, self._api_headers(access_token, auth_kind, machine_id))
 
 

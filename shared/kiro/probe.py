@@ -1,5 +1,5 @@
-"""The account check's pure parts (sans-I/O): chat routes in order, the smallest valid chat, and what a
-Kiro answer says, error or not (kiro-protocol.md §1.2, §3.1, §8).
+"""The account check's pure parts (sans-I/O): the smallest valid chat, and what a Kiro answer says, error
+or not (kiro-protocol.md §3.1, §8). The routes to try come from `KiroEndpoints.chat_routes`.
 
 The check reports Kiro's own words: the HTTP status, the error type (`x-amzn-errortype` or `__type`),
 the `reason` and the `message`; it does not classify them (that is the gateway's job).
@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from shared.errors import EventStreamError
-from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints
 from shared.kiro.events import KiroEventStream, Metering, StreamError, TextDelta
 
 #: the whole prompt of the check's chat: one word, so the answer costs as little as Kiro allows
@@ -24,36 +23,6 @@ PROBE_PROMPT = "Hi"
 PROBE_MODELS = ("claude-haiku-4.5", "claude-sonnet-4", "claude-sonnet-4.5")
 FALLBACK_MODEL = "claude-sonnet-4.5"
 _MESSAGE_LIMIT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRoute:
-    """One way to reach the chat API: its name, URL, the `origin` the body must carry, `X-Amz-Target`."""
-
-    name: str
-    url: str
-    origin: str
-    amz_target: str
-
-
-def chat_routes(
-    endpoints: KiroEndpoints,
-    api_region: str,
-    order: str = "auto",
-    origins: Mapping[str, str] | None = None,
-) -> tuple[ChatRoute, ...]:
-    """The chat routes to try, in order (the CodeWhisperer host exists in us-east-1 only).
-
-    Stands in for `KiroEndpoints.chat_routes` (same arguments, `origins` not applied yet) until that
-    lands; it then replaces this function.
-    """
-    if api_region != "us-east-1":
-        names: tuple[ChatEndpoint, ...] = (ChatEndpoint.AMAZONQ,)
-    elif order == "amazonq":
-        names = (ChatEndpoint.AMAZONQ, ChatEndpoint.CODEWHISPERER)
-    else:
-        names = (ChatEndpoint.CODEWHISPERER, ChatEndpoint.AMAZONQ)
-    return tuple(ChatRoute(e.value, endpoints.chat(e, api_region), e.origin, e.amz_target) for e in names)
 
 
 def probe_model(models: Iterable[Mapping[str, Any]]) -> str:

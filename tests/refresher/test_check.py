@@ -77,7 +77,7 @@ async def test_a_suspended_account_reports_kiros_refusal_on_every_chat_route_and
     assert chat["status"] == "failed" and chat["endpoint"] is None
     assert [(a["endpoint"], a["origin"]) for a in chat["attempts"]] == [
         ("codewhisperer", "AI_EDITOR"),
-        ("amazonq", "CLI"),
+        ("amazonq", "AI_EDITOR"),
     ]
     for attempt in chat["attempts"]:
         assert attempt["status"] == "failed"
@@ -103,13 +103,13 @@ async def test_a_throttled_first_route_falls_back_and_both_attempts_are_reported
 
     assert result is not None and result["ok"] is True
     chat = _steps(result)["chat"]
-    assert (chat["endpoint"], chat["origin"]) == ("amazonq", "CLI")
+    assert (chat["endpoint"], chat["origin"]) == ("amazonq", "AI_EDITOR")
     first, second = chat["attempts"]
     assert first["status"] == "failed" and first["error"]["status"] == 429
     assert first["error"]["type"] == "ThrottlingException"
     assert second["status"] == "ok" and second["answer"]
     (sent,) = ctl.requests(emu["name"], endpoint="chat_amazonq")
-    assert sent["body"]["conversationState"]["currentMessage"]["userInputMessage"]["origin"] == "CLI"
+    assert sent["body"]["conversationState"]["currentMessage"]["userInputMessage"]["origin"] == "AI_EDITOR"
 
 
 async def test_an_expired_access_token_is_refreshed_before_kiro_is_asked(
@@ -200,12 +200,13 @@ async def test_the_cli_checks_an_account_by_label_and_exits_non_zero_when_a_step
         assert token not in good.stdout + bad.stdout
 
 
-async def test_the_chat_routes_follow_the_endpoint_order_set_in_the_panel(
+async def test_the_chat_routes_follow_the_endpoint_order_and_origins_set_in_the_panel(
     refresher: Refresher, ctl: EmulatorControl
 ) -> None:
     emu = emulator_account(ctl, "chk")
     account_id = await _add_social(refresher, emu["refresh_token"])
-    await refresher.redis.hset(refresher.keys.settings(), "endpoint_order", json.dumps("amazonq"))
+    settings = {"endpoint_order": json.dumps("amazonq"), "endpoint_origins": json.dumps({"amazonq": "CLI"})}
+    await refresher.redis.hset(refresher.keys.settings(), mapping=settings)
 
     result = await check_account(refresher, account_id)
 
@@ -213,3 +214,17 @@ async def test_the_chat_routes_follow_the_endpoint_order_set_in_the_panel(
     chat = _steps(result)["chat"]
     assert (chat["endpoint"], chat["origin"]) == ("amazonq", "CLI")
     assert ctl.counts(emu["name"]).get("chat_codewhisperer", 0) == 0
+    (sent,) = ctl.requests(emu["name"], endpoint="chat_amazonq")
+    assert sent["headers"]["X-Amz-Target"] == "AmazonQDeveloperStreamingService.SendMessage"
+
+
+async def test_an_endpoint_order_the_panel_stored_broken_leaves_the_configured_one(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl, "chk")
+    account_id = await _add_social(refresher, emu["refresh_token"])
+    await refresher.redis.hset(refresher.keys.settings(), "endpoint_order", json.dumps("carrier-pigeon"))
+
+    result = await check_account(refresher, account_id)
+
+    assert result is not None and _steps(result)["chat"]["endpoint"] == "codewhisperer"

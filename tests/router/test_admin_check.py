@@ -158,7 +158,7 @@ async def test_the_panels_check_button_shows_each_step_and_kiros_refusal(
     await expect(dialog.locator("#check-summary")).to_contain_text("Failed", timeout=30_000)
     chat = dialog.locator('tr[data-step="chat"]')
     await expect(chat.locator(".badge")).to_have_text("Failed")
-    await expect(chat).to_contain_text("amazonq (origin CLI")
+    await expect(chat).to_contain_text("amazonq (origin AI_EDITOR")
     await expect(chat).to_contain_text(
         "HTTP 403 AccessDeniedException: Your account has been temporarily suspended."
     )

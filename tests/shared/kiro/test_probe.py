@@ -1,23 +1,14 @@
-"""The account check's pure parts: Kiro's errors as said, chat answers, routes, the probe's model."""
+"""The account check's pure parts: Kiro's errors as said, chat answers, the probe and its model."""
 
 from __future__ import annotations
 
-from shared.kiro.endpoints import KiroEndpoints
 from shared.kiro.eventstream import encode_event, encode_exception
 from shared.kiro.probe import (
     KiroError,
-    chat_routes,
     describe_error,
     probe_chat_body,
     probe_model,
     read_chat_answer,
-)
-
-ENDPOINTS = KiroEndpoints(
-    q_host="https://q.{region}.amazonaws.com",
-    codewhisperer_host="https://codewhisperer.us-east-1.amazonaws.com",
-    social_auth_host="https://prod.{region}.auth.desktop.kiro.dev",
-    oidc_host="https://oidc.{region}.amazonaws.com",
 )
 
 
@@ -70,17 +61,6 @@ def test_an_answer_without_text_or_cut_in_a_frame_is_reported() -> None:
     assert empty.error is not None and empty.error.message == "the answer had no text"
     assert capped.error is None and capped.text == "Hi there"
     assert truncated.error is not None and truncated.error.type == "EventStreamError"
-
-
-def test_routes_follow_the_order_and_outside_us_east_1_only_amazon_q_exists() -> None:
-    auto = chat_routes(ENDPOINTS, "us-east-1")
-    amazonq_first = chat_routes(ENDPOINTS, "us-east-1", "amazonq")
-    frankfurt = chat_routes(ENDPOINTS, "eu-central-1")
-
-    assert [(r.name, r.origin) for r in auto] == [("codewhisperer", "AI_EDITOR"), ("amazonq", "CLI")]
-    assert auto[0].url == "https://codewhisperer.us-east-1.amazonaws.com/generateAssistantResponse"
-    assert [r.name for r in amazonq_first] == ["amazonq", "codewhisperer"]
-    assert [r.url for r in frankfurt] == ["https://q.eu-central-1.amazonaws.com/generateAssistantResponse"]
 
 
 def test_the_probe_is_one_word_on_the_cheapest_listed_model() -> None:
