@@ -35,6 +35,7 @@ from services.refresher.refresh import (
 from services.refresher.usage import store_usage
 from shared.accounts.checks import save_check
 from shared.accounts.model import Account
+from shared.crypto import sha256_hex
 from shared.errors import AuthRefreshError, UpstreamError
 from shared.kiro.auth import AuthRequest, RawAnswer, UsageLimits, parse_models, parse_usage_limits
 from shared.kiro.endpoint_table import parse_order, parse_origins
@@ -314,7 +315,7 @@ async def _chat_attempt(r: Refresher, account: Account, route: ChatRoute, model:
         probe_chat_body(model, route.origin, account.profile_arn),
         amz_target=route.amz_target,
         auth_kind=account.auth_kind,
-        machine_id=account.machine_id,
+        machine_id=account.machine_id or sha256_hex(account.id),  # the gateway's fallback too
     )
     attempt: dict[str, Any] = {"endpoint": route.name, "origin": route.origin, "host": _host(route.url)}
     timer = _Timer()

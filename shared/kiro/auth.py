@@ -8,6 +8,7 @@ the thin aiohttp caller with timeouts and an optional (per-call) proxy.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,15 +231,21 @@ class KiroAuth:
         auth_kind: AuthKind = AuthKind.SOCIAL,
         machine_id: str = "",
     ) -> AuthRequest:
-        """generateAssistantResponse (§2, §3) for the account check; the answer is an event stream."""
+        """generateAssistantResponse (§2, §3) for the account check, with the headers the gateway sends;
+        the answer is an event stream. `amz_target` "" = no `X-Amz-Target` header."""
         headers = self._api_headers(access_token, auth_kind, machine_id)
         headers |= {
             "Content-Type": "application/json",
             "Accept": "application/vnd.amazon.eventstream",
             "x-amzn-codewhisperer-optout": "true",
             "x-amzn-kiro-agent-mode": "vibe",
-            "X-Amz-Target": amz_target,
+            "amz-sdk-invocation-id": str(uuid.uuid4()),
+            "amz-sdk-request": "attempt=1; max=1",
+            "User-Agent": f"aws-sdk-js/{self.sdk_version} ua/2.1 os/linux lang/js md/nodejs "
+            f"api/codewhispererstreaming#{self.sdk_version} m/E {self._ua(machine_id)}",
         }
+        if amz_target:
+            headers["X-Amz-Target"] = amz_target
         return AuthRequest("POST", url, headers, json=body)
 
     def list_models(

@@ -110,6 +110,7 @@ async def test_a_throttled_first_route_falls_back_and_both_attempts_are_reported
     assert second["status"] == "ok" and second["answer"]
     (sent,) = ctl.requests(emu["name"], endpoint="chat_amazonq")
     assert sent["body"]["conversationState"]["currentMessage"]["userInputMessage"]["origin"] == "AI_EDITOR"
+    assert sent["amz_target"] is None  # the Amazon Q route with AI_EDITOR sends none, as the gateway
 
 
 async def test_an_expired_access_token_is_refreshed_before_kiro_is_asked(
