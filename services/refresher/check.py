@@ -35,7 +35,7 @@ from services.refresher.refresh import (
 from services.refresher.usage import store_usage
 from shared.accounts.checks import save_check
 from shared.accounts.model import Account
-from shared.crypto import sha256_hex
+from shared.crypto import SecretDecryptError, sha256_hex
 from shared.errors import AuthRefreshError, UpstreamError
 from shared.kiro.auth import AuthRequest, RawAnswer, UsageLimits, parse_models, parse_usage_limits
 from shared.kiro.endpoint_table import parse_order, parse_origins
@@ -142,6 +142,11 @@ async def _token_step(r: Refresher, account: Account) -> tuple[Step, Account | N
         step.error = _refresh_error(None, current.last_refresh_error)
         return step, None
     left = current.access_expires_at - time.time()
+    try:
+        r.store.access_token(current)
+    except SecretDecryptError:
+        step.status, step.detail = "failed", "the stored tokens do not decrypt with this KIRO_SECRET_KEY"
+        return step, None
     if not current.access_token_enc or left <= 0:
         step.status = "failed"
         step.detail = (

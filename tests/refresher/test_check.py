@@ -7,13 +7,18 @@ import json
 import re
 import subprocess
 import sys
+import time
 from typing import Any
+
+from cryptography.fernet import Fernet
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.check import check_account
 from services.refresher.context import Refresher
 from services.refresher.refresh import Outcome, refresh_account
 from shared.accounts.checks import load_check
+from shared.accounts.ops import AccountOps
+from shared.crypto import SecretBox
 from tests.refresher.conftest import emulator_account
 from tests.support.procs import ROOT
 
@@ -229,3 +234,19 @@ async def test_an_endpoint_order_the_panel_stored_broken_leaves_the_configured_o
     result = await check_account(refresher, account_id)
 
     assert result is not None and _steps(result)["chat"]["endpoint"] == "codewhisperer"
+
+
+async def test_tokens_sealed_with_another_key_fail_the_token_step_instead_of_crashing_the_check(
+    refresher: Refresher,
+) -> None:
+    other_box = SecretBox(Fernet.generate_key().decode())
+    other = AccountOps(refresher.redis, refresher.keys, other_box)
+    (account_id,) = (await other.add_refresh_token("social", "aorOtherStackKey0000002")).added
+    sealed = {"access_token_enc": other_box.encrypt("not-ours"), "access_expires_at": str(time.time() + 3600)}
+    await refresher.redis.hset(refresher.keys.account(account_id), mapping=sealed)
+
+    result = await check_account(refresher, account_id)
+
+    assert result is not None and result["ok"] is False
+    assert "KIRO_SECRET_KEY" in result["steps"][0]["detail"]
+    assert [s["status"] for s in result["steps"][1:]] == ["skipped", "skipped", "skipped"]
