@@ -141,7 +141,7 @@ async def test_the_panels_check_button_shows_each_step_and_kiros_refusal(
     await page.get_by_role("link", name="Accounts").click()
     healthy = page.locator("#accounts-table tbody tr", has_text="healthy panel")
     refused = page.locator("#accounts-table tbody tr", has_text="refused panel")
-    await expect(healthy.locator("td.check")).to_have_text("never")
+    await expect(healthy.locator("td.last-check")).to_have_text("never")
 
     await healthy.get_by_role("button", name="Check healthy panel").click()
     dialog = page.locator("#check-dialog")

@@ -27,10 +27,10 @@ export function errorText(e) {
 export function checkCell(a) {
   const last = a.last_check;
   if (!last) {
-    return h("td", { class: "check" }, h("span", { class: "muted" }, checking.has(a.id) ? "checking…" : "never"));
+    return h("td", { class: "last-check" }, h("span", { class: "muted" }, checking.has(a.id) ? "checking…" : "never"));
   }
   const verdict = last.ok ? "OK" : "Failed";
-  return h("td", { class: "check" },
+  return h("td", { class: "last-check" },
     h("button", { type: "button", class: `badge badge-button badge-check-${last.ok ? "ok" : "failed"}`,
       onclick: () => showCheck(a, last), "aria-label": `Last check of ${accountName(a)}: ${verdict}` }, verdict),
     h("div", { class: "cell-sub" }, checking.has(a.id) ? "checking…" : fmtRelative(last.checked_at)),
