@@ -30,6 +30,7 @@ from services.gateway.translate import load_tokenizer
 from shared.client_errors import protocol_of
 from shared.hot import HotRoutes
 from shared.keys import Keys
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,10 @@ def build_state(settings: GatewaySettings) -> GatewayState:
     client = KiroClient(sessions, endpoints, settings, metrics)
     machine = settings.kiro_machine_id or "0" * 64
     tokens = TokenCache(
-        endpoints,
+        KiroAuth(endpoints, ide_version=settings.kiro_ide_version, sdk_version=settings.kiro_sdk_version),
         client.post_json,
         margin_seconds=settings.refresh_margin_seconds,
-        user_agent=client.user_agent(machine),
+        machine_id=machine,
         on_refresh=lambda outcome: metrics.token_refreshes.labels(outcome).inc(),
     )
     catalog = ModelCatalog(

@@ -266,6 +266,14 @@ class KiroAuth:
 # --- parsers ---------------------------------------------------------------------------------------
 
 
+def json_or_text(raw: bytes) -> Any:
+    """An answer body for the parsers: its JSON, or its first 500 characters when it is not JSON."""
+    try:
+        return orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace")[:500]
+
+
 def _error_code(body: Any) -> str:
     if not isinstance(body, dict):
         return ""
@@ -424,11 +432,7 @@ class AuthHttp:
     async def send(self, request: AuthRequest, *, proxy_url: str | None = None) -> tuple[int, Any]:
         """Status and parsed JSON body (raw text when not JSON). Raises UpstreamError on network failure."""
         answer = await self.exchange(request, proxy_url=proxy_url)
-        try:
-            body: Any = orjson.loads(answer.body) if answer.body else {}
-        except orjson.JSONDecodeError:
-            body = answer.body.decode(errors="replace")[:500]
-        return answer.status, body
+        return answer.status, json_or_text(answer.body)
 
     async def exchange(
         self, request: AuthRequest, *, proxy_url: str | None = None, max_bytes: int | None = None

@@ -115,9 +115,6 @@ class KiroClient:
         self._ide = settings.kiro_ide_version
         self._budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min)
 
-    def user_agent(self, machine_id: str) -> str:
-        return f"KiroIDE-{self._ide}-{machine_id}"
-
     def _headers(self, creds: KiroCredentials, attempt: int, amz_target: str = "") -> dict[str, str]:
         machine = creds.machine_id or sha256_hex(creds.account_id or creds.access_token[:24])
         headers = {
