@@ -63,6 +63,7 @@ from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
 from services.gateway.web_search import SearchRounds
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
+from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class ChatCall:
     creds: KiroCredentials
     options: RuntimeOptions
     kiro_model: str
+    #: the name answers carry as `model`: the Kiro id that serves (with the thinking suffix if asked so)
+    served_model: str
     thinking: bool
     input_tokens: int
     context_window: int
@@ -161,7 +164,10 @@ async def prepare(
                 openai_code="store_unavailable",
                 headers={"retry-after": "1", "x-should-retry": "true"},
             )
-    resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
+    models = await state.catalog.for_account(creds)
+    resolver = state.catalog.resolver(
+        models, options.model_aliases, options.default_model, options.thinking_suffix
+    )
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
     # a big request is built in a worker, and its objects are gone before the collector resumes
@@ -184,7 +190,6 @@ async def prepare(
             )
         except InvalidRequestError as exc:
             return _debugged(state, route, debug, invalid_request_response(protocol, exc))
-    state.catalog.refresh_in_background(creds)
     req, kiro = built.req, built.kiro
     if debug is not None:
         debug.kiro = kiro.body
@@ -196,9 +201,10 @@ async def prepare(
         creds=creds,
         options=options,
         kiro_model=built.resolved.kiro_id,
+        served_model=built.resolved.served,
         thinking=thinking_enabled(req, built.resolved.thinking),
         input_tokens=built.input_tokens,
-        context_window=state.catalog.context_window(built.resolved.kiro_id),
+        context_window=state.catalog.context_window(models, built.resolved.kiro_id),
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
@@ -232,6 +238,7 @@ def new_translator(call: ChatCall) -> Translator:
         return translator_for(
             call.responses,
             call.req,
+            model=call.served_model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
@@ -240,7 +247,7 @@ def new_translator(call: ChatCall) -> Translator:
     if call.protocol is Protocol.ANTHROPIC:
         anthropic = AnthropicStream if call.req.stream else AnthropicCollector
         translator = anthropic(
-            model=call.req.model,
+            model=call.served_model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
@@ -253,7 +260,7 @@ def new_translator(call: ChatCall) -> Translator:
         return translator
     openai = OpenAIStream if call.req.stream else OpenAICollector
     return openai(
-        model=call.req.model,
+        model=call.served_model,
         input_tokens=call.input_tokens,
         tool_names=call.kiro.tool_names,
         thinking=call.thinking,
@@ -439,6 +446,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         _count_verdict(state, verdict)
     usage = translator.usage
     headers = {
+        SERVED_MODEL_HEADER: call.served_model,
         "X-Kiro-Usage-Input-Tokens": str(spent.input_tokens + usage.input_tokens),
         "X-Kiro-Usage-Output-Tokens": str(spent.output_tokens + usage.output_tokens),
         "X-Kiro-Usage-Credits": f"{spent.credits + relay.credits:.6f}",
@@ -510,7 +518,9 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
             opening.result()
         except UpstreamError as exc:
             return _failed(state, call, exc)
-    return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+    response = SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+    response.raw_headers.append((SERVED_MODEL_HEADER.lower().encode(), call.served_model.encode()))
+    return response
 
 
 async def _remember(state: GatewayState, call: ChatCall, translator: Translator) -> None:

@@ -125,7 +125,11 @@ class GatewaySettings(CommonSettings):
         """The Responses store in use: `auto` means Redis when REDIS_URL was set (the stack), else memory."""
         if self.responses_store != "auto":
             return self.responses_store
-        return "redis" if "redis_url" in self.model_fields_set else "memory"
+        return "redis" if self.in_stack() else "memory"
+
+    def in_stack(self) -> bool:
+        """REDIS_URL was set: the gateway runs behind the router, next to the refresher's Redis."""
+        return "redis_url" in self.model_fields_set
 
     def check(self) -> None:
         """Production needs a way to authenticate callers, and an env account only behind a client key."""
