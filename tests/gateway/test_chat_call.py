@@ -23,6 +23,7 @@ def _call(stream: bool) -> ChatCall:
         creds=KiroCredentials(access_token="t"),
         options=RuntimeOptions("-thinking", "reasoning_content", "claude-sonnet-4-5", auto_continue=True),
         kiro_model="claude-sonnet-4.5",
+        served_model="claude-sonnet-4.5",
         thinking=False,
         input_tokens=16_943,
         context_window=200_000,
