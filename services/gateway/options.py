@@ -19,11 +19,12 @@ from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
+from shared.errors import KiroStackError
 from shared.http_auth import presented_key
 from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(KiroStackError):
     """The request carries no usable Kiro credentials and no standalone account is configured."""
 
 
@@ -34,7 +35,7 @@ class Caller(enum.Enum):
     CLIENT = "client"  # a standalone client with a valid client key
 
 
-class Unauthorized(Exception):
+class Unauthorized(KiroStackError):
     """Neither our router (X-Internal-Key) nor a client with a valid client key (HTTP 401)."""
 
 
