@@ -10,6 +10,7 @@ header a gateway names the model it served in.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -83,6 +84,57 @@ def decode_catalogue(raw: bytes | str | None) -> Catalogue | None:
     if not models or not isinstance(fetched_at, int | float):
         return None
     return Catalogue(models, float(fetched_at))
+
+
+_FAMILIES = "sonnet|opus|haiku"
+# claude-sonnet-4-5, claude-sonnet-4.5, claude-sonnet-4-5-20250929, claude-sonnet-4-20250514, ...-latest
+_MODERN = re.compile(
+    rf"^claude-(?P<family>{_FAMILIES})-(?P<major>\d)(?:[-.](?P<minor>\d{{1,2}}))?"
+    r"(?:-(?:\d{8}|latest))?(?:-v\d+(?::\d+)?)?$"
+)
+# claude-3-7-sonnet-20250219, claude-3.5-sonnet-latest, claude-4.5-opus-high (inverted), claude-4-sonnet
+_INVERTED = re.compile(
+    rf"^claude-(?P<major>\d)(?:[-.](?P<minor>\d{{1,2}}))?-(?P<family>{_FAMILIES})"
+    r"(?:-(?:\d{8}|latest|high|medium|low|max))?(?:-v\d+(?::\d+)?)?$"
+)
+# provider prefixes routers and SDK wrappers put in front: anthropic/…, openrouter/anthropic/…,
+# Bedrock's anthropic.… and us.anthropic.…
+_PREFIX = re.compile(
+    r"^(?:(?:openrouter|bedrock|vertex_ai|anthropic)/)+|^(?:(?:us|eu|apac|global)\.)?anthropic\."
+)
+_CONTEXT_SUFFIX = re.compile(r"\[\w+\]$")  # Claude Code's "claude-opus-4-8[1m]"
+
+
+def normalize_model_name(name: str) -> str:
+    """The Kiro spelling of a Claude model name (kiro-protocol.md §4.1: dots, no date, no provider prefix);
+    other names come back lower-cased. Anchored patterns only, never substrings."""
+    lowered = _PREFIX.sub("", _CONTEXT_SUFFIX.sub("", name.strip().lower()))
+    match = _MODERN.match(lowered) or _INVERTED.match(lowered)
+    if match is None:
+        return lowered
+    family, major, minor = match["family"], int(match["major"]), match["minor"]
+    version = f"{major}.{int(minor)}" if minor is not None else str(major)
+    if major < 4 and match.re is _INVERTED:
+        return f"claude-{version}-{family}"  # the Claude 3.x ids keep the old word order
+    return f"claude-{family}-{version}"
+
+
+def claude_version(normalized: str) -> tuple[str, tuple[int, int]] | None:
+    """(family, (major, minor)) of a Kiro-spelt Claude id (either word order); None for other names."""
+    match = _MODERN.match(normalized) or _INVERTED.match(normalized)
+    if match is None:
+        return None
+    return match["family"], (int(match["major"]), int(match["minor"] or 0))
+
+
+def retired_overrides(aliases: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """For each built-in retired name, the operator aliases that replace it (any spelling of the name)."""
+    found: dict[str, dict[str, str]] = {name: {} for name in RETIRED_MODELS}
+    for alias, model in aliases.items():
+        normalized = normalize_model_name(alias)
+        if normalized in found:
+            found[normalized][alias] = model
+    return found
 
 
 def lists_thinking_variant(model_id: str) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 
 import anthropic
 import httpx
+import openai
 import orjson
 import pytest
 
@@ -155,3 +156,25 @@ async def test_the_models_shape_follows_the_clients_headers_through_the_router(
         assert {m["object"] for m in body["data"]} == {"model"}
         assert all(isinstance(m["created"], int) and m["owned_by"] for m in body["data"])
         assert model["object"] == "model"
+
+
+async def test_both_sdks_list_the_accounts_models_with_thinking_variants_through_the_router(
+    stack: Stack, seeder: Seeder
+) -> None:
+    name = await seeder.account()
+    stack.control.update_account(name, models=["claude-sonnet-4.6", "deepseek-3.2", "claude-haiku-4.5"])
+    key = await seeder.client_key()
+    url = stack.routers[0].url
+    expected = [
+        "claude-sonnet-4.6",
+        "claude-sonnet-4.6-thinking",
+        "deepseek-3.2",
+        "claude-haiku-4.5",
+        "claude-haiku-4.5-thinking",
+    ]
+    async with (
+        anthropic.AsyncAnthropic(api_key=key, base_url=url, max_retries=0) as claude,
+        openai.AsyncOpenAI(api_key=key, base_url=url + "/v1", max_retries=0) as gpt,
+    ):
+        assert [m.id async for m in claude.models.list()] == expected
+        assert [m.id async for m in gpt.models.list()] == expected

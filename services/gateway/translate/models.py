@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.errors import InvalidRequestError
-from shared.kiro.models import RETIRED_MODELS
+from shared.kiro.models import RETIRED_MODELS, claude_version, normalize_model_name
 
 #: Kiro ids known to exist when ListAvailableModels cannot be asked (kiro-protocol.md §4)
 KNOWN_MODELS: tuple[str, ...] = (
@@ -34,25 +34,8 @@ DEFAULT_CONTEXT_WINDOW = 200_000
 #: how a name was resolved; `unchecked`: the account's list is not known, the name goes to Kiro as spelt
 How = Literal["exact", "normalised", "alias", "retired", "newer", "default", "unchecked"]
 
-_FAMILIES = "sonnet|opus|haiku"
-# claude-sonnet-4-5, claude-sonnet-4.5, claude-sonnet-4-5-20250929, claude-sonnet-4-20250514, ...-latest
-_MODERN = re.compile(
-    rf"^claude-(?P<family>{_FAMILIES})-(?P<major>\d)(?:[-.](?P<minor>\d{{1,2}}))?"
-    r"(?:-(?:\d{8}|latest))?(?:-v\d+(?::\d+)?)?$"
-)
-# claude-3-7-sonnet-20250219, claude-3.5-sonnet-latest, claude-4.5-opus-high (inverted), claude-4-sonnet
-_INVERTED = re.compile(
-    rf"^claude-(?P<major>\d)(?:[-.](?P<minor>\d{{1,2}}))?-(?P<family>{_FAMILIES})"
-    r"(?:-(?:\d{8}|latest|high|medium|low|max))?(?:-v\d+(?::\d+)?)?$"
-)
-# provider prefixes routers and SDK wrappers put in front: anthropic/…, openrouter/anthropic/…,
-# Bedrock's anthropic.… and us.anthropic.…
-_PREFIX = re.compile(
-    r"^(?:(?:openrouter|bedrock|vertex_ai|anthropic)/)+|^(?:(?:us|eu|apac|global)\.)?anthropic\."
-)
 # what OpenAI-protocol clients send when they do not know our models: served by the default model
 _OPENAI_NAME = re.compile(r"^(?:gpt-|chatgpt-|o\d+(?:-|$)|text-|davinci|codex-)")
-_CONTEXT_SUFFIX = re.compile(r"\[\w+\]$")  # Claude Code's "claude-opus-4-8[1m]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +46,6 @@ class ResolvedModel:
     how: How = "exact"
     #: what answers name as their `model`: the Kiro id, with the thinking suffix when the client used it
     served: str = ""
-
-
-def normalize_model_name(name: str) -> str:
-    """The Kiro spelling of a Claude model name (dots, no date, no prefix); others come back lower-cased."""
-    lowered = _PREFIX.sub("", _CONTEXT_SUFFIX.sub("", name.strip().lower()))
-    match = _MODERN.match(lowered) or _INVERTED.match(lowered)
-    if match is None:
-        return lowered
-    family, major, minor = match["family"], int(match["major"]), match["minor"]
-    version = f"{major}.{int(minor)}" if minor is not None else str(major)
-    if major < 4 and match.re is _INVERTED:
-        return f"claude-{version}-{family}"  # the Claude 3.x ids keep the old word order
-    return f"claude-{family}-{version}"
-
-
-def _version(normalized: str) -> tuple[str, tuple[int, int]] | None:
-    """(family, (major, minor)) of a Kiro-spelt Claude id (either word order); None for other names."""
-    match = _MODERN.match(normalized) or _INVERTED.match(normalized)
-    if match is None:
-        return None
-    return match["family"], (int(match["major"]), int(match["minor"] or 0))
 
 
 class ModelResolver:
@@ -155,12 +117,14 @@ class ModelResolver:
     def _newest_if_newer(self, normalized: str) -> str | None:
         """A Claude newer than any of its family the account lists (Claude Code's default `claude-opus-4-8`)
         -> the newest of that family. An older version that is not listed is never moved up."""
-        asked = _version(normalized)
+        asked = claude_version(normalized)
         if asked is None:
             return None
         family, version = asked
         listed = [
-            (v[1], m) for m in self.available if (v := _version(m.lower())) is not None and v[0] == family
+            (v[1], m)
+            for m in self.available
+            if (v := claude_version(m.lower())) is not None and v[0] == family
         ]
         if not listed:
             return None
@@ -175,7 +139,7 @@ class ModelResolver:
         )
         if target is not None:
             why = f" (it stands for {target!r}, which this account does not offer)"
-        elif _version(normalized) is not None:
+        elif claude_version(normalized) is not None:
             why = " (an older version is not replaced by a newer one; a model alias can choose one)"
         else:
             why = ""

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.translate import KNOWN_MODELS, ModelResolver
-from services.gateway.translate.models import normalize_model_name
 from shared.errors import InvalidRequestError
-from shared.kiro.models import RETIRED_MODELS
+from shared.kiro.models import RETIRED_MODELS, normalize_model_name
 
 AVAILABLE = [*KNOWN_MODELS, "claude-3.7-sonnet", "CLAUDE_SONNET_4_5_20250929_V1_0"]
 WITHOUT_37 = [m for m in AVAILABLE if m != "claude-3.7-sonnet"]
