@@ -52,7 +52,11 @@ class GatewaySettings(CommonSettings):
         runtime_options.AUTO_CONTINUE, description="continue a tool call Kiro's output cap cut off"
     )
     max_continuations: int = Field(3, ge=0, description="continuation requests per response")
-    models_cache_ttl: float = Field(3600.0, ge=0, description="seconds a ListAvailableModels answer is kept")
+    models_cache_ttl: float = Field(
+        3600.0,
+        ge=0,
+        description="seconds an account's model list asked of Kiro by the gateway itself is kept",
+    )
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"

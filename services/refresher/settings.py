@@ -38,8 +38,12 @@ class RefresherSettings(CommonSettings):
     force_refresh_grace_seconds: float = Field(
         5.0, ge=0, description="a forced refresh is skipped if the token is younger than this"
     )
-    refresh_models: bool = Field(True, description="refresh the ListAvailableModels cache after a refresh")
-    models_cache_ttl_seconds: int = Field(3600, ge=60, description="lifetime of the models cache")
+    refresh_models: bool = Field(
+        True, description="cache each account's model list for the gateways (after a refresh, and when stale)"
+    )
+    models_cache_ttl_seconds: int = Field(
+        3600, ge=60, description="lifetime of a cached model list (renewed at half of it)"
+    )
     device_flow_max_polls: int = Field(400, ge=1, description="polls of one device login before giving up")
     worker_poll_delay_seconds: float = Field(0.2, gt=0, description="how often an idle worker looks for jobs")
     refresher_metrics_host: str = Field("127.0.0.1", description="metrics listen address")
