@@ -1,4 +1,4 @@
-"""Every exception the project defines is a KiroStackError, so one `except` at a boundary catches ours only."""
+"""Every exception the project defines is a KiroStackError: one `except` at a boundary catches ours only."""
 
 from __future__ import annotations
 
