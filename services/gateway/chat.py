@@ -371,6 +371,7 @@ def _count(
         return
     fields: dict[str, object] = {
         "route": call.route,
+        "asked": call.req.model[:128],
         "model": call.kiro_model,
         "status": status,
         "account": call.creds.account_id or "-",
