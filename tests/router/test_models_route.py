@@ -1,5 +1,5 @@
-"""`/v1/models` through the router: each account's own list in the client's shape, and `/v1/models/{id}` takes a model
-id only (no way to reach another gateway path)."""
+"""`/v1/models` through the router: each account's own list in the client's shape; `/v1/models/{id}`
+takes a model id only (no way to reach another gateway path)."""
 
 from __future__ import annotations
 
