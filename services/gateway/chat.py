@@ -34,6 +34,7 @@ from services.gateway.errors import (
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse, endpoint_order
+from services.gateway.kiro.models import AccountModels
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
@@ -58,6 +59,7 @@ from services.gateway.translate import (
     thinking_enabled,
 )
 from services.gateway.translate.kiro_request import KiroRequest
+from services.gateway.translate.models import ResolvedModel
 from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
@@ -164,10 +166,6 @@ async def prepare(
                 openai_code="store_unavailable",
                 headers={"retry-after": "1", "x-should-retry": "true"},
             )
-    models = await state.catalog.for_account(creds)
-    resolver = state.catalog.resolver(
-        models, options.model_aliases, options.default_model, options.thinking_suffix
-    )
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
     # a big request is built in a worker, and its objects are gone before the collector resumes
@@ -176,14 +174,14 @@ async def prepare(
             req, responses = await state.offload.run(
                 size, parse_any, raw, protocol, session_id, settings.max_json_depth, route=route, prior=prior
             )
+            resolved, models = await _resolve(state, creds, options, protocol, req.model)
             await fetch_remote_images(req, state.images)  # Kiro takes inline bytes only
             built = await state.offload.run(
                 size,
                 build,
                 req,
                 responses,
-                protocol=protocol,
-                resolver=resolver,
+                resolved=resolved,
                 origin=origin,
                 profile_arn=creds.profile_arn,
                 limit=settings.kiro_payload_limit,
@@ -210,6 +208,20 @@ async def prepare(
         debug=debug,
         responses=built.responses,
     )
+
+
+async def _resolve(
+    state: GatewayState, creds: KiroCredentials, options: RuntimeOptions, protocol: Protocol, name: str
+) -> tuple[ResolvedModel, AccountModels]:
+    """The model the request names, against its account's list (docs/models.md)."""
+    try:
+        return await state.catalog.resolve(
+            creds, name, options.model_aliases, options.default_model, options.thinking_suffix
+        )
+    except InvalidRequestError as exc:
+        if protocol is Protocol.OPENAI:
+            exc.status = 404  # OpenAI SDKs expect model_not_found
+        raise
 
 
 async def _previous(state: GatewayState, raw: bytes) -> list[dict[str, Any]] | None:

@@ -15,6 +15,7 @@ from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro.models import ModelCatalog
 from services.gateway.models_redis import RedisCatalogues
 from services.gateway.settings import GatewaySettings
+from shared.errors import InvalidRequestError
 from shared.keys import Keys
 from shared.kiro.models import ModelInfo, encode_catalogue
 from shared.redis import create_redis
@@ -153,3 +154,25 @@ async def test_when_the_refresher_copy_expires_the_last_list_stays_until_kiro_is
     alice = await catalog.for_account(ALICE)
     assert ([m.id for m in alice.models], alice.source) == (["claude-sonnet-4.5"], "kiro")
     assert kiro.calls == []
+
+
+async def test_a_name_the_built_in_list_can_only_guess_at_waits_for_the_accounts_own_list() -> None:
+    kiro = Kiro({"alice": [{"modelId": "claude-opus-4.5"}, {"modelId": "claude-sonnet-4.5"}]})
+    catalog = ModelCatalog(kiro, ttl=60, default_window=200_000)
+
+    sure, entry = await catalog.resolve(ALICE, "claude-sonnet-4-5", {}, "claude-sonnet-4.5", "-thinking")
+    assert (sure.kiro_id, entry.source) == ("claude-sonnet-4.5", "built-in")  # served at once
+    newer, entry = await catalog.resolve(ALICE, "claude-opus-4-8", {}, "claude-sonnet-4.5", "-thinking")
+    assert (newer.kiro_id, entry.source) == ("claude-opus-4.5", "kiro")  # not the built-in list's 4.7
+    with pytest.raises(InvalidRequestError, match=r"claude-opus-4\.5"):
+        await catalog.resolve(ALICE, "gemini-pro", {}, "claude-sonnet-4.5", "-thinking")
+
+
+async def test_when_kiro_cannot_say_the_guess_stands() -> None:
+    async def fetch(_: KiroCredentials) -> list[object]:
+        raise TimeoutError
+
+    catalog = ModelCatalog(fetch, ttl=60, default_window=200_000)
+    newer, _ = await catalog.resolve(ALICE, "claude-opus-4-8", {}, "claude-sonnet-4.5", "-thinking")
+    unknown, _ = await catalog.resolve(ALICE, "kimi-k3", {}, "claude-sonnet-4.5", "-thinking")
+    assert (newer.kiro_id, unknown.kiro_id) == ("claude-opus-4.7", "kimi-k3")

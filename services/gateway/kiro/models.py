@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 
 from services.gateway.credentials import KiroCredentials
-from services.gateway.translate import KNOWN_MODELS, ModelResolver
+from services.gateway.translate import KNOWN_MODELS, ModelResolver, ResolvedModel
 from shared.errors import UpstreamError
 from shared.kiro.models import Catalogue, ModelInfo, model_infos
 from shared.logging import log_fields
@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 MODELS_CREATED = 1758931200  # 2025-09-27T00:00:00Z
 #: accounts whose lists one process keeps (standalone clients may each bring their own refresh token)
 MAX_ACCOUNTS = 1024
+#: seconds a request waits for an account's list it needs and this process does not know yet
+LIST_WAIT = 5.0
+#: resolutions against the built-in list that are guesses: the account's own list decides them
+_GUESSES = frozenset({"newer", "unchecked"})
 
 FALLBACK = tuple(ModelInfo(model, model) for model in KNOWN_MODELS)
 
@@ -196,6 +200,23 @@ class ModelCatalog:
         if task is not None:
             await asyncio.wait({task}, timeout=wait)
         return self._accounts.get(creds.account_id, entry)
+
+    async def resolve(
+        self, creds: KiroCredentials, name: str, aliases: Mapping[str, str], default_model: str, suffix: str
+    ) -> tuple[ResolvedModel, AccountModels]:
+        """`name` against the account's list, and that list; InvalidRequestError when it offers no match.
+
+        While the account's list is not known, a name the built-in list settles for sure (an id, a
+        spelling of one, an alias, a retired name) is served at once; one it could only guess at (a newer
+        version, an unknown name) waits up to LIST_WAIT for the account's own list. Only when Kiro cannot
+        say does the guess stand (and Kiro itself refuses a model the account lacks).
+        """
+        entry = await self.for_account(creds)
+        resolved = self.resolver(entry, aliases, default_model, suffix).resolve(name)
+        if entry.confirmed or resolved.how not in _GUESSES:
+            return resolved, entry
+        entry = await self.ensure_known(creds, LIST_WAIT)
+        return self.resolver(entry, aliases, default_model, suffix).resolve(name), entry
 
     def context_window(self, entry: AccountModels, model_id: str) -> int:
         info = entry.by_id.get(model_id)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.errors import JSONBytesResponse, Protocol, error_response, unauthorized_response
-from services.gateway.kiro.models import FALLBACK, MODELS_CREATED, AccountModels
+from services.gateway.kiro.models import FALLBACK, LIST_WAIT, MODELS_CREATED, AccountModels
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.state import GatewayState, get_state
 from shared.client_errors import PROTOCOL_HEADER
@@ -23,7 +23,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 _CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-_REFRESH_WAIT = 5.0
 _PROTOCOLS = frozenset(p.value for p in Protocol)
 
 
@@ -80,7 +79,7 @@ async def _account_models(request: Request, state: GatewayState, caller: Caller 
         )
     except (MissingCredentials, UpstreamError):
         return AccountModels(FALLBACK, "built-in")
-    return await state.catalog.ensure_known(creds, _REFRESH_WAIT)
+    return await state.catalog.ensure_known(creds, LIST_WAIT)
 
 
 def _listed(entry: AccountModels, options: RuntimeOptions) -> list[ModelInfo]:
