@@ -4,7 +4,8 @@ Entitlements differ between accounts, so the list is kept per account. Behind th
 caches each account's ListAvailableModels answer in Redis (`shared/kiro/models.py`) and a gateway reads
 it (`SharedCatalogues`, a process cache in front); a standalone gateway, or an account the refresher has
 no list for yet, asks Kiro itself in the background. Until a list is known the built-in one stands in,
-marked unconfirmed: names no rule maps then go to Kiro as spelt rather than being guessed at.
+marked unconfirmed: it serves the names it settles for sure, and a request it could only guess for waits
+briefly for the account's own list (`ModelCatalog.resolve`).
 """
 
 from __future__ import annotations
