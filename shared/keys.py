@@ -107,14 +107,14 @@ class Keys:
         """Pub/sub channel: change notices (token refreshed, account changed, settings changed)."""
         return f"{self.prefix}events"
 
-    def models_cache(self) -> str:
-        """String: the cached ListAvailableModels answer (JSON, expires)."""
-        return f"{self.prefix}models"
-
     def response(self, response_id: str) -> str:
         """String: the conversation of one Responses API answer (JSON input + output items, expires),
         for a follow-up naming it as `previous_response_id`."""
         return f"{self.prefix}resp:{response_id}"
+
+    def account_models(self, account_id: str) -> str:
+        """String: the account's ListAvailableModels answer as the refresher cached it (JSON, expires)."""
+        return f"{self.prefix}{{acct:{account_id}}}:models"
 
     def usage_limits(self, account_id: str) -> str:
         """String: the last getUsageLimits snapshot of one account (JSON)."""

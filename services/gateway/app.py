@@ -15,7 +15,7 @@ from services.gateway.credentials import TokenCache
 from services.gateway.errors import error_response
 from services.gateway.hot_routes import HOT_ROUTES
 from services.gateway.kiro.client import KiroClient
-from services.gateway.kiro.models import ModelCatalog
+from services.gateway.kiro.models import ModelCatalog, SharedCatalogues
 from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
@@ -55,7 +55,10 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         on_refresh=lambda outcome: metrics.token_refreshes.labels(outcome).inc(),
     )
     catalog = ModelCatalog(
-        client.list_models, ttl=settings.models_cache_ttl, default_window=settings.context_window
+        client.list_models,
+        ttl=settings.models_cache_ttl,
+        default_window=settings.context_window,
+        shared=shared_catalogues(settings),
     )
     return GatewayState(
         settings=settings,
@@ -101,6 +104,18 @@ def responses_store(settings: GatewaySettings) -> ConversationStore:
     )
 
 
+def shared_catalogues(settings: GatewaySettings) -> SharedCatalogues | None:
+    """The refresher's per-account model lists in Redis, in the stack (REDIS_URL set); None standalone."""
+    if not settings.in_stack():
+        return None
+    # imported here: a standalone gateway never loads the redis client
+    from services.gateway.models_redis import RedisCatalogues
+    from shared.redis import create_redis
+
+    client = create_redis(settings, max_connections=16, bounded=True)
+    return RedisCatalogues(client, Keys(settings.redis_key_prefix))
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +130,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             if state.images is not None:
                 await state.images.close()
             await state.responses.close()
+            await state.catalog.close()
 
     app = FastAPI(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestIdMiddleware)  # before HotRoutes: the chat routes carry their ids themselves

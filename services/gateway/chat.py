@@ -34,6 +34,7 @@ from services.gateway.errors import (
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
 from services.gateway.kiro.client import UpstreamResponse
+from services.gateway.kiro.models import AccountModels
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
@@ -59,6 +60,7 @@ from services.gateway.translate import (
     thinking_enabled,
 )
 from services.gateway.translate.kiro_request import KiroRequest
+from services.gateway.translate.models import ResolvedModel
 from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
@@ -66,6 +68,7 @@ from services.gateway.web_search import SearchRounds
 from shared.disconnect import until_client_leaves
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.kiro.endpoints import ChatRoute
+from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
@@ -90,6 +93,8 @@ class ChatCall:
     routes: tuple[ChatRoute, ...]
     options: RuntimeOptions
     kiro_model: str
+    #: the name answers carry as `model`: the Kiro id that serves (with the thinking suffix if asked so)
+    served_model: str
     thinking: bool
     input_tokens: int
     context_window: int
@@ -172,7 +177,6 @@ async def prepare(
                 openai_code="store_unavailable",
                 headers={"retry-after": "1", "x-should-retry": "true"},
             )
-    resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
     # a big request is built in a worker, and its objects are gone before the collector resumes
@@ -181,21 +185,20 @@ async def prepare(
             req, responses = await state.offload.run(
                 size, parse_any, raw, protocol, session_id, settings.max_json_depth, route=route, prior=prior
             )
+            resolved, models = await _resolve(state, creds, options, protocol, req.model)
             await fetch_remote_images(req, state.images)  # Kiro takes inline bytes only
             built = await state.offload.run(
                 size,
                 build,
                 req,
                 responses,
-                protocol=protocol,
-                resolver=resolver,
+                resolved=resolved,
                 origin=routes[0].origin,
                 profile_arn=creds.profile_arn,
                 limit=settings.kiro_payload_limit,
             )
         except InvalidRequestError as exc:
             return _debugged(state, route, debug, invalid_request_response(protocol, exc))
-    state.catalog.refresh_in_background(creds)
     req, kiro = built.req, built.kiro
     if debug is not None:
         debug.kiro = kiro.body
@@ -208,14 +211,29 @@ async def prepare(
         routes=routes,
         options=options,
         kiro_model=built.resolved.kiro_id,
+        served_model=built.resolved.served,
         thinking=thinking_enabled(req, built.resolved.thinking),
         input_tokens=built.input_tokens,
-        context_window=state.catalog.context_window(built.resolved.kiro_id),
+        context_window=state.catalog.context_window(models, built.resolved.kiro_id),
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
         responses=built.responses,
     )
+
+
+async def _resolve(
+    state: GatewayState, creds: KiroCredentials, options: RuntimeOptions, protocol: Protocol, name: str
+) -> tuple[ResolvedModel, AccountModels]:
+    """The model the request names, against its account's list (docs/models.md)."""
+    try:
+        return await state.catalog.resolve(
+            creds, name, options.model_aliases, options.default_model, options.thinking_suffix
+        )
+    except InvalidRequestError as exc:
+        if protocol is Protocol.OPENAI:
+            exc.status = 404  # OpenAI SDKs expect model_not_found
+        raise
 
 
 async def _previous(state: GatewayState, raw: bytes) -> list[dict[str, Any]] | None:
@@ -244,6 +262,7 @@ def new_translator(call: ChatCall) -> Translator:
         return translator_for(
             call.responses,
             call.req,
+            model=call.served_model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
@@ -252,7 +271,7 @@ def new_translator(call: ChatCall) -> Translator:
     if call.protocol is Protocol.ANTHROPIC:
         anthropic = AnthropicStream if call.req.stream else AnthropicCollector
         translator = anthropic(
-            model=call.req.model,
+            model=call.served_model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
@@ -265,7 +284,7 @@ def new_translator(call: ChatCall) -> Translator:
         return translator
     openai = OpenAIStream if call.req.stream else OpenAICollector
     return openai(
-        model=call.req.model,
+        model=call.served_model,
         input_tokens=call.input_tokens,
         tool_names=call.kiro.tool_names,
         thinking=call.thinking,
@@ -410,6 +429,7 @@ def _count(
         return
     fields: dict[str, object] = {
         "route": call.route,
+        "asked": call.req.model[:128],
         "model": call.kiro_model,
         "status": status,
         "account": call.creds.account_id or "-",
@@ -486,6 +506,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         _count_verdict(state, verdict)
     usage = translator.usage
     headers = {
+        SERVED_MODEL_HEADER: call.served_model,
         "X-Kiro-Usage-Input-Tokens": str(spent.input_tokens + usage.input_tokens),
         "X-Kiro-Usage-Output-Tokens": str(spent.output_tokens + usage.output_tokens),
         "X-Kiro-Usage-Credits": f"{spent.credits + relay.credits:.6f}",
@@ -557,7 +578,9 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
             opening.result()
         except UpstreamError as exc:
             return _failed(state, call, exc)
-    return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+    response = SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+    response.raw_headers.append((SERVED_MODEL_HEADER.lower().encode(), call.served_model.encode()))
+    return response
 
 
 async def _remember(state: GatewayState, call: ChatCall, translator: Translator) -> None:

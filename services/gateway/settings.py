@@ -60,7 +60,11 @@ class GatewaySettings(CommonSettings):
         runtime_options.AUTO_CONTINUE, description="continue a tool call Kiro's output cap cut off"
     )
     max_continuations: int = Field(3, ge=0, description="continuation requests per response")
-    models_cache_ttl: float = Field(3600.0, ge=0, description="seconds a ListAvailableModels answer is kept")
+    models_cache_ttl: float = Field(
+        3600.0,
+        ge=0,
+        description="seconds an account's model list asked of Kiro by the gateway itself is kept",
+    )
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
@@ -144,7 +148,11 @@ class GatewaySettings(CommonSettings):
         """The Responses store in use: `auto` means Redis when REDIS_URL was set (the stack), else memory."""
         if self.responses_store != "auto":
             return self.responses_store
-        return "redis" if "redis_url" in self.model_fields_set else "memory"
+        return "redis" if self.in_stack() else "memory"
+
+    def in_stack(self) -> bool:
+        """REDIS_URL was set: the gateway runs behind the router, next to the refresher's Redis."""
+        return "redis_url" in self.model_fields_set
 
     def env_tokens(self) -> list[WeightedToken]:
         """The standalone accounts' refresh tokens: KIRO_REFRESH_TOKEN (weight 1) then KIRO_REFRESH_TOKENS.

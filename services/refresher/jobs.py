@@ -23,7 +23,7 @@ from services.refresher.refresh import (
     refresh_when_unlocked,
 )
 from services.refresher.resilient import REDIS_DOWN
-from services.refresher.usage import after_token
+from services.refresher.usage import after_token, renew_stale_model_lists
 from shared.jobs import (
     USAGE_AFTER_QUOTA,
     USAGE_SCHEDULED,
@@ -96,20 +96,35 @@ async def refresh_due_job(ctx: dict[str, Any]) -> int:
                 extra=log_fields(account=account_id, error=f"{type(outcome).__name__}: {outcome}"),
             )
     refreshed = sum(1 for o in outcomes if o is Outcome.REFRESHED)
-    log.info("periodic refresh", extra=log_fields(due=len(due), refreshed=refreshed))
+    models = 0
+    if r.settings.refresh_models:  # a refreshed account got its model list with its token
+        just_done = {a for a, o in zip(due, outcomes, strict=True) if o is Outcome.REFRESHED}
+        models = await renew_stale_model_lists(r, await usable_accounts(r, skip=just_done), gate)
+    log.info("periodic refresh", extra=log_fields(due=len(due), refreshed=refreshed, model_lists=models))
     return len(due)
 
 
 async def due_accounts(r: Refresher) -> list[str]:
     """Enabled, not parked accounts whose access token expires before the next run + margin."""
+    deadline = time.time() + horizon(r)
+    return [account_id for account_id, expires_at in await _in_rotation(r) if expires_at < deadline]
+
+
+async def usable_accounts(r: Refresher, skip: set[str]) -> list[str]:
+    """Enabled, not parked accounts holding an unexpired access token, but those in `skip`."""
+    now = time.time()
+    return [a for a, expires_at in await _in_rotation(r) if expires_at > now and a not in skip]
+
+
+async def _in_rotation(r: Refresher) -> list[tuple[str, float]]:
+    """(id, access token expiry) of every enabled, not parked account with a refresh token, by id."""
     ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
     pipe = r.redis.pipeline(transaction=False)
     for account_id in ids:
         pipe.hmget(r.keys.account(account_id), ["enabled", "state", "access_expires_at", "refresh_token_enc"])
     rows = await pipe.execute()
-    deadline = time.time() + horizon(r)
     parked = {s.value for s in PARKED_STATES}
-    due: list[str] = []
+    found: list[tuple[str, float]] = []
     for account_id, (enabled, state, expires, refresh_token) in zip(ids, rows, strict=True):
         if enabled != "1" or not refresh_token or state in parked:
             continue
@@ -117,9 +132,8 @@ async def due_accounts(r: Refresher) -> list[str]:
             expires_at = float(expires or 0)
         except ValueError:
             expires_at = 0.0
-        if expires_at < deadline:
-            due.append(account_id)
-    return due
+        found.append((account_id, expires_at))
+    return found
 
 
 async def refresh_usage_job(ctx: dict[str, Any], account_id: str, trigger: str = "") -> str:

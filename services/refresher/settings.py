@@ -46,8 +46,12 @@ class RefresherSettings(CommonSettings):
         description="fetch each account's usage limits this often, between token refreshes, spread over "
         "a minute (0 = only after a token refresh or a quota error; below 60 it must divide a minute)",
     )
-    refresh_models: bool = Field(True, description="refresh the ListAvailableModels cache after a refresh")
-    models_cache_ttl_seconds: int = Field(3600, ge=60, description="lifetime of the models cache")
+    refresh_models: bool = Field(
+        True, description="cache each account's model list for the gateways (after a refresh, and when stale)"
+    )
+    models_cache_ttl_seconds: int = Field(
+        3600, ge=60, description="lifetime of a cached model list (renewed at half of it)"
+    )
     # the account check's chat tries the routes the gateways try (the panel's values win while set)
     endpoint_order: str = Field(
         runtime_options.ENDPOINT_ORDER,

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from services.router.context import AppContext
 from services.router.errors import in_band_error
 from services.router.failures import apply_failure
+from services.router.hints import safe_model
 from services.router.internal_lines import InternalLines
 from services.router.reqlog import SERVED, Finished
 from services.router.upstream import Upstream, response_headers
@@ -24,6 +25,7 @@ from shared.client_errors import Protocol
 from shared.clientkeys import ClientKey
 from shared.disconnect import ClientWatch
 from shared.errors import FailureKind
+from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields, request_id_var
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class RelayResponse(Response):
         content_type = upstream.response.headers.get("Content-Type", "")
         self.is_sse = content_type.startswith("text/event-stream")
         self.usage = Usage()
+        self.served_model = safe_model(upstream.response.headers.get(SERVED_MODEL_HEADER, ""))
         self.ttfb = -1.0  # seconds from arrival to the first relayed byte; -1 until then
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -174,6 +177,7 @@ class RelayResponse(Response):
                 outcome=outcome,
                 account=account or "-",
                 model=ex.model or "-",
+                served_model=self.served_model or "-",
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 seconds=round(seconds, 3),
@@ -216,6 +220,7 @@ class RelayResponse(Response):
         return Finished(
             route=ex.route,
             model=ex.model,
+            served_model=self.served_model,
             key=ex.key,
             request_id=ex.request_id,
             status=self.status_code,

@@ -25,6 +25,7 @@ def _call(stream: bool) -> ChatCall:
         routes=(ChatRoute("amazonq", "https://q.example.test/generateAssistantResponse", "AI_EDITOR", ""),),
         options=RuntimeOptions("-thinking", "reasoning_content", "claude-sonnet-4-5", auto_continue=True),
         kiro_model="claude-sonnet-4.5",
+        served_model="claude-sonnet-4.5",
         thinking=False,
         input_tokens=16_943,
         context_window=200_000,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.router.context import AppContext
 from shared import runtime_options
 from shared.kiro.endpoint_table import ENDPOINT_NAMES, ORIGINS, parse_order, parse_origins
+from shared.kiro.models import RETIRED_MODELS, retired_overrides
 from shared.runtime_options import ThinkingFormat
 
 MAX_ALIASES = 200
@@ -122,7 +123,18 @@ async def read_settings(ctx: AppContext) -> dict[str, Any]:
     for name in current:
         if name in stored and stored[name] != "":
             current[name] = _decode(stored[name])
+    aliases = current["model_aliases"] if isinstance(current["model_aliases"], dict) else {}
+    current["built_in_aliases"] = built_in_aliases(aliases)
     return current
+
+
+def built_in_aliases(aliases: dict[str, str]) -> list[dict[str, Any]]:
+    """The built-in table of retired names (read-only), each with the operator aliases that replace it."""
+    overrides = retired_overrides(aliases)
+    return [
+        {"name": name, "model": model, "overridden_by": overrides[name]}
+        for name, model in RETIRED_MODELS.items()
+    ]
 
 
 async def write_settings(ctx: AppContext, update: SettingsUpdate) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 // The settings tab: the runtime options the settings API reports, edited and saved.
 
 import { api } from "./api.js";
-import { $, clearError, intValue, showError, toast } from "./dom.js";
+import { $, clearError, h, intValue, showError, toast } from "./dom.js";
 
 const SETTING_NUMBERS = ["failover_attempts", "max_concurrency", "min_interval_ms"];
 
@@ -15,6 +15,23 @@ export async function loadSettings() {
   $("#set-endpoint_order").value = s.endpoint_order ?? "auto";
   $("#set-endpoint_origins").value = pairsText(s.endpoint_origins);
   for (const name of SETTING_NUMBERS) $(`#set-${name}`).value = s[name] ?? "";
+  showBuiltInAliases(s.built_in_aliases || []);
+}
+
+// the built-in table of retired model names (read-only), and the operator aliases that replace an entry
+function showBuiltInAliases(entries) {
+  $("#builtin-aliases tbody").replaceChildren(...entries.map((e) => {
+    const overrides = Object.entries(e.overridden_by || {});
+    // an alias of the name as listed replaces the entry for every spelling; one of a single spelling
+    // (say, with a date) for that spelling only
+    const replaced = overrides.some(([alias]) => alias === e.name);
+    return h("tr", { "data-name": e.name, class: replaced ? "overridden" : null },
+      h("td", { class: "mono" }, e.name),
+      h("td", { class: "mono" }, e.model),
+      h("td", {}, overrides.length
+        ? overrides.flatMap(([alias, model], i) => [i ? ", " : "", h("span", { class: "mono" }, `${alias} = ${model}`)])
+        : h("span", { class: "muted" }, "—")));
+  }));
 }
 
 function pairsText(pairs) {
