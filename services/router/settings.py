@@ -63,6 +63,15 @@ class RouterSettings(CommonSettings):
     gateway_connect_timeout: float = Field(5.0, gt=0, description="seconds to connect to a gateway")
     gateway_read_timeout: float = Field(600.0, gt=0, description="max silence between streamed chunks")
     gateway_health_interval_seconds: float = Field(5.0, gt=0, description="gateway health probe period")
+    gateway_resolve_interval_seconds: float = Field(
+        15.0, gt=0, description="resolve gateway names to their replicas' addresses again this often"
+    )
+    gateway_eject_seconds: float = Field(
+        5.0, gt=0, description="first ejection of a failing gateway address (doubles in a row, up to 8x)"
+    )
+    gateway_hosts_file: str | None = Field(
+        None, description="hosts-format file (`address name`) consulted before DNS for gateway names"
+    )
     pool_gauge_interval_seconds: float = Field(15.0, gt=0, description="pool-by-state gauge refresh")
     runtime_settings_ttl_seconds: float = Field(5.0, ge=0, description="cache of the settings hash")
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for streams")
