@@ -5,9 +5,10 @@ Each `GATEWAY_URLS` name is resolved to all its addresses (`resolve.py`) and aga
 the admitted address with the fewest requests in flight (ties in turn), and on a connection failure before
 any answer to the next one. Health is per address (Envoy-style consecutive-failure outlier detection):
 `_FAILURES_TO_EJECT` failures in a row — failed probes, or requests that found no connection — eject the
-address for `GATEWAY_EJECT_SECONDS`, doubled for each ejection in a row (at most `_MAX_EJECT_FACTOR` times);
-after that a good probe readmits it. An address that never answered yet is out from its first failure
-until its first good probe. The router is ready while some address is admitted: one replica restarting
+address for at least `GATEWAY_EJECT_SECONDS`; the first good probe after that readmits it. An address
+ejected again before it passed a probe after its readmission (it flaps) stays out twice as long each time,
+up to `_MAX_EJECT_FACTOR` times. An address that never answered yet is out from its first failure until
+its first good probe. The router is ready while some address is admitted: one replica restarting
 never takes readiness down.
 """
 
@@ -124,8 +125,6 @@ class Gateways:
                 self._eject(address, 0.0)
         elif address.admitted and address.failures >= _FAILURES_TO_EJECT:
             self._eject(address)
-        elif not address.admitted and self._clock() >= (address.ejected_until or 0.0):
-            self._eject(address)  # its ejection is over and it still fails: a longer one
 
     def answered(self, address: Address, *, probe: bool = False) -> None:
         """`address` answered: failures forgotten; readmitted if ejected (a probe only once the ejection
