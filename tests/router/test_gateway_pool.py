@@ -19,6 +19,8 @@ from cryptography.x509.oid import NameOID
 from services.router.gateways import Address, Gateways
 from services.router.metrics import RouterMetrics
 from services.router.resolve import GatewayName, read_hosts, resolver
+from services.router.settings import RouterSettings
+from shared.errors import ConfigError
 from shared.metrics import exposition, new_registry
 from tests.support.procs import free_port
 
@@ -291,3 +293,13 @@ async def test_an_https_gateway_is_reached_by_address_with_its_name_as_host_and_
     assert replica.server_names == ["kiro-gw.test"]
     assert replica.hosts == [f"kiro-gw.test:{replica.port}"]
     assert ipaddress.ip_address(gateways.addresses()[0].ip) == ipaddress.ip_address("127.0.0.2")
+
+
+@pytest.mark.parametrize(
+    ("urls", "why"), [("http://gw:8000/v1", "path"), ("gw:8000", "http"), (" , ", "no gateway")]
+)
+def test_a_gateway_url_that_cannot_be_balanced_refuses_to_start(urls: str, why: str, secret_key: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        RouterSettings.load(
+            gateway_urls=urls, kiro_secret_key=secret_key, internal_api_key="internal", _env_file=None
+        )
