@@ -17,13 +17,16 @@ from starlette.datastructures import Headers
 from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
+from shared import runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
+from shared.errors import KiroStackError
 from shared.http_auth import presented_key
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(KiroStackError):
     """The request carries no usable Kiro credentials and no standalone account is configured."""
 
 
@@ -34,7 +37,7 @@ class Caller(enum.Enum):
     CLIENT = "client"  # a standalone client with a valid client key
 
 
-class Unauthorized(Exception):
+class Unauthorized(KiroStackError):
     """Neither our router (X-Internal-Key) nor a client with a valid client key (HTTP 401)."""
 
 
@@ -47,6 +50,9 @@ class RuntimeOptions:
     default_model: str
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
+    #: ENDPOINT_ORDER and ENDPOINT_ORIGINS, already checked (shared/kiro/endpoint_table.py)
+    endpoint_order: str = runtime_options.ENDPOINT_ORDER
+    endpoint_origins: dict[str, str] = field(default_factory=dict)
 
 
 class RequestContextFactory:
@@ -63,6 +69,8 @@ class RequestContextFactory:
             default_model=settings.default_model,
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
+            endpoint_order=settings.endpoint_order,
+            endpoint_origins=dict(settings.endpoint_origins),
         )
         refresh = settings.secret("kiro_refresh_token")
         self._env_account = (
@@ -176,7 +184,24 @@ class RequestContextFactory:
                 if isinstance(aliases, dict)
                 else d.model_aliases
             ),
+            endpoint_order=_order(data.get("endpoint_order"), d.endpoint_order),
+            endpoint_origins=_origins(data.get("endpoint_origins"), d.endpoint_origins),
         )
+
+
+def _order(value: object, default: str) -> str:
+    """The router's endpoint order, or `default` when it sent none or one that is not valid here."""
+    try:
+        return parse_order(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
+
+
+def _origins(value: object, default: dict[str, str]) -> dict[str, str]:
+    try:
+        return parse_origins(value) if isinstance(value, dict) else default
+    except ValueError:
+        return default
 
 
 def _str(value: object, default: str) -> str:
