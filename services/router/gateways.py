@@ -6,7 +6,7 @@ the admitted address with the fewest requests in flight (ties in turn), and on a
 any answer to the next one. Health is per address (Envoy-style consecutive-failure outlier detection):
 `_FAILURES_TO_EJECT` failures in a row — failed probes, or requests that found no connection — eject the
 address for at least `GATEWAY_EJECT_SECONDS`; the first good probe after that readmits it. An address
-ejected again before it passed a probe after its readmission (it flaps) stays out twice as long each time,
+ejected again before it answered once after its readmission (it flaps) stays out twice as long each time,
 up to `_MAX_EJECT_FACTOR` times. An address that never answered yet is out from its first failure until
 its first good probe. The router is ready while some address is admitted: one replica restarting
 never takes readiness down.
