@@ -61,6 +61,7 @@ class RelayResponse(Response):
     def __init__(self, ctx: AppContext, exchange: Exchange, upstream: Upstream, lease: Lease | None) -> None:
         self.ctx = ctx
         self.exchange = exchange
+        self.answer = upstream
         self.upstream = upstream.response
         self.lease = lease
         self.status_code = upstream.response.status
@@ -95,7 +96,7 @@ class RelayResponse(Response):
             ctx.open_streams.discard(relay)
             if renewal is not None:
                 renewal.stop()
-            self.upstream.release()
+            self.answer.close()
             if account:
                 ctx.metrics.child(ctx.metrics.inflight, account).dec()
             await self._settle(outcome)
