@@ -26,7 +26,7 @@ from shared.accounts.store import MalformedAccountError
 from shared.accounts.tokens import WriteResult
 from shared.crypto import SecretDecryptError
 from shared.errors import AuthRefreshError, FailureKind, KiroStackError, UpstreamError
-from shared.kiro.auth import TokenSet, parse_token
+from shared.kiro.answers import TokenSet, parse_token
 from shared.logging import log_fields
 from shared.tasks import Backoff
 

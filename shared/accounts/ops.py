@@ -35,15 +35,10 @@ from shared.accounts.store import AccountStore
 from shared.crypto import SecretBox
 from shared.jobs import POLL_DEVICE_FLOW, enqueue_refresh
 from shared.keys import Keys
-from shared.kiro.auth import (
-    BUILDER_ID_START_URL,
-    AuthHttp,
-    KiroAuth,
-    TokenSet,
-    parse_device_authorization,
-    parse_registration,
-)
+from shared.kiro.answers import TokenSet, parse_device_authorization, parse_registration
+from shared.kiro.auth import BUILDER_ID_START_URL, KiroAuth
 from shared.kiro.regions import check_region, profile_arn_region
+from shared.kiro.transport import AuthHttp
 
 PENDING_REASON = "waiting for the first token refresh"
 DEVICE_FLOW_GRACE = 120  # seconds a finished device flow stays readable after its code expired

@@ -26,9 +26,10 @@ from shared.accounts.ops import AccountOps, ImportReport
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.jobs import enqueue_check
-from shared.kiro.auth import AuthHttp, KiroAuth
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 from shared.kiro.regions import is_region
+from shared.kiro.transport import AuthHttp
 
 router = APIRouter(route_class=AdminRoute)
 

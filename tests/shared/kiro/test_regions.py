@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 
 from shared.errors import ConfigError
-from shared.kiro.auth import AuthHttp, KiroAuth
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints, api_region_from_profile_arn
 from shared.kiro.regions import InvalidRegionError, check_region
+from shared.kiro.transport import AuthHttp
 from shared.settings import CommonSettings
 from tests.support.listener import Listener
 
