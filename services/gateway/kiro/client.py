@@ -20,7 +20,6 @@ import orjson
 from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro.classify import classify_exception_frame, classify_http
 from services.gateway.kiro.mcp import MAX_RESPONSE_BYTES, WebSearchFailed
-from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
 from shared.crypto import sha256_hex
@@ -28,6 +27,7 @@ from shared.errors import EventStreamError, FailureKind, UpstreamError
 from shared.kiro.auth import chat_headers
 from shared.kiro.endpoints import ChatRoute, KiroEndpoints
 from shared.kiro.eventstream import EventStreamDecoder
+from shared.kiro.transport import ProxySessions
 from shared.logging import log_fields
 from shared.retry_budget import RetryBudget
 
@@ -101,7 +101,7 @@ class KiroClient:
 
     def __init__(
         self,
-        sessions: UpstreamSessions,
+        sessions: ProxySessions,
         endpoints: KiroEndpoints,
         settings: GatewaySettings,
         metrics: GatewayMetrics,
