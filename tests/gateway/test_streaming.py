@@ -244,7 +244,7 @@ def test_a_client_leaving_mid_stream_releases_the_stream(gateway: ServiceProcess
         for line in r.iter_lines():
             if '"text_delta"' in line:
                 break
-    if not _no_stream_in_flight(gateway, within=5):
+    if not _no_stream_in_flight(gateway, within=10):
         pytest.fail("the stream stayed in flight after the client left")
 
 
@@ -259,7 +259,7 @@ def test_a_client_leaving_while_kiro_is_still_silent_releases_the_stream(
         for line in r.iter_lines():
             if line.startswith("event: ping"):
                 break
-    if not _no_stream_in_flight(pinging, within=3):
+    if not _no_stream_in_flight(pinging, within=10):
         pytest.fail("the stream stayed in flight after the client left during Kiro's silence")
 
 
