@@ -23,12 +23,12 @@ from services.router.context import AppContext
 from services.router.credentials import CredentialCache
 from services.router.errors import ClientError, error_response, protocol_of, unavailable_status
 from services.router.gateways import Gateways
-from services.router.hot import Front
 from services.router.metrics import RouterMetrics
 from services.router.metrics_listener import start_metrics_listener
 from services.router.pending_releases import PendingReleases
 from services.router.reqlog import RequestLog
 from services.router.request_ids import request_id
+from services.router.resolve import resolver
 from services.router.routes import admin, admin_auth, admin_openapi, health, proxy
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
@@ -37,6 +37,7 @@ from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
+from shared.hot import HotRoutes
 from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
@@ -62,7 +63,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             log.info("plain-text account proxy URLs encrypted", extra=log_fields(accounts=encrypted))
         metrics_port = settings.metrics_port
         listener = await start_metrics_listener(ctx, settings.host, metrics_port) if metrics_port else None
-        await ctx.gateways.probe_all(ctx.http)
+        await ctx.gateways.start(ctx.http)
         tasks = start_background(ctx)
         # startup objects live as long as the process: keep them out of every later full collection,
         # which would otherwise walk them all (tens of ms) in the middle of requests
@@ -94,7 +95,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin_openapi.router)
     app.mount("/admin", PanelFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
-    app.add_middleware(Front, hot=proxy.HOT_ROUTES)
+    app.add_middleware(HotRoutes, routes=proxy.HOT_ROUTES)  # first: later middlewares wrap the hot routes
     return app
 
 
@@ -114,8 +115,8 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         sticky_ttl_seconds=settings.sticky_ttl_seconds,
     )
     http = aiohttp.ClientSession(
-        # short DNS cache: `--scale`d gateways behind one service name get traffic within seconds
-        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=10),
+        # gateways are reached by address: `Gateways` resolves their names itself (GATEWAY_RESOLVE_*)
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
         skip_auto_headers=("User-Agent",),
     )
     arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
@@ -132,7 +133,12 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         arq=arq,
         http=http,
         metrics=metrics,
-        gateways=Gateways(settings.gateway_url_list, metrics),
+        gateways=Gateways(
+            settings.gateway_url_list,
+            metrics,
+            resolver(settings.gateway_hosts_file),
+            eject_seconds=settings.gateway_eject_seconds,
+        ),
         runtime=RuntimeSettings(
             redis, keys, settings.runtime_settings_ttl_seconds, settings.failover_attempts, pool
         ),

@@ -216,9 +216,11 @@ def _may_fail_over(ctx: AppContext, kind: FailureKind, *, last: bool) -> bool:
 async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> None:
     """An account-level failure before the first byte: mark the account, free the slot."""
     response = upstream.response
-    with contextlib.suppress(aiohttp.ClientError):
-        await response.read()  # drained, so the connection to the gateway is reused
-    response.release()
+    try:
+        with contextlib.suppress(aiohttp.ClientError):
+            await response.read()  # drained, so the connection to the gateway is reused
+    finally:
+        upstream.close()
     ctx.metrics.failovers.labels(kind.value).inc()
     ctx.metrics.attempts.labels(kind.value).inc()
     log.warning(

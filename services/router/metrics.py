@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import DURATION_BUCKETS, FAST_BUCKETS, LATENCY_BUCKETS, counter, gauge, histogram
+from shared.metrics import (
+    DURATION_BUCKETS,
+    FAST_BUCKETS,
+    LATENCY_BUCKETS,
+    LabelCache,
+    counter,
+    gauge,
+    histogram,
+)
 
 M = TypeVar("M", Counter, Gauge, Histogram)
 
@@ -16,7 +24,7 @@ class RouterMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.child = LabelCache()
         self.requests = counter(
             registry,
             "kiro_router_requests_total",
@@ -65,7 +73,23 @@ class RouterMetrics:
             registry, "kiro_router_client_key_rejections_total", "Client requests refused", ("reason",)
         )
         self.gateway_up = gauge(
-            registry, "kiro_router_gateway_up", "1 when the gateway answered its last probe", ("gateway",)
+            registry,
+            "kiro_router_gateway_up",
+            "1 while some address of the gateway URL is admitted (not ejected)",
+            ("gateway",),
+        )
+        # one series per address the gateway name resolves to now (removed when DNS stops giving it)
+        self.gateway_address_up = gauge(
+            registry,
+            "kiro_router_gateway_address_up",
+            "1 while the gateway address is admitted, 0 while it is ejected",
+            ("gateway", "address"),
+        )
+        self.gateway_address_inflight = gauge(
+            registry,
+            "kiro_router_gateway_address_inflight",
+            "Requests of this process in flight to the gateway address",
+            ("gateway", "address"),
         )
         self.midstream_errors = counter(
             registry, "kiro_router_midstream_errors_total", "Streams cut after the first byte", ("route",)
@@ -84,14 +108,3 @@ class RouterMetrics:
             "Background loops restarted after an unexpected exception",
             ("loop",),
         )
-
-    def child(self, metric: M, *values: str) -> M:
-        """`metric.labels(*values)`, kept: per request, a dict hit instead of label checks under a lock.
-
-        Safe because the router never removes a labelled child.
-        """
-        key = (id(metric), values)
-        found: M | None = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*values)
-        return found

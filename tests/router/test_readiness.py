@@ -25,7 +25,7 @@ async def test_readiness_turns_503_as_soon_as_sigterm_is_handled(
         redis_key_prefix=key_prefix,
         kiro_secret_key=secret_key,
         internal_api_key="test-internal",
-        gateway_urls=emulator.url,  # any server answering /health below 500 counts as a live gateway
+        gateway_urls=emulator.url,  # any server answering /ready below 500 counts as a live gateway
     )
     app = create_app(settings)
     server = draining_server(uvicorn.Config(app), app)
