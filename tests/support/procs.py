@@ -83,6 +83,11 @@ class ServiceProcess:
         self.log_file.flush()
         return Path(self.log_file.name).read_text(errors="replace")[-20000:]
 
+    def count_in_logs(self, text: str) -> int:
+        """How often `text` occurs in the whole log (`logs()` keeps only its end)."""
+        self.log_file.flush()
+        return Path(self.log_file.name).read_text(errors="replace").count(text)
+
     def signal(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
