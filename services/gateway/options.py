@@ -17,10 +17,16 @@ from starlette.datastructures import Headers
 from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
+from shared import runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.http_auth import presented_key
-from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
+from shared.runtime_options import (
+    CLAUDE_THINKING_FORMATS,
+    THINKING_FORMATS,
+    ClaudeThinkingFormat,
+    ThinkingFormat,
+)
 
 
 class MissingCredentials(Exception):
@@ -47,6 +53,7 @@ class RuntimeOptions:
     default_model: str
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
+    claude_thinking_format: ClaudeThinkingFormat = runtime_options.CLAUDE_THINKING_FORMAT
 
 
 class RequestContextFactory:
@@ -63,6 +70,7 @@ class RequestContextFactory:
             default_model=settings.default_model,
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
+            claude_thinking_format=settings.claude_thinking_format,
         )
         refresh = settings.secret("kiro_refresh_token")
         self._env_account = (
@@ -163,6 +171,7 @@ class RequestContextFactory:
             return self.defaults
         d = self.defaults
         fmt = data.get("openai_thinking_format")
+        claude = data.get("claude_thinking_format")
         aliases = data.get("model_aliases")
         return RuntimeOptions(
             thinking_suffix=_str(data.get("thinking_suffix"), d.thinking_suffix),
@@ -176,6 +185,7 @@ class RequestContextFactory:
                 if isinstance(aliases, dict)
                 else d.model_aliases
             ),
+            claude_thinking_format=claude if claude in CLAUDE_THINKING_FORMATS else d.claude_thinking_format,
         )
 
 

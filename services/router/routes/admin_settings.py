@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.router.context import AppContext
 from shared import runtime_options
-from shared.runtime_options import ThinkingFormat
+from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
 
 MAX_ALIASES = 200
 _NAME_MAX = 128
@@ -22,6 +22,7 @@ _NAME_MAX = 128
 DEFAULTS: dict[str, Any] = {
     "thinking_suffix": runtime_options.THINKING_SUFFIX,
     "openai_thinking_format": runtime_options.OPENAI_THINKING_FORMAT,
+    "claude_thinking_format": runtime_options.CLAUDE_THINKING_FORMAT,
     "default_model": runtime_options.DEFAULT_MODEL_UNSET,
     "model_aliases": {},
     "auto_continue": runtime_options.AUTO_CONTINUE,
@@ -38,6 +39,9 @@ class SettingsUpdate(BaseModel):
     )
     openai_thinking_format: ThinkingFormat | None = Field(
         None, description="how OpenAI answers show thinking"
+    )
+    claude_thinking_format: ClaudeThinkingFormat | None = Field(
+        None, description="how Anthropic answers show thinking: blocks, or thinking_tags in the text"
     )
     default_model: str | None = Field(None, max_length=_NAME_MAX, description="model when none is named")
     model_aliases: dict[str, str] | None = Field(None, description="alias -> Kiro model id")
