@@ -122,6 +122,55 @@ def parse_kiro_go(config: Any) -> tuple[list[AccountSpec], list[Skipped]]:
     return specs, skipped
 
 
+@dataclass
+class KiroGoSettings:
+    """The global settings of a kiro-go config that have an equivalent here (secrets only in memory)."""
+
+    #: runtime options (the settings API's names) with their kiro-go values translated
+    options: dict[str, str] = field(default_factory=dict)
+    #: client API keys old clients send (the legacy `apiKey` and enabled `apiKeys[]` entries): name, key
+    client_keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: kiro-go thinking formats -> ours: its `think` puts the reasoning in the text as tags; the others
+#: (`reasoning_content`, `thinking`) keep it apart from the answer, as our defaults do
+_KIRO_GO_OPENAI_FORMATS = {
+    "reasoning_content": "reasoning_content",
+    "thinking": "reasoning_content",
+    "think": "think_tags",
+}
+_KIRO_GO_CLAUDE_FORMATS = {"thinking": "blocks", "reasoning_content": "blocks", "think": "thinking_tags"}
+
+
+def parse_kiro_go_settings(config: dict[str, Any]) -> KiroGoSettings:
+    """The thinking settings and client keys of a kiro-go `data/config.json` (unknown values ignored)."""
+    out = KiroGoSettings()
+    suffix = _str(config, "thinkingSuffix")
+    if suffix and len(suffix) <= 64 and not any(c.isspace() for c in suffix):
+        out.options["thinking_suffix"] = suffix
+    for src, dst, table in (
+        ("openaiThinkingFormat", "openai_thinking_format", _KIRO_GO_OPENAI_FORMATS),
+        ("claudeThinkingFormat", "claude_thinking_format", _KIRO_GO_CLAUDE_FORMATS),
+    ):
+        if (value := table.get(_str(config, src).lower())) is not None:
+            out.options[dst] = value
+    if legacy := _str(config, "apiKey"):
+        out.client_keys.append(("kiro-go apiKey", legacy))
+    entries = config.get("apiKeys")
+    for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+        key = _str(entry, "key") if isinstance(entry, dict) else ""
+        if key and entry.get("enabled", True) is not False and all(key != k for _, k in out.client_keys):
+            out.client_keys.append((_str(entry, "name") or f"kiro-go apiKeys[{index}]", key))
+    return out
+
+
+def kiro_go_weight(value: Any) -> int:
+    """kiro-go weights are 0 or 1 for normal and 2+ for a larger share; ours are 100 for normal."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 1:
+        return 100
+    return min(value * 100, 10_000)
+
+
 def _kiro_go_entry(entry: dict[str, Any]) -> AccountSpec:
     client_id = _str(entry, "clientId")
     kind = auth_kind_of(entry.get("authMethod"), has_client=bool(client_id))
@@ -146,6 +195,9 @@ def _kiro_go_entry(entry: dict[str, Any]) -> AccountSpec:
         label=_str(entry, "nickname", "email"),
         machine_id=_str(entry, "machineId"),
         enabled=enabled if isinstance(enabled, bool) else True,
+        weight=kiro_go_weight(entry.get("weight")),
+        profile_arn=_str(entry, "profileArn"),
+        token_endpoint=_str(entry, "tokenEndpoint"),
         source="import:kiro-go",
         extra=extra,
     )

@@ -27,11 +27,13 @@ from shared.accounts.importers import (
     parse_kiro_auth_token,
     parse_kiro_cli,
     parse_kiro_go,
+    parse_kiro_go_settings,
     parse_refresh_tokens,
 )
 from shared.accounts.model import Account, AccountState, AuthKind, mask_proxy_url
 from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
+from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.jobs import POLL_DEVICE_FLOW, enqueue_refresh
 from shared.keys import Keys
@@ -44,6 +46,7 @@ from shared.kiro.auth import (
     parse_registration,
 )
 from shared.kiro.regions import check_region, profile_arn_region
+from shared.runtime_settings import store_settings
 
 PENDING_REASON = "waiting for the first token refresh"
 DEVICE_FLOW_GRACE = 120  # seconds a finished device flow stays readable after its code expired
@@ -56,12 +59,41 @@ class ImportReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: runtime settings the import applied (kiro-go: thinking suffix and formats), name -> value
+    settings: dict[str, str] = field(default_factory=dict)
+    #: client keys the import stored (hashed) and ones that were there already; never the keys
+    client_keys_created: int = 0
+    client_keys_existing: int = 0
 
     def skip(self, entry: str, reason: str) -> None:
         self.skipped.append({"entry": entry, "reason": reason})
 
+    def summary(self) -> str:
+        """One line for people: what was carried over (never a secret)."""
+        accounts = len(self.added) + len(self.updated)
+        parts = [
+            f"{accounts} account{'s' * (accounts != 1)} ({len(self.added)} new, {len(self.updated)} updated"
+            f", {len(self.skipped)} skipped)"
+        ]
+        if self.settings:
+            parts.append("settings applied: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()))
+        if self.client_keys_created or self.client_keys_existing:
+            created = self.client_keys_created
+            text = f"{created} client key{'s' * (created != 1)} created"
+            if self.client_keys_existing:
+                text += f" ({self.client_keys_existing} already there)"
+            parts.append(text)
+        return "; ".join(parts)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "updated": self.updated, "skipped": self.skipped}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "settings": self.settings,
+            "client_keys": {"created": self.client_keys_created, "existing": self.client_keys_existing},
+            "summary": self.summary(),
+        }
 
 
 @dataclass(frozen=True)
@@ -218,7 +250,17 @@ class AccountOps:
         Raises ImportFormatError when the object is not a kiro-go config at all.
         """
         specs, skipped = parse_kiro_go(config)
-        return await self._add_all(specs, skipped)
+        report = await self._add_all(specs, skipped)
+        carried = parse_kiro_go_settings(config)
+        await store_settings(self.client, self.keys, carried.options)
+        report.settings = dict(carried.options)
+        client_keys = ClientKeys(self.client, self.keys)
+        for name, plain in carried.client_keys:  # hashed like any client key: old clients keep working
+            if await client_keys.ensure(plain, name):
+                report.client_keys_created += 1
+            else:
+                report.client_keys_existing += 1
+        return report
 
     async def import_refresh_tokens(self, data: Any) -> ImportReport:
         """Import a kiro-gateway `KIRO_REFRESH_TOKENS` list (string, list or {"refresh_tokens": [...]})."""

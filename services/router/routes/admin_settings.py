@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.router.context import AppContext
 from shared import runtime_options
 from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
+from shared.runtime_settings import store_settings
 
 MAX_ALIASES = 200
 _NAME_MAX = 128
@@ -110,11 +111,6 @@ async def read_settings(ctx: AppContext) -> dict[str, Any]:
 
 async def write_settings(ctx: AppContext, update: SettingsUpdate) -> dict[str, Any]:
     """Store the fields sent, tell every router, and return the effective settings."""
-    changes = update.model_dump(exclude_none=True)
-    if changes:
-        values = {name: orjson.dumps(value).decode() for name, value in changes.items()}
-        await cast(Awaitable[int], ctx.redis.hset(ctx.keys.settings(), mapping=values))
-        ctx.runtime.invalidate()
-        notice = {"type": "settings_changed", "account_id": None, "fields": sorted(changes)}
-        await ctx.redis.publish(ctx.keys.events(), orjson.dumps(notice))
+    await store_settings(ctx.redis, ctx.keys, update.model_dump(exclude_none=True))
+    ctx.runtime.invalidate()
     return await read_settings(ctx)
