@@ -163,8 +163,16 @@ async def usage_limits(request: web.Request) -> web.Response:
     return json_response(usage_body(account.usage, account.name))
 
 
+#: the Amazon Q host of one region, for `KIRO_Q_HOST=http://<emulator>/regions/{region}`: the region a
+#: caller chose shows in the recorded path (with KIRO_EMULATOR_URL every host is the same one)
+REGIONAL = "/regions/{region}"
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post(EMULATOR_PATHS["chat_codewhisperer"], chat_handler("chat_codewhisperer"))
     app.router.add_post(EMULATOR_PATHS["chat_amazonq"], chat_handler("chat_amazonq"))
     app.router.add_get(EMULATOR_PATHS["models"], models)
     app.router.add_get(EMULATOR_PATHS["usage"], usage_limits)
+    app.router.add_post(REGIONAL + "/generateAssistantResponse", chat_handler("chat_amazonq"))
+    app.router.add_get(REGIONAL + EMULATOR_PATHS["models"], models)
+    app.router.add_get(REGIONAL + EMULATOR_PATHS["usage"], usage_limits)

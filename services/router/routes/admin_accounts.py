@@ -92,6 +92,9 @@ class AccountPatch(BaseModel):
     proxy_url: str | None = Field(None, max_length=2048, description="'' = the global VPN_PROXY_URL")
     max_concurrency: int | None = Field(None, ge=0, le=1000, description="0 = the stack default")
     min_interval_ms: int | None = Field(None, ge=-1, le=600_000, description="-1 = the stack default")
+    api_region: str | None = Field(
+        None, max_length=64, description="chat API region (like eu-central-1); '' = the profile ARN's"
+    )
 
     _proxy = field_validator("proxy_url")(_check_proxy)
 
@@ -258,7 +261,10 @@ async def get_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
     return await _view(ctx, await _get(ctx, account_id))
 
 
-@router.patch("/accounts/{account_id}", summary="Change label, weight, enabled, proxy, concurrency, spacing")
+@router.patch(
+    "/accounts/{account_id}",
+    summary="Change label, weight, enabled, proxy, API region, concurrency or spacing",
+)
 async def update_account(account_id: AccountId, body: AccountPatch, ctx: Ctx) -> dict[str, Any]:
     changes = body.model_dump(exclude_none=True)
     if not changes:
