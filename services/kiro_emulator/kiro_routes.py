@@ -37,7 +37,10 @@ ORIGINS = {
 
 def _authorized(state: EmulatorState, request: web.Request) -> tuple[Account | None, bool]:
     token = bearer(request)
-    return state.account_by_access(token) if token else (None, False)
+    account, valid = state.account_by_access(token) if token else (None, False)
+    if account is not None and account.auth_kind == "external_idp":
+        valid = valid and request.headers.get("TokenType") == "EXTERNAL_IDP"  # §10.2
+    return account, valid
 
 
 def _check_account(account: Account | None, valid: bool) -> Account:

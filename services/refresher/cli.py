@@ -62,12 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--registration", help="kiro-auth-token: the {clientIdHash}.json client registration")
 
     add = sub.add_parser("add", help="add one account from its refresh token")
-    add.add_argument("--kind", choices=("social", "idc"), default="social")
+    add.add_argument(
+        "--kind",
+        choices=("social", "idc", "external_idp"),
+        default="social",
+        help="external_idp: an enterprise login through Entra ID or Okta",
+    )
     add.add_argument("--refresh-token-file", required=True, help="file holding the refresh token, - = stdin")
-    add.add_argument("--client-id", default="")
+    add.add_argument("--client-id", default="", help="idc: OIDC client id; external_idp: the IdP client id")
     add.add_argument("--client-secret-file", help="idc: file holding the client secret")
     add.add_argument("--region", default="us-east-1", type=_region, help="auth (OIDC) region")
     add.add_argument("--start-url", default="")
+    add.add_argument("--token-endpoint", default="", help="external_idp: the IdP's OAuth token URL")
+    add.add_argument("--scopes", default="", help="external_idp: OAuth scopes its refresh needs")
+    add.add_argument("--profile-arn", default="", help="the Kiro profile ARN (external_idp logins)")
     add.add_argument("--label", default="")
 
     edit = sub.add_parser("set", help="change an account: API region, weight, label")
@@ -218,9 +226,14 @@ async def run_command(settings: RefresherSettings, args: argparse.Namespace) -> 
                 client_secret=_secret_file(args.client_secret_file),
                 auth_region=args.region,
                 start_url=args.start_url,
+                token_endpoint=args.token_endpoint,
+                scopes=args.scopes,
+                profile_arn=args.profile_arn,
                 label=args.label,
                 source="cli",
             )
+            if report.skipped:  # the one account asked for was not added: say why, and fail
+                raise ValueError(f"account not added: {report.skipped[0]['reason']}")
             result = report.as_dict()
         elif args.command == "set":
             result = await _set(ops, args)

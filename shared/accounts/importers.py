@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
@@ -33,6 +34,7 @@ class AccountSpec:
     auth_region: str = "us-east-1"
     start_url: str = ""
     token_endpoint: str = ""
+    scopes: str = ""  # external IdP OAuth scopes, space-separated
     provider: str = ""
     profile_arn: str = ""
     email: str = ""
@@ -65,9 +67,39 @@ class AccountSpec:
             raise ValueError("idc login needs clientId and clientSecret")
         if self.auth_kind is AuthKind.EXTERNAL_IDP and not self.token_endpoint:
             raise ValueError("external IdP login needs a tokenEndpoint")
+        if self.token_endpoint:
+            check_token_endpoint(self.token_endpoint)
         check_region(self.auth_region, "region")  # it becomes part of the auth host name
         if self.profile_arn:
             profile_arn_region(self.profile_arn)
+
+
+def check_token_endpoint(url: str) -> str:
+    """`url` when it can be an identity provider's token endpoint: https (http only on this machine,
+    for tests), no user:password part; ValueError saying what is wrong otherwise.
+
+    Refresh tokens are posted there, so nothing that could send them somewhere unexpected passes."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ValueError("token endpoint is not a URL") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(
+            "token endpoint must be an https:// URL (like https://login.example.com/oauth2/token)"
+        )
+    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("token endpoint must use https:// (plain http only for 127.0.0.1 / localhost)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("token endpoint must not carry a user name or password")
+    return url
+
+
+def scopes_text(value: Any) -> str:
+    """OAuth scopes as one space-separated string (stored credentials hold a list or a string)."""
+    if isinstance(value, list):
+        return " ".join(str(item).strip() for item in value if str(item).strip())
+    return " ".join(value.split()) if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +230,7 @@ def _kiro_go_entry(entry: dict[str, Any]) -> AccountSpec:
         weight=kiro_go_weight(entry.get("weight")),
         profile_arn=_str(entry, "profileArn"),
         token_endpoint=_str(entry, "tokenEndpoint"),
+        scopes=scopes_text(entry.get("scopes")),
         source="import:kiro-go",
         extra=extra,
     )
@@ -240,6 +273,7 @@ def parse_kiro_auth_token(token_file: Any, registration: Any = None) -> AccountS
         auth_region=_str(token_file, "region") or "us-east-1",
         start_url=_str(token_file, "startUrl", "issuerUrl"),
         token_endpoint=_str(token_file, "tokenEndpoint"),
+        scopes=scopes_text(token_file.get("scopes")),
         provider=_str(token_file, "provider"),
         profile_arn=_str(token_file, "profileArn"),
         source="import:kiro-auth-token",
@@ -321,6 +355,9 @@ def parse_kiro_cli(auth_kv: dict[str, str], state: dict[str, str]) -> AccountSpe
         profile_arn=_str(token, "profile_arn") or _profile_arn(state),
         source="import:kiro-cli",
     )
+    if kind is AuthKind.EXTERNAL_IDP:
+        spec.client_id = _str(token, "client_id")
+        spec.scopes = scopes_text(token.get("scopes"))
     if kind is AuthKind.IDC:
         registration = next((auth_kv[k] for k in KIRO_CLI_REGISTRATION_KEYS if k in auth_kv), None)
         if registration is None:

@@ -29,6 +29,7 @@ from shared.accounts.importers import (
     parse_kiro_go,
     parse_kiro_go_settings,
     parse_refresh_tokens,
+    scopes_text,
 )
 from shared.accounts.model import Account, AccountState, AuthKind, mask_proxy_url
 from shared.accounts.state import AccountStates
@@ -169,6 +170,7 @@ class AccountOps:
             profile_arn=spec.profile_arn,
             start_url=spec.start_url,
             token_endpoint=spec.token_endpoint,
+            scopes=spec.scopes,
             email=spec.email,
             machine_id=spec.machine_id or uuid.uuid4().hex + uuid.uuid4().hex,
             refresh_token_enc=self.box.encrypt(spec.refresh_token),
@@ -198,12 +200,17 @@ class AccountOps:
         client_secret: str = "",
         auth_region: str = "us-east-1",
         start_url: str = "",
+        token_endpoint: str = "",
+        scopes: str = "",
+        profile_arn: str = "",
         label: str = "",
         weight: int = 100,
         proxy_url: str = "",
         source: str = "admin",
     ) -> ImportReport:
-        """Add a social or IdC login from its refresh token (IdC also needs client id + secret)."""
+        """Add a login from its refresh token: social; IdC (with client id + secret); or an enterprise
+        external IdP such as Entra ID or Okta (with its token endpoint and client id, and the OAuth
+        scopes its refresh needs, if any)."""
         spec = AccountSpec(
             auth_kind=AuthKind(auth_kind),
             refresh_token=refresh_token.strip(),
@@ -211,6 +218,9 @@ class AccountOps:
             client_secret=client_secret.strip(),
             auth_region=auth_region or "us-east-1",
             start_url=start_url,
+            token_endpoint=token_endpoint.strip(),
+            scopes=scopes_text(scopes),
+            profile_arn=profile_arn.strip(),
             label=label,
             weight=weight,
             proxy_url=proxy_url,
@@ -360,6 +370,7 @@ class AccountOps:
             "profile_arn": account.profile_arn,
             "start_url": account.start_url,
             "token_endpoint": account.token_endpoint,
+            "scopes": account.scopes,
             "email": account.email,
             "machine_id": account.machine_id,
             "refresh_token": self.store.refresh_token(account),
@@ -417,6 +428,7 @@ class AccountOps:
             profile_arn=profile_arn,
             start_url=str(record.get("start_url", "")),
             token_endpoint=str(record.get("token_endpoint", "")),
+            scopes=str(record.get("scopes", "")),
             email=str(record.get("email", "")),
             machine_id=str(record.get("machine_id") or uuid.uuid4().hex),
             refresh_token_enc=self.box.encrypt(refresh_token),
