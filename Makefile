@@ -3,22 +3,31 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run demo test chaos lint format bench clean
+.PHONY: install lock system-deps run demo test test-fast chaos lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing Python dependencies into $(VENV) ..."
+	@echo "installing Python dependencies into $(VENV) (pinned by requirements-dev.lock) ..."
 	@$(PY) -m pip install -q --disable-pip-version-check uv
-	@# uv resolves and installs in seconds what pip takes a minute for; pip stays the fallback
-	@$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]' \
-		|| $(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@# uv installs in seconds what pip takes a minute for; pip stays the fallback
+	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.lock \
+		|| $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e . \
+		|| $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 install: $(STAMP)
+
+## Re-pin every dependency (run after changing the ranges in pyproject.toml; needs the package index).
+lock: $(STAMP)
+	@$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 -q \
+		--custom-compile-command "make lock" -o requirements.lock
+	@$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q \
+		--custom-compile-command "make lock" -o requirements-dev.lock
 
 ## Debian packages the tests use (redis-server, chromium, promtool, ...); idempotent, needs root.
 system-deps:
@@ -37,6 +46,11 @@ test: install
 	@bash scripts/system-deps.sh --quiet || echo "warning: some system packages are missing; see above"
 	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+## The unit tier alone: tests that start no process (they may use Redis; one is started if none answers).
+test-fast: install
+	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
+		$(PY) -m pytest -m unit -q $(PYTEST_ARGS)
 
 ## The fault suite alone (also part of `make test`), figures printed and kept in .stack/chaos-figures.jsonl.
 chaos: install

@@ -24,6 +24,7 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.errors import KiroStackError
 from shared.redis_breaker import CircuitBreaker
 from shared.settings import CommonSettings
 
@@ -45,7 +46,7 @@ _READS = frozenset({
 _NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-class RedisDeadlineExceeded(RedisTimeoutError):
+class RedisDeadlineExceeded(RedisTimeoutError, KiroStackError):
     """A bounded command got no answer within its deadline (a redis `TimeoutError`, so a `RedisError`)."""
 
 

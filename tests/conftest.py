@@ -16,6 +16,19 @@ from shared.keys import Keys
 from tests.router.stack import Seeder, Stack, start_stack
 from tests.support.listener import listener  # noqa: F401 - a fixture for every room
 from tests.support.procs import ServiceProcess
+from tests.support.tiers import assign, refuse_processes
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    assign(items)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_starts_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("unit") is not None:
+        refuse_processes(request.node, monkeypatch)
+
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.procs import ROOT
 
 
@@ -15,6 +17,7 @@ def test_readme_shows_make_run_and_make_test_before_anything_else() -> None:
     assert "make test" in first_block
 
 
+@pytest.mark.e2e
 def test_configuration_table_lists_every_setting_of_every_service() -> None:
     done = subprocess.run(
         [sys.executable, "scripts/config_table.py", "--check"],

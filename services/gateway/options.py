@@ -20,6 +20,7 @@ from services.gateway.settings import GatewaySettings
 from shared import runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
+from shared.errors import KiroStackError
 from shared.http_auth import presented_key
 from shared.runtime_options import (
     CLAUDE_THINKING_FORMATS,
@@ -29,7 +30,7 @@ from shared.runtime_options import (
 )
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(KiroStackError):
     """The request carries no usable Kiro credentials and no standalone account is configured."""
 
 
@@ -40,7 +41,7 @@ class Caller(enum.Enum):
     CLIENT = "client"  # a standalone client with a valid client key
 
 
-class Unauthorized(Exception):
+class Unauthorized(KiroStackError):
     """Neither our router (X-Internal-Key) nor a client with a valid client key (HTTP 401)."""
 
 

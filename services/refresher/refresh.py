@@ -25,7 +25,7 @@ from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.accounts.store import MalformedAccountError
 from shared.accounts.tokens import WriteResult
 from shared.crypto import SecretDecryptError
-from shared.errors import AuthRefreshError, FailureKind, UpstreamError
+from shared.errors import AuthRefreshError, FailureKind, KiroStackError, UpstreamError
 from shared.kiro.auth import TokenSet, parse_token
 from shared.logging import log_fields
 from shared.tasks import Backoff
@@ -48,7 +48,7 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"  # missing, malformed, disabled or parked account
 
 
-class TransientRefreshError(Exception):
+class TransientRefreshError(KiroStackError):
     """A refresh failed for a reason that may pass (network, 5xx, throttling): retry later."""
 
 

@@ -18,9 +18,10 @@ from typing import Any
 from starlette.types import Receive
 
 from shared.disconnect import disconnected
+from shared.errors import KiroStackError
 
 
-class Abandoned(Exception):
+class Abandoned(KiroStackError):
     """The client disconnected before the first byte."""
 
 

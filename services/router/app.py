@@ -171,9 +171,12 @@ class PanelFiles(StaticFiles):
         "Cache-Control": "no-cache",
     }
 
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(full_path, *args, **kwargs)
         response.headers.update(self.HEADERS)
+        if str(full_path).endswith(".js") and "content-type" in response.headers:
+            # module scripts run only with a JavaScript type; the host's mime table may not say so
+            response.headers["Content-Type"] = "text/javascript; charset=utf-8"
         return response
 
 

@@ -7,6 +7,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from shared.client_errors import Protocol, error_payload, sse_error
+from shared.errors import KiroStackError
 
 
 def protocol_of(request: Request) -> Protocol:
@@ -22,7 +23,7 @@ def protocol_of(request: Request) -> Protocol:
     return Protocol.OPENAI
 
 
-class ClientError(Exception):
+class ClientError(KiroStackError):
     """An answer the router gives without a gateway (auth, limits, no account, bad body).
 
     `kind` overrides the Anthropic error type the status implies; `code` is OpenAI's `code`.

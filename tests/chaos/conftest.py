@@ -21,12 +21,6 @@ from tests.support.redis_server import PrivateRedis
 FIGURES = Path(os.environ.get("CHAOS_FIGURES") or ROOT / ".stack" / "chaos-figures.jsonl")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/chaos/" in str(item.path).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.chaos)
-
-
 def figure(test: str, name: str, value: object, goal: str = "") -> None:
     """Report one measured figure of the fault suite (stdout and the figures file)."""
     print(f"FIGURE {test}: {name} = {value}" + (f" (goal {goal})" if goal else ""))

@@ -20,6 +20,8 @@ from bench.profile import summarize as summarize_profile
 from bench.stats import percentile, summarize
 from tests.support.procs import ROOT, free_port
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 STREAM = Scenario("stream5", stream=True, events=5)
 
 

@@ -14,6 +14,8 @@ import yaml
 from services.router.settings import RouterSettings
 from tests.deploy.tools import ROOT, run, tool
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCALED = ("router", "gateway")
 KIRO_SERVICES = ("router", "gateway", "refresher", "emulator")

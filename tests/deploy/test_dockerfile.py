@@ -27,6 +27,8 @@ from tests.deploy.tools import (
 )
 from tests.support.procs import free_port
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"

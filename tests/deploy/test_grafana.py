@@ -11,6 +11,8 @@ import pytest
 from tests.deploy.promql import DASHBOARD, dashboard, dashboard_expressions, recording_rules_file
 from tests.deploy.tools import ROOT, run, tool
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 GENERATOR = ROOT / "deploy" / "grafana" / "build_dashboard.py"
 
 

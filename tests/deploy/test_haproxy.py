@@ -18,6 +18,8 @@ from aiohttp import web
 from tests.deploy.tools import ROOT, run, tool
 from tests.support.procs import ServiceProcess, free_port
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 

@@ -15,6 +15,8 @@ from services.refresher.settings import RefresherSettings
 from services.router.settings import RouterSettings
 from tests.deploy.tools import ROOT, run, tool
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # oldest version we promise; every field used exists there
 

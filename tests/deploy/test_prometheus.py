@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.deploy.promql import ALERTS, alert_expressions
 from tests.deploy.tools import ROOT, run, tool
+
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 REQUIRED_ALERTS = {

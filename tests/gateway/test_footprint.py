@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.procs import ROOT
+
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
 
 
 def test_the_gateway_app_never_loads_cryptography_bpe_openai_or_redis() -> None:

@@ -180,6 +180,7 @@ def test_an_untrusted_request_never_reaches_the_env_account_without_a_client_key
     assert emu.counts(account.name) == {"social_refresh": 1, "chat_codewhisperer": 1}
 
 
+@pytest.mark.e2e
 def test_production_refuses_an_env_account_without_a_client_key() -> None:
     env = {
         **os.environ,

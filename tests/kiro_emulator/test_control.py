@@ -124,6 +124,7 @@ def own_emulator() -> Iterator[ServiceProcess]:
         yield proc
 
 
+@pytest.mark.e2e
 def test_full_reset_forgets_every_account_but_the_demo_one(own_emulator: ServiceProcess) -> None:
     kiro = Kiro(own_emulator.url)
     with EmulatorControl(own_emulator.url) as ctl:

@@ -12,6 +12,8 @@ import pytest
 from tests.support.kiro_cli import kiro_cli_db
 from tests.support.procs import ROOT
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 SAMPLE = ROOT / "tests" / "shared" / "accounts" / "data" / "kiro_go_config.json"
 #: the sample's refresh tokens: none may appear in a listing or a backup (a fixed short substring such
 #: as "aor" also turns up by chance in base64 ciphertext, about 1 run in 100)

@@ -28,7 +28,7 @@ def test_admin_password_is_stored_hashed_at_start_before_any_login(
 
 
 def test_panel_pages_refuse_framing_and_sniffing(router: ServiceProcess) -> None:
-    for path in ("/admin/", "/admin/app.js", "/admin/app.css"):
+    for path in ("/admin/", "/admin/js/main.js", "/admin/app.css"):
         response = httpx.get(router.url + path, timeout=5)
         assert response.status_code == 200, path
         assert response.headers["x-frame-options"] == "DENY"

@@ -32,6 +32,7 @@ async def test_a_burst_collapses_into_the_waiting_job_and_forced_ones_wait_apart
     assert await redis.exists(*(f"arq:job:{job}" for job in jobs)) == 2  # arq's keys carry our prefix
 
 
+@pytest.mark.e2e
 async def test_enqueue_gives_up_within_its_deadline_when_redis_stalls(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

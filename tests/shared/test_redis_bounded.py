@@ -15,6 +15,8 @@ from shared.redis_breaker import BreakerState, RedisUnavailable
 from shared.settings import CommonSettings
 from tests.support.redis_server import PrivateRedis
 
+pytestmark = pytest.mark.e2e  # starts processes (tools or services)
+
 DEADLINE = 0.2
 PROBE = 0.2
 

@@ -19,7 +19,7 @@ from services.router.routes.admin_route import AdminRoute, body_limit, public
 from services.router.routes.admin_settings import SettingsUpdate, read_settings, write_settings
 from services.router.routes.admin_stats import overview
 
-#: the panel (index.html, app.js, app.css), mounted by the router app at /admin
+#: the panel (index.html, app.css, js/*.js ES modules), mounted by the router app at /admin
 UI_DIR = Path(__file__).resolve().parent.parent / "admin_ui"
 
 router = APIRouter(prefix="/admin/api", tags=["admin"], route_class=AdminRoute)

@@ -66,6 +66,7 @@ def test_capture_counts_are_unchanged_by_the_tokenizer_swap(name: str, tokens: i
     assert count_tokens(parse_anthropic(load_capture(name)["body"])) == tokens
 
 
+@pytest.mark.e2e
 def test_loading_the_tokenizer_never_imports_bpe_openai() -> None:
     # its native library maps 74 MB; only its data file is read
     code = (

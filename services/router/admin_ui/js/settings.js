@@ -1,0 +1,56 @@
+// The settings tab: the runtime options the settings API reports, edited and saved.
+
+import { api } from "./api.js";
+import { $, clearError, intValue, showError, toast } from "./dom.js";
+
+const SETTING_NUMBERS = ["failover_attempts", "max_concurrency", "min_interval_ms"];
+
+export async function loadSettings() {
+  const s = await api("GET", "/settings");
+  $("#set-thinking_suffix").value = s.thinking_suffix ?? "";
+  $("#set-openai_thinking_format").value = s.openai_thinking_format ?? "reasoning_content";
+  $("#set-default_model").value = s.default_model ?? "";
+  $("#set-model_aliases").value = Object.entries(s.model_aliases || {}).map(([a, m]) => `${a} = ${m}`).join("\n");
+  $("#set-auto_continue").checked = Boolean(s.auto_continue);
+  for (const name of SETTING_NUMBERS) $(`#set-${name}`).value = s[name] ?? "";
+}
+
+function parseAliases(text) {
+  const aliases = {};
+  text.split("\n").forEach((line, i) => {
+    const trimmed = line.trim();
+    if (!trimmed) return;
+    const at = trimmed.indexOf("=");
+    if (at < 1 || at === trimmed.length - 1) throw new Error(`Model aliases line ${i + 1}: write it as “alias = model”.`);
+    aliases[trimmed.slice(0, at).trim()] = trimmed.slice(at + 1).trim();
+  });
+  return aliases;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const error = $("#settings-error");
+  clearError(error);
+  try {
+    const body = {
+      thinking_suffix: $("#set-thinking_suffix").value.trim(),
+      openai_thinking_format: $("#set-openai_thinking_format").value,
+      default_model: $("#set-default_model").value.trim(),
+      model_aliases: parseAliases($("#set-model_aliases").value),
+      auto_continue: $("#set-auto_continue").checked,
+    };
+    for (const name of SETTING_NUMBERS) {
+      const value = intValue($(`#set-${name}`));
+      if (value !== null) body[name] = value;
+    }
+    await api("PUT", "/settings", body);
+    toast("Settings saved.");
+    await loadSettings();
+  } catch (err) {
+    showError(error, err);
+  }
+}
+
+export function wireSettings() {
+  $("#settings-form").addEventListener("submit", saveSettings);
+}
