@@ -9,6 +9,7 @@ export async function loadSettings() {
   const s = await api("GET", "/settings");
   $("#set-thinking_suffix").value = s.thinking_suffix ?? "";
   $("#set-openai_thinking_format").value = s.openai_thinking_format ?? "reasoning_content";
+  $("#set-claude_thinking_format").value = s.claude_thinking_format;
   $("#set-default_model").value = s.default_model ?? "";
   $("#set-model_aliases").value = Object.entries(s.model_aliases || {}).map(([a, m]) => `${a} = ${m}`).join("\n");
   $("#set-auto_continue").checked = Boolean(s.auto_continue);
@@ -35,6 +36,7 @@ async function saveSettings(event) {
     const body = {
       thinking_suffix: $("#set-thinking_suffix").value.trim(),
       openai_thinking_format: $("#set-openai_thinking_format").value,
+      claude_thinking_format: $("#set-claude_thinking_format").value,
       default_model: $("#set-default_model").value.trim(),
       model_aliases: parseAliases($("#set-model_aliases").value),
       auto_continue: $("#set-auto_continue").checked,
