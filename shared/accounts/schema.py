@@ -1,14 +1,15 @@
 """The names the Lua scripts share with Python, defined here once and generated into every script.
 
-Each script runs with four tables in scope: `F` (account hash fields), `K` (client key record fields),
-`S` (account states) and `C` (stats counters). A script writes `F.state` or `S.cooldown`, never the
-literal: a renamed field or a typo is a nil the script cannot send to Redis, and `tests/shared/accounts/
-test_script_schema.py` finds every such name in the scripts before anything runs.
+A script writes `F.state` (account hash fields), `K.rpm` (client key record fields), `S.cooldown` (account
+states) or `C.requests` (stats counters), never the literal; the loader replaces each with its string
+before the script reaches Redis (so it costs nothing per call) and refuses a name Python does not
+define. `tests/shared/accounts/test_script_schema.py` checks every script without loading it.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import fields
 from functools import cache
 from typing import Final
@@ -34,18 +35,30 @@ KEY_COUNTERS: Final = (*ACCOUNT_COUNTERS, Counter.TOKENS)
 SCRIPT_ONLY_ACCOUNT_FIELDS: Final = ("errors_in_row",)  # transient errors in a row (outlier detection)
 
 
-def _table(name: str, values: list[str]) -> str:
-    return f"local {name} = {{" + ", ".join(f"{v}='{v}'" for v in values) + "}\n"
-
-
 @cache
-def lua_preamble() -> str:
-    """The `F`, `K`, `S` and `C` tables every script starts with."""
+def lua_names() -> dict[str, frozenset[str]]:
+    """The names each schema table (`F`, `K`, `S`, `C`) offers the scripts."""
     from shared.clientkeys import ClientKey  # clientkeys runs scripts: imported late, not at module load
 
-    return (
-        _table("F", [f.name for f in fields(Account)] + list(SCRIPT_ONLY_ACCOUNT_FIELDS))
-        + _table("K", [f.name for f in fields(ClientKey)])
-        + _table("S", [s.value for s in AccountState])
-        + _table("C", [c.value for c in Counter])
-    )
+    return {
+        "F": frozenset([f.name for f in fields(Account)] + list(SCRIPT_ONLY_ACCOUNT_FIELDS)),
+        "K": frozenset(f.name for f in fields(ClientKey)),
+        "S": frozenset(s.value for s in AccountState),
+        "C": frozenset(c.value for c in Counter),
+    }
+
+
+_NAME = re.compile(r"\b([FKSC])\.([a-z_]+)\b")
+
+
+def bind_names(lua: str) -> str:
+    """`lua` with every `F.x`, `K.x`, `S.x` and `C.x` replaced by `'x'`; ValueError for an unknown name."""
+    names = lua_names()
+
+    def literal(match: re.Match[str]) -> str:
+        table, word = match.groups()
+        if word not in names[table]:
+            raise ValueError(f"a script uses {table}.{word}, which shared/accounts/schema.py does not define")
+        return f"'{word}'"
+
+    return _NAME.sub(literal, lua)

@@ -7,8 +7,8 @@ A script with more than a few arguments names them in one header line, and both 
 The script gets `local account_id, reason, min_wait = ARGV[1], ARGV[2], tonumber(ARGV[3])` (`:n` = a number)
 and `local tried = {ARGV[4], ...}` for a trailing `...name`; Python builds the ARGV list with
 `argv("report", account_id=..., reason=..., min_wait=...)`, which refuses a missing or unknown name. So the
-order lives in one place and a slip fails at once. Every script also starts with the shared names of
-`shared/accounts/schema.py` (`F.state`, `S.cooldown`, `C.requests`, ...).
+order lives in one place and a slip fails at once. Scripts name fields, states and counters through
+`shared/accounts/schema.py` (`F.state`, `S.cooldown`, `C.requests`, ...), bound when the script is loaded.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from shared.accounts.schema import lua_preamble
+from shared.accounts.schema import bind_names
 
 _DIR = Path(__file__).with_name("scripts")
 _DECLARATION = re.compile(r"^--! ARGV:(.*)$", re.M)
@@ -112,7 +112,8 @@ def source(name: str) -> str:
 
 
 def with_schema(lua: str) -> str:
-    return lua_preamble() + lua
+    """The script as Redis gets it: schema names bound to their strings."""
+    return bind_names(lua)
 
 
 def register(client: Redis, name: str) -> AsyncScript:

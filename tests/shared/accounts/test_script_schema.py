@@ -10,7 +10,7 @@ import pytest
 
 from shared.accounts import scripts
 from shared.accounts.model import Account, AccountState
-from shared.accounts.schema import SCRIPT_ONLY_ACCOUNT_FIELDS, Counter, lua_preamble
+from shared.accounts.schema import SCRIPT_ONLY_ACCOUNT_FIELDS, Counter, bind_names, lua_names
 from shared.accounts.scripts import argv, signature
 from shared.clientkeys import ClientKey
 
@@ -69,8 +69,15 @@ def test_argv_orders_by_the_declaration_and_refuses_a_slip() -> None:
     assert argv("pick", **{n: "x" for n in signature("pick").names}, tried=["a", "b"])[-2:] == ["a", "b"]
 
 
-def test_the_generated_preamble_binds_every_name() -> None:
-    preamble = lua_preamble()
-    for table, words in NAMES.items():
-        line = next(line for line in preamble.splitlines() if line.startswith(f"local {table} = "))
-        assert set(re.findall(r"(\w+)='", line)) == words
+def test_the_loader_binds_every_name_and_refuses_an_unknown_one() -> None:
+    assert lua_names() == NAMES
+    assert bind_names("redis.call('HSET', KEYS[1], F.state, S.cooldown, C.requests, K.rpm)") == (
+        "redis.call('HSET', KEYS[1], 'state', 'cooldown', 'requests', 'rpm')"
+    )
+    with pytest.raises(ValueError, match=r"F\.sate"):
+        bind_names("redis.call('HGET', KEYS[1], F.sate)")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_what_redis_gets_has_no_schema_name_left(name: str) -> None:
+    assert not re.search(r"\b[FKSC]\.[a-z_]+", bind_names(scripts.source(name)))
