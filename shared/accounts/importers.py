@@ -163,6 +163,8 @@ class KiroGoSettings:
     options: dict[str, str] = field(default_factory=dict)
     #: client API keys old clients send (the legacy `apiKey` and enabled `apiKeys[]` entries): name, key
     client_keys: list[tuple[str, str]] = field(default_factory=list)
+    #: settings found but not carried, and what to do instead (for the report)
+    notes: list[str] = field(default_factory=list)
 
 
 #: kiro-go thinking formats -> ours: its `think` puts the reasoning in the text as tags; the others
@@ -187,6 +189,12 @@ def parse_kiro_go_settings(config: dict[str, Any]) -> KiroGoSettings:
     ):
         if (value := table.get(_str(config, src).lower())) is not None:
             out.options[dst] = value
+    endpoint = _str(config, "preferredEndpoint").lower()
+    if endpoint in ("codewhisperer", "amazonq"):
+        out.notes.append(
+            f"preferredEndpoint {endpoint} is not a runtime setting here: set ENDPOINT_ORDER={endpoint} "
+            "on the gateways"
+        )
     if legacy := _str(config, "apiKey"):
         out.client_keys.append(("kiro-go apiKey", legacy))
     entries = config.get("apiKeys")

@@ -65,6 +65,8 @@ class ImportReport:
     #: client keys the import stored (hashed) and ones that were there already; never the keys
     client_keys_created: int = 0
     client_keys_existing: int = 0
+    #: what the import found but could not carry, and what to do instead
+    notes: list[str] = field(default_factory=list)
 
     def skip(self, entry: str, reason: str) -> None:
         self.skipped.append({"entry": entry, "reason": reason})
@@ -84,7 +86,7 @@ class ImportReport:
             if self.client_keys_existing:
                 text += f" ({self.client_keys_existing} already there)"
             parts.append(text)
-        return "; ".join(parts)
+        return "; ".join(parts + self.notes)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,7 @@ class ImportReport:
             "skipped": self.skipped,
             "settings": self.settings,
             "client_keys": {"created": self.client_keys_created, "existing": self.client_keys_existing},
+            "notes": self.notes,
             "summary": self.summary(),
         }
 
@@ -264,6 +267,7 @@ class AccountOps:
         carried = parse_kiro_go_settings(config)
         await store_settings(self.client, self.keys, carried.options)
         report.settings = dict(carried.options)
+        report.notes = list(carried.notes)
         client_keys = ClientKeys(self.client, self.keys)
         for name, plain in carried.client_keys:  # hashed like any client key: old clients keep working
             if await client_keys.ensure(plain, name):

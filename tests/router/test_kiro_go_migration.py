@@ -79,6 +79,8 @@ async def test_admin_import_carries_accounts_settings_and_the_old_api_key(
         assert report["client_keys"] == {"created": 1, "existing": 0}
         assert report["summary"].startswith("3 accounts (3 new, 0 updated, 0 skipped)")
         assert "1 client key created" in report["summary"]
+        [note] = report["notes"]
+        assert note.startswith("preferredEndpoint amazonq") and "ENDPOINT_ORDER=amazonq" in note
         assert OLD_KEY not in r.text and OLD_KEY[-12:] not in r.text
 
         accounts = {a["label"]: a for a in (await admin.get("/accounts")).json()["accounts"]}

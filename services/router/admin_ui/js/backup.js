@@ -34,6 +34,7 @@ function carried(report) {
     const made = `${keys.created} client key${keys.created === 1 ? "" : "s"} created`;
     lines.push(`${made}${keys.existing ? ` (${keys.existing} already there)` : ""}: its clients keep their key.`);
   }
+  lines.push(...(report.notes || []));
   return lines.length ? h("div", { class: "report-carried" }, lines.map((line) => h("p", {}, line))) : null;
 }
 
