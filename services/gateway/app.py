@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.credentials import TokenCache
-from services.gateway.errors import Protocol, error_response
-from services.gateway.hot_routes import GatewayApp
+from services.gateway.errors import error_response
+from services.gateway.hot_routes import HOT_ROUTES
 from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog
 from services.gateway.kiro.sessions import UpstreamSessions
@@ -27,6 +27,8 @@ from services.gateway.routes import anthropic, health, models, openai, responses
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.gateway.translate import load_tokenizer
+from shared.client_errors import protocol_of
+from shared.hot import HotRoutes
 from shared.keys import Keys
 from shared.kiro.endpoints import KiroEndpoints
 
@@ -96,10 +98,6 @@ def responses_store(settings: GatewaySettings) -> ConversationStore:
     )
 
 
-def _protocol_of(path: str) -> Protocol:
-    return Protocol.ANTHROPIC if path.startswith("/v1/messages") else Protocol.OPENAI
-
-
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,8 +113,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 await state.images.close()
             await state.responses.close()
 
-    app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(RequestIdMiddleware)
+    app = FastAPI(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestIdMiddleware)  # before HotRoutes: the chat routes carry their ids themselves
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES)  # later middlewares wrap the chat routes too
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(anthropic.router)
@@ -125,12 +124,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)
-        return error_response(_protocol_of(request.url.path), 500, "internal error in the gateway")
+        return error_response(
+            protocol_of(request.url.path, request.headers), 500, "internal error in the gateway"
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         return error_response(
-            _protocol_of(request.url.path), exc.status_code, str(exc.detail), headers=dict(exc.headers or {})
+            protocol_of(request.url.path, request.headers),
+            exc.status_code,
+            str(exc.detail),
+            headers=dict(exc.headers or {}),
         )
 
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -23,7 +23,6 @@ from services.gateway.body import parse_json_object, read_body
 from services.gateway.build import build, parse_any
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.debug_bodies import DebugBodies, debug_log
-from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
@@ -33,7 +32,7 @@ from services.gateway.errors import (
     unauthorized_response,
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
-from services.gateway.kiro.client import UpstreamResponse, endpoint_order
+from services.gateway.kiro.client import UpstreamResponse
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
@@ -62,10 +61,15 @@ from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
 from services.gateway.web_search import SearchRounds
+from shared.disconnect import until_client_leaves
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
+from shared.kiro.endpoints import ChatRoute
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
+
+#: a call answered within this long never needs a disconnect watch (most are): starting one costs a task
+WATCH_AFTER_SECONDS = 0.2
 
 #: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
 REASON_LIMIT = 500
@@ -80,6 +84,8 @@ class ChatCall:
     req: ChatRequest
     kiro: KiroRequest
     creds: KiroCredentials
+    #: the chat endpoints to try, in order (docs/kiro-endpoints.md)
+    routes: tuple[ChatRoute, ...]
     options: RuntimeOptions
     kiro_model: str
     thinking: bool
@@ -144,7 +150,7 @@ async def prepare(
         return _debugged(state, route, debug, failure_response(protocol, exc))
     settings = state.settings
     try:  # the region comes from the router's headers or a profile ARN: checked before it names a host
-        origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+        routes = state.client.routes(creds, options.endpoint_order, options.endpoint_origins)
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     prior = None
@@ -178,7 +184,7 @@ async def prepare(
                 responses,
                 protocol=protocol,
                 resolver=resolver,
-                origin=origin,
+                origin=routes[0].origin,
                 profile_arn=creds.profile_arn,
                 limit=settings.kiro_payload_limit,
             )
@@ -194,6 +200,7 @@ async def prepare(
         req=req,
         kiro=kiro,
         creds=creds,
+        routes=routes,
         options=options,
         kiro_model=built.resolved.kiro_id,
         thinking=thinking_enabled(req, built.resolved.thinking),
@@ -269,14 +276,16 @@ def new_translator(call: ChatCall) -> Translator:
 async def open_upstream(state: GatewayState, call: ChatCall) -> UpstreamResponse:
     """Call Kiro; in standalone mode a rejected access token is refreshed once and the call repeated."""
     try:
-        upstream = await state.client.open_chat(call.kiro.payload, call.creds, body=call.kiro.body)
+        upstream = await state.client.open_chat(
+            call.kiro.payload, call.creds, call.routes, body=call.kiro.body
+        )
     except UpstreamError as exc:
         account = call.creds.refresh
         if exc.kind is not FailureKind.INVALID_TOKEN or account is None:
             raise _explain(exc, call) from None
         call.creds = await state.tokens.credentials(account, proxy_url=call.creds.proxy_url, force=True)
         try:
-            upstream = await state.client.open_chat(call.kiro.payload, call.creds)
+            upstream = await state.client.open_chat(call.kiro.payload, call.creds, call.routes)
         except UpstreamError as retry_exc:
             raise _explain(retry_exc, call) from None
     state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
@@ -299,6 +308,7 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
         translator,
         body=call.kiro.body if call.continuable else b"",
         creds=call.creds,
+        routes=call.routes,
         ping_interval=settings.ping_interval,
         idle_timeout=settings.idle_read_timeout,
         max_continuations=settings.max_continuations if call.continuable else 0,
@@ -597,7 +607,7 @@ async def handle_chat(request: Request, state: GatewayState, protocol: Protocol,
         return prepared
     # until the response is committed, a client (or router) that leaves stops the Kiro call: no retry,
     # endpoint fallback or backoff sleep runs for nobody (a committed stream has its own watcher)
-    answered = await until_client_leaves(request.receive, respond(state, prepared))
+    answered = await until_client_leaves(request.receive, respond(state, prepared), after=WATCH_AFTER_SECONDS)
     if answered is None:
         logger.info(
             "client left before the answer began; Kiro call abandoned",

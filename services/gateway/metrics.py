@@ -40,7 +40,7 @@ class GatewayMetrics:
         self.upstream_fallbacks = counter(
             r,
             "kiro_gateway_upstream_fallbacks_total",
-            "switches to the other chat endpoint by the endpoint left and failure kind",
+            "switches to the next chat endpoint by the endpoint left and failure kind",
             ("endpoint", "kind"),
         )
         self.continuations = counter(

@@ -22,6 +22,7 @@ from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.errors import KiroStackError
 from shared.http_auth import presented_key
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import (
     CLAUDE_THINKING_FORMATS,
     THINKING_FORMATS,
@@ -55,6 +56,9 @@ class RuntimeOptions:
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
     claude_thinking_format: ClaudeThinkingFormat = runtime_options.CLAUDE_THINKING_FORMAT
+    #: ENDPOINT_ORDER and ENDPOINT_ORIGINS, already checked (shared/kiro/endpoint_table.py)
+    endpoint_order: str = runtime_options.ENDPOINT_ORDER
+    endpoint_origins: dict[str, str] = field(default_factory=dict)
 
 
 class RequestContextFactory:
@@ -72,6 +76,8 @@ class RequestContextFactory:
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
             claude_thinking_format=settings.claude_thinking_format,
+            endpoint_order=settings.endpoint_order,
+            endpoint_origins=dict(settings.endpoint_origins),
         )
         refresh = settings.secret("kiro_refresh_token")
         self._env_account = (
@@ -187,7 +193,24 @@ class RequestContextFactory:
                 else d.model_aliases
             ),
             claude_thinking_format=claude if claude in CLAUDE_THINKING_FORMATS else d.claude_thinking_format,
+            endpoint_order=_order(data.get("endpoint_order"), d.endpoint_order),
+            endpoint_origins=_origins(data.get("endpoint_origins"), d.endpoint_origins),
         )
+
+
+def _order(value: object, default: str) -> str:
+    """The router's endpoint order, or `default` when it sent none or one that is not valid here."""
+    try:
+        return parse_order(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
+
+
+def _origins(value: object, default: dict[str, str]) -> dict[str, str]:
+    try:
+        return parse_origins(value) if isinstance(value, dict) else default
+    except ValueError:
+        return default
 
 
 def _str(value: object, default: str) -> str:

@@ -7,20 +7,13 @@ from fastapi import Request
 from starlette.responses import Response
 
 from shared.client_errors import Protocol, error_payload, sse_error
+from shared.client_errors import protocol_of as protocol_for
 from shared.errors import KiroStackError
 
 
 def protocol_of(request: Request) -> Protocol:
-    """Which error shape the caller understands: by path, and for shared paths by Anthropic headers."""
-    path = request.url.path
-    if path.startswith("/v1/messages"):
-        return Protocol.ANTHROPIC
-    if path.startswith(("/v1/chat", "/v1/completions", "/v1/responses")):
-        return Protocol.OPENAI
-    headers = request.headers
-    if "anthropic-version" in headers or "x-api-key" in headers:
-        return Protocol.ANTHROPIC
-    return Protocol.OPENAI
+    """Which error shape the caller understands (`shared.client_errors.protocol_of`)."""
+    return protocol_for(request.url.path, request.headers)
 
 
 class ClientError(KiroStackError):

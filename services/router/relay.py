@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import orjson
@@ -23,7 +22,7 @@ from services.router.upstream import Upstream, response_headers
 from shared.accounts.pool import Lease
 from shared.client_errors import Protocol
 from shared.clientkeys import ClientKey
-from shared.disconnect import disconnected
+from shared.disconnect import ClientWatch
 from shared.errors import FailureKind
 from shared.logging import log_fields, request_id_var
 
@@ -77,9 +76,7 @@ class RelayResponse(Response):
             ctx.metrics.child(ctx.metrics.inflight, account).inc()
         relay = asyncio.current_task()
         assert relay is not None  # an ASGI app always runs inside a task
-        hang_up = _HangUp(relay)
-        watch = asyncio.create_task(disconnected(receive))
-        watch.add_done_callback(hang_up.fire)
+        watch = ClientWatch(receive)  # a hang-up cancels this task
         renewal = _Renewal(ctx, self.lease) if self.lease else None
         ctx.open_streams.add(relay)
         outcome = "disconnected"
@@ -87,13 +84,12 @@ class RelayResponse(Response):
             # pumped in this task (no task and wait per request); a hang-up cancels it
             outcome = await self._pump(send)
         except asyncio.CancelledError:
-            if not hang_up.fired or relay.uncancel() > 0:  # not (only) ours: let it through
+            if not watch.ours():  # not (only) the client: let it through
                 raise
             log.info("client disconnected mid-stream", extra=log_fields(account=account, route=ex.route))
         finally:
-            hang_up.armed = False
+            watch.stop()
             ctx.open_streams.discard(relay)
-            watch.cancel()
             if renewal is not None:
                 renewal.stop()
             self.upstream.release()
@@ -243,23 +239,6 @@ class RelayResponse(Response):
             return
         if kind.is_account_level:  # through the same outlier policy as failures before the first byte
             await apply_failure(self.ctx, self.lease.account_id, kind, reason=usage.reason)
-
-
-class _HangUp:
-    """Cancels the relaying task when the client disconnects, until disarmed once the relay is over."""
-
-    def __init__(self, relay: asyncio.Task[Any]) -> None:
-        self.relay = relay
-        self.armed = True
-        self.fired = False
-
-    def fire(self, watch: asyncio.Task[None]) -> None:
-        if watch.cancelled():
-            return
-        watch.exception()  # a failing `receive` ends the relay as a disconnect does (and is retrieved)
-        if self.armed:
-            self.fired = True
-            self.relay.cancel()
 
 
 class _Renewal:

@@ -24,6 +24,8 @@ _OPTION_FIELDS = (
     "claude_thinking_format",
     "default_model",
     "auto_continue",
+    "endpoint_order",
+    "endpoint_origins",
 )
 
 

@@ -487,8 +487,9 @@ async def test_settings_defaults_are_what_a_gateway_does_when_nothing_is_stored(
     # changes behaviour on the first save of any setting (auto_continue once read false here, true there).
     shown = (await admin.get("/settings")).json()
     gateway = GatewaySettings.model_fields
-    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue"):
+    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue", "endpoint_order"):
         assert shown[name] == gateway[name].default, name
+    assert shown["endpoint_origins"] == GatewaySettings().endpoint_origins == {}
     assert shown["default_model"] == ""  # "not set": each gateway keeps its own DEFAULT_MODEL
     assert shown["model_aliases"] == {}
 
@@ -586,6 +587,7 @@ BAD_INPUT = [
     ("DELETE", "/keys/k_missing", None, 404, "k_missing"),
     ("PUT", "/settings", {}, 400, "nothing to change"),
     ("PUT", "/settings", {"auto_continue": "maybe"}, 422, "auto_continue"),
+    ("PUT", "/settings", {"endpoint_order": "auto,kiro"}, 400, "use 'auto' or a comma-separated list"),
     ("POST", "/login", {}, 422, "password"),
 ]
 

@@ -11,21 +11,28 @@ export async function loadSettings() {
   $("#set-openai_thinking_format").value = s.openai_thinking_format ?? "reasoning_content";
   $("#set-claude_thinking_format").value = s.claude_thinking_format;
   $("#set-default_model").value = s.default_model ?? "";
-  $("#set-model_aliases").value = Object.entries(s.model_aliases || {}).map(([a, m]) => `${a} = ${m}`).join("\n");
+  $("#set-model_aliases").value = pairsText(s.model_aliases);
   $("#set-auto_continue").checked = Boolean(s.auto_continue);
+  $("#set-endpoint_order").value = s.endpoint_order ?? "auto";
+  $("#set-endpoint_origins").value = pairsText(s.endpoint_origins);
   for (const name of SETTING_NUMBERS) $(`#set-${name}`).value = s[name] ?? "";
 }
 
-function parseAliases(text) {
-  const aliases = {};
+function pairsText(pairs) {
+  return Object.entries(pairs || {}).map(([name, value]) => `${name} = ${value}`).join("\n");
+}
+
+// "name = value" lines → {name: value}; `field` and `shape` name the field in the error message
+function parsePairs(text, field, shape) {
+  const pairs = {};
   text.split("\n").forEach((line, i) => {
     const trimmed = line.trim();
     if (!trimmed) return;
     const at = trimmed.indexOf("=");
-    if (at < 1 || at === trimmed.length - 1) throw new Error(`Model aliases line ${i + 1}: write it as “alias = model”.`);
-    aliases[trimmed.slice(0, at).trim()] = trimmed.slice(at + 1).trim();
+    if (at < 1 || at === trimmed.length - 1) throw new Error(`${field} line ${i + 1}: write it as “${shape}”.`);
+    pairs[trimmed.slice(0, at).trim()] = trimmed.slice(at + 1).trim();
   });
-  return aliases;
+  return pairs;
 }
 
 async function saveSettings(event) {
@@ -38,8 +45,10 @@ async function saveSettings(event) {
       openai_thinking_format: $("#set-openai_thinking_format").value,
       claude_thinking_format: $("#set-claude_thinking_format").value,
       default_model: $("#set-default_model").value.trim(),
-      model_aliases: parseAliases($("#set-model_aliases").value),
+      model_aliases: parsePairs($("#set-model_aliases").value, "Model aliases", "alias = model"),
       auto_continue: $("#set-auto_continue").checked,
+      endpoint_order: $("#set-endpoint_order").value.trim() || "auto",
+      endpoint_origins: parsePairs($("#set-endpoint_origins").value, "Endpoint origins", "endpoint = origin"),
     };
     for (const name of SETTING_NUMBERS) {
       const value = intValue($(`#set-${name}`));
