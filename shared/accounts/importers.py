@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
 from shared.errors import KiroStackError
+from shared.kiro.endpoint_table import AUTO, ENDPOINT_NAMES, parse_order
 from shared.kiro.regions import check_region, profile_arn_region
 
 
@@ -160,11 +161,9 @@ class KiroGoSettings:
     """The global settings of a kiro-go config that have an equivalent here (secrets only in memory)."""
 
     #: runtime options (the settings API's names) with their kiro-go values translated
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     #: client API keys old clients send (the legacy `apiKey` and enabled `apiKeys[]` entries): name, key
     client_keys: list[tuple[str, str]] = field(default_factory=list)
-    #: settings found but not carried, and what to do instead (for the report)
-    notes: list[str] = field(default_factory=list)
 
 
 #: kiro-go thinking formats -> ours: its `think` puts the reasoning in the text as tags; the others
@@ -189,12 +188,10 @@ def parse_kiro_go_settings(config: dict[str, Any]) -> KiroGoSettings:
     ):
         if (value := table.get(_str(config, src).lower())) is not None:
             out.options[dst] = value
-    endpoint = _str(config, "preferredEndpoint").lower()
-    if endpoint in ("codewhisperer", "amazonq"):
-        out.notes.append(
-            f"preferredEndpoint {endpoint} is not a runtime setting here: set ENDPOINT_ORDER={endpoint} "
-            "on the gateways"
-        )
+    if order := kiro_go_endpoint_order(config):
+        out.options["endpoint_order"] = order
+    if aliases := _kiro_go_aliases(config.get("modelMappings")):
+        out.options["model_aliases"] = aliases
     if legacy := _str(config, "apiKey"):
         out.client_keys.append(("kiro-go apiKey", legacy))
     entries = config.get("apiKeys")
@@ -203,6 +200,32 @@ def parse_kiro_go_settings(config: dict[str, Any]) -> KiroGoSettings:
         if key and entry.get("enabled", True) is not False and all(key != k for _, k in out.client_keys):
             out.client_keys.append((_str(entry, "name") or f"kiro-go apiKeys[{index}]", key))
     return out
+
+
+def kiro_go_endpoint_order(config: dict[str, Any]) -> str:
+    """kiro-go's `preferredEndpoint` (+ `endpointFallback`, default on) as our endpoint order ('' = none).
+
+    Its preferred endpoint goes first, then the dual-endpoint pair's other one unless fallback is off
+    (`auto` stays `auto`: the API region's own sequence)."""
+    preferred = _str(config, "preferredEndpoint").lower()
+    if preferred == AUTO:
+        return AUTO
+    if preferred not in ENDPOINT_NAMES:
+        return ""
+    names = [preferred]
+    if config.get("endpointFallback", True) is not False:
+        names += [name for name in ("codewhisperer", "amazonq") if name != preferred]
+    return parse_order(",".join(names))
+
+
+def _kiro_go_aliases(mappings: Any) -> dict[str, str]:
+    """kiro-go `modelMappings` ([{source, target}]) as model aliases; unusable rows are left out."""
+    aliases: dict[str, str] = {}
+    for row in mappings if isinstance(mappings, list) else ():
+        source, target = (_str(row, "source"), _str(row, "target")) if isinstance(row, dict) else ("", "")
+        if source and target and source != target and len(source) <= 128 and len(target) <= 128:
+            aliases[source] = target
+    return dict(list(aliases.items())[:200])
 
 
 def kiro_go_weight(value: Any) -> int:

@@ -61,12 +61,10 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: runtime settings the import applied (kiro-go: thinking suffix and formats), name -> value
-    settings: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     #: client keys the import stored (hashed) and ones that were there already; never the keys
     client_keys_created: int = 0
     client_keys_existing: int = 0
-    #: what the import found but could not carry, and what to do instead
-    notes: list[str] = field(default_factory=list)
 
     def skip(self, entry: str, reason: str) -> None:
         self.skipped.append({"entry": entry, "reason": reason})
@@ -79,14 +77,17 @@ class ImportReport:
             f", {len(self.skipped)} skipped)"
         ]
         if self.settings:
-            parts.append("settings applied: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()))
+            shown = (
+                f"{k}={f'{len(v)} aliases' if isinstance(v, dict) else v}" for k, v in self.settings.items()
+            )
+            parts.append("settings applied: " + ", ".join(shown))
         if self.client_keys_created or self.client_keys_existing:
             created = self.client_keys_created
             text = f"{created} client key{'s' * (created != 1)} created"
             if self.client_keys_existing:
                 text += f" ({self.client_keys_existing} already there)"
             parts.append(text)
-        return "; ".join(parts + self.notes)
+        return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,7 +96,6 @@ class ImportReport:
             "skipped": self.skipped,
             "settings": self.settings,
             "client_keys": {"created": self.client_keys_created, "existing": self.client_keys_existing},
-            "notes": self.notes,
             "summary": self.summary(),
         }
 
@@ -267,7 +267,6 @@ class AccountOps:
         carried = parse_kiro_go_settings(config)
         await store_settings(self.client, self.keys, carried.options)
         report.settings = dict(carried.options)
-        report.notes = list(carried.notes)
         client_keys = ClientKeys(self.client, self.keys)
         for name, plain in carried.client_keys:  # hashed like any client key: old clients keep working
             if await client_keys.ensure(plain, name):

@@ -95,7 +95,7 @@ async def test_operator_sets_claude_thinking_adds_an_entra_login_sets_its_region
     carried = importer.locator(".report-carried")
     await expect(carried).to_contain_text("Settings applied: thinking_suffix = -think")
     await expect(carried).to_contain_text("1 client key created: its clients keep their key.")
-    await expect(carried).to_contain_text("set ENDPOINT_ORDER=amazonq on the gateways")
+    await expect(carried).to_contain_text("endpoint_order = amazonq,codewhisperer")
     await expect(importer).not_to_contain_text("sk-kirogo")
     await page.screenshot(path=shots / "import-kiro-go-carried.png")
     await api.aclose()

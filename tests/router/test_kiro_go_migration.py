@@ -32,6 +32,8 @@ CARRIED = {
     "thinking_suffix": "-think",
     "openai_thinking_format": "think_tags",
     "claude_thinking_format": "thinking_tags",
+    "endpoint_order": "amazonq,codewhisperer",  # kiro-go's preferredEndpoint first, the other as fallback
+    "model_aliases": {"gpt-4o": "claude-sonnet-4.5", "gpt-4o-mini": "claude-haiku-4.5"},
 }
 
 
@@ -51,8 +53,8 @@ def router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[Serv
         gateway.stop()
 
 
-def emulated_config(emulator: ServiceProcess) -> dict[str, Any]:
-    """The fixture with fresh refresh tokens that the emulator knows (one set per test)."""
+def emulated_config(emulator: ServiceProcess, names: list[str] | None = None) -> dict[str, Any]:
+    """The fixture with fresh refresh tokens that the emulator knows (their names added to `names`)."""
     config = json.loads(FIXTURE.read_text())
     with httpx.Client(base_url=emulator.url, timeout=10) as client:
         for entry in config["accounts"]:
@@ -61,6 +63,8 @@ def emulated_config(emulator: ServiceProcess) -> dict[str, Any]:
             if entry["authMethod"] == "idc":
                 login |= {"client_id": entry["clientId"], "client_secret": entry["clientSecret"]}
             name = f"kirogo-{uuid.uuid4().hex[:8]}"
+            if names is not None:
+                names.append(name)
             client.post("/_emulator/accounts", json={"name": name, **login}).raise_for_status()
     return config
 
@@ -70,7 +74,8 @@ async def test_admin_import_carries_accounts_settings_and_the_old_api_key(
 ) -> None:
     bearer = {"Authorization": f"Bearer {stack_env['ADMIN_API_KEY']}"}
     async with httpx.AsyncClient(base_url=router.url + "/admin/api", headers=bearer, timeout=15) as admin:
-        r = await admin.post("/accounts/import", json=emulated_config(emulator))
+        names: list[str] = []
+        r = await admin.post("/accounts/import", json=emulated_config(emulator, names))
         assert r.status_code == 200, r.text
         report = r.json()
         print("\nimport summary:", report["summary"])
@@ -79,8 +84,6 @@ async def test_admin_import_carries_accounts_settings_and_the_old_api_key(
         assert report["client_keys"] == {"created": 1, "existing": 0}
         assert report["summary"].startswith("3 accounts (3 new, 0 updated, 0 skipped)")
         assert "1 client key created" in report["summary"]
-        [note] = report["notes"]
-        assert note.startswith("preferredEndpoint amazonq") and "ENDPOINT_ORDER=amazonq" in note
         assert OLD_KEY not in r.text and OLD_KEY[-12:] not in r.text
 
         accounts = {a["label"]: a for a in (await admin.get("/accounts")).json()["accounts"]}
@@ -117,6 +120,14 @@ async def test_admin_import_carries_accounts_settings_and_the_old_api_key(
             thinking={"type": "enabled", "budget_tokens": 1024},
             messages=[{"role": "user", "content": prompt}],
         )
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as control:
+        chats = [
+            r["endpoint"]
+            for name in names
+            for r in (await control.get("/_emulator/requests", params={"account": name})).json()
+            if r["endpoint"].startswith("chat_")
+        ]
+    assert chats == ["chat_amazonq", "chat_amazonq"]  # kiro-go's preferredEndpoint, now the endpoint order
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].text == "<thinking>Two plus two.</thinking>\n\n4"  # type: ignore[union-attr]
     with (

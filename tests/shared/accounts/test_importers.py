@@ -197,6 +197,17 @@ def test_kiro_go_thinking_formats_map_to_ours(openai: str, claude: str, expected
     assert settings.options == expected
 
 
+def test_kiro_go_model_mappings_become_aliases_without_unusable_rows() -> None:
+    mappings = [
+        {"source": "gpt-4o", "target": "claude-sonnet-4.5"},
+        {"source": "same", "target": "same"},
+        {"source": "", "target": "claude-haiku-4.5"},
+        "not a row",
+    ]
+    settings = parse_kiro_go_settings({"accounts": [], "modelMappings": mappings})
+    assert settings.options == {"model_aliases": {"gpt-4o": "claude-sonnet-4.5"}}
+
+
 def test_kiro_go_settings_take_a_usable_suffix_and_every_enabled_key_once() -> None:
     config = {
         "accounts": [],
@@ -214,6 +225,21 @@ def test_kiro_go_settings_take_a_usable_suffix_and_every_enabled_key_once() -> N
     assert parse_kiro_go_settings({"accounts": [], "thinkingSuffix": "-think"}).options == {
         "thinking_suffix": "-think"
     }
+
+
+@pytest.mark.parametrize(
+    ("config", "order"),
+    [
+        ({"preferredEndpoint": "amazonq"}, "amazonq,codewhisperer"),
+        ({"preferredEndpoint": "codewhisperer", "endpointFallback": False}, "codewhisperer"),
+        ({"preferredEndpoint": "kiro"}, "kiro,codewhisperer,amazonq"),
+        ({"preferredEndpoint": "auto"}, "auto"),
+        ({"preferredEndpoint": "somewhere"}, None),
+        ({}, None),
+    ],
+)
+def test_kiro_go_preferred_endpoint_becomes_our_endpoint_order(config: dict[str, object], order: str) -> None:
+    assert parse_kiro_go_settings({"accounts": [], **config}).options.get("endpoint_order") == order
 
 
 @pytest.mark.parametrize(

@@ -29,12 +29,12 @@ function carried(report) {
   const settings = Object.entries(report.settings || {});
   const keys = report.client_keys || {};
   const lines = [];
-  if (settings.length) lines.push(`Settings applied: ${settings.map(([k, v]) => `${k} = ${v}`).join(", ")}.`);
+  const shown = (v) => (typeof v === "object" ? Object.entries(v).map(([a, b]) => `${a} → ${b}`).join(", ") : v);
+  if (settings.length) lines.push(`Settings applied: ${settings.map(([k, v]) => `${k} = ${shown(v)}`).join(", ")}.`);
   if (keys.created || keys.existing) {
     const made = `${keys.created} client key${keys.created === 1 ? "" : "s"} created`;
     lines.push(`${made}${keys.existing ? ` (${keys.existing} already there)` : ""}: its clients keep their key.`);
   }
-  lines.push(...(report.notes || []));
   return lines.length ? h("div", { class: "report-carried" }, lines.map((line) => h("p", {}, line))) : null;
 }
 
