@@ -8,6 +8,7 @@ errors after the first byte. `FAILURE_SHAPES` says how each `FailureKind` looks 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,15 @@ from shared.errors import FailureKind
 class Protocol(enum.StrEnum):
     ANTHROPIC = "anthropic"
     OPENAI = "openai"
+
+
+def retry_headers(seconds: float) -> dict[str, str]:
+    """`retry-after` in whole seconds, rounded up (never sooner than it can work), and `retry-after-ms`
+    (which the official SDKs prefer); both at least 1."""
+    return {
+        "retry-after": str(max(1, math.ceil(seconds))),
+        "retry-after-ms": str(max(1, math.ceil(seconds * 1000))),
+    }
 
 
 _ANTHROPIC_PATHS = ("/v1/messages",)

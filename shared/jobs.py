@@ -19,9 +19,14 @@ from shared.logging import log_fields
 log = logging.getLogger(__name__)
 
 REFRESH_ACCOUNT = "refresh_account"  # (account_id: str, force: bool = False, reason: str = "")
-REFRESH_USAGE = "refresh_usage"  # (account_id: str)
+REFRESH_USAGE = "refresh_usage"  # (account_id: str, trigger: str = "")
 POLL_DEVICE_FLOW = "poll_device_flow"  # (flow_id: str)
 REFRESH_DUE = "refresh_due"  # cron: every account whose token expires before the next run + margin
+USAGE_DUE = "usage_due"  # cron: every account whose usage limits are older than the usage interval
+
+#: why a usage fetch was asked for: the schedule, or Kiro's "out of quota" verdict on a request
+USAGE_SCHEDULED = "scheduled"
+USAGE_AFTER_QUOTA = "quota"
 
 #: longest a caller waits to enqueue: the router does it on a client's request path
 ENQUEUE_DEADLINE_SECONDS = 0.3
@@ -69,6 +74,37 @@ async def _enqueue(arq_pool: Any, keys: Keys, account_id: str, force: bool, reas
         _job_id=keys.refresh_job_id(account_id, nonce),
         _queue_name=keys.arq_queue(),
     )
+    return job is not None
+
+
+async def enqueue_usage_refresh(
+    arq_pool: Any,
+    keys: Keys,
+    account_id: str,
+    *,
+    trigger: str = USAGE_AFTER_QUOTA,
+    defer_seconds: float = 0.0,
+    deadline: float = ENQUEUE_DEADLINE_SECONDS,
+) -> bool:
+    """Ask the refresher for one account's usage limits (getUsageLimits); no token refresh.
+
+    A job of the same account and trigger still waiting or running absorbs this one (its arq job id).
+    Returns True when a job was queued; False when one was there already, or Redis did not take it
+    within `deadline` seconds (logged; never raised, so a client request that reports a quota goes on).
+    """
+    try:
+        async with asyncio.timeout(deadline):
+            job = await arq_pool.enqueue_job(
+                REFRESH_USAGE,
+                account_id,
+                trigger,
+                _job_id=keys.usage_job_id(account_id, trigger),
+                _queue_name=keys.arq_queue(),
+                _defer_by=defer_seconds or None,
+            )
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("usage job not queued", extra=log_fields(account=account_id, error=repr(exc)))
+        return False
     return job is not None
 
 

@@ -141,6 +141,11 @@ class Keys:
         it); the job deletes it when it starts, and it expires on its own if the job never does."""
         return f"{self.prefix}{{acct:{account_id}}}:refresh-pending" + (":force" if force else "")
 
+    def usage_job_id(self, account_id: str, trigger: str) -> str:
+        """arq `_job_id` of a usage-limits fetch: one per account and trigger (schedule, quota) waits at a
+        time (arq refuses a second job with the id of one still queued or running)."""
+        return f"{self.prefix}usage:{account_id}:{trigger}"
+
     def device_job_id(self, flow_id: str) -> str:
         """arq `_job_id` of the polls of one device login."""
         return f"{self.prefix}device:{flow_id}"

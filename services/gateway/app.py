@@ -63,7 +63,9 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         client=client,
         catalog=catalog,
         tokens=tokens,
-        contexts=RequestContextFactory(settings),
+        contexts=RequestContextFactory(
+            settings, on_set_aside=lambda kind: metrics.tokens_set_aside.labels(kind).inc()
+        ),
         offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
         images=_image_fetcher(settings, metrics),
         responses=responses_store(settings),

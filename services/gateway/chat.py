@@ -9,6 +9,7 @@ failures go in-band (Anthropic `event: error`, OpenAI error chunk). Never retrie
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -46,6 +47,7 @@ from services.gateway.responses import (
 )
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
+from services.gateway.token_pool import TokenPool
 from services.gateway.translate import (
     AnthropicCollector,
     AnthropicStream,
@@ -118,7 +120,10 @@ class ChatCall:
 
 
 async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
+    """The request's Kiro credentials: the router's, a client's own refresh token, or the env accounts'."""
     found = state.contexts.credentials(request.headers, caller)
+    if isinstance(found, TokenPool):
+        return await found.credentials(state.tokens)
     if isinstance(found, StandaloneAccount):
         return await state.tokens.credentials(
             found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
@@ -274,22 +279,53 @@ def new_translator(call: ChatCall) -> Translator:
 
 
 async def open_upstream(state: GatewayState, call: ChatCall) -> UpstreamResponse:
-    """Call Kiro; in standalone mode a rejected access token is refreshed once and the call repeated."""
+    """Call Kiro; in standalone mode a rejected access token is refreshed once and the call repeated,
+    and a failure that takes an env token out of rotation moves the call to the next usable token."""
+    pool = state.contexts.pool
+    while True:
+        try:
+            upstream = await _open_as(state, call)
+            break
+        except UpstreamError as exc:
+            account = call.creds.refresh
+            if pool is None or account is None or not pool.report(account, exc):
+                raise _explain(exc, call) from None
+            try:
+                creds = await pool.credentials(state.tokens)
+            except UpstreamError:
+                raise _explain(exc, call) from None  # no token left: the client hears what Kiro said
+            if not _retarget(state, call, creds):
+                raise _explain(exc, call) from None
+    state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
+    return upstream
+
+
+async def _open_as(state: GatewayState, call: ChatCall) -> UpstreamResponse:
     try:
-        upstream = await state.client.open_chat(
-            call.kiro.payload, call.creds, call.routes, body=call.kiro.body
-        )
+        return await state.client.open_chat(call.kiro.payload, call.creds, call.routes, body=call.kiro.body)
     except UpstreamError as exc:
         account = call.creds.refresh
         if exc.kind is not FailureKind.INVALID_TOKEN or account is None:
-            raise _explain(exc, call) from None
+            raise
         call.creds = await state.tokens.credentials(account, proxy_url=call.creds.proxy_url, force=True)
-        try:
-            upstream = await state.client.open_chat(call.kiro.payload, call.creds, call.routes)
-        except UpstreamError as retry_exc:
-            raise _explain(retry_exc, call) from None
-    state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
-    return upstream
+        return await state.client.open_chat(call.kiro.payload, call.creds, call.routes)
+
+
+def _retarget(state: GatewayState, call: ChatCall, creds: KiroCredentials) -> bool:
+    """Send the call as another standalone account: its credentials, its profile in the payload and the
+    endpoints of its region. False (nothing changed) when its profile names a region we cannot call."""
+    try:
+        routes = state.client.routes(creds, call.options.endpoint_order, call.options.endpoint_origins)
+    except InvalidRequestError:
+        return False
+    payload = call.kiro.payload
+    if creds.profile_arn:
+        payload["profileArn"] = creds.profile_arn
+    else:
+        payload.pop("profileArn", None)
+    call.creds, call.routes = creds, routes
+    call.kiro = dataclasses.replace(call.kiro, body=orjson.dumps(payload))
+    return True
 
 
 def _explain(exc: UpstreamError, call: ChatCall) -> UpstreamError:
@@ -416,6 +452,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         relay = _relay(state, call, translator)
         try:
             upstream = await open_upstream(state, call)
+            relay.retarget(call.creds, call.routes, call.kiro.body)
             call.release_request()
             async for _ in relay.run(upstream):
                 pass
@@ -554,6 +591,7 @@ async def _sse(
             await asyncio.wait({opening}, timeout=state.settings.ping_interval)
         try:
             upstream = opening.result()
+            relay.retarget(call.creds, call.routes, call.kiro.body)
             call.release_request()
             async for out in relay.run(upstream):
                 yield head + out if head else out

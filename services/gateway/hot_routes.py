@@ -15,11 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.requestid import id_headers, request_id
+from services.gateway.requestid import id_headers
 from services.gateway.routes import anthropic, openai, responses
 from services.gateway.state import GatewayState
 from shared.hot import answer
 from shared.logging import request_id_var
+from shared.request_ids import request_id
 
 Handler = Callable[[Request, GatewayState], Awaitable[Response]]
 

@@ -69,6 +69,15 @@ class Relay:
         self._loop = asyncio.get_running_loop()
         self._sent_at = self._loop.time()  # when bytes last went to the client (the response start)
 
+    def retarget(self, creds: KiroCredentials, routes: tuple[ChatRoute, ...], body: bytes) -> None:
+        """The first call went to another account (a refresh, or the next standalone token): follow-up
+        calls use its credentials, its endpoints and its request."""
+        self._creds, self._routes = creds, routes
+        if self._body:
+            self._body = body
+        if self._searches is not None:
+            self._searches.creds = creds
+
     def sent(self) -> None:
         """Bytes just went to the client (the caller's own writes, e.g. pings before Kiro answered)."""
         self._sent_at = self._loop.time()

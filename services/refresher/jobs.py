@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable
 from typing import Any, cast
@@ -21,7 +22,13 @@ from services.refresher.refresh import (
 )
 from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token
-from shared.jobs import enqueue_refresh, refresh_started
+from shared.jobs import (
+    USAGE_AFTER_QUOTA,
+    USAGE_SCHEDULED,
+    enqueue_refresh,
+    enqueue_usage_refresh,
+    refresh_started,
+)
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
@@ -130,10 +137,56 @@ async def due_accounts(r: Refresher) -> list[str]:
     return due
 
 
-async def refresh_usage_job(ctx: dict[str, Any], account_id: str) -> str:
-    """`refresh_usage(account_id)`: fetch usage limits and update the pool state."""
-    await after_token(_refresher(ctx), account_id)
+async def refresh_usage_job(ctx: dict[str, Any], account_id: str, trigger: str = "") -> str:
+    """`refresh_usage(account_id, trigger)`: fetch usage limits and update the pool state."""
+    await after_token(_refresher(ctx), account_id, after_quota=trigger == USAGE_AFTER_QUOTA)
     return "ok"
+
+
+async def usage_due_job(ctx: dict[str, Any]) -> int:
+    """Cron `usage_due`: queue a usage fetch for every account whose limits are older than
+    `usage_refresh_interval_seconds`, each at a random moment of the next tick so they do not all
+    call Kiro at once. Returns how many were due."""
+    r = _refresher(ctx)
+    due = await usage_due_accounts(r)
+    spread = r.settings.usage_tick_seconds()
+    for account_id in due:
+        await enqueue_usage_refresh(
+            ctx["redis"], r.keys, account_id, trigger=USAGE_SCHEDULED, defer_seconds=random.uniform(0, spread)
+        )
+    if due:
+        log.info("usage limits due", extra=log_fields(due=len(due)))
+    return len(due)
+
+
+async def usage_due_accounts(r: Refresher) -> list[str]:
+    """Enabled, not parked accounts with a live access token whose usage limits are older than the
+    interval (an expired token is the periodic refresh's job, which fetches the usage after it)."""
+    ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
+    pipe = r.redis.pipeline(transaction=False)
+    for account_id in ids:
+        pipe.hmget(
+            r.keys.account(account_id),
+            ["enabled", "state", "access_token_enc", "access_expires_at", "usage_updated_at"],
+        )
+    rows = await pipe.execute()
+    now = time.time()
+    stale_before = now - r.settings.usage_refresh_interval_seconds
+    parked = {s.value for s in PARKED_STATES}
+    due: list[str] = []
+    for account_id, (enabled, state, access_token, expires, updated) in zip(ids, rows, strict=True):
+        if enabled != "1" or not access_token or state in parked:
+            continue
+        if _number(expires) > now and _number(updated) <= stale_before:
+            due.append(account_id)
+    return due
+
+
+def _number(raw: str | None) -> float:
+    try:
+        return float(raw or 0)
+    except ValueError:
+        return 0.0
 
 
 async def poll_device_flow_job(ctx: dict[str, Any], flow_id: str) -> str:

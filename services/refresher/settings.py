@@ -38,6 +38,12 @@ class RefresherSettings(CommonSettings):
     force_refresh_grace_seconds: float = Field(
         5.0, ge=0, description="a forced refresh is skipped if the token is younger than this"
     )
+    usage_refresh_interval_seconds: int = Field(
+        900,
+        ge=0,
+        description="fetch each account's usage limits this often, between token refreshes, spread over "
+        "a minute (0 = only after a token refresh or a quota error; below 60 it must divide a minute)",
+    )
     refresh_models: bool = Field(True, description="refresh the ListAvailableModels cache after a refresh")
     models_cache_ttl_seconds: int = Field(3600, ge=60, description="lifetime of the models cache")
     device_flow_max_polls: int = Field(400, ge=1, description="polls of one device login before giving up")
@@ -48,6 +54,13 @@ class RefresherSettings(CommonSettings):
     def check(self) -> None:
         super().check()
         cron_schedule(self.refresh_interval_seconds)
+        interval = self.usage_refresh_interval_seconds
+        if 0 < interval < 60 and 60 % interval:
+            raise ConfigError(f"USAGE_REFRESH_INTERVAL_SECONDS={interval}: below 60 it must divide a minute")
+
+    def usage_tick_seconds(self) -> int:
+        """How often the usage schedule looks for accounts due (and the window their fetches spread over)."""
+        return min(self.usage_refresh_interval_seconds, 60)
 
 
 def cron_schedule(interval: int) -> dict[str, set[int]]:

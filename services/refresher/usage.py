@@ -21,8 +21,12 @@ DEFAULT_EXHAUSTED_SECONDS = 3600.0  # out of quota without a reset date: look ag
 ACTIVATE_FROM = frozenset({AccountState.PENDING, AccountState.NEEDS_RELOGIN, AccountState.EXHAUSTED})
 
 
-async def after_token(r: Refresher, account_id: str) -> None:
-    """Fetch usage limits, store them, and put the account in (or out of) the pool accordingly."""
+async def after_token(r: Refresher, account_id: str, *, after_quota: bool = False) -> None:
+    """Fetch usage limits, store them, and put the account in (or out of) the pool accordingly.
+
+    `after_quota`: Kiro just said "out of quota"; the account stays out until the end of that verdict
+    even if getUsageLimits (which can lag) still shows quota left.
+    """
     try:
         account = await r.store.get(account_id)
     except MalformedAccountError:
@@ -38,7 +42,7 @@ async def after_token(r: Refresher, account_id: str) -> None:
     else:
         r.metrics.usage_fetches.labels("ok").inc()
         await store_usage(r, account, usage)
-    await apply_state(r, account, usage)
+    await apply_state(r, account, usage, after_quota=after_quota)
     if r.settings.refresh_models:
         await refresh_models_cache(r, account)
 
@@ -79,7 +83,9 @@ async def store_usage(r: Refresher, account: Account, usage: UsageLimits) -> Non
         await r.redis.set(r.keys.usage_limits(account.id), orjson.dumps(snapshot))
 
 
-async def apply_state(r: Refresher, account: Account, usage: UsageLimits | None) -> None:
+async def apply_state(
+    r: Refresher, account: Account, usage: UsageLimits | None, *, after_quota: bool = False
+) -> None:
     """Exhausted → out of the pool until the reset; otherwise a waiting account enters the pool."""
     if not account.enabled:
         if account.state is not AccountState.DISABLED:
@@ -89,7 +95,9 @@ async def apply_state(r: Refresher, account: Account, usage: UsageLimits | None)
         until = usage.reset_at if usage.reset_at > time.time() else time.time() + DEFAULT_EXHAUSTED_SECONDS
         await r.states.exhaust(account.id, until, f"quota used: {usage.current:g}/{usage.limit:g}")
         return
-    if account.state is AccountState.EXHAUSTED and usage is None:
+    if account.state is AccountState.EXHAUSTED and (
+        usage is None or (after_quota and account.exhausted_until > time.time())
+    ):
         return  # still out of quota as far as we know
     if account.state in ACTIVATE_FROM:
         await r.states.activate(account.id)

@@ -84,6 +84,17 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             **cron_schedule(settings.refresh_interval_seconds),  # type: ignore[arg-type]
         )
     ]
+    if settings.usage_refresh_interval_seconds:
+        cron_jobs.append(
+            cron(
+                jobs.usage_due_job,
+                name=keys.cron_job_name(names.USAGE_DUE),
+                unique=True,
+                keep_result=0,
+                timeout=settings.refresh_due_timeout_seconds,
+                **cron_schedule(settings.usage_tick_seconds()),  # type: ignore[arg-type]
+            )
+        )
     return ResilientWorker(
         functions=functions,
         cron_jobs=cron_jobs,

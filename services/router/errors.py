@@ -6,7 +6,7 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-from shared.client_errors import Protocol, error_payload, sse_error
+from shared.client_errors import Protocol, error_payload, retry_headers, sse_error
 from shared.client_errors import protocol_of as protocol_for
 from shared.errors import KiroStackError
 
@@ -53,9 +53,7 @@ def unavailable_status(protocol: Protocol, *, retryable: bool) -> tuple[int, str
 def error_response(protocol: Protocol, error: ClientError, request_id: str) -> Response:
     headers = {"request-id": request_id, "x-request-id": request_id}
     if error.retry_after is not None:
-        seconds = max(1, round(error.retry_after))
-        headers["retry-after"] = str(seconds)
-        headers["retry-after-ms"] = str(max(1, int(error.retry_after * 1000)))
+        headers.update(retry_headers(error.retry_after))
     if error.should_retry is not None:
         headers["x-should-retry"] = "true" if error.should_retry else "false"
     if error.status == 401 and protocol is Protocol.ANTHROPIC:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.chat import resolve_credentials
 from services.gateway.errors import JSONBytesResponse, Protocol, error_response, unauthorized_response
 from services.gateway.kiro.models import MODELS_CREATED, ModelInfo
 from services.gateway.options import Caller, MissingCredentials, Unauthorized
@@ -68,14 +68,7 @@ async def _refresh_catalog(request: Request, state: GatewayState, caller: Caller
     if state.catalog.fresh or caller is None:
         return
     try:
-        found = state.contexts.credentials(request.headers, caller)
-        creds: KiroCredentials = (
-            await state.tokens.credentials(
-                found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
-            )
-            if isinstance(found, StandaloneAccount)
-            else found
-        )
+        creds = await resolve_credentials(request, state, caller)
     except (MissingCredentials, UpstreamError):
         return
     await state.catalog.ensure_fresh(creds, _REFRESH_WAIT)

@@ -22,6 +22,7 @@ from fastapi import HTTPException
 
 from services.router.context import AppContext
 from shared.accounts.scripts import argv, register
+from shared.client_errors import retry_headers
 
 FAILURES_PER_CLIENT = 10
 FAILURES_OVERALL = 100
@@ -39,9 +40,9 @@ class Reservation:
 
 
 def _too_many(retry_after_ms: int, why: str) -> HTTPException:
-    seconds = max(1, -(-retry_after_ms // 1000))
+    headers = retry_headers(retry_after_ms / 1000)
     return HTTPException(
-        429, f"too many failed logins{why}; try again in {seconds} s", headers={"Retry-After": str(seconds)}
+        429, f"too many failed logins{why}; try again in {headers['retry-after']} s", headers=headers
     )
 
 

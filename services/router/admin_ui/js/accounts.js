@@ -20,8 +20,16 @@ function usageCell(a) {
     h("div", { class: "small" }, `${fmtCredits(a.usage_current)} / ${fmtCredits(a.usage_limit)}`),
     h("div", { class: cls, role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
       "aria-valuenow": Math.round(pct), "aria-label": "Usage of limit" }, barFill(pct)),
-    h("div", { class: "cell-sub" }, a.usage_reset_at ? `resets ${fmtDate(a.usage_reset_at)}` : a.subscription_title || ""),
+    h("div", { class: "cell-sub usage-reset" }, resetText(a)),
   );
+}
+
+// getUsageLimits' nextDateReset, with the whole days left (usage_reset_days, from the admin API)
+function resetText(a) {
+  if (!a.usage_reset_at) return a.subscription_title || "";
+  const days = a.usage_reset_days;
+  const left = days == null ? "" : days === 0 ? " (today)" : days === 1 ? " (in 1 day)" : ` (in ${days} days)`;
+  return `resets ${fmtDate(a.usage_reset_at)}${left}`;
 }
 
 function accountRow(a) {

@@ -1,10 +1,10 @@
-"""Which API a caller speaks decides the error shape it gets: by path, else by Anthropic's headers."""
+"""Which API a caller speaks decides its error shape (by path, else headers); how retry advice is written."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.client_errors import Protocol, protocol_of
+from shared.client_errors import Protocol, protocol_of, retry_headers
 
 
 @pytest.mark.parametrize(
@@ -22,3 +22,11 @@ from shared.client_errors import Protocol, protocol_of
 )
 def test_protocol_of(path: str, headers: dict[str, str], expected: Protocol) -> None:
     assert protocol_of(path, headers) is expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "after", "after_ms"),
+    [(0.0, "1", "1"), (0.2, "1", "200"), (1.0, "1", "1000"), (1.2, "2", "1200"), (29.9999, "30", "30000")],
+)
+def test_retry_headers_never_say_sooner_than_it_can_work(seconds: float, after: str, after_ms: str) -> None:
+    assert retry_headers(seconds) == {"retry-after": after, "retry-after-ms": after_ms}
