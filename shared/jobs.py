@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 REFRESH_ACCOUNT = "refresh_account"  # (account_id: str, force: bool = False, reason: str = "")
 REFRESH_USAGE = "refresh_usage"  # (account_id: str, trigger: str = "")
 POLL_DEVICE_FLOW = "poll_device_flow"  # (flow_id: str)
+CHECK_ACCOUNT = "check_account"  # (account_id: str, source: str = "") -> the check result (dict)
 REFRESH_DUE = "refresh_due"  # cron: every account whose token expires before the next run + margin
 USAGE_DUE = "usage_due"  # cron: every account whose usage limits are older than the usage interval
 
@@ -30,6 +31,8 @@ USAGE_AFTER_QUOTA = "quota"
 
 #: longest a caller waits to enqueue: the router does it on a client's request path
 ENQUEUE_DEADLINE_SECONDS = 0.3
+#: how long arq keeps the result of a check job for the caller that waits on it
+CHECK_RESULT_SECONDS = 300
 #: a waiting job collapses the triggers of this long; if it never starts (lost with its Redis write, no
 #: worker running), the next trigger after this queues another
 PENDING_TTL_MS = 15_000
@@ -111,3 +114,17 @@ async def enqueue_usage_refresh(
 async def refresh_started(redis: Any, keys: Keys, account_id: str, force: bool) -> None:
     """Called by a refresh job as it starts: triggers from now on queue a new job."""
     await redis.delete(keys.refresh_pending(account_id, force))
+
+
+async def enqueue_check(arq_pool: Any, keys: Keys, account_id: str, *, source: str = "") -> Any:
+    """Ask the refresher to check one account against Kiro; the arq `Job` (its result is the check's
+    result, kept `CHECK_RESULT_SECONDS`). Raises RedisError / OSError / TimeoutError when Redis does not
+    take it within `ENQUEUE_DEADLINE_SECONDS`."""
+    async with asyncio.timeout(ENQUEUE_DEADLINE_SECONDS):
+        return await arq_pool.enqueue_job(
+            CHECK_ACCOUNT,
+            account_id,
+            source,
+            _job_id=keys.check_job_id(account_id, secrets.token_hex(6)),
+            _queue_name=keys.arq_queue(),
+        )

@@ -120,6 +120,10 @@ class Keys:
         """String: the last getUsageLimits snapshot of one account (JSON)."""
         return f"{self.prefix}{{acct:{account_id}}}:usage"
 
+    def account_check(self, account_id: str) -> str:
+        """String: the result of the account's last check (JSON: steps, errors, when it ran)."""
+        return f"{self.prefix}{{acct:{account_id}}}:check"
+
     def request_log(self) -> str:
         """Stream: recent requests (capped with XADD MAXLEN ~)."""
         return f"{self.prefix}reqlog"
@@ -145,6 +149,10 @@ class Keys:
         """arq `_job_id` of a usage-limits fetch: one per account and trigger (schedule, quota) waits at a
         time (arq refuses a second job with the id of one still queued or running)."""
         return f"{self.prefix}usage:{account_id}:{trigger}"
+
+    def check_job_id(self, account_id: str, nonce: str) -> str:
+        """arq `_job_id` of one account check (`nonce` tells apart the checks of one account)."""
+        return f"{self.prefix}check:{account_id}:{nonce}"
 
     def device_job_id(self, flow_id: str) -> str:
         """arq `_job_id` of the polls of one device login."""

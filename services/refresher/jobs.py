@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from arq.worker import Retry
 
+from services.refresher.check import check_account
 from services.refresher.context import Refresher
 from services.refresher.device import PollAgain, poll_device_flow
 from services.refresher.refresh import (
@@ -19,6 +20,7 @@ from services.refresher.refresh import (
     TransientRefreshError,
     horizon,
     refresh_account,
+    refresh_when_unlocked,
 )
 from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token
@@ -34,8 +36,6 @@ from shared.logging import log_fields
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
-#: how often a job waiting for another worker's refresh lock looks again
-LOCK_POLL_SECONDS = 0.25
 
 
 def _refresher(ctx: dict[str, Any]) -> Refresher:
@@ -55,7 +55,7 @@ async def refresh_account_job(
     requested_at = ctx["enqueue_time"].timestamp() if ctx.get("enqueue_time") else time.time()
     try:
         await refresh_started(r.redis, r.keys, account_id, force)
-        outcome = await _refresh_when_unlocked(r, account_id, force, requested_at)
+        outcome = await refresh_when_unlocked(r, account_id, force=force, requested_at=requested_at)
     except TransientRefreshError as exc:
         delay = retry_delay(r.settings.refresh_retry_base_seconds, int(ctx.get("job_try", 1)))
         log.warning(
@@ -70,21 +70,6 @@ async def refresh_account_job(
     if outcome is Outcome.LOCKED:  # a live holder on a slow upstream: look again later
         raise Retry(defer=r.settings.refresh_lock_ttl_seconds)
     return outcome.value
-
-
-async def _refresh_when_unlocked(r: Refresher, account_id: str, force: bool, requested_at: float) -> Outcome:
-    """`refresh_account`, waiting up to one lock lifetime while another worker holds the account's lock.
-
-    A live holder finishes and we find the token fresh; a crashed holder stops renewing its lock, which
-    lapses within that lifetime, and we refresh. Waiting here rather than through an arq retry keeps a
-    forced refresh after a crash within seconds of the lock lapsing, and spends no try.
-    """
-    deadline = time.monotonic() + r.settings.refresh_lock_ttl_seconds
-    while True:
-        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
-        if outcome is not Outcome.LOCKED or time.monotonic() >= deadline:
-            return outcome
-        await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
 async def refresh_due_job(ctx: dict[str, Any]) -> int:
@@ -195,3 +180,14 @@ async def poll_device_flow_job(ctx: dict[str, Any], flow_id: str) -> str:
         return await poll_device_flow(_refresher(ctx), flow_id)
     except PollAgain as again:
         raise Retry(defer=again.delay) from again
+
+
+async def check_account_job(ctx: dict[str, Any], account_id: str, source: str = "") -> dict[str, Any] | None:
+    """`check_account(account_id, source)`: the account check; its result (None: no such account)."""
+    result = await check_account(_refresher(ctx), account_id, source=source)
+    if result is not None:
+        log.info(
+            "account checked",
+            extra=log_fields(account=account_id, ok=result["ok"], source=source, ms=result["duration_ms"]),
+        )
+    return result

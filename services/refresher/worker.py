@@ -66,6 +66,14 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             timeout=call_timeout * 2,
         ),
         func(
+            jobs.check_account_job,
+            name=names.CHECK_ACCOUNT,
+            keep_result=names.CHECK_RESULT_SECONDS,
+            max_tries=1,  # an operator asked: a failure is the answer, not a reason to try again
+            # a refresh (lock wait, refresh, usage, models), models, usage, up to two chat routes
+            timeout=settings.refresh_lock_ttl_seconds + call_timeout * 8 + 10,
+        ),
+        func(
             jobs.poll_device_flow_job,
             name=names.POLL_DEVICE_FLOW,
             keep_result=0,

@@ -75,7 +75,8 @@ async def test_admin_import_carries_accounts_settings_and_the_old_api_key(
     bearer = {"Authorization": f"Bearer {stack_env['ADMIN_API_KEY']}"}
     async with httpx.AsyncClient(base_url=router.url + "/admin/api", headers=bearer, timeout=15) as admin:
         names: list[str] = []
-        r = await admin.post("/accounts/import", json=emulated_config(emulator, names))
+        config = emulated_config(emulator, names)
+        r = await admin.post("/accounts/import", json=config)
         assert r.status_code == 200, r.text
         report = r.json()
         print("\nimport summary:", report["summary"])
@@ -102,7 +103,8 @@ async def test_admin_import_carries_accounts_settings_and_the_old_api_key(
             return sum(a["state"] == "active" for a in listing) == 2
 
         await wait_for(active, within=20, what="the two enabled imported accounts to become active")
-        again = (await admin.post("/accounts/import", json=emulated_config(emulator))).json()
+        again = (await admin.post("/accounts/import", json=config)).json()
+        assert sorted(again["updated"]) == sorted(report["added"]) and again["added"] == []
         assert again["client_keys"] == {"created": 0, "existing": 1}
 
     # a kiro-go client, unchanged: same key, the kiro-go thinking suffix, reasoning in <think> tags

@@ -1,5 +1,6 @@
 // The accounts tab: the pool's accounts, their actions and the edit dialog.
 
+import { checkButton, checkCell } from "./account_check.js";
 import { api } from "./api.js";
 import { $, clearError, confirmDialog, h, intValue, showError, toast } from "./dom.js";
 import { STATE_LABELS, fmtCredits, fmtDate, fmtNum, fmtRelative } from "./format.js";
@@ -48,11 +49,13 @@ function accountRow(a) {
     h("td", { title: a.access_expires_at ? new Date(a.access_expires_at * 1000).toLocaleString() : "" }, expiry),
     h("td", { class: "num" }, fmtNum(stats.requests)),
     h("td", { class: "num" }, fmtNum(stats.errors)),
+    checkCell(a),
     h("td", {}, h("div", { class: "row-actions" },
       a.enabled
         ? h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "disable") }, "Disable")
         : h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "enable") }, "Enable"),
       h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "refresh") }, "Refresh"),
+      checkButton(a, loadAccounts),
       h("button", { type: "button", class: "btn btn-sm", onclick: () => openEdit(a) }, "Edit"),
       h("button", { type: "button", class: "btn btn-sm btn-link-danger", onclick: () => deleteAccount(a),
         "aria-label": `Delete ${name}` }, "Delete"),
