@@ -278,6 +278,7 @@ def new_translator(call: ChatCall) -> Translator:
             context_window=call.context_window,
             stop_sequences=call.req.stop_sequences,
             output_format=call.req.output_format,
+            thinking_format=call.options.claude_thinking_format,
         )
         if call.req.web_search is not None:
             translator.server_tools = frozenset({call.kiro.tool_names.to_kiro(call.req.web_search.name)})

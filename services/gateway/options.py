@@ -25,7 +25,12 @@ from shared.crypto import constant_time_equals
 from shared.errors import KiroStackError
 from shared.http_auth import presented_key
 from shared.kiro.endpoint_table import parse_order, parse_origins
-from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
+from shared.runtime_options import (
+    CLAUDE_THINKING_FORMATS,
+    THINKING_FORMATS,
+    ClaudeThinkingFormat,
+    ThinkingFormat,
+)
 
 
 class MissingCredentials(KiroStackError):
@@ -52,6 +57,7 @@ class RuntimeOptions:
     default_model: str
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
+    claude_thinking_format: ClaudeThinkingFormat = runtime_options.CLAUDE_THINKING_FORMAT
     #: ENDPOINT_ORDER and ENDPOINT_ORIGINS, already checked (shared/kiro/endpoint_table.py)
     endpoint_order: str = runtime_options.ENDPOINT_ORDER
     endpoint_origins: dict[str, str] = field(default_factory=dict)
@@ -71,6 +77,7 @@ class RequestContextFactory:
             default_model=settings.default_model,
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
+            claude_thinking_format=settings.claude_thinking_format,
             endpoint_order=settings.endpoint_order,
             endpoint_origins=dict(settings.endpoint_origins),
         )
@@ -164,6 +171,7 @@ class RequestContextFactory:
             return self.defaults
         d = self.defaults
         fmt = data.get("openai_thinking_format")
+        claude = data.get("claude_thinking_format")
         aliases = data.get("model_aliases")
         return RuntimeOptions(
             thinking_suffix=_str(data.get("thinking_suffix"), d.thinking_suffix),
@@ -177,6 +185,7 @@ class RequestContextFactory:
                 if isinstance(aliases, dict)
                 else d.model_aliases
             ),
+            claude_thinking_format=claude if claude in CLAUDE_THINKING_FORMATS else d.claude_thinking_format,
             endpoint_order=_order(data.get("endpoint_order"), d.endpoint_order),
             endpoint_origins=_origins(data.get("endpoint_origins"), d.endpoint_origins),
         )

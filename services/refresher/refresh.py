@@ -271,7 +271,9 @@ async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> To
             account.client_id, r.store.client_secret(account), refresh_token, account.auth_region
         )
     else:
-        request = r.auth.external_idp_refresh(account.token_endpoint, account.client_id, refresh_token)
+        request = r.auth.external_idp_refresh(
+            account.token_endpoint, account.client_id, refresh_token, account.scopes
+        )
     started = time.perf_counter()
     result = "ok"
     try:

@@ -123,9 +123,13 @@ class KiroAuth:
             "POST", self.endpoints.oidc_token(region), {"Content-Type": "application/json"}, body
         )
 
-    def external_idp_refresh(self, token_endpoint: str, client_id: str, refresh_token: str) -> AuthRequest:
+    def external_idp_refresh(
+        self, token_endpoint: str, client_id: str, refresh_token: str, scopes: str = ""
+    ) -> AuthRequest:
         """Enterprise (Entra / Okta) refresh: form-encoded OAuth at the stored token endpoint (§10.2)."""
         form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
+        if scopes:
+            form["scope"] = scopes
         return AuthRequest("POST", token_endpoint, {"Accept": "application/json"}, form=form)
 
     def register_client(self, region: str, start_url: str = BUILDER_ID_START_URL) -> AuthRequest:

@@ -51,7 +51,8 @@ def test_the_url_builder_refuses_every_host_with_a_bad_region(region: str) -> No
 def test_the_region_inside_a_profile_arn_is_checked() -> None:
     good = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/ABC"
     assert api_region_from_profile_arn(good) == "eu-central-1"
-    assert real_endpoints().api_region(good, "us-east-1") == "eu-central-1"
+    assert real_endpoints().api_region(good) == "eu-central-1"
+    assert real_endpoints().api_region(good, "us-east-1") == "us-east-1"  # the account's own region wins
     with pytest.raises(InvalidRegionError, match="profile ARN region"):
         real_endpoints().api_region("arn:aws:codewhisperer:x@127.0.0.1:9/#:1:profile/A", "us-east-1")
 

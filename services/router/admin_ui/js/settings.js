@@ -9,6 +9,7 @@ export async function loadSettings() {
   const s = await api("GET", "/settings");
   $("#set-thinking_suffix").value = s.thinking_suffix ?? "";
   $("#set-openai_thinking_format").value = s.openai_thinking_format ?? "reasoning_content";
+  $("#set-claude_thinking_format").value = s.claude_thinking_format;
   $("#set-default_model").value = s.default_model ?? "";
   $("#set-model_aliases").value = pairsText(s.model_aliases);
   $("#set-auto_continue").checked = Boolean(s.auto_continue);
@@ -59,6 +60,7 @@ async function saveSettings(event) {
     const body = {
       thinking_suffix: $("#set-thinking_suffix").value.trim(),
       openai_thinking_format: $("#set-openai_thinking_format").value,
+      claude_thinking_format: $("#set-claude_thinking_format").value,
       default_model: $("#set-default_model").value.trim(),
       model_aliases: parsePairs($("#set-model_aliases").value, "Model aliases", "alias = model"),
       auto_continue: $("#set-auto_continue").checked,
