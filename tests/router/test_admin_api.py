@@ -488,8 +488,14 @@ async def test_settings_defaults_are_what_a_gateway_does_when_nothing_is_stored(
     # changes behaviour on the first save of any setting (auto_continue once read false here, true there).
     shown = (await admin.get("/settings")).json()
     gateway = GatewaySettings.model_fields
-    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue", "endpoint_order"):
-        assert shown[name] == gateway[name].default, name
+    for name in (
+        "thinking_suffix",
+        "openai_thinking_format",
+        "claude_thinking_format",
+        "auto_continue",
+        "endpoint_order",
+    ):
+        assert shown[name] == gateway[name].default == shown["defaults"][name], name
     assert shown["endpoint_origins"] == GatewaySettings().endpoint_origins == {}
     assert shown["default_model"] == ""  # "not set": each gateway keeps its own DEFAULT_MODEL
     assert shown["model_aliases"] == {}

@@ -119,15 +119,17 @@ def _decode(raw: str) -> Any:
 async def read_settings(ctx: AppContext) -> dict[str, Any]:
     """The effective runtime settings: stored values over the defaults."""
     stored = await cast(Awaitable[dict[str, str]], ctx.redis.hgetall(ctx.keys.settings()))
-    current: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         **DEFAULTS,
         "failover_attempts": ctx.settings.failover_attempts,
         "max_concurrency": ctx.settings.default_max_concurrency,
         "min_interval_ms": ctx.settings.default_min_interval_ms,
     }
+    current = dict(defaults)
     for name in current:
         if name in stored and stored[name] != "":
             current[name] = _decode(stored[name])
+    current["defaults"] = defaults  # what an emptied field goes back to (the panel has none of its own)
     aliases = current["model_aliases"] if isinstance(current["model_aliases"], dict) else {}
     current["built_in_aliases"] = built_in_aliases(aliases)
     return current
