@@ -19,7 +19,7 @@ from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
 from services.gateway.token_pool import TokenPool
-from shared import runtime_options
+from shared import contract, runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.errors import KiroStackError
@@ -118,25 +118,25 @@ class RequestContextFactory:
         For both callers a sent `X-Kiro-Refresh-Token` goes before the env accounts.
         """
         if caller is Caller.ROUTER:
-            access = headers.get("x-kiro-access-token")
+            access = headers.get(contract.ACCESS_TOKEN)
             if access:
                 return KiroCredentials(
                     access_token=access,
                     auth_kind=_auth_kind(headers),
-                    account_id=headers.get("x-kiro-account-id") or "",
-                    region=headers.get("x-kiro-region") or None,
-                    profile_arn=headers.get("x-kiro-profile-arn") or None,
-                    machine_id=headers.get("x-kiro-machine-id") or "",
-                    proxy_url=headers.get("x-kiro-proxy-url") or None,
+                    account_id=headers.get(contract.ACCOUNT_ID) or "",
+                    region=headers.get(contract.REGION) or None,
+                    profile_arn=headers.get(contract.PROFILE_ARN) or None,
+                    machine_id=headers.get(contract.MACHINE_ID) or "",
+                    proxy_url=headers.get(contract.PROXY_URL) or None,
                 )
-        refresh = headers.get("x-kiro-refresh-token")
+        refresh = headers.get(contract.REFRESH_TOKEN)
         if refresh:
             return StandaloneAccount(
                 refresh_token=refresh,
                 auth_kind=_auth_kind(headers),
-                client_id=headers.get("x-kiro-client-id") or None,
-                client_secret=headers.get("x-kiro-client-secret") or None,
-                profile_arn=headers.get("x-kiro-profile-arn") or None,
+                client_id=headers.get(contract.CLIENT_ID) or None,
+                client_secret=headers.get(contract.CLIENT_SECRET) or None,
+                profile_arn=headers.get(contract.PROFILE_ARN) or None,
             )
         if self.pool is not None:
             return self.pool
@@ -146,11 +146,11 @@ class RequestContextFactory:
         )
 
     def proxy_url(self, headers: Headers, trusted: bool) -> str | None:
-        return (headers.get("x-kiro-proxy-url") or None) if trusted else None
+        return (headers.get(contract.PROXY_URL) or None) if trusted else None
 
     def options(self, headers: Headers, trusted: bool) -> RuntimeOptions:
         """The router's `X-Kiro-Options` over the defaults; malformed values fall back to defaults."""
-        raw = headers.get("x-kiro-options") if trusted else None
+        raw = headers.get(contract.OPTIONS) if trusted else None
         if not raw:
             return self.defaults
         cached = self._options_cache.get(raw)
@@ -237,5 +237,5 @@ def _str(value: object, default: str) -> str:
 
 def _auth_kind(headers: Headers) -> AuthKind:
     """`X-Kiro-Auth-Kind`, social when absent or unknown."""
-    kind = headers.get("x-kiro-auth-kind") or "social"
+    kind = headers.get(contract.AUTH_KIND) or "social"
     return AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL

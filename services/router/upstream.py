@@ -11,16 +11,18 @@ import aiohttp
 from services.router.context import AppContext
 from services.router.credentials import Credentials
 from services.router.gateways import Address
-from shared.client_errors import PROTOCOL_HEADER, Protocol
+from shared import contract
+from shared.client_errors import Protocol
 from shared.errors import KiroStackError
 from shared.logging import log_fields
 
+_INTERNAL = contract.PREFIX.encode()
 log = logging.getLogger(__name__)
 
 #: the only client request headers a gateway sees (fail closed: a header not named here stays at the
 #: router — hop-by-hop, credentials, cookies, `X-Kiro-*`, `X-Forwarded-*`, anything new). These are what
 #: the gateway reads (`x-claude-code-session-id` the conversation) or what says which client and API
-#: version asked. Which protocol the client speaks goes in `PROTOCOL_HEADER`, decided here.
+#: version asked. Which protocol the client speaks goes in `contract.CLIENT_PROTOCOL`, decided here.
 _FORWARD = frozenset(
     {
         "accept",
@@ -86,8 +88,8 @@ def forward_headers(
     if internal:
         out["X-Internal-Key"] = internal
     out["X-Request-Id"] = request_id
-    out["X-Kiro-Options"] = options
-    out[PROTOCOL_HEADER] = protocol.value
+    out[contract.OPTIONS] = options
+    out[contract.CLIENT_PROTOCOL] = protocol.value
     if creds is not None:
         out.update(creds.headers())
     return out
@@ -103,7 +105,7 @@ def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, byte
     out = []
     for name, value in upstream.raw_headers:
         lower = name.lower()
-        if lower in _DROP_RESPONSE or lower.startswith(b"x-kiro-"):
+        if lower in _DROP_RESPONSE or lower.startswith(_INTERNAL):
             continue
         out.append((lower, value))
     return out
@@ -155,7 +157,7 @@ def failure_of(upstream: aiohttp.ClientResponse) -> str | None:
     """The gateway's `X-Kiro-Failure` verdict on an error answer, if any."""
     if upstream.status < 400:
         return None
-    return upstream.headers.get("X-Kiro-Failure")
+    return upstream.headers.get(contract.FAILURE)
 
 
 def header_float(upstream: aiohttp.ClientResponse, name: str) -> float | None:
