@@ -27,7 +27,8 @@ from services.refresher.settings import RefresherSettings
 from services.refresher.worker import run_worker
 from shared.accounts.importers import ImportFormatError
 from shared.accounts.kiro_cli import looks_like_sqlite, read_kiro_cli_db
-from shared.accounts.ops import AccountOps, ImportReport, parse_json_bytes
+from shared.accounts.ops import AccountOps, parse_json_bytes
+from shared.accounts.report import ImportReport
 from shared.crypto import SecretBox
 from shared.errors import KiroStackError
 from shared.keys import Keys
@@ -303,7 +304,7 @@ async def run_command(settings: RefresherSettings, args: argparse.Namespace) -> 
             result = await _set(ops, args)
         elif args.command == "export":
             passphrase = os.environ.get(args.passphrase_env, "") if args.passphrase_env else None
-            backup = orjson.dumps(await ops.export(passphrase or None), option=orjson.OPT_INDENT_2)
+            backup = orjson.dumps(await ops.backups.export(passphrase or None), option=orjson.OPT_INDENT_2)
             if args.out == "-":
                 sys.stdout.buffer.write(backup + b"\n")
             else:
@@ -311,7 +312,9 @@ async def run_command(settings: RefresherSettings, args: argparse.Namespace) -> 
             return 0
         elif args.command == "restore":
             passphrase = os.environ.get(args.passphrase_env, "") if args.passphrase_env else None
-            result = (await ops.restore(parse_json_bytes(_read(args.file)), passphrase or None)).as_dict()
+            result = (
+                await ops.backups.restore(parse_json_bytes(_read(args.file)), passphrase or None)
+            ).as_dict()
         elif args.command == "list":
             await _list(ops, args.json)
             return 0

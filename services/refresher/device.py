@@ -35,7 +35,7 @@ async def poll_device_flow(r: Refresher, flow_id: str) -> str:
     if flow.get("status") != "pending":
         return flow.get("status", "error")
     if float(flow.get("expires_at") or 0) < time.time():
-        await r.ops.set_device_flow(flow_id, "expired")
+        await r.ops.device_flows.set_outcome(flow_id, "expired")
         return "expired"
     interval = float(flow.get("interval") or 5)
     request = r.auth.device_token(
@@ -54,16 +54,16 @@ async def poll_device_flow(r: Refresher, flow_id: str) -> str:
         raise PollAgain(interval) from None
     except DeviceFlowFailed as failed:
         r.metrics.device_polls.labels(failed.reason).inc()
-        await r.ops.set_device_flow(flow_id, failed.reason)
+        await r.ops.device_flows.set_outcome(flow_id, failed.reason)
         return failed.reason
     except UpstreamError as exc:
         r.metrics.device_polls.labels(exc.kind.value).inc()
         if exc.kind in (FailureKind.UPSTREAM_ERROR, FailureKind.THROTTLED):
             raise PollAgain(interval * 2) from exc
-        await r.ops.set_device_flow(flow_id, "error", error=exc.message[:200])
+        await r.ops.device_flows.set_outcome(flow_id, "error", error=exc.message[:200])
         return "error"
     r.metrics.device_polls.labels("complete").inc()
-    account_id = await r.ops.finish_device_flow(flow_id, tokens)
+    account_id = await r.ops.device_flows.finish(flow_id, tokens)
     if account_id is None:
         return "expired"
     log.info("device login complete", extra=log_fields(account=account_id))

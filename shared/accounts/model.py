@@ -38,6 +38,8 @@ class AccountState(enum.StrEnum):
 _REGION_FIELDS = frozenset({"auth_region", "api_region"})
 
 #: States in which an account is a member of the pool sorted set.
+#: why a new account is `pending` (out of the pool) until the refresher got its first access token
+PENDING_REASON = "waiting for the first token refresh"
 POOL_STATES = frozenset({AccountState.ACTIVE, AccountState.COOLDOWN, AccountState.EXHAUSTED})
 
 

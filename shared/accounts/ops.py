@@ -1,5 +1,6 @@
-"""Account operations the admin API and the refresher CLI call: add, import, export/restore, enable,
-disable, update, delete, refresh on demand, device-flow login.
+"""Account operations the admin API and the refresher CLI call: add, import, enable, disable, update,
+delete, refresh on demand; export/restore (`backups.py`) and device-flow login (`device_flows.py`) hang
+off the same object.
 
 Every add is idempotent: an account's id is derived from its credential (`AccountSpec.fingerprint`), so
 importing the same login twice updates the account instead of duplicating it. A new account is stored
@@ -9,17 +10,16 @@ refresher fetches the first access token and usage and only then puts it in the 
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
-from shared.accounts.backup import open_backup, seal_backup
+from shared.accounts.backups import Backups
+from shared.accounts.device_flows import DeviceFlows
 from shared.accounts.importers import (
     AccountSpec,
     ImportFormatError,
@@ -31,88 +31,15 @@ from shared.accounts.importers import (
     parse_refresh_tokens,
     scopes_text,
 )
-from shared.accounts.model import Account, AccountState, AuthKind, mask_proxy_url
+from shared.accounts.model import PENDING_REASON, Account, AccountState, AuthKind, mask_proxy_url
+from shared.accounts.report import ImportReport
 from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
-from shared.jobs import POLL_DEVICE_FLOW, enqueue_refresh
+from shared.jobs import enqueue_refresh
 from shared.keys import Keys
-from shared.kiro.answers import TokenSet, parse_device_authorization, parse_registration
-from shared.kiro.auth import BUILDER_ID_START_URL, KiroAuth
-from shared.kiro.regions import check_region, profile_arn_region
-from shared.kiro.transport import AuthHttp
 from shared.runtime_settings import store_settings
-
-PENDING_REASON = "waiting for the first token refresh"
-DEVICE_FLOW_GRACE = 120  # seconds a finished device flow stays readable after its code expired
-
-
-@dataclass
-class ImportReport:
-    """What an add/import did: ids added and updated, entries skipped with the reason."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    #: runtime settings the import applied (kiro-go: thinking suffix and formats), name -> value
-    settings: dict[str, Any] = field(default_factory=dict)
-    #: client keys the import stored (hashed) and ones that were there already; never the keys
-    client_keys_created: int = 0
-    client_keys_existing: int = 0
-
-    def skip(self, entry: str, reason: str) -> None:
-        self.skipped.append({"entry": entry, "reason": reason})
-
-    def summary(self) -> str:
-        """One line for people: what was carried over (never a secret)."""
-        accounts = len(self.added) + len(self.updated)
-        parts = [
-            f"{accounts} account{'s' * (accounts != 1)} ({len(self.added)} new, {len(self.updated)} updated"
-            f", {len(self.skipped)} skipped)"
-        ]
-        if self.settings:
-            shown = (
-                f"{k}={f'{len(v)} aliases' if isinstance(v, dict) else v}" for k, v in self.settings.items()
-            )
-            parts.append("settings applied: " + ", ".join(shown))
-        if self.client_keys_created or self.client_keys_existing:
-            created = self.client_keys_created
-            text = f"{created} client key{'s' * (created != 1)} created"
-            if self.client_keys_existing:
-                text += f" ({self.client_keys_existing} already there)"
-            parts.append(text)
-        return "; ".join(parts)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "skipped": self.skipped,
-            "settings": self.settings,
-            "client_keys": {"created": self.client_keys_created, "existing": self.client_keys_existing},
-            "summary": self.summary(),
-        }
-
-
-@dataclass(frozen=True)
-class DeviceFlowStart:
-    """What the user needs to finish a device login."""
-
-    flow_id: str
-    user_code: str
-    verification_uri_complete: str
-    expires_in: int
-    interval: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "flow_id": self.flow_id,
-            "user_code": self.user_code,
-            "verification_uri_complete": self.verification_uri_complete,
-            "expires_in": self.expires_in,
-            "interval": self.interval,
-        }
 
 
 class AccountOps:
@@ -129,6 +56,8 @@ class AccountOps:
         self.store = AccountStore(client, keys, box)
         self.states = AccountStates(client, keys)
         self.arq_pool = arq_pool
+        self.backups = Backups(self)
+        self.device_flows = DeviceFlows(self)
 
     # --- adding ---------------------------------------------------------------------------------
     async def add_spec(self, spec: AccountSpec, report: ImportReport | None = None) -> ImportReport:
@@ -151,14 +80,14 @@ class AccountOps:
                 await self.store.update(account_id, changes)
             report.updated.append(account_id)
             return report
-        if await self.store.create(self._new_account(account_id, spec)):
+        if await self.store.create(self.new_account(account_id, spec)):
             report.added.append(account_id)
             await self.request_refresh(account_id, reason="added")
         else:  # created concurrently by another import of the same credential
             report.updated.append(account_id)
         return report
 
-    def _new_account(self, account_id: str, spec: AccountSpec) -> Account:
+    def new_account(self, account_id: str, spec: AccountSpec) -> Account:
         account = Account(
             id=account_id,
             label=spec.label,
@@ -346,219 +275,6 @@ class AccountOps:
         if self.arq_pool is None:
             return False
         return await enqueue_refresh(self.arq_pool, self.keys, account_id, force=force, reason=reason)
-
-    # --- backup ---------------------------------------------------------------------------------
-    async def export(self, passphrase: str | None = None) -> dict[str, Any]:
-        """An encrypted backup of every account (secrets included, sealed as a whole).
-
-        Without a passphrase the backup opens with this stack's KIRO_SECRET_KEY only.
-        """
-        listing = await self.store.list()
-        records = [self._portable(account) for account in listing.accounts]
-        return seal_backup(records, self.box, passphrase)
-
-    def _portable(self, account: Account) -> dict[str, Any]:
-        return {
-            "id": account.id,
-            "label": account.label,
-            "auth_kind": account.auth_kind.value,
-            "provider": account.provider,
-            "auth_region": account.auth_region,
-            "api_region": account.api_region,
-            "profile_arn": account.profile_arn,
-            "start_url": account.start_url,
-            "token_endpoint": account.token_endpoint,
-            "scopes": account.scopes,
-            "email": account.email,
-            "machine_id": account.machine_id,
-            "refresh_token": self.store.refresh_token(account),
-            "client_id": account.client_id,
-            "client_secret": self.store.client_secret(account),
-            "client_secret_expires_at": account.client_secret_expires_at,
-            "enabled": account.enabled,
-            "weight": account.weight,
-            "proxy_url": self.store.proxy_url(account),
-            "max_concurrency": account.max_concurrency,
-            "min_interval_ms": account.min_interval_ms,
-            "source": account.source,
-        }
-
-    async def restore(self, backup: dict[str, Any], passphrase: str | None = None) -> ImportReport:
-        """Recreate the accounts of a backup; ones that exist already are left alone (reported skipped).
-
-        Raises ImportFormatError when the backup cannot be opened.
-        """
-        records = open_backup(backup, self.box, passphrase)
-        report = ImportReport()
-        for index, record in enumerate(records):
-            entry = str(record.get("label") or record.get("id") or f"accounts[{index}]")
-            try:
-                account = self._restored(record)
-            except (KeyError, TypeError, ValueError) as exc:
-                report.skip(entry, f"malformed backup record: {exc}")
-                continue
-            if await self.store.create(account):
-                report.added.append(account.id)
-                await self.request_refresh(account.id, reason="restored")
-            else:
-                report.skip(entry, "an account with this id exists already")
-        return report
-
-    def _restored(self, record: dict[str, Any]) -> Account:
-        refresh_token = str(record["refresh_token"])
-        if not refresh_token:
-            raise ValueError("no refresh token")
-        secret = str(record.get("client_secret") or "")
-        auth_region = check_region(str(record.get("auth_region") or "us-east-1"), "auth_region")
-        api_region = str(record.get("api_region", ""))
-        profile_arn = str(record.get("profile_arn", ""))
-        if api_region:
-            check_region(api_region, "api_region")
-        if profile_arn:
-            profile_arn_region(profile_arn)
-        return Account(
-            id=str(record["id"]),
-            label=str(record.get("label", "")),
-            auth_kind=AuthKind(record.get("auth_kind", "social")),
-            provider=str(record.get("provider", "")),
-            auth_region=auth_region,
-            api_region=api_region,
-            profile_arn=profile_arn,
-            start_url=str(record.get("start_url", "")),
-            token_endpoint=str(record.get("token_endpoint", "")),
-            scopes=str(record.get("scopes", "")),
-            email=str(record.get("email", "")),
-            machine_id=str(record.get("machine_id") or uuid.uuid4().hex),
-            refresh_token_enc=self.box.encrypt(refresh_token),
-            client_id=str(record.get("client_id", "")),
-            client_secret_enc=self.box.encrypt(secret) if secret else "",
-            client_secret_expires_at=float(record.get("client_secret_expires_at") or 0),
-            enabled=bool(record.get("enabled", True)),
-            weight=int(record.get("weight", 100)),
-            proxy_url=str(record.get("proxy_url", "")),
-            max_concurrency=int(record.get("max_concurrency", 0)),
-            min_interval_ms=int(record.get("min_interval_ms", -1)),
-            state=AccountState.PENDING,
-            state_reason=PENDING_REASON,
-            source=str(record.get("source") or "restore"),
-        )
-
-    # --- device flow ----------------------------------------------------------------------------
-    async def start_device_flow(
-        self,
-        auth: KiroAuth,
-        http: AuthHttp,
-        *,
-        auth_region: str = "us-east-1",
-        start_url: str = "",
-        label: str = "",
-    ) -> DeviceFlowStart:
-        """Register an OIDC client, start a device authorization and have the refresher poll it.
-
-        Raises UpstreamError when the OIDC endpoints refuse.
-        """
-        start_url = start_url or BUILDER_ID_START_URL
-        registration = parse_registration(*await http.send(auth.register_client(auth_region, start_url)))
-        device = parse_device_authorization(
-            *await http.send(auth.device_authorization(registration, auth_region, start_url))
-        )
-        flow_id = secrets.token_urlsafe(16)
-        key = self.keys.device_flow(flow_id)
-        now = time.time()
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(
-            key,
-            mapping={
-                "status": "pending",
-                "auth_region": auth_region,
-                "start_url": start_url,
-                "label": label,
-                "client_id": registration.client_id,
-                "client_secret_enc": self.box.encrypt(registration.client_secret),
-                "client_secret_expires_at": str(registration.expires_at),
-                "device_code_enc": self.box.encrypt(device.device_code),
-                "user_code": device.user_code,
-                "verification_uri_complete": device.verification_uri_complete,
-                "interval": str(device.interval),
-                "expires_at": str(now + device.expires_in),
-                "created_at": str(now),
-            },
-        )
-        pipe.expire(key, int(device.expires_in) + DEVICE_FLOW_GRACE)
-        await pipe.execute()
-        if self.arq_pool is not None:
-            await self.arq_pool.enqueue_job(
-                POLL_DEVICE_FLOW,
-                flow_id,
-                _job_id=self.keys.device_job_id(flow_id),
-                _queue_name=self.keys.arq_queue(),
-                _defer_by=device.interval,
-            )
-        return DeviceFlowStart(
-            flow_id,
-            device.user_code,
-            device.verification_uri_complete,
-            int(device.expires_in),
-            int(device.interval),
-        )
-
-    async def device_flow_status(self, flow_id: str) -> dict[str, Any]:
-        """`{"status": pending|complete|expired|denied|error, "account_id"?, "error"?}`."""
-        data = await _hgetall(self.client, self.keys.device_flow(flow_id))
-        if not data:
-            return {"status": "expired"}
-        status = data.get("status", "error")
-        if status == "pending" and float(data.get("expires_at") or 0) < time.time():
-            status = "expired"
-        out: dict[str, Any] = {"status": status}
-        if data.get("account_id"):
-            out["account_id"] = data["account_id"]
-        if data.get("error"):
-            out["error"] = data["error"]
-        return out
-
-    async def finish_device_flow(self, flow_id: str, tokens: TokenSet) -> str | None:
-        """Create the account of a completed device login (refresher only); returns its id.
-
-        The account is stored with its first access token, so the refresher can activate it at once.
-        """
-        data = await _hgetall(self.client, self.keys.device_flow(flow_id))
-        if not data:
-            return None
-        spec = AccountSpec(
-            auth_kind=AuthKind.IDC,
-            refresh_token=tokens.refresh_token,
-            client_id=data["client_id"],
-            client_secret=self.box.decrypt(data["client_secret_enc"]),
-            client_secret_expires_at=float(data.get("client_secret_expires_at") or 0),
-            auth_region=data.get("auth_region") or "us-east-1",
-            start_url=data.get("start_url", ""),
-            provider="BuilderId" if data.get("start_url") == BUILDER_ID_START_URL else "Enterprise",
-            label=data.get("label", ""),
-            source="device-flow",
-        )
-        account = self._new_account(spec.account_id(), spec)
-        account.access_token_enc = self.box.encrypt(tokens.access_token)
-        account.access_expires_at = tokens.expires_at()
-        account.token_version = 1
-        account.last_refresh_at = time.time()
-        await self.store.create(account)
-        await self.set_device_flow(flow_id, "complete", account_id=account.id)
-        return account.id
-
-    async def set_device_flow(
-        self, flow_id: str, status: str, *, account_id: str = "", error: str = ""
-    ) -> None:
-        """Record the outcome of a device login (it stays readable until the flow key expires)."""
-        key = self.keys.device_flow(flow_id)
-        mapping = {"status": status, "account_id": account_id, "error": error}
-        pipe = self.client.pipeline(transaction=True)
-        pipe.exists(key)
-        pipe.hset(key, mapping=mapping)
-        pipe.expire(key, DEVICE_FLOW_GRACE, gt=True)
-        exists, _, _ = await pipe.execute()
-        if not exists:
-            await self.client.delete(key)
 
 
 async def _hgetall(client: Redis, key: str) -> dict[str, str]:

@@ -58,14 +58,14 @@ async def test_device_login_creates_an_active_idc_account_once_the_user_approves
     refresher: Refresher, queued_ops: AccountOps, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     start_worker()
-    flow = await queued_ops.start_device_flow(refresher.auth, refresher.http, label="my builder id")
+    flow = await queued_ops.device_flows.start(refresher.auth, refresher.http, label="my builder id")
     assert flow.user_code and flow.verification_uri_complete.endswith(flow.user_code)
-    assert (await queued_ops.device_flow_status(flow.flow_id))["status"] == "pending"
+    assert (await queued_ops.device_flows.status(flow.flow_id))["status"] == "pending"
 
     emu = ctl.approve_device(flow.user_code, usage={"current": 1, "limit": 50})
 
     async def complete() -> dict[str, str] | None:
-        status = await queued_ops.device_flow_status(flow.flow_id)
+        status = await queued_ops.device_flows.status(flow.flow_id)
         return status if status["status"] == "complete" else None
 
     status = await wait_for(complete, within=15, what="device login")
@@ -80,11 +80,11 @@ async def test_denied_device_login_ends_as_denied_without_an_account(
     refresher: Refresher, queued_ops: AccountOps, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     start_worker()
-    flow = await queued_ops.start_device_flow(refresher.auth, refresher.http)
+    flow = await queued_ops.device_flows.start(refresher.auth, refresher.http)
     ctl.deny_device(flow.user_code)
 
     async def denied() -> bool:
-        return (await queued_ops.device_flow_status(flow.flow_id))["status"] == "denied"
+        return (await queued_ops.device_flows.status(flow.flow_id))["status"] == "denied"
 
     await wait_for(denied, within=15, what="denied status")
     assert (await refresher.store.list()).accounts == []

@@ -22,7 +22,8 @@ from services.router.routes.admin_stats import account_stats
 from shared.accounts.checks import load_check, load_checks
 from shared.accounts.kiro_cli import read_kiro_cli_bytes
 from shared.accounts.model import Account
-from shared.accounts.ops import AccountOps, ImportReport
+from shared.accounts.ops import AccountOps
+from shared.accounts.report import ImportReport
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.jobs import enqueue_check
@@ -243,7 +244,7 @@ async def import_kiro_cli(request: Request, ctx: Ctx, label: str = "") -> dict[s
 
 @router.get("/accounts/export", summary="Encrypted backup of every account (opens with KIRO_SECRET_KEY)")
 async def export_accounts(ctx: Ctx) -> dict[str, Any]:
-    return await _ops(ctx).export()
+    return await _ops(ctx).backups.export()
 
 
 @router.post("/accounts/restore", summary="Recreate the accounts of a backup; existing ones are skipped")
@@ -252,7 +253,7 @@ async def restore_accounts(
     ctx: Ctx,
 ) -> dict[str, Any]:
     body = RestoreBody.model_validate(data) if "backup" in data else RestoreBody(backup=data)
-    report = await _ops(ctx).restore(body.backup, body.passphrase)
+    report = await _ops(ctx).backups.restore(body.backup, body.passphrase)
     return report.as_dict()
 
 
@@ -264,7 +265,7 @@ async def start_device_flow(body: DeviceFlowBody, ctx: Ctx) -> dict[str, Any]:
     )
     http = AuthHttp(ctx.http, proxy_url=settings.vpn_proxy_url)
     try:
-        flow = await _ops(ctx).start_device_flow(
+        flow = await _ops(ctx).device_flows.start(
             auth,
             http,
             auth_region=body.auth_region or "us-east-1",
@@ -280,7 +281,7 @@ async def start_device_flow(body: DeviceFlowBody, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/accounts/device-flow/{flow_id}", summary="Status of a device login")
 async def device_flow_status(flow_id: FlowId, ctx: Ctx) -> dict[str, Any]:
-    return await _ops(ctx).device_flow_status(flow_id)
+    return await _ops(ctx).device_flows.status(flow_id)
 
 
 @router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats")

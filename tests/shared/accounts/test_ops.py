@@ -87,7 +87,7 @@ async def test_export_restores_into_an_empty_stack_with_the_same_key(
 ) -> None:
     config = json.loads(SAMPLE.read_text())
     added = (await ops.import_kiro_go(config)).added
-    backup = await ops.export()
+    backup = await ops.backups.export()
     # every secret of the sample, whole (a short prefix such as "aor" also turns up in random base64)
     secrets = [
         entry[field]
@@ -101,14 +101,14 @@ async def test_export_restores_into_an_empty_stack_with_the_same_key(
     assert not [secret for secret in secrets if secret in dumped]
 
     other = AccountOps(redis, Keys(ops.keys.prefix + "restored:"), box)
-    report = await other.restore(backup)
+    report = await other.backups.restore(backup)
 
     assert sorted(report.added) == sorted(added)
     restored = {a.label: a for a in (await other.store.list()).accounts}
     alice = restored["alice-builder"]
     assert other.store.refresh_token(alice) == "aorAAAAAGm-kirogo-alice-refresh-0001"
     assert alice.state is AccountState.PENDING
-    again = await other.restore(backup)
+    again = await other.backups.restore(backup)
     assert again.added == [] and len(again.skipped) == 3
 
 
@@ -116,13 +116,13 @@ async def test_passphrase_backup_opens_under_another_stack_key_only_with_the_pas
     ops: AccountOps, redis: aioredis.Redis
 ) -> None:
     await ops.add_refresh_token("social", "aorRefreshTokenForTest0001")
-    backup = await ops.export(passphrase="correct horse")
+    backup = await ops.backups.export(passphrase="correct horse")
     other = AccountOps(redis, Keys(ops.keys.prefix + "other:"), SecretBox(Fernet.generate_key().decode()))
     with pytest.raises(ImportFormatError, match="passphrase"):
-        await other.restore(backup)
+        await other.backups.restore(backup)
     with pytest.raises(ImportFormatError, match="does not open"):
-        await other.restore(backup, "wrong")
-    report = await other.restore(backup, "correct horse")
+        await other.backups.restore(backup, "wrong")
+    report = await other.backups.restore(backup, "correct horse")
     assert len(report.added) == 1
 
 

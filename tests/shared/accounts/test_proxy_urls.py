@@ -81,11 +81,11 @@ async def test_backup_keeps_the_proxy_url_sealed_and_restores_it(
     ops: AccountOps, store: AccountStore, redis: aioredis.Redis, keys: Keys
 ) -> None:
     (account_id,) = (await ops.add_refresh_token("social", "rt-proxy-2", proxy_url=PROXY)).added
-    backup = await ops.export()
+    backup = await ops.backups.export()
     assert "pr0xy-s3cret" not in str(backup)
     await ops.delete(account_id)
 
-    report = await ops.restore(backup)
+    report = await ops.backups.restore(backup)
     assert report.added == [account_id]
     account = await store.get(account_id)
     assert account is not None and store.proxy_url(account) == PROXY

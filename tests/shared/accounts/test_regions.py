@@ -73,12 +73,12 @@ async def test_added_logins_restores_and_edits_refuse_a_bad_region(
     with pytest.raises(ValueError, match="not an AWS region"):
         await ops.update(account_id, {"api_region": CRAFTED})
 
-    backup = await ops.export()
+    backup = await ops.backups.export()
     await ops.delete(account_id)
     # a backup is sealed, so a crafted one would have to be built with the key; open, edit, reseal
     records = open_backup(backup, ops.box, None)
     records[0]["auth_region"] = CRAFTED
-    report = await ops.restore(seal_backup(records, ops.box, None))
+    report = await ops.backups.restore(seal_backup(records, ops.box, None))
     assert report.added == [] and "not an AWS region" in report.skipped[0]["reason"]
 
 
