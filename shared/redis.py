@@ -1,9 +1,11 @@
-"""Redis connection factory (hiredis parser, bounded pool), bounded commands, and health check.
+"""Redis connection factory (hiredis parser, bounded pool), bounded commands, version and health checks.
 
-Every client comes from `create_redis`. Its commands are never resent once they may have reached the
-server: only failures before a byte of the command is written (connect, handshake, the pooled
-connection's health check) are retried, and reads (`_READS`) once more. A lost reply therefore never
-runs a script, an INCR or any other write twice.
+Every client comes from `create_redis` (the stack's Redis: one server, Sentinel or Cluster, as
+`shared.redis_location` reads the settings) or `create_queue_redis` (the arq job queue). Commands of
+`create_redis` clients are never resent once they may have reached the server: only failures before a
+byte of the command is written (connect, handshake, the pooled connection's health check) are retried,
+and reads (`_READS`) once more. A lost reply therefore never runs a script, an INCR or any other write
+twice.
 
 A *bounded* client (the router's: every command a client request waits on) also gives each command and
 pipeline a deadline and a circuit breaker (`shared.redis_breaker`). The deadline is an `asyncio.timeout`
@@ -14,18 +16,28 @@ mid-read instead of returning it to the pool, and a cancellation from the caller
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.errors import ConfigError
+from shared.keys import Keys
 from shared.redis_breaker import CircuitBreaker
+from shared.redis_location import RedisLocation, Topology
 from shared.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
 
 Redis = aioredis.Redis
 T = TypeVar("T")
@@ -145,34 +157,229 @@ class BoundedPipeline(Pipeline):
         return await self.guard.run("pipeline", lambda: execute(raise_on_error))
 
 
+class BoundedCluster(RedisCluster):
+    """`redis.asyncio.RedisCluster` whose commands and pipelines run under a `Guard`, never resent after
+    a connection failure (each node's pool is bounded too, but fails at once when exhausted)."""
+
+    guard: Guard = Guard()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        execute = super().execute_command
+        return await self.guard.run(str(args[0]), lambda: execute(*args, **kwargs))
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if transaction or shard_hint:
+            raise RedisClusterException("a Cluster pipeline has no transaction and no shard hint")
+        pipe = BoundedClusterPipeline(self)  # type: ignore[abstract]  # redis-py's own class is the same
+        pipe.guard = self.guard
+        return pipe
+
+
+class BoundedClusterPipeline(ClusterPipeline):
+    """A Cluster pipeline sent once under its client's `Guard` (redis-py's would resend it)."""
+
+    guard: Guard = Guard()
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        return await self.guard.run("pipeline", lambda: self._send_once(raise_on_error, allow_redirections))
+
+    async def _send_once(self, raise_on_error: bool, allow_redirections: bool) -> list[Any]:
+        commands, self._command_stack = self._command_stack, []
+        if not commands:
+            return []
+        client = self._client
+        if client._initialize:
+            await client.initialize()
+        try:
+            result: list[Any] = await self._execute(
+                client, commands, raise_on_error=raise_on_error, allow_redirections=allow_redirections
+            )
+        except _NETWORK_ERRORS:
+            await client.aclose()  # the next command reads the topology again
+            raise
+        return result
+
+
+@overload
 def create_redis(
-    settings: CommonSettings, *, max_connections: int | None = None, bounded: bool = False
-) -> BoundedRedis:
-    """A client with a blocking bounded pool; create it in the app lifespan and `aclose()` it there.
+    settings: CommonSettings,
+    *,
+    max_connections: int | None = None,
+    bounded: bool = False,
+    allow_cluster: Literal[False] = False,
+) -> BoundedRedis: ...
+
+
+@overload
+def create_redis(
+    settings: CommonSettings,
+    *,
+    max_connections: int | None = None,
+    bounded: bool = False,
+    allow_cluster: Literal[True],
+) -> BoundedRedis | BoundedCluster: ...
+
+
+def create_redis(
+    settings: CommonSettings,
+    *,
+    max_connections: int | None = None,
+    bounded: bool = False,
+    allow_cluster: bool = False,
+) -> BoundedRedis | BoundedCluster:
+    """A client of the stack's Redis (one server, a Sentinel-watched primary or a Cluster) with a
+    bounded pool; create it in the app lifespan and `aclose()` it there.
 
     The client owns its pool, so `aclose()` also closes every pooled connection. With `bounded`, each
     command has `REDIS_COMMAND_TIMEOUT` and the breaker opens after `REDIS_BREAKER_FAILURES` failures
-    (`client.guard.breaker`, for metrics).
+    (`client.guard.breaker`, for metrics), whatever the topology. Behind Sentinel each new connection asks
+    the sentinels for the current primary, so after a failover the next connection reaches the promoted
+    one; a connection to a demoted primary is dropped on its first refused write.
+
+    A Cluster is refused unless `allow_cluster`: the services' Lua scripts touch keys of several hash
+    slots, which a Cluster rejects (issue 14, item 2).
 
     No `socket_timeout`: with one, redis-py 5 turns a task cancellation that lands during a read into a
     TimeoutError, so a cancelled request or a background loop at shutdown carries on as if nothing
     happened. No redis-py `retry` either: it would resend a command whose reply was lost.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=max_connections or settings.redis_max_connections,
-        timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
-        socket_keepalive=True,
-        health_check_interval=30,
-        decode_responses=True,
-    )
-    client = BoundedRedis(connection_pool=pool)
-    client.auto_close_connection_pool = True
+    location = settings.redis_location()
+    size = max_connections or settings.redis_max_connections
+    guard = Guard()
     if bounded:
         breaker = CircuitBreaker(settings.redis_breaker_failures, settings.redis_breaker_probe_seconds)
-        client.guard = Guard(settings.redis_command_timeout, breaker)
+        guard = Guard(settings.redis_command_timeout, breaker)
+    options: dict[str, Any] = {
+        "socket_connect_timeout": settings.redis_socket_timeout,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
+    if location.topology is Topology.CLUSTER:
+        if not allow_cluster:
+            raise ConfigError(
+                f"REDIS_URL names a Redis Cluster ({location.describe()}): the services cannot run on one "
+                "yet, their Lua scripts use keys of several hash slots (issue 14, item 2); use a single "
+                "server or Sentinel"
+            )
+        cluster = _cluster(location, size, options)
+        cluster.guard = guard
+        return cluster
+    pool: aioredis.ConnectionPool
+    if location.topology is Topology.SENTINEL:
+        pool = sentinel_pool(location, max_connections=size, timeout=settings.redis_socket_timeout, **options)
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            location.url, max_connections=size, timeout=settings.redis_socket_timeout, **options
+        )
+    client = BoundedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    client.guard = guard
     return client
+
+
+def create_queue_redis(settings: CommonSettings, *, socket_timeout: float | None = None) -> ArqRedis:
+    """The refresh job queue's client (`arq.connections.ArqRedis`) on `QUEUE_REDIS_URL` or the stack's
+    Redis: one server or Sentinel (arq cannot use a Cluster; the settings check refuses one).
+
+    Unbounded pool and bytes replies, as arq expects; `socket_timeout` for the worker, whose polls must
+    notice a stalled Redis (it has no request to cancel).
+    """
+    from arq.connections import ArqRedis
+
+    location = settings.queue_redis_location()
+    options: dict[str, Any] = {
+        "socket_connect_timeout": settings.redis_socket_timeout,
+        "socket_timeout": socket_timeout,
+        "socket_keepalive": True,
+    }
+    pool: aioredis.ConnectionPool
+    if location.topology is Topology.SENTINEL:
+        pool = sentinel_pool(location, blocking=False, **options)
+    else:
+        pool = aioredis.ConnectionPool.from_url(location.url, **options)
+    queue = ArqRedis(pool, default_queue_name=Keys(settings.redis_key_prefix).arq_queue())
+    queue.auto_close_connection_pool = True
+    return queue
+
+
+class _SentinelPool(SentinelConnectionPool):
+    """A Sentinel pool whose close also closes its connections to the sentinels."""
+
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        await super().disconnect(inuse_connections)
+        if inuse_connections:  # a close (a changed primary disconnects the idle connections only)
+            for sentinel in self.sentinel_manager.sentinels:
+                await sentinel.aclose()
+
+
+class _BlockingSentinelPool(_SentinelPool, aioredis.BlockingConnectionPool):
+    """A Sentinel pool that waits (up to its `timeout`) for a free connection, like the standalone one."""
+
+
+def sentinel_pool(
+    location: RedisLocation, *, blocking: bool = True, **options: Any
+) -> SentinelConnectionPool:
+    """A pool of connections to the primary the sentinels name now (asked again on each new connection)."""
+    sentinel_options = {
+        "socket_connect_timeout": options.get("socket_connect_timeout"),
+        "socket_keepalive": True,
+        "ssl": location.tls,
+    }
+    manager = Sentinel(list(location.nodes), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    pool_class = _BlockingSentinelPool if blocking else _SentinelPool
+    return pool_class(  # type: ignore[no-untyped-call]
+        location.service,
+        manager,
+        db=location.db,
+        username=location.username,
+        password=location.password,
+        ssl=location.tls,
+        **options,
+    )
+
+
+def _cluster(location: RedisLocation, size: int, options: dict[str, Any]) -> BoundedCluster:
+    return BoundedCluster(  # type: ignore[no-any-return]
+        startup_nodes=[ClusterNode(host, port) for host, port in location.nodes],
+        username=location.username,
+        password=location.password,
+        ssl=location.tls,
+        max_connections=size,
+        # a command is never sent again after a lost connection (see the module docstring); the next
+        # command finds the new topology
+        cluster_error_retry_attempts=0,
+        connection_error_retry_attempts=_CONNECT_RETRIES,
+        **options,
+    )
+
+
+#: the oldest Redis the stack runs on: before 7, Lua's math.random starts from the same seed in every
+#: script call, and the pool pick draws its weighted choice with it
+MIN_REDIS_VERSION = (7, 0)
+
+
+async def check_redis_version(client: aioredis.Redis | RedisCluster, what: str = "REDIS_URL") -> str:
+    """The server's `redis_version`; `ConfigError` when older than `MIN_REDIS_VERSION` (on a Cluster,
+    when any node is). Call at start-up."""
+    if isinstance(client, RedisCluster):
+        replies = await client.info("server", target_nodes=RedisCluster.ALL_NODES)
+        versions = [str(reply.get("redis_version", "")) for reply in replies.values()]
+    else:
+        versions = [str((await client.info("server")).get("redis_version", ""))]
+    oldest = min(versions, key=_version_tuple)
+    if _version_tuple(oldest) < MIN_REDIS_VERSION:
+        raise ConfigError(
+            f"{what}: Redis {oldest or '(version unknown)'} is too old; Kiro Stack needs Redis 7.0 or newer "
+            "(older versions give Lua's math.random the same seed in every script call, and the pool "
+            "pick uses it)"
+        )
+    return oldest
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    head = re.match(r"(\d+)\.(\d+)", version)
+    return (int(head[1]), int(head[2])) if head else (0, 0)
 
 
 async def ping(client: aioredis.Redis, within: float = 2.0) -> float | None:

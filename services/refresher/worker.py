@@ -11,11 +11,15 @@ from arq.worker import func
 from services.refresher import jobs
 from services.refresher.context import Refresher
 from services.refresher.metrics import start_server
-from services.refresher.resilient import ResilientWorker, arq_pool
+from services.refresher.resilient import ResilientWorker
 from services.refresher.settings import RefresherSettings, cron_schedule
 from shared import jobs as names
 from shared.keys import Keys
 from shared.logging import configure_logging, log_fields
+from shared.redis import check_redis_version, create_queue_redis
+
+#: no arq command is slow: a reply that takes longer than this means Redis (or the path to it) is stuck
+QUEUE_SOCKET_TIMEOUT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
     async def startup(ctx: dict[str, Any]) -> None:
         refresher = Refresher.build(settings, ctx["redis"])
         ctx["refresher"] = refresher
+        version = await check_redis_version(refresher.redis)
         ctx["metrics_runner"] = None
         if settings.refresher_metrics_port:
             ctx["metrics_runner"] = await start_server(
@@ -40,7 +45,12 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             )
         log.info(
             "refresher started",
-            extra=log_fields(queue=keys.arq_queue(), interval=settings.refresh_interval_seconds),
+            extra=log_fields(
+                queue=keys.arq_queue(),
+                interval=settings.refresh_interval_seconds,
+                redis=settings.redis_location().describe(),
+                redis_version=version,
+            ),
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -87,7 +97,7 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
     return ResilientWorker(
         functions=functions,
         cron_jobs=cron_jobs,
-        redis_pool=arq_pool(settings.redis_url, keys.arq_queue()),
+        redis_pool=create_queue_redis(settings, socket_timeout=QUEUE_SOCKET_TIMEOUT_SECONDS),
         queue_name=keys.arq_queue(),
         on_startup=startup,
         on_shutdown=shutdown,

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import aiohttp
-from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
@@ -40,7 +39,7 @@ from shared.crypto import SecretBox
 from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
-from shared.redis import create_redis
+from shared.redis import check_redis_version, create_queue_redis, create_redis
 from shared.redis_breaker import BreakerState, CircuitBreaker, RedisUnavailable
 from shared.retry_budget import RetryBudget
 
@@ -100,6 +99,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
 async def _build_context(settings: RouterSettings) -> AppContext:
     redis = create_redis(settings, bounded=True)
+    version = await check_redis_version(redis)
+    log.info("redis", extra=log_fields(redis=settings.redis_location().describe(), redis_version=version))
     keys = Keys(settings.redis_key_prefix)
     box = SecretBox(settings.secret("kiro_secret_key"))
     metrics = RouterMetrics(new_registry())
@@ -118,7 +119,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=10),
         skip_auto_headers=("User-Agent",),
     )
-    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
+    arq = create_queue_redis(settings)
     pool = Pool(redis, keys, limits)
     return AppContext(
         settings=settings,
