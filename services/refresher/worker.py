@@ -14,6 +14,7 @@ from services.refresher.metrics import start_server
 from services.refresher.resilient import ResilientWorker
 from services.refresher.settings import RefresherSettings, cron_schedule
 from shared import jobs as names
+from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.logging import configure_logging, log_fields
 from shared.redis import check_redis_version, create_queue_redis
@@ -112,4 +113,8 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
 def run_worker(settings: RefresherSettings) -> None:
     """`python -m services.refresher`: run until SIGINT / SIGTERM."""
     configure_logging("refresher", settings.log_level, settings.log_format)
-    build_worker(settings).run()
+    try:
+        build_worker(settings).run()
+    except ConfigError as exc:  # found at start (an old Redis): one clear line, not a traceback
+        log.critical("refresher cannot start", extra=log_fields(error=str(exc)))
+        raise SystemExit(2) from None
