@@ -169,7 +169,11 @@ class ClusterGroup:
             "--cluster-node-timeout",
             "2000",
         )
-        self.nodes = [PrivateRedis(args=args) for _ in range(size)]
+        # Redis refuses a Cluster node port above 55535; the bus port is a free one of its own
+        self.nodes = [
+            PrivateRedis(port=_low_free_port(), args=(*args, "--cluster-port", str(free_port())))
+            for _ in range(size)
+        ]
 
     @property
     def url(self) -> str:
