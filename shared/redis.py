@@ -377,6 +377,21 @@ async def check_redis_version(client: aioredis.Redis | RedisCluster, what: str =
     return oldest
 
 
+async def redis_version_once_up(
+    client: aioredis.Redis | RedisCluster, within: float, what: str = "REDIS_URL"
+) -> str:
+    """`check_redis_version`, waiting up to `within` seconds for a Redis that is still starting (under
+    compose or Kubernetes it may come up after the service); its last error when it never answers."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await check_redis_version(client, what)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.25)
+
+
 def _version_tuple(version: str) -> tuple[int, int]:
     head = re.match(r"(\d+)\.(\d+)", version)
     return (int(head[1]), int(head[2])) if head else (0, 0)

@@ -28,7 +28,7 @@ from shared.crypto import SecretBox
 from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.kiro.regions import is_region
-from shared.redis import check_redis_version, create_queue_redis, create_redis
+from shared.redis import create_queue_redis, create_redis, redis_version_once_up
 
 FORMATS = ("kiro-go", "kiro-auth-token", "kiro-cli", "refresh-tokens")
 
@@ -133,7 +133,7 @@ async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
     redis = create_redis(settings, max_connections=8)
     arq = create_queue_redis(settings)
     try:
-        await check_redis_version(redis)
+        await redis_version_once_up(redis, within=5.0)
         yield AccountOps(redis, keys, SecretBox(settings.secret("kiro_secret_key")), arq)
     finally:
         await arq.aclose()

@@ -39,11 +39,14 @@ from shared.crypto import SecretBox
 from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
-from shared.redis import check_redis_version, create_queue_redis, create_redis
+from shared.redis import create_queue_redis, create_redis, redis_version_once_up
 from shared.redis_breaker import BreakerState, CircuitBreaker, RedisUnavailable
 from shared.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
+
+#: how long a starting router waits for Redis to answer before it gives up (and is restarted)
+REDIS_START_WAIT_SECONDS = 5.0
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
@@ -99,7 +102,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
 async def _build_context(settings: RouterSettings) -> AppContext:
     redis = create_redis(settings, bounded=True)
-    version = await check_redis_version(redis)
+    version = await redis_version_once_up(redis, within=REDIS_START_WAIT_SECONDS)
     log.info("redis", extra=log_fields(redis=settings.redis_location().describe(), redis_version=version))
     keys = Keys(settings.redis_key_prefix)
     box = SecretBox(settings.secret("kiro_secret_key"))

@@ -13,11 +13,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.errors import ConfigError
-from shared.redis import check_redis_version, create_redis
+from shared.redis import check_redis_version, create_redis, redis_version_once_up
+from shared.redis_breaker import BreakerState
 from shared.settings import CommonSettings
-from tests.support.procs import ROOT
+from tests.support.polling import wait_for
+from tests.support.procs import ROOT, free_port
+from tests.support.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.e2e
 
@@ -119,3 +123,32 @@ async def test_router_gateway_refresher_and_accounts_cli_will_not_start_on_redis
         assert code != 0, f"{name} started on Redis {OLD_VERSION}:\n{output[-2000:]}"
         assert f"Redis {OLD_VERSION} is too old" in output, f"{name}:\n{output[-2000:]}"
         assert ":pw@" not in output
+
+
+async def test_a_starting_service_waits_for_a_redis_that_comes_up_after_it() -> None:
+    server = PrivateRedis(port=free_port())
+    client = create_redis(CommonSettings(redis_url=server.url, _env_file=None), bounded=True)
+    try:
+        waiting = asyncio.create_task(redis_version_once_up(client, within=20))
+        breaker = client.guard.breaker
+        assert breaker is not None
+
+        async def refused_a_few_times() -> bool:
+            return breaker.state is not BreakerState.CLOSED
+
+        await wait_for(refused_a_few_times, what="the first attempts to fail")
+        await asyncio.to_thread(server.start)
+        assert (await waiting).startswith("7.")
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+async def test_a_starting_service_gives_up_when_redis_never_answers() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    client = create_redis(CommonSettings(redis_url=url, redis_socket_timeout=0.5, _env_file=None))
+    try:
+        with pytest.raises(RedisConnectionError):
+            await redis_version_once_up(client, within=0.5)
+    finally:
+        await client.aclose()
