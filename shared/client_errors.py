@@ -8,6 +8,8 @@ errors after the first byte. `FAILURE_SHAPES` says how each `FailureKind` looks 
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,31 @@ from shared.errors import FailureKind
 class Protocol(enum.StrEnum):
     ANTHROPIC = "anthropic"
     OPENAI = "openai"
+
+
+def retry_headers(seconds: float) -> dict[str, str]:
+    """`retry-after` in whole seconds, rounded up (never sooner than it can work), and `retry-after-ms`
+    (which the official SDKs prefer); both at least 1."""
+    return {
+        "retry-after": str(max(1, math.ceil(seconds))),
+        "retry-after-ms": str(max(1, math.ceil(seconds * 1000))),
+    }
+
+
+_ANTHROPIC_PATHS = ("/v1/messages",)
+_OPENAI_PATHS = ("/v1/chat", "/v1/completions", "/v1/responses")
+
+
+def protocol_of(path: str, headers: Container[str]) -> Protocol:
+    """Which API a caller speaks (so which error shape it understands): by path, and on paths both kinds
+    of client use (`/v1/models`, unknown ones) by Anthropic's headers (client-compat.md §1.9)."""
+    if path.startswith(_ANTHROPIC_PATHS):
+        return Protocol.ANTHROPIC
+    if path.startswith(_OPENAI_PATHS):
+        return Protocol.OPENAI
+    if "anthropic-version" in headers or "x-api-key" in headers:
+        return Protocol.ANTHROPIC
+    return Protocol.OPENAI
 
 
 #: router → gateway: the protocol the client speaks (`Protocol` value). The router decides it from the

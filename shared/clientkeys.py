@@ -15,7 +15,7 @@ import orjson
 from redis.asyncio import Redis
 
 from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script
-from shared.accounts.scripts import register
+from shared.accounts.scripts import argv, register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
 
@@ -197,7 +197,7 @@ class ClientKeys:
                 self._keys.client_key_rate(digest),
                 self._keys.client_key_usage(digest, _today()),
             ],
-            [secrets.token_hex(8), USAGE_TTL_SECONDS, model],
+            argv("clientkey_admit", request_id=secrets.token_hex(8), ttl=USAGE_TTL_SECONDS, model=model),
         )
 
     @staticmethod
@@ -227,7 +227,13 @@ class ClientKeys:
         """KEYS and ARGV of `clientkey_usage.lua`, to run alone or with the lease release (`Pool.release`)."""
         return ScriptCall(
             [self._keys.client_key_usage(key.key_hash, _today())],
-            [input_tokens, output_tokens, "1" if error else "0", USAGE_TTL_SECONDS],
+            argv(
+                "clientkey_usage",
+                input=input_tokens,
+                output=output_tokens,
+                failed="1" if error else "0",
+                ttl=USAGE_TTL_SECONDS,
+            ),
         )
 
     async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, int]:

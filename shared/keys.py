@@ -107,18 +107,22 @@ class Keys:
         """Pub/sub channel: change notices (token refreshed, account changed, settings changed)."""
         return f"{self.prefix}events"
 
-    def models_cache(self) -> str:
-        """String: the cached ListAvailableModels answer (JSON, expires)."""
-        return f"{self.prefix}models"
-
     def response(self, response_id: str) -> str:
         """String: the conversation of one Responses API answer (JSON input + output items, expires),
         for a follow-up naming it as `previous_response_id`."""
         return f"{self.prefix}resp:{response_id}"
 
+    def account_models(self, account_id: str) -> str:
+        """String: the account's ListAvailableModels answer as the refresher cached it (JSON, expires)."""
+        return f"{self.prefix}{{acct:{account_id}}}:models"
+
     def usage_limits(self, account_id: str) -> str:
         """String: the last getUsageLimits snapshot of one account (JSON)."""
         return f"{self.prefix}{{acct:{account_id}}}:usage"
+
+    def account_check(self, account_id: str) -> str:
+        """String: the result of the account's last check (JSON: steps, errors, when it ran)."""
+        return f"{self.prefix}{{acct:{account_id}}}:check"
 
     def request_log(self) -> str:
         """Stream: recent requests (capped with XADD MAXLEN ~)."""
@@ -140,6 +144,15 @@ class Keys:
         """String: the nonce of the refresh job of this account waiting to start (bursts collapse into
         it); the job deletes it when it starts, and it expires on its own if the job never does."""
         return f"{self.prefix}{{acct:{account_id}}}:refresh-pending" + (":force" if force else "")
+
+    def usage_job_id(self, account_id: str, trigger: str) -> str:
+        """arq `_job_id` of a usage-limits fetch: one per account and trigger (schedule, quota) waits at a
+        time (arq refuses a second job with the id of one still queued or running)."""
+        return f"{self.prefix}usage:{account_id}:{trigger}"
+
+    def check_job_id(self, account_id: str, nonce: str) -> str:
+        """arq `_job_id` of one account check (`nonce` tells apart the checks of one account)."""
+        return f"{self.prefix}check:{account_id}:{nonce}"
 
     def device_job_id(self, flow_id: str) -> str:
         """arq `_job_id` of the polls of one device login."""

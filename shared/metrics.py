@@ -6,6 +6,8 @@ by name.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -17,6 +19,9 @@ from prometheus_client import (
 from prometheus_client import (
     ProcessCollector as _ProcessCollector,
 )
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 # seconds; fine at the low end for proxy overheads, up to long generations
 LATENCY_BUCKETS = (
@@ -70,3 +75,21 @@ def histogram(
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     """Body and content type for a `/metrics` response."""
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class LabelCache:
+    """`metric.labels(*values)` looked up once: `labels()` takes a lock and rebuilds its key on every call.
+
+    Per request that is a dict hit instead. Safe because no service removes a labelled child, and label
+    values are bounded (routes, statuses, models, account ids, failure kinds), so the cache is too.
+    """
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def __call__(self, metric: M, *values: str) -> M:
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found  # type: ignore[return-value]

@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, KiroStackError
 from shared.keys import Keys
 from shared.redis_breaker import CircuitBreaker
 from shared.redis_location import RedisLocation, Topology
@@ -57,7 +57,7 @@ _READS = frozenset({
 _NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-class RedisDeadlineExceeded(RedisTimeoutError):
+class RedisDeadlineExceeded(RedisTimeoutError, KiroStackError):
     """A bounded command got no answer within its deadline (a redis `TimeoutError`, so a `RedisError`)."""
 
 

@@ -14,6 +14,8 @@ from enum import Enum
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from shared.errors import KiroStackError
+
 
 class BreakerState(Enum):
     CLOSED = 0
@@ -21,7 +23,7 @@ class BreakerState(Enum):
     HALF_OPEN = 2
 
 
-class RedisUnavailable(RedisConnectionError):
+class RedisUnavailable(RedisConnectionError, KiroStackError):
     """The breaker is open: the command was not sent (a `ConnectionError`, so `except RedisError` holds)."""
 
 

@@ -8,6 +8,8 @@ overrides them for a standalone gateway). A default written twice drifts: ours o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
@@ -16,5 +18,10 @@ THINKING_FORMATS: Final[tuple[ThinkingFormat, ...]] = get_args(ThinkingFormat)
 THINKING_SUFFIX: Final = "-thinking"
 OPENAI_THINKING_FORMAT: Final[ThinkingFormat] = "reasoning_content"
 AUTO_CONTINUE: Final = True
+#: chat endpoints to try: "auto" (the API region's default sequence, shared/kiro/endpoint_table.py) or
+#: names in order, comma-separated ("amazonq,kiro")
+ENDPOINT_ORDER: Final = "auto"
 #: the router stores "" for "no default model set": each gateway then uses its DEFAULT_MODEL
 DEFAULT_MODEL_UNSET: Final = ""
+#: endpoint name -> origin replacing the endpoint table's ({"amazonq": "CLI"}); none by default
+ENDPOINT_ORIGINS: Final[Mapping[str, str]] = MappingProxyType({})

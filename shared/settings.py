@@ -92,6 +92,9 @@ class CommonSettings(BaseSettings):
     kiro_codewhisperer_host: str = Field(
         "https://codewhisperer.us-east-1.amazonaws.com", description="legacy CodeWhisperer chat host"
     )
+    kiro_runtime_host: str = Field(
+        "https://runtime.{region}.kiro.dev", description="newest Kiro chat/models host (endpoint `kiro`)"
+    )
     kiro_social_auth_host: str = Field(
         "https://prod.{region}.auth.desktop.kiro.dev", description="Kiro desktop (social) token host"
     )

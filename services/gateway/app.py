@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.credentials import TokenCache
-from services.gateway.errors import Protocol, error_response
-from services.gateway.hot_routes import GatewayApp
+from services.gateway.errors import error_response
+from services.gateway.hot_routes import HOT_ROUTES
 from services.gateway.kiro.client import KiroClient
-from services.gateway.kiro.models import ModelCatalog
+from services.gateway.kiro.models import ModelCatalog, SharedCatalogues
 from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
@@ -27,7 +27,10 @@ from services.gateway.routes import anthropic, health, models, openai, responses
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.gateway.translate import load_tokenizer
+from shared.client_errors import protocol_of
+from shared.hot import HotRoutes
 from shared.keys import Keys
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 
 logger = logging.getLogger(__name__)
@@ -45,14 +48,17 @@ def build_state(settings: GatewaySettings) -> GatewayState:
     client = KiroClient(sessions, endpoints, settings, metrics)
     machine = settings.kiro_machine_id or "0" * 64
     tokens = TokenCache(
-        endpoints,
+        KiroAuth(endpoints, ide_version=settings.kiro_ide_version, sdk_version=settings.kiro_sdk_version),
         client.post_json,
         margin_seconds=settings.refresh_margin_seconds,
-        user_agent=client.user_agent(machine),
+        machine_id=machine,
         on_refresh=lambda outcome: metrics.token_refreshes.labels(outcome).inc(),
     )
     catalog = ModelCatalog(
-        client.list_models, ttl=settings.models_cache_ttl, default_window=settings.context_window
+        client.list_models,
+        ttl=settings.models_cache_ttl,
+        default_window=settings.context_window,
+        shared=shared_catalogues(settings),
     )
     return GatewayState(
         settings=settings,
@@ -61,7 +67,9 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         client=client,
         catalog=catalog,
         tokens=tokens,
-        contexts=RequestContextFactory(settings),
+        contexts=RequestContextFactory(
+            settings, on_set_aside=lambda kind: metrics.tokens_set_aside.labels(kind).inc()
+        ),
         offload=Offload(settings.offload_threshold_bytes, settings.offload_threads),
         images=_image_fetcher(settings, metrics),
         responses=responses_store(settings),
@@ -96,8 +104,16 @@ def responses_store(settings: GatewaySettings) -> ConversationStore:
     )
 
 
-def _protocol_of(path: str) -> Protocol:
-    return Protocol.ANTHROPIC if path.startswith("/v1/messages") else Protocol.OPENAI
+def shared_catalogues(settings: GatewaySettings) -> SharedCatalogues | None:
+    """The refresher's per-account model lists in Redis, in the stack (REDIS_URL set); None standalone."""
+    if not settings.in_stack():
+        return None
+    # imported here: a standalone gateway never loads the redis client
+    from services.gateway.models_redis import RedisCatalogues
+    from shared.redis import create_redis
+
+    client = create_redis(settings, max_connections=16, bounded=True)
+    return RedisCatalogues(client, Keys(settings.redis_key_prefix))
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -115,9 +131,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             if state.images is not None:
                 await state.images.close()
             await state.responses.close()
+            await state.catalog.close()
 
-    app = GatewayApp(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(RequestIdMiddleware)
+    app = FastAPI(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestIdMiddleware)  # before HotRoutes: the chat routes carry their ids themselves
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES)  # later middlewares wrap the chat routes too
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(anthropic.router)
@@ -126,12 +144,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)
-        return error_response(_protocol_of(request.url.path), 500, "internal error in the gateway")
+        return error_response(
+            protocol_of(request.url.path, request.headers), 500, "internal error in the gateway"
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         return error_response(
-            _protocol_of(request.url.path), exc.status_code, str(exc.detail), headers=dict(exc.headers or {})
+            protocol_of(request.url.path, request.headers),
+            exc.status_code,
+            str(exc.detail),
+            headers=dict(exc.headers or {}),
         )
 
     app.add_exception_handler(StarletteHTTPException, http_error)

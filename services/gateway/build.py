@@ -24,7 +24,7 @@ from services.gateway.translate import (
 )
 from services.gateway.translate.image_size import image_tokens
 from services.gateway.translate.kiro_request import KiroRequest
-from services.gateway.translate.models import ModelResolver, ResolvedModel
+from services.gateway.translate.models import ResolvedModel
 from services.gateway.web_search import offer_search_tool
 from shared.errors import InvalidRequestError
 from shared.logging import log_fields
@@ -114,20 +114,13 @@ def build(
     req: ChatRequest,
     responses: ResponsesRequest | None,
     *,
-    protocol: Protocol,
-    resolver: ModelResolver,
+    resolved: ResolvedModel,
     origin: str,
     profile_arn: str | None,
     limit: int,
 ) -> Built:
     """A parsed request to the Kiro request: the CPU part of a request after parsing (a worker's, if big)."""
     offer_search_tool(req)
-    try:
-        resolved = resolver.resolve(req.model)
-    except InvalidRequestError as exc:
-        if protocol is Protocol.OPENAI:
-            exc.status = 404  # OpenAI SDKs expect model_not_found
-        raise
     kiro = build_kiro_request(
         req,
         model_id=resolved.kiro_id,

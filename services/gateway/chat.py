@@ -9,6 +9,7 @@ failures go in-band (Anthropic `event: error`, OpenAI error chunk). Never retrie
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -23,7 +24,6 @@ from services.gateway.body import parse_json_object, read_body
 from services.gateway.build import build, parse_any
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.debug_bodies import DebugBodies, debug_log
-from services.gateway.disconnect import until_client_leaves
 from services.gateway.errors import (
     JSONBytesResponse,
     Protocol,
@@ -33,7 +33,8 @@ from services.gateway.errors import (
     unauthorized_response,
 )
 from services.gateway.kiro.classify import CONTENT_TOO_LONG
-from services.gateway.kiro.client import UpstreamResponse, endpoint_order
+from services.gateway.kiro.client import UpstreamResponse
+from services.gateway.kiro.models import AccountModels
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.relay import Relay, Translator
 from services.gateway.remote_images import fetch_remote_images
@@ -47,6 +48,7 @@ from services.gateway.responses import (
 )
 from services.gateway.sse import LastChunk, SSEResponse
 from services.gateway.state import GatewayState
+from services.gateway.token_pool import TokenPool
 from services.gateway.translate import (
     AnthropicCollector,
     AnthropicStream,
@@ -58,14 +60,21 @@ from services.gateway.translate import (
     thinking_enabled,
 )
 from services.gateway.translate.kiro_request import KiroRequest
+from services.gateway.translate.models import ResolvedModel
 from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
 from services.gateway.web_search import SearchRounds
+from shared.disconnect import until_client_leaves
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
+from shared.kiro.endpoints import ChatRoute
+from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
+
+#: a call answered within this long never needs a disconnect watch (most are): starting one costs a task
+WATCH_AFTER_SECONDS = 0.2
 
 #: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
 REASON_LIMIT = 500
@@ -80,8 +89,12 @@ class ChatCall:
     req: ChatRequest
     kiro: KiroRequest
     creds: KiroCredentials
+    #: the chat endpoints to try, in order (docs/kiro-endpoints.md)
+    routes: tuple[ChatRoute, ...]
     options: RuntimeOptions
     kiro_model: str
+    #: the name answers carry as `model`: the Kiro id that serves (with the thinking suffix if asked so)
+    served_model: str
     thinking: bool
     input_tokens: int
     context_window: int
@@ -112,7 +125,10 @@ class ChatCall:
 
 
 async def resolve_credentials(request: Request, state: GatewayState, caller: Caller) -> KiroCredentials:
+    """The request's Kiro credentials: the router's, a client's own refresh token, or the env accounts'."""
     found = state.contexts.credentials(request.headers, caller)
+    if isinstance(found, TokenPool):
+        return await found.credentials(state.tokens)
     if isinstance(found, StandaloneAccount):
         return await state.tokens.credentials(
             found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
@@ -144,7 +160,7 @@ async def prepare(
         return _debugged(state, route, debug, failure_response(protocol, exc))
     settings = state.settings
     try:  # the region comes from the router's headers or a profile ARN: checked before it names a host
-        origin = endpoint_order(settings.endpoint_order, state.client.api_region(creds))[0].origin
+        routes = state.client.routes(creds, options.endpoint_order, options.endpoint_origins)
     except InvalidRequestError as exc:
         return _debugged(state, route, debug, invalid_request_response(protocol, exc))
     prior = None
@@ -161,7 +177,6 @@ async def prepare(
                 openai_code="store_unavailable",
                 headers={"retry-after": "1", "x-should-retry": "true"},
             )
-    resolver = state.catalog.resolver(options.model_aliases, options.default_model, options.thinking_suffix)
     session_id = request.headers.get("x-claude-code-session-id")
     size = len(raw)
     # a big request is built in a worker, and its objects are gone before the collector resumes
@@ -170,21 +185,20 @@ async def prepare(
             req, responses = await state.offload.run(
                 size, parse_any, raw, protocol, session_id, settings.max_json_depth, route=route, prior=prior
             )
+            resolved, models = await _resolve(state, creds, options, protocol, req.model)
             await fetch_remote_images(req, state.images)  # Kiro takes inline bytes only
             built = await state.offload.run(
                 size,
                 build,
                 req,
                 responses,
-                protocol=protocol,
-                resolver=resolver,
-                origin=origin,
+                resolved=resolved,
+                origin=routes[0].origin,
                 profile_arn=creds.profile_arn,
                 limit=settings.kiro_payload_limit,
             )
         except InvalidRequestError as exc:
             return _debugged(state, route, debug, invalid_request_response(protocol, exc))
-    state.catalog.refresh_in_background(creds)
     req, kiro = built.req, built.kiro
     if debug is not None:
         debug.kiro = kiro.body
@@ -194,16 +208,32 @@ async def prepare(
         req=req,
         kiro=kiro,
         creds=creds,
+        routes=routes,
         options=options,
         kiro_model=built.resolved.kiro_id,
+        served_model=built.resolved.served,
         thinking=thinking_enabled(req, built.resolved.thinking),
         input_tokens=built.input_tokens,
-        context_window=state.catalog.context_window(built.resolved.kiro_id),
+        context_window=state.catalog.context_window(models, built.resolved.kiro_id),
         started=started,
         continuable=options.auto_continue and bool(req.tools),
         debug=debug,
         responses=built.responses,
     )
+
+
+async def _resolve(
+    state: GatewayState, creds: KiroCredentials, options: RuntimeOptions, protocol: Protocol, name: str
+) -> tuple[ResolvedModel, AccountModels]:
+    """The model the request names, against its account's list (docs/models.md)."""
+    try:
+        return await state.catalog.resolve(
+            creds, name, options.model_aliases, options.default_model, options.thinking_suffix
+        )
+    except InvalidRequestError as exc:
+        if protocol is Protocol.OPENAI:
+            exc.status = 404  # OpenAI SDKs expect model_not_found
+        raise
 
 
 async def _previous(state: GatewayState, raw: bytes) -> list[dict[str, Any]] | None:
@@ -232,6 +262,7 @@ def new_translator(call: ChatCall) -> Translator:
         return translator_for(
             call.responses,
             call.req,
+            model=call.served_model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
@@ -240,7 +271,7 @@ def new_translator(call: ChatCall) -> Translator:
     if call.protocol is Protocol.ANTHROPIC:
         anthropic = AnthropicStream if call.req.stream else AnthropicCollector
         translator = anthropic(
-            model=call.req.model,
+            model=call.served_model,
             input_tokens=call.input_tokens,
             tool_names=call.kiro.tool_names,
             thinking=call.thinking,
@@ -253,7 +284,7 @@ def new_translator(call: ChatCall) -> Translator:
         return translator
     openai = OpenAIStream if call.req.stream else OpenAICollector
     return openai(
-        model=call.req.model,
+        model=call.served_model,
         input_tokens=call.input_tokens,
         tool_names=call.kiro.tool_names,
         thinking=call.thinking,
@@ -266,20 +297,53 @@ def new_translator(call: ChatCall) -> Translator:
 
 
 async def open_upstream(state: GatewayState, call: ChatCall) -> UpstreamResponse:
-    """Call Kiro; in standalone mode a rejected access token is refreshed once and the call repeated."""
+    """Call Kiro; in standalone mode a rejected access token is refreshed once and the call repeated,
+    and a failure that takes an env token out of rotation moves the call to the next usable token."""
+    pool = state.contexts.pool
+    while True:
+        try:
+            upstream = await _open_as(state, call)
+            break
+        except UpstreamError as exc:
+            account = call.creds.refresh
+            if pool is None or account is None or not pool.report(account, exc):
+                raise _explain(exc, call) from None
+            try:
+                creds = await pool.credentials(state.tokens)
+            except UpstreamError:
+                raise _explain(exc, call) from None  # no token left: the client hears what Kiro said
+            if not _retarget(state, call, creds):
+                raise _explain(exc, call) from None
+    state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
+    return upstream
+
+
+async def _open_as(state: GatewayState, call: ChatCall) -> UpstreamResponse:
     try:
-        upstream = await state.client.open_chat(call.kiro.payload, call.creds, body=call.kiro.body)
+        return await state.client.open_chat(call.kiro.payload, call.creds, call.routes, body=call.kiro.body)
     except UpstreamError as exc:
         account = call.creds.refresh
         if exc.kind is not FailureKind.INVALID_TOKEN or account is None:
-            raise _explain(exc, call) from None
+            raise
         call.creds = await state.tokens.credentials(account, proxy_url=call.creds.proxy_url, force=True)
-        try:
-            upstream = await state.client.open_chat(call.kiro.payload, call.creds)
-        except UpstreamError as retry_exc:
-            raise _explain(retry_exc, call) from None
-    state.metrics.child(state.metrics.ttfb, call.route).observe(time.perf_counter() - call.started)
-    return upstream
+        return await state.client.open_chat(call.kiro.payload, call.creds, call.routes)
+
+
+def _retarget(state: GatewayState, call: ChatCall, creds: KiroCredentials) -> bool:
+    """Send the call as another standalone account: its credentials, its profile in the payload and the
+    endpoints of its region. False (nothing changed) when its profile names a region we cannot call."""
+    try:
+        routes = state.client.routes(creds, call.options.endpoint_order, call.options.endpoint_origins)
+    except InvalidRequestError:
+        return False
+    payload = call.kiro.payload
+    if creds.profile_arn:
+        payload["profileArn"] = creds.profile_arn
+    else:
+        payload.pop("profileArn", None)
+    call.creds, call.routes = creds, routes
+    call.kiro = dataclasses.replace(call.kiro, body=orjson.dumps(payload))
+    return True
 
 
 def _explain(exc: UpstreamError, call: ChatCall) -> UpstreamError:
@@ -298,6 +362,7 @@ def _relay(state: GatewayState, call: ChatCall, translator: Translator) -> Relay
         translator,
         body=call.kiro.body if call.continuable else b"",
         creds=call.creds,
+        routes=call.routes,
         ping_interval=settings.ping_interval,
         idle_timeout=settings.idle_read_timeout,
         max_continuations=settings.max_continuations if call.continuable else 0,
@@ -364,6 +429,7 @@ def _count(
         return
     fields: dict[str, object] = {
         "route": call.route,
+        "asked": call.req.model[:128],
         "model": call.kiro_model,
         "status": status,
         "account": call.creds.account_id or "-",
@@ -405,6 +471,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         relay = _relay(state, call, translator)
         try:
             upstream = await open_upstream(state, call)
+            relay.retarget(call.creds, call.routes, call.kiro.body)
             call.release_request()
             async for _ in relay.run(upstream):
                 pass
@@ -439,6 +506,7 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         _count_verdict(state, verdict)
     usage = translator.usage
     headers = {
+        SERVED_MODEL_HEADER: call.served_model,
         "X-Kiro-Usage-Input-Tokens": str(spent.input_tokens + usage.input_tokens),
         "X-Kiro-Usage-Output-Tokens": str(spent.output_tokens + usage.output_tokens),
         "X-Kiro-Usage-Credits": f"{spent.credits + relay.credits:.6f}",
@@ -510,7 +578,9 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
             opening.result()
         except UpstreamError as exc:
             return _failed(state, call, exc)
-    return SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+    response = SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
+    response.raw_headers.append((SERVED_MODEL_HEADER.lower().encode(), call.served_model.encode()))
+    return response
 
 
 async def _remember(state: GatewayState, call: ChatCall, translator: Translator) -> None:
@@ -543,6 +613,7 @@ async def _sse(
             await asyncio.wait({opening}, timeout=state.settings.ping_interval)
         try:
             upstream = opening.result()
+            relay.retarget(call.creds, call.routes, call.kiro.body)
             call.release_request()
             async for out in relay.run(upstream):
                 yield head + out if head else out
@@ -596,7 +667,7 @@ async def handle_chat(request: Request, state: GatewayState, protocol: Protocol,
         return prepared
     # until the response is committed, a client (or router) that leaves stops the Kiro call: no retry,
     # endpoint fallback or backoff sleep runs for nobody (a committed stream has its own watcher)
-    answered = await until_client_leaves(request.receive, respond(state, prepared))
+    answered = await until_client_leaves(request.receive, respond(state, prepared), after=WATCH_AFTER_SECONDS)
     if answered is None:
         logger.info(
             "client left before the answer began; Kiro call abandoned",

@@ -14,17 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
-import orjson
 
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
 from shared.errors import AuthRefreshError, FailureKind
-from shared.kiro.endpoints import KiroEndpoints
+from shared.kiro.auth import KiroAuth, json_or_text, parse_token
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_EXPIRES_IN = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +73,17 @@ class TokenCache:
 
     def __init__(
         self,
-        endpoints: KiroEndpoints,
+        auth: KiroAuth,
         post_json: PostJSON,
         *,
         margin_seconds: float,
-        user_agent: str,
+        machine_id: str,
         on_refresh: Callable[[str], None] | None = None,
     ) -> None:
-        self._endpoints = endpoints
+        self._auth = auth
         self._post_json = post_json
         self._margin = margin_seconds
-        self._user_agent = user_agent
+        self._machine_id = machine_id
         self._on_refresh = on_refresh
         self._tokens: dict[str, _Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -122,52 +119,43 @@ class TokenCache:
         self, account: StandaloneAccount, current: _Token | None, proxy_url: str | None
     ) -> _Token:
         refresh_token = current.refresh_token if current else account.refresh_token
+        # the refresher's requests and its reading of the answer (shared/kiro/auth.py): one implementation
         if account.auth_kind is AuthKind.SOCIAL:
-            url = self._endpoints.social_refresh(account.auth_region)
-            body: dict[str, object] = {"refreshToken": refresh_token}
+            request = self._auth.social_refresh(
+                refresh_token, account.auth_region, account.machine_id or self._machine_id
+            )
         elif account.auth_kind is AuthKind.IDC:
             if not account.client_id or not account.client_secret:
                 raise AuthRefreshError(
                     FailureKind.INVALID_TOKEN, "IdC refresh needs KIRO_CLIENT_ID and KIRO_CLIENT_SECRET"
                 )
-            url = self._endpoints.oidc_token(account.auth_region)
-            body = {
-                "clientId": account.client_id,
-                "clientSecret": account.client_secret,
-                "refreshToken": refresh_token,
-                "grantType": "refresh_token",
-            }
+            request = self._auth.oidc_refresh(
+                account.client_id, account.client_secret, refresh_token, account.auth_region
+            )
         else:
             raise AuthRefreshError(
                 FailureKind.INVALID_TOKEN, "standalone mode supports social and idc refresh tokens only"
             )
         try:
-            status, raw = await self._post_json(url, body, {"User-Agent": self._user_agent}, proxy_url)
+            status, raw = await self._post_json(request.url, request.json or {}, request.headers, proxy_url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count("error")
             raise AuthRefreshError(FailureKind.UPSTREAM_ERROR, f"token refresh failed: {exc!r}") from exc
-        if status != 200:
-            self._count("rejected" if status in (400, 401, 403) else "error")
-            kind = FailureKind.INVALID_TOKEN if status in (400, 401, 403) else FailureKind.UPSTREAM_ERROR
-            logger.warning(
-                "token refresh rejected", extra=log_fields(status=status, auth_kind=account.auth_kind)
-            )
-            raise AuthRefreshError(kind, f"token refresh answered HTTP {status}", status=status)
         try:
-            data = orjson.loads(raw)
-            access_token = str(data["accessToken"])
-            expires_in = float(data.get("expiresIn") or DEFAULT_EXPIRES_IN)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            self._count("error")
-            raise AuthRefreshError(
-                FailureKind.UPSTREAM_ERROR, f"token refresh answer unusable: {exc!r}"
-            ) from None
+            tokens = parse_token(status, json_or_text(raw))
+        except AuthRefreshError as exc:
+            self._count("rejected" if exc.kind is FailureKind.INVALID_TOKEN else "error")
+            logger.warning(
+                "token refresh refused",
+                extra=log_fields(status=status, auth_kind=account.auth_kind, kind=exc.kind.value),
+            )
+            raise
         self._count("ok")
         return _Token(
-            access_token=access_token,
-            expires_at=time.time() + expires_in,
-            refresh_token=str(data.get("refreshToken") or refresh_token),
-            profile_arn=data.get("profileArn") or (current.profile_arn if current else None),
+            access_token=tokens.access_token,
+            expires_at=time.time() + tokens.expires_in,
+            refresh_token=tokens.refresh_token or refresh_token,
+            profile_arn=tokens.profile_arn or (current.profile_arn if current else None),
         )
 
     def _count(self, outcome: str) -> None:

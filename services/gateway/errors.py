@@ -6,13 +6,12 @@ The shapes themselves are `shared/client_errors.py`. Upstream failures also carr
 
 from __future__ import annotations
 
-import math
 import time
 
 import orjson
 from starlette.responses import Response
 
-from shared.client_errors import FAILURE_SHAPES, Protocol, error_payload
+from shared.client_errors import FAILURE_SHAPES, Protocol, error_payload, retry_headers
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import request_id_var
 
@@ -101,9 +100,8 @@ def failure_headers(exc: UpstreamError) -> dict[str, str]:
     headers = {"X-Kiro-Failure": exc.kind.value, "X-Kiro-Failure-Reason": header_text(exc.message)}
     retry_after = retry_after_of(exc)
     if retry_after is not None:
-        seconds = max(1, math.ceil(retry_after))
-        headers["retry-after"] = str(seconds)
-        headers["X-Kiro-Retry-After"] = str(seconds)
+        headers.update(retry_headers(retry_after))
+        headers["X-Kiro-Retry-After"] = headers["retry-after"]
     if exc.reset_at:
         headers["X-Kiro-Reset-At"] = str(int(exc.reset_at))
     if shape.should_retry is not None:

@@ -7,7 +7,7 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from shared.metrics import DURATION_BUCKETS, counter, gauge, histogram, new_registry
+from shared.metrics import DURATION_BUCKETS, LabelCache, counter, gauge, histogram, new_registry
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -17,7 +17,7 @@ class GatewayMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or new_registry()
-        self._children: dict[tuple[object, ...], MetricWrapperBase] = {}
+        self.child = LabelCache()
         r = self.registry
         self.requests = counter(
             r,
@@ -40,7 +40,7 @@ class GatewayMetrics:
         self.upstream_fallbacks = counter(
             r,
             "kiro_gateway_upstream_fallbacks_total",
-            "switches to the other chat endpoint by the endpoint left and failure kind",
+            "switches to the next chat endpoint by the endpoint left and failure kind",
             ("endpoint", "kind"),
         )
         self.continuations = counter(
@@ -83,14 +83,9 @@ class GatewayMetrics:
         self.token_refreshes = counter(
             r, "kiro_gateway_token_refreshes_total", "standalone token refreshes by outcome", ("outcome",)
         )
-
-    def child(self, metric: M, *labels: str) -> M:
-        """`metric.labels(*labels)` looked up once: `labels()` locks and rebuilds its key on every call.
-
-        Label values are bounded (routes, statuses, models, failure kinds), so the cache is too.
-        """
-        key = (metric, *labels)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*labels)
-        return found  # type: ignore[return-value]
+        self.tokens_set_aside = counter(
+            r,
+            "kiro_gateway_standalone_tokens_set_aside_total",
+            "KIRO_REFRESH_TOKENS tokens taken out of rotation, by failure kind (dead: until restart)",
+            ("kind",),
+        )

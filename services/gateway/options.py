@@ -9,6 +9,7 @@ with a valid client key (client_keys.py); it may then use the env account or bri
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -17,13 +18,17 @@ from starlette.datastructures import Headers
 from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
+from services.gateway.token_pool import TokenPool
+from shared import runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
+from shared.errors import KiroStackError
 from shared.http_auth import presented_key
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(KiroStackError):
     """The request carries no usable Kiro credentials and no standalone account is configured."""
 
 
@@ -34,7 +39,7 @@ class Caller(enum.Enum):
     CLIENT = "client"  # a standalone client with a valid client key
 
 
-class Unauthorized(Exception):
+class Unauthorized(KiroStackError):
     """Neither our router (X-Internal-Key) nor a client with a valid client key (HTTP 401)."""
 
 
@@ -47,12 +52,15 @@ class RuntimeOptions:
     default_model: str
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
+    #: ENDPOINT_ORDER and ENDPOINT_ORIGINS, already checked (shared/kiro/endpoint_table.py)
+    endpoint_order: str = runtime_options.ENDPOINT_ORDER
+    endpoint_origins: dict[str, str] = field(default_factory=dict)
 
 
 class RequestContextFactory:
     """Turns request headers into credentials and options, caching parsed option headers."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, on_set_aside: Callable[[str], None] | None = None) -> None:
         self._internal_key = settings.secret("internal_api_key")
         self.client_keys = ClientKeys(
             settings.secret("proxy_api_key"), parse_digests(settings.proxy_api_keys_sha256)
@@ -63,21 +71,11 @@ class RequestContextFactory:
             default_model=settings.default_model,
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
+            endpoint_order=settings.endpoint_order,
+            endpoint_origins=dict(settings.endpoint_origins),
         )
-        refresh = settings.secret("kiro_refresh_token")
-        self._env_account = (
-            StandaloneAccount(
-                refresh_token=refresh,
-                auth_kind=AuthKind(settings.kiro_auth_kind),
-                client_id=settings.kiro_client_id,
-                client_secret=settings.secret("kiro_client_secret") or None,
-                auth_region=settings.kiro_auth_region,
-                profile_arn=settings.kiro_profile_arn,
-                machine_id=settings.kiro_machine_id,
-            )
-            if refresh
-            else None
-        )
+        #: the env accounts (KIRO_REFRESH_TOKEN / KIRO_REFRESH_TOKENS); None when there are none
+        self.pool = _env_pool(settings, on_set_aside)
         self._options_cache: dict[str, RuntimeOptions] = {}
 
     def trusted(self, headers: Headers) -> bool:
@@ -105,10 +103,12 @@ class RequestContextFactory:
             raise Unauthorized("invalid client API key")
         return Caller.CLIENT
 
-    def credentials(self, headers: Headers, caller: Caller) -> KiroCredentials | StandaloneAccount:
-        """Pooled credentials from the router, else a standalone account to refresh.
+    def credentials(
+        self, headers: Headers, caller: Caller
+    ) -> KiroCredentials | StandaloneAccount | TokenPool:
+        """Pooled credentials from the router, else a standalone account to refresh, else the env accounts.
 
-        For both callers a sent `X-Kiro-Refresh-Token` goes before the env account.
+        For both callers a sent `X-Kiro-Refresh-Token` goes before the env accounts.
         """
         if caller is Caller.ROUTER:
             access = headers.get("x-kiro-access-token")
@@ -131,10 +131,11 @@ class RequestContextFactory:
                 client_secret=headers.get("x-kiro-client-secret") or None,
                 profile_arn=headers.get("x-kiro-profile-arn") or None,
             )
-        if self._env_account is not None:
-            return self._env_account
+        if self.pool is not None:
+            return self.pool
         raise MissingCredentials(
-            "no Kiro credentials: send X-Kiro-Refresh-Token, or configure KIRO_REFRESH_TOKEN on the gateway"
+            "no Kiro credentials: send X-Kiro-Refresh-Token, or configure KIRO_REFRESH_TOKEN(S) "
+            "on the gateway"
         )
 
     def proxy_url(self, headers: Headers, trusted: bool) -> str | None:
@@ -176,7 +177,49 @@ class RequestContextFactory:
                 if isinstance(aliases, dict)
                 else d.model_aliases
             ),
+            endpoint_order=_order(data.get("endpoint_order"), d.endpoint_order),
+            endpoint_origins=_origins(data.get("endpoint_origins"), d.endpoint_origins),
         )
+
+
+def _env_pool(settings: GatewaySettings, on_set_aside: Callable[[str], None] | None) -> TokenPool | None:
+    """The env accounts; KIRO_PROFILE_ARN and KIRO_MACHINE_ID belong to KIRO_REFRESH_TOKEN's account
+    (listed tokens learn their profile from the refresh and get a machine id of their own)."""
+    tokens = settings.env_tokens()
+    if not tokens:
+        return None
+    single = settings.secret("kiro_refresh_token")
+    accounts = [
+        (
+            StandaloneAccount(
+                refresh_token=t.token,
+                auth_kind=AuthKind(settings.kiro_auth_kind),
+                client_id=settings.kiro_client_id,
+                client_secret=settings.secret("kiro_client_secret") or None,
+                auth_region=settings.kiro_auth_region,
+                profile_arn=settings.kiro_profile_arn if t.token == single else None,
+                machine_id=settings.kiro_machine_id if t.token == single else None,
+            ),
+            t.weight,
+        )
+        for t in tokens
+    ]
+    return TokenPool(accounts, cooldown_seconds=settings.token_cooldown_seconds, on_set_aside=on_set_aside)
+
+
+def _order(value: object, default: str) -> str:
+    """The router's endpoint order, or `default` when it sent none or one that is not valid here."""
+    try:
+        return parse_order(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
+
+
+def _origins(value: object, default: dict[str, str]) -> dict[str, str]:
+    try:
+        return parse_origins(value) if isinstance(value, dict) else default
+    except ValueError:
+        return default
 
 
 def _str(value: object, default: str) -> str:

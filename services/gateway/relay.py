@@ -27,6 +27,7 @@ from services.gateway.translate import AnthropicStream, OpenAIStream
 from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.web_search import SearchRounds
 from shared.errors import EventStreamError, FailureKind, UpstreamError
+from shared.kiro.endpoints import ChatRoute
 from shared.kiro.events import KiroEventStream, Metering, StreamError
 from shared.logging import log_fields
 
@@ -46,6 +47,7 @@ class Relay:
         *,
         body: bytes,
         creds: KiroCredentials,
+        routes: tuple[ChatRoute, ...],
         ping_interval: float,
         idle_timeout: float,
         max_continuations: int,
@@ -56,6 +58,7 @@ class Relay:
         self.translator = translator
         self._body = body  # the Kiro request as sent: a continuation starts from it
         self._creds = creds
+        self._routes = routes
         self._ping_interval = ping_interval
         self._idle_timeout = idle_timeout
         self._continuations_left = max_continuations
@@ -65,6 +68,15 @@ class Relay:
         self.stream_error: StreamError | None = None
         self._loop = asyncio.get_running_loop()
         self._sent_at = self._loop.time()  # when bytes last went to the client (the response start)
+
+    def retarget(self, creds: KiroCredentials, routes: tuple[ChatRoute, ...], body: bytes) -> None:
+        """The first call went to another account (a refresh, or the next standalone token): follow-up
+        calls use its credentials, its endpoints and its request."""
+        self._creds, self._routes = creds, routes
+        if self._body:
+            self._body = body
+        if self._searches is not None:
+            self._searches.creds = creds
 
     def sent(self) -> None:
         """Bytes just went to the client (the caller's own writes, e.g. pings before Kiro answered)."""
@@ -115,7 +127,7 @@ class Relay:
 
     async def _open(self, payload: dict[str, Any], body: bytes) -> AsyncIterator[bytes]:
         """Open a follow-up Kiro call into `self.upstream`, yielding pings while Kiro is slow to answer."""
-        opening = asyncio.ensure_future(self._client.open_chat(payload, self._creds, body=body))
+        opening = asyncio.ensure_future(self._client.open_chat(payload, self._creds, self._routes, body=body))
         try:
             while not (await asyncio.wait({opening}, timeout=max(0.0, self._until_ping())))[0]:
                 yield self.translator.ping()

@@ -1,12 +1,11 @@
-"""Request ids: taken from the router's `X-Request-Id` or made here, echoed on every response, logged."""
+"""Request ids (`shared.request_ids`: the router's X-Request-Id, else a new one), echoed on each response."""
 
 from __future__ import annotations
-
-import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import request_id_var
+from shared.request_ids import request_id
 
 _OPENAI_PATHS = ("/v1/chat/completions",)
 _ANTHROPIC_PATHS = ("/v1/messages",)
@@ -19,18 +18,6 @@ def response_header_names(path: str) -> tuple[bytes, ...]:
     if path.startswith(_OPENAI_PATHS):
         return (b"x-request-id",)
     return (b"x-request-id", b"request-id")
-
-
-def request_id(scope: Scope) -> str:
-    """The router's `X-Request-Id` (at most 128 chars), else a new one."""
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            rid: str = value.decode("latin-1")[:128]
-            if rid:
-                return rid
-            break
-    # an id only correlates log lines: no need for the OS entropy (a syscall) uuid4 draws on
-    return f"req_{random.getrandbits(96):024x}"
 
 
 def id_headers(path: str, rid: str) -> list[tuple[bytes, bytes]]:

@@ -65,6 +65,7 @@ def translator_for(
     responses: ResponsesRequest,
     req: ChatRequest,
     *,
+    model: str,
     input_tokens: int,
     tool_names: ToolNameMap,
     thinking: bool,
@@ -76,7 +77,7 @@ def translator_for(
         )
     kind = ResponsesStream if req.stream else ResponsesCollector
     return kind(
-        req.model,
+        model,
         input_tokens,
         tool_names,
         thinking,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from shared.errors import KiroStackError
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 Items = list[dict[str, Any]]
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(KiroStackError):
     """The store did not answer (Redis down or past its deadline): the follow-up cannot be served now."""
 
 

@@ -7,8 +7,10 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from services.gateway.client_keys import parse_digests
+from services.gateway.token_pool import WeightedToken, parse_token_list
 from shared import runtime_options
 from shared.errors import ConfigError
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import ThinkingFormat
 from shared.settings import CommonSettings
 
@@ -31,8 +33,14 @@ class GatewaySettings(CommonSettings):
     offload_threads: int = Field(2, ge=1, description="worker threads for big requests (bounds their CPU)")
 
     # upstream behaviour
-    endpoint_order: Literal["auto", "codewhisperer", "amazonq"] = Field(
-        "auto", description="chat endpoint tried first; the other is the throttling fallback"
+    endpoint_order: str = Field(
+        runtime_options.ENDPOINT_ORDER,
+        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
+        "comma-separated list of codewhisperer, amazonq, kiro",
+    )
+    endpoint_origins: dict[str, str] = Field(
+        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
+        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
     )
     retry_attempts: int = Field(3, ge=1, description="attempts per endpoint on transient failures")
     retry_base_delay: float = Field(0.5, ge=0, description="seconds; doubles per retry, with jitter")
@@ -52,7 +60,11 @@ class GatewaySettings(CommonSettings):
         runtime_options.AUTO_CONTINUE, description="continue a tool call Kiro's output cap cut off"
     )
     max_continuations: int = Field(3, ge=0, description="continuation requests per response")
-    models_cache_ttl: float = Field(3600.0, ge=0, description="seconds a ListAvailableModels answer is kept")
+    models_cache_ttl: float = Field(
+        3600.0,
+        ge=0,
+        description="seconds an account's model list asked of Kiro by the gateway itself is kept",
+    )
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
@@ -102,7 +114,7 @@ class GatewaySettings(CommonSettings):
         description="memory store: total bytes kept (least recently used go first)",
     )
 
-    # standalone mode (no router): client keys, and one account from the environment
+    # standalone mode (no router): client keys, and accounts from the environment
     proxy_api_key: SecretStr | None = Field(
         None, description="standalone: client key clients send as x-api-key or Authorization: Bearer"
     )
@@ -110,6 +122,17 @@ class GatewaySettings(CommonSettings):
         "", description="standalone: comma-separated SHA-256 hex digests of more accepted client keys"
     )
     kiro_refresh_token: SecretStr | None = Field(None, description="standalone: the account's refresh token")
+    kiro_refresh_tokens: SecretStr | None = Field(
+        None,
+        description="standalone: several accounts' refresh tokens, comma or newline separated, each "
+        "`token` or `token:weight` (weighted round robin; KIRO_REFRESH_TOKEN joins the list)",
+    )
+    token_cooldown_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="standalone: a token Kiro throttled (without Retry-After) or whose refresh failed "
+        "is skipped this long",
+    )
     kiro_client_id: str | None = Field(None, description="standalone OIDC (Builder ID / IdC) client id")
     kiro_client_secret: SecretStr | None = Field(None, description="standalone OIDC client secret")
     kiro_auth_kind: Literal["social", "idc", "external_idp"] = Field(
@@ -125,17 +148,40 @@ class GatewaySettings(CommonSettings):
         """The Responses store in use: `auto` means Redis when REDIS_URL was set (the stack), else memory."""
         if self.responses_store != "auto":
             return self.responses_store
-        return "redis" if "redis_url" in self.model_fields_set else "memory"
+        return "redis" if self.in_stack() else "memory"
+
+    def in_stack(self) -> bool:
+        """REDIS_URL was set: the gateway runs behind the router, next to the refresher's Redis."""
+        return "redis_url" in self.model_fields_set
+
+    def env_tokens(self) -> list[WeightedToken]:
+        """The standalone accounts' refresh tokens: KIRO_REFRESH_TOKEN (weight 1) then KIRO_REFRESH_TOKENS.
+
+        Raises ConfigError for an entry that cannot be a token (so a typo refuses to start).
+        """
+        single = self.secret("kiro_refresh_token")
+        listed = parse_token_list(self.secret("kiro_refresh_tokens"))
+        tokens = [WeightedToken(single, 1)] if single else []
+        return tokens + [t for t in listed if t.token != single]
 
     def check(self) -> None:
         """Production needs a way to authenticate callers, and an env account only behind a client key."""
         super().check()
+        try:
+            self.endpoint_order = parse_order(self.endpoint_order)
+            self.endpoint_origins = parse_origins(self.endpoint_origins)
+        except ValueError as exc:
+            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
         digests = parse_digests(self.proxy_api_keys_sha256)  # malformed digests refuse to start anywhere
         client_keys = bool(self.secret("proxy_api_key") or digests)
+        env_accounts = bool(self.env_tokens())
+        if self.secret("kiro_refresh_tokens") and not env_accounts:
+            raise ConfigError("KIRO_REFRESH_TOKENS is set but holds no token")
         if self.kiro_env == "production":
-            if self.secret("kiro_refresh_token") and not client_keys:
+            if env_accounts and not client_keys:
+                name = "KIRO_REFRESH_TOKEN" if self.secret("kiro_refresh_token") else "KIRO_REFRESH_TOKENS"
                 raise ConfigError(
-                    "KIRO_REFRESH_TOKEN is set but no client key: anyone reaching this gateway would spend "
+                    f"{name} is set but no client key: anyone reaching this gateway would spend "
                     "the account; set PROXY_API_KEY (or PROXY_API_KEYS_SHA256)"
                 )
             if not (self.secret("internal_api_key") or client_keys):
@@ -143,5 +189,5 @@ class GatewaySettings(CommonSettings):
                     "the gateway needs INTERNAL_API_KEY (behind the router) or PROXY_API_KEY / "
                     "PROXY_API_KEYS_SHA256 (standalone clients)"
                 )
-        if self.kiro_auth_kind == "external_idp" and self.secret("kiro_refresh_token"):
+        if self.kiro_auth_kind == "external_idp" and env_accounts:
             raise ConfigError("standalone mode refreshes social and idc tokens only (KIRO_AUTH_KIND)")

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Callable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from services.gateway.disconnect import cancel_on_disconnect, fired
+from shared.disconnect import ClientWatch
 
 logger = logging.getLogger(__name__)
 
@@ -45,25 +45,21 @@ class SSEResponse(Response):
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task))
+        watch = ClientWatch(receive)
         try:
-            await self._stream(send, watcher)
+            await self._stream(send, watch)
         except asyncio.CancelledError:
             # our own cancellation (the client left) ends the response quietly; any other goes on
-            if not fired(watcher) or task.uncancel() > 0:
+            if not watch.ours():
                 raise
         finally:
-            watcher.cancel()
-            if watcher.done() and not watcher.cancelled() and watcher.exception() is not None:
-                logger.warning("disconnect watcher failed", exc_info=watcher.exception())
+            watch.stop()
             try:  # a generator left at a `yield` (last chunk sent, or a failed send) cleans up now
                 await self._content.aclose()
             finally:
                 self._on_close()
 
-    async def _stream(self, send: Send, watcher: asyncio.Task[None]) -> None:
+    async def _stream(self, send: Send, watch: ClientWatch) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         last = b""
         async for chunk in self._content:
@@ -71,5 +67,5 @@ class SSEResponse(Response):
                 last = chunk
                 break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        watcher.cancel()  # a server reports "disconnect" to receive() once the body is complete
+        watch.stop()  # a server reports "disconnect" to receive() once the body is complete
         await send({"type": "http.response.body", "body": last, "more_body": False})

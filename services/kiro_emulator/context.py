@@ -45,9 +45,20 @@ def new_record(request: web.Request, endpoint: str, body: Any, raw: bytes) -> di
         "query": {str(k): v for k, v in request.query.items()},
         "headers": {str(k): v for k, v in request.headers.items()},
         "body": body if body is not NOT_JSON else raw[:_RECORDED_TEXT].decode(errors="replace"),
+        "origin": _origin(request, body),
+        "amz_target": request.headers.get("X-Amz-Target"),
         "status": None,
         "ts": time.time(),
     }
+
+
+def _origin(request: web.Request, body: Any) -> str | None:
+    """The `origin` a request names: the chat body's current message, else the `origin` query parameter."""
+    try:
+        origin = body["conversationState"]["currentMessage"]["userInputMessage"]["origin"]
+    except (KeyError, TypeError):
+        return request.query.get("origin")
+    return origin if isinstance(origin, str) else None
 
 
 class Exchange:

@@ -1,4 +1,4 @@
-"""The Kiro API endpoints: generateAssistantResponse (both styles), ListAvailableModels, getUsageLimits."""
+"""The Kiro API endpoints: generateAssistantResponse (every host), ListAvailableModels, getUsageLimits."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 ORIGINS = {
     "chat_codewhisperer": frozenset({"AI_EDITOR"}),
     "chat_amazonq": frozenset({"AI_EDITOR", "CLI"}),
+    # the runtime.{region}.kiro.dev host: which origins it takes is not known, so neither is refused
+    "chat_kiro": frozenset({"AI_EDITOR", "CLI"}),
 }
 
 
@@ -137,17 +139,20 @@ def _scripted(script: Script, chat: ChatRequest, echo: str, default_context: flo
     )
 
 
-async def models(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    account, valid = _authorized(state, request)
-    exchange = Exchange(request, "models", account, None, b"")
-    try:
-        await exchange.apply_fault()
-        account = _check_account(account, valid)
-    except ErrorAnswer as answer:
-        return exchange.error(answer)
-    exchange.finish(200)
-    return json_response(models_body(list(account.models.values())))
+def models_handler(endpoint: str) -> Handler:
+    async def models(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        account, valid = _authorized(state, request)
+        exchange = Exchange(request, endpoint, account, None, b"")
+        try:
+            await exchange.apply_fault()
+            account = _check_account(account, valid)
+        except ErrorAnswer as answer:
+            return exchange.error(answer)
+        exchange.finish(200)
+        return json_response(models_body(list(account.models.values())))
+
+    return models
 
 
 async def usage_limits(request: web.Request) -> web.Response:
@@ -164,7 +169,8 @@ async def usage_limits(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post(EMULATOR_PATHS["chat_codewhisperer"], chat_handler("chat_codewhisperer"))
-    app.router.add_post(EMULATOR_PATHS["chat_amazonq"], chat_handler("chat_amazonq"))
-    app.router.add_get(EMULATOR_PATHS["models"], models)
+    for chat in ORIGINS:
+        app.router.add_post(EMULATOR_PATHS[chat], chat_handler(chat))
+    app.router.add_get(EMULATOR_PATHS["models"], models_handler("models"))
+    app.router.add_get(EMULATOR_PATHS["models_kiro"], models_handler("models_kiro"))
     app.router.add_get(EMULATOR_PATHS["usage"], usage_limits)

@@ -1,4 +1,4 @@
-"""`python -m services.refresher [worker|import|add|export|restore|list|delete|refresh]`.
+"""`python -m services.refresher [worker|import|add|export|restore|list|delete|refresh|check]`.
 
 Without a subcommand the worker runs. Secrets are never taken from the command line (other users can
 read it): refresh tokens and client secrets come from a file or stdin (`-`), backup passphrases from an
@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from services.refresher.check import check_account
+from services.refresher.context import Refresher
 from services.refresher.settings import RefresherSettings
 from services.refresher.worker import run_worker
 from shared.accounts.importers import ImportFormatError
@@ -27,6 +29,7 @@ from shared.accounts.ops import AccountOps, ImportReport, parse_json_bytes
 from shared.crypto import SecretBox
 from shared.errors import KiroStackError
 from shared.keys import Keys
+from shared.kiro.probe import KiroError
 from shared.kiro.regions import is_region
 from shared.redis import create_queue_redis, create_redis, redis_version_once_up
 
@@ -81,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("refresh", help="ask the worker to refresh an account")
     ref.add_argument("account_id")
     ref.add_argument("--force", action="store_true")
+
+    chk = sub.add_parser("check", help="check an account against Kiro: token, models, usage, one chat")
+    chk.add_argument("account", help="account id, label or email")
+    chk.add_argument("--json", action="store_true", help="print the stored result as JSON")
     return parser
 
 
@@ -173,9 +180,66 @@ async def _list(ops: AccountOps, as_json: bool) -> None:
         print(f"{i.id:<26} INVALID: {i.reason}")
 
 
+async def resolve_account(ops: AccountOps, ref: str) -> str:
+    """The id of the account `ref` names: its id, else its only account by label or email (any case)."""
+    if await ops.store.exists(ref):
+        return ref
+    wanted = ref.casefold()
+    matches = [
+        a.id for a in (await ops.store.list()).accounts if wanted in (a.label.casefold(), a.email.casefold())
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise KiroStackError(f"no account with id, label or email {ref!r}")
+    raise KiroStackError(f"{ref!r} names {len(matches)} accounts ({', '.join(matches)}): give the id")
+
+
+async def _check(settings: RefresherSettings, ops: AccountOps, args: argparse.Namespace) -> int:
+    account_id = await resolve_account(ops, args.account)
+    refresher = Refresher.build(settings, ops.arq_pool)
+    try:
+        result = await check_account(refresher, account_id, source="cli")
+    finally:
+        await refresher.close()
+    if result is None:
+        raise KiroStackError(f"the account {account_id!r} was deleted")
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_check(result))
+    return 0 if result["ok"] else 1
+
+
+def format_check(result: dict[str, Any]) -> str:
+    """A check result for people: one line per step, then each chat attempt and each error."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(result["checked_at"]))
+    name = f" ({result['label']})" if result.get("label") else ""
+    verdict = "OK" if result["ok"] else "FAILED"
+    lines = [f"account {result['account_id']}{name}: {verdict}  [{when}, {result['duration_ms']} ms]"]
+    for step in result["steps"]:
+        lines.append(f"  {step['name']:<7} {step['status']:<8} {step['latency_ms']:>6} ms  {step['detail']}")
+        for attempt in step.get("attempts") or ():
+            error = attempt.get("error")
+            said = _error_text(error) if error else f"answered {attempt.get('answer', '')!r}"
+            lines.append(
+                f"          {attempt['endpoint']} ({attempt['origin']}, {attempt['host']}) "
+                f"{attempt['status']} {attempt.get('latency_ms', 0)} ms: {said}"
+            )
+        if step["error"] and not step.get("attempts"):
+            lines.append(f"          Kiro said: {_error_text(step['error'])}")
+    return "\n".join(lines)
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    return str(KiroError(**error))
+
+
 async def run_command(settings: RefresherSettings, args: argparse.Namespace) -> int:
     """Run one CLI subcommand; returns the exit status."""
     async with _ops(settings) as ops:
+        if args.command == "check":
+            return await _check(settings, ops, args)
         result: Any = None
         if args.command == "import":
             result = (await _import(ops, args)).as_dict()

@@ -9,7 +9,7 @@ from typing import cast
 
 from services.refresher.context import Refresher
 from services.refresher.usage import after_token
-from shared.errors import FailureKind, UpstreamError
+from shared.errors import FailureKind, KiroStackError, UpstreamError
 from shared.kiro.auth import DeviceFlowFailed, DeviceFlowPending, parse_device_token
 from shared.logging import log_fields
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 SLOW_DOWN_STEP = 5.0  # seconds added to the interval on `slow_down` (RFC 8628)
 
 
-class PollAgain(Exception):
+class PollAgain(KiroStackError):
     """The login is still pending: poll again after `delay` seconds."""
 
     def __init__(self, delay: float) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable
 from typing import Any, cast
 
 from arq.worker import Retry
 
+from services.refresher.check import check_account
 from services.refresher.context import Refresher
 from services.refresher.device import PollAgain, poll_device_flow
 from services.refresher.refresh import (
@@ -18,17 +20,22 @@ from services.refresher.refresh import (
     TransientRefreshError,
     horizon,
     refresh_account,
+    refresh_when_unlocked,
 )
 from services.refresher.resilient import REDIS_DOWN
-from services.refresher.usage import after_token
-from shared.jobs import enqueue_refresh, refresh_started
+from services.refresher.usage import after_token, renew_stale_model_lists
+from shared.jobs import (
+    USAGE_AFTER_QUOTA,
+    USAGE_SCHEDULED,
+    enqueue_refresh,
+    enqueue_usage_refresh,
+    refresh_started,
+)
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
-#: how often a job waiting for another worker's refresh lock looks again
-LOCK_POLL_SECONDS = 0.25
 
 
 def _refresher(ctx: dict[str, Any]) -> Refresher:
@@ -48,7 +55,7 @@ async def refresh_account_job(
     requested_at = ctx["enqueue_time"].timestamp() if ctx.get("enqueue_time") else time.time()
     try:
         await refresh_started(ctx["redis"], r.keys, account_id, force)  # the queue's Redis holds the mark
-        outcome = await _refresh_when_unlocked(r, account_id, force, requested_at)
+        outcome = await refresh_when_unlocked(r, account_id, force=force, requested_at=requested_at)
     except TransientRefreshError as exc:
         delay = retry_delay(r.settings.refresh_retry_base_seconds, int(ctx.get("job_try", 1)))
         log.warning(
@@ -63,21 +70,6 @@ async def refresh_account_job(
     if outcome is Outcome.LOCKED:  # a live holder on a slow upstream: look again later
         raise Retry(defer=r.settings.refresh_lock_ttl_seconds)
     return outcome.value
-
-
-async def _refresh_when_unlocked(r: Refresher, account_id: str, force: bool, requested_at: float) -> Outcome:
-    """`refresh_account`, waiting up to one lock lifetime while another worker holds the account's lock.
-
-    A live holder finishes and we find the token fresh; a crashed holder stops renewing its lock, which
-    lapses within that lifetime, and we refresh. Waiting here rather than through an arq retry keeps a
-    forced refresh after a crash within seconds of the lock lapsing, and spends no try.
-    """
-    deadline = time.monotonic() + r.settings.refresh_lock_ttl_seconds
-    while True:
-        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
-        if outcome is not Outcome.LOCKED or time.monotonic() >= deadline:
-            return outcome
-        await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
 async def refresh_due_job(ctx: dict[str, Any]) -> int:
@@ -104,20 +96,35 @@ async def refresh_due_job(ctx: dict[str, Any]) -> int:
                 extra=log_fields(account=account_id, error=f"{type(outcome).__name__}: {outcome}"),
             )
     refreshed = sum(1 for o in outcomes if o is Outcome.REFRESHED)
-    log.info("periodic refresh", extra=log_fields(due=len(due), refreshed=refreshed))
+    models = 0
+    if r.settings.refresh_models:  # a refreshed account got its model list with its token
+        just_done = {a for a, o in zip(due, outcomes, strict=True) if o is Outcome.REFRESHED}
+        models = await renew_stale_model_lists(r, await usable_accounts(r, skip=just_done), gate)
+    log.info("periodic refresh", extra=log_fields(due=len(due), refreshed=refreshed, model_lists=models))
     return len(due)
 
 
 async def due_accounts(r: Refresher) -> list[str]:
     """Enabled, not parked accounts whose access token expires before the next run + margin."""
+    deadline = time.time() + horizon(r)
+    return [account_id for account_id, expires_at in await _in_rotation(r) if expires_at < deadline]
+
+
+async def usable_accounts(r: Refresher, skip: set[str]) -> list[str]:
+    """Enabled, not parked accounts holding an unexpired access token, but those in `skip`."""
+    now = time.time()
+    return [a for a, expires_at in await _in_rotation(r) if expires_at > now and a not in skip]
+
+
+async def _in_rotation(r: Refresher) -> list[tuple[str, float]]:
+    """(id, access token expiry) of every enabled, not parked account with a refresh token, by id."""
     ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
     pipe = r.redis.pipeline(transaction=False)
     for account_id in ids:
         pipe.hmget(r.keys.account(account_id), ["enabled", "state", "access_expires_at", "refresh_token_enc"])
     rows = await pipe.execute()
-    deadline = time.time() + horizon(r)
     parked = {s.value for s in PARKED_STATES}
-    due: list[str] = []
+    found: list[tuple[str, float]] = []
     for account_id, (enabled, state, expires, refresh_token) in zip(ids, rows, strict=True):
         if enabled != "1" or not refresh_token or state in parked:
             continue
@@ -125,15 +132,60 @@ async def due_accounts(r: Refresher) -> list[str]:
             expires_at = float(expires or 0)
         except ValueError:
             expires_at = 0.0
-        if expires_at < deadline:
+        found.append((account_id, expires_at))
+    return found
+
+
+async def refresh_usage_job(ctx: dict[str, Any], account_id: str, trigger: str = "") -> str:
+    """`refresh_usage(account_id, trigger)`: fetch usage limits and update the pool state."""
+    await after_token(_refresher(ctx), account_id, after_quota=trigger == USAGE_AFTER_QUOTA)
+    return "ok"
+
+
+async def usage_due_job(ctx: dict[str, Any]) -> int:
+    """Cron `usage_due`: queue a usage fetch for every account whose limits are older than
+    `usage_refresh_interval_seconds`, each at a random moment of the next tick so they do not all
+    call Kiro at once. Returns how many were due."""
+    r = _refresher(ctx)
+    due = await usage_due_accounts(r)
+    spread = r.settings.usage_tick_seconds()
+    for account_id in due:
+        await enqueue_usage_refresh(
+            ctx["redis"], r.keys, account_id, trigger=USAGE_SCHEDULED, defer_seconds=random.uniform(0, spread)
+        )
+    if due:
+        log.info("usage limits due", extra=log_fields(due=len(due)))
+    return len(due)
+
+
+async def usage_due_accounts(r: Refresher) -> list[str]:
+    """Enabled, not parked accounts with a live access token whose usage limits are older than the
+    interval (an expired token is the periodic refresh's job, which fetches the usage after it)."""
+    ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
+    pipe = r.redis.pipeline(transaction=False)
+    for account_id in ids:
+        pipe.hmget(
+            r.keys.account(account_id),
+            ["enabled", "state", "access_token_enc", "access_expires_at", "usage_updated_at"],
+        )
+    rows = await pipe.execute()
+    now = time.time()
+    stale_before = now - r.settings.usage_refresh_interval_seconds
+    parked = {s.value for s in PARKED_STATES}
+    due: list[str] = []
+    for account_id, (enabled, state, access_token, expires, updated) in zip(ids, rows, strict=True):
+        if enabled != "1" or not access_token or state in parked:
+            continue
+        if _number(expires) > now and _number(updated) <= stale_before:
             due.append(account_id)
     return due
 
 
-async def refresh_usage_job(ctx: dict[str, Any], account_id: str) -> str:
-    """`refresh_usage(account_id)`: fetch usage limits and update the pool state."""
-    await after_token(_refresher(ctx), account_id)
-    return "ok"
+def _number(raw: str | None) -> float:
+    try:
+        return float(raw or 0)
+    except ValueError:
+        return 0.0
 
 
 async def poll_device_flow_job(ctx: dict[str, Any], flow_id: str) -> str:
@@ -142,3 +194,14 @@ async def poll_device_flow_job(ctx: dict[str, Any], flow_id: str) -> str:
         return await poll_device_flow(_refresher(ctx), flow_id)
     except PollAgain as again:
         raise Retry(defer=again.delay) from again
+
+
+async def check_account_job(ctx: dict[str, Any], account_id: str, source: str = "") -> dict[str, Any] | None:
+    """`check_account(account_id, source)`: the account check; its result (None: no such account)."""
+    result = await check_account(_refresher(ctx), account_id, source=source)
+    if result is not None:
+        log.info(
+            "account checked",
+            extra=log_fields(account=account_id, ok=result["ok"], source=source, ms=result["duration_ms"]),
+        )
+    return result

@@ -25,7 +25,7 @@ from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.accounts.store import MalformedAccountError
 from shared.accounts.tokens import WriteResult
 from shared.crypto import SecretDecryptError
-from shared.errors import AuthRefreshError, FailureKind, UpstreamError
+from shared.errors import AuthRefreshError, FailureKind, KiroStackError, UpstreamError
 from shared.kiro.auth import TokenSet, parse_token
 from shared.logging import log_fields
 from shared.tasks import Backoff
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: how long a refresh holds on to an upstream answer while Redis is unreachable (see `_write_patiently`)
 WRITE_PATIENCE_SECONDS = 60.0
+
+#: how often a refresh waiting for another worker's refresh lock looks again
+LOCK_POLL_SECONDS = 0.25
 
 #: States whose accounts the periodic run leaves alone (an operator or a re-login has to act first).
 PARKED_STATES = frozenset({AccountState.DISABLED, AccountState.NEEDS_RELOGIN, AccountState.INVALID})
@@ -48,7 +51,7 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"  # missing, malformed, disabled or parked account
 
 
-class TransientRefreshError(Exception):
+class TransientRefreshError(KiroStackError):
     """A refresh failed for a reason that may pass (network, 5xx, throttling): retry later."""
 
 
@@ -116,6 +119,23 @@ async def refresh_account(
         await r.states.end_cooldown(account_id, INVALID_TOKEN_REASON)
         await after_token(r, account_id)
     return outcome
+
+
+async def refresh_when_unlocked(
+    r: Refresher, account_id: str, *, force: bool = False, requested_at: float = 0.0
+) -> Outcome:
+    """`refresh_account`, waiting up to one lock lifetime while another worker holds the account's lock.
+
+    A live holder finishes and we find the token fresh; a crashed holder stops renewing its lock, which
+    lapses within that lifetime, and we refresh. Waiting here rather than through an arq retry keeps a
+    forced refresh after a crash within seconds of the lock lapsing, and spends no try.
+    """
+    deadline = time.monotonic() + r.settings.refresh_lock_ttl_seconds
+    while True:
+        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
+        if outcome is not Outcome.LOCKED or time.monotonic() >= deadline:
+            return outcome
+        await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
 async def _fresh(r: Refresher, account_id: str, *, force: bool) -> Outcome:

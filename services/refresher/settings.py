@@ -6,7 +6,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from shared import runtime_options
 from shared.errors import ConfigError
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.settings import CommonSettings
 
 
@@ -38,8 +40,28 @@ class RefresherSettings(CommonSettings):
     force_refresh_grace_seconds: float = Field(
         5.0, ge=0, description="a forced refresh is skipped if the token is younger than this"
     )
-    refresh_models: bool = Field(True, description="refresh the ListAvailableModels cache after a refresh")
-    models_cache_ttl_seconds: int = Field(3600, ge=60, description="lifetime of the models cache")
+    usage_refresh_interval_seconds: int = Field(
+        900,
+        ge=0,
+        description="fetch each account's usage limits this often, between token refreshes, spread over "
+        "a minute (0 = only after a token refresh or a quota error; below 60 it must divide a minute)",
+    )
+    refresh_models: bool = Field(
+        True, description="cache each account's model list for the gateways (after a refresh, and when stale)"
+    )
+    models_cache_ttl_seconds: int = Field(
+        3600, ge=60, description="lifetime of a cached model list (renewed at half of it)"
+    )
+    # the account check's chat tries the routes the gateways try (the panel's values win while set)
+    endpoint_order: str = Field(
+        runtime_options.ENDPOINT_ORDER,
+        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
+        "comma-separated list of codewhisperer, amazonq, kiro",
+    )
+    endpoint_origins: dict[str, str] = Field(
+        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
+        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
+    )
     device_flow_max_polls: int = Field(400, ge=1, description="polls of one device login before giving up")
     worker_poll_delay_seconds: float = Field(0.2, gt=0, description="how often an idle worker looks for jobs")
     refresher_metrics_host: str = Field("127.0.0.1", description="metrics listen address")
@@ -48,6 +70,18 @@ class RefresherSettings(CommonSettings):
     def check(self) -> None:
         super().check()
         cron_schedule(self.refresh_interval_seconds)
+        interval = self.usage_refresh_interval_seconds
+        if 0 < interval < 60 and 60 % interval:
+            raise ConfigError(f"USAGE_REFRESH_INTERVAL_SECONDS={interval}: below 60 it must divide a minute")
+        try:
+            self.endpoint_order = parse_order(self.endpoint_order)
+            self.endpoint_origins = parse_origins(self.endpoint_origins)
+        except ValueError as exc:
+            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
+
+    def usage_tick_seconds(self) -> int:
+        """How often the usage schedule looks for accounts due (and the window their fetches spread over)."""
+        return min(self.usage_refresh_interval_seconds, 60)
 
 
 def cron_schedule(interval: int) -> dict[str, set[int]]:

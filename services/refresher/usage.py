@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -12,6 +13,7 @@ from shared.accounts.model import Account, AccountState
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.kiro.auth import UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.models import encode_catalogue, model_infos
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,12 @@ DEFAULT_EXHAUSTED_SECONDS = 3600.0  # out of quota without a reset date: look ag
 ACTIVATE_FROM = frozenset({AccountState.PENDING, AccountState.NEEDS_RELOGIN, AccountState.EXHAUSTED})
 
 
-async def after_token(r: Refresher, account_id: str) -> None:
-    """Fetch usage limits, store them, and put the account in (or out of) the pool accordingly."""
+async def after_token(r: Refresher, account_id: str, *, after_quota: bool = False) -> None:
+    """Fetch usage limits, store them, and put the account in (or out of) the pool accordingly.
+
+    `after_quota`: Kiro just said "out of quota"; the account stays out until the end of that verdict
+    even if getUsageLimits (which can lag) still shows quota left.
+    """
     try:
         account = await r.store.get(account_id)
     except MalformedAccountError:
@@ -38,7 +44,7 @@ async def after_token(r: Refresher, account_id: str) -> None:
     else:
         r.metrics.usage_fetches.labels("ok").inc()
         await store_usage(r, account, usage)
-    await apply_state(r, account, usage)
+    await apply_state(r, account, usage, after_quota=after_quota)
     if r.settings.refresh_models:
         await refresh_models_cache(r, account)
 
@@ -79,7 +85,9 @@ async def store_usage(r: Refresher, account: Account, usage: UsageLimits) -> Non
         await r.redis.set(r.keys.usage_limits(account.id), orjson.dumps(snapshot))
 
 
-async def apply_state(r: Refresher, account: Account, usage: UsageLimits | None) -> None:
+async def apply_state(
+    r: Refresher, account: Account, usage: UsageLimits | None, *, after_quota: bool = False
+) -> None:
     """Exhausted → out of the pool until the reset; otherwise a waiting account enters the pool."""
     if not account.enabled:
         if account.state is not AccountState.DISABLED:
@@ -89,16 +97,21 @@ async def apply_state(r: Refresher, account: Account, usage: UsageLimits | None)
         until = usage.reset_at if usage.reset_at > time.time() else time.time() + DEFAULT_EXHAUSTED_SECONDS
         await r.states.exhaust(account.id, until, f"quota used: {usage.current:g}/{usage.limit:g}")
         return
-    if account.state is AccountState.EXHAUSTED and usage is None:
+    if account.state is AccountState.EXHAUSTED and (
+        usage is None or (after_quota and account.exhausted_until > time.time())
+    ):
         return  # still out of quota as far as we know
     if account.state in ACTIVATE_FROM:
         await r.states.activate(account.id)
 
 
-async def refresh_models_cache(r: Refresher, account: Account) -> None:
-    """Fill the ListAvailableModels cache when it is empty (one call per cache lifetime, not per refresh)."""
-    if await r.redis.exists(r.keys.models_cache()):
-        return
+async def refresh_models_cache(r: Refresher, account: Account) -> bool:
+    """ListAvailableModels for the account, cached under `keys.account_models(id)` for the gateways.
+
+    Entitlements differ between accounts, so each has its own list. The value expires after
+    `models_cache_ttl_seconds`: with the refresher gone, gateways stop trusting it and ask Kiro
+    themselves. A failed call leaves the last list in place (until it expires). True when written.
+    """
     request = r.auth.list_models(
         r.store.access_token(account),
         api_region=_api_region(r, account),
@@ -107,12 +120,43 @@ async def refresh_models_cache(r: Refresher, account: Account) -> None:
         machine_id=account.machine_id,
     )
     try:
-        models = parse_models(*await r.http.send(request, proxy_url=r.store.proxy_url(account) or None))
+        raw = parse_models(*await r.http.send(request, proxy_url=r.store.proxy_url(account) or None))
     except UpstreamError as exc:
         log.info("models list unavailable", extra=log_fields(account=account.id, error=exc.message))
-        return
-    payload = orjson.dumps({"models": models, "fetched_at": time.time()})
-    await r.redis.set(r.keys.models_cache(), payload, ex=r.settings.models_cache_ttl_seconds)
+        return False
+    models = model_infos(raw)
+    if not models:
+        return False
+    payload = encode_catalogue(models, time.time())
+    await r.redis.set(r.keys.account_models(account.id), payload, ex=r.settings.models_cache_ttl_seconds)
+    return True
+
+
+async def renew_stale_model_lists(r: Refresher, account_ids: list[str], gate: asyncio.Semaphore) -> int:
+    """For the periodic run: renew each list that is missing or past half its lifetime; how many renewed.
+
+    An account's token lives longer than the run's interval, so most runs refresh no token and the list
+    written after the last refresh would expire; this keeps it in place while the account is usable.
+    """
+    pipe = r.redis.pipeline(transaction=False)
+    for account_id in account_ids:
+        pipe.ttl(r.keys.account_models(account_id))
+    ttls = await pipe.execute()
+    stale = [
+        a for a, ttl in zip(account_ids, ttls, strict=True) if ttl < r.settings.models_cache_ttl_seconds / 2
+    ]
+
+    async def one(account_id: str) -> bool:
+        async with gate:
+            try:
+                account = await r.store.get(account_id)
+            except MalformedAccountError:
+                return False
+            if account is None or not account.enabled or not account.access_token_enc:
+                return False
+            return await refresh_models_cache(r, account)
+
+    return sum(await asyncio.gather(*(one(account_id) for account_id in stale)))
 
 
 def _api_region(r: Refresher, account: Account) -> str:

@@ -77,6 +77,14 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             timeout=call_timeout * 2,
         ),
         func(
+            jobs.check_account_job,
+            name=names.CHECK_ACCOUNT,
+            keep_result=names.CHECK_RESULT_SECONDS,
+            max_tries=1,  # an operator asked: a failure is the answer, not a reason to try again
+            # a refresh (lock wait, refresh, usage, models), models, usage, up to two chat routes
+            timeout=settings.refresh_lock_ttl_seconds + call_timeout * 8 + 10,
+        ),
+        func(
             jobs.poll_device_flow_job,
             name=names.POLL_DEVICE_FLOW,
             keep_result=0,
@@ -95,6 +103,17 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             **cron_schedule(settings.refresh_interval_seconds),  # type: ignore[arg-type]
         )
     ]
+    if settings.usage_refresh_interval_seconds:
+        cron_jobs.append(
+            cron(
+                jobs.usage_due_job,
+                name=keys.cron_job_name(names.USAGE_DUE),
+                unique=True,
+                keep_result=0,
+                timeout=settings.refresh_due_timeout_seconds,
+                **cron_schedule(settings.usage_tick_seconds()),  # type: ignore[arg-type]
+            )
+        )
     return ResilientWorker(
         functions=functions,
         cron_jobs=cron_jobs,

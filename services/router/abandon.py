@@ -10,17 +10,16 @@ they finish, and the next `cancellable` section or `check` ends the request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from starlette.types import Receive
 
-from shared.disconnect import disconnected
+from shared.disconnect import ClientWatch
+from shared.errors import KiroStackError
 
 
-class Abandoned(Exception):
+class Abandoned(KiroStackError):
     """The client disconnected before the first byte."""
 
 
@@ -29,51 +28,38 @@ WATCH_AFTER_SECONDS = 0.2
 
 
 class Abandonment:
-    """Watches one request's connection (from `WATCH_AFTER_SECONDS` on, in a task) until `stop()`."""
+    """Watches one request's connection (from `WATCH_AFTER_SECONDS` on) until `stop()`.
+
+    Only inside a `cancellable` section does a disconnect cancel the request's task; elsewhere it is
+    noticed at the next `check` (or section).
+    """
 
     def __init__(self, receive: Receive) -> None:
-        task = asyncio.current_task()
-        assert task is not None  # an ASGI app always runs inside a task
-        self._task: asyncio.Task[Any] = task
-        self.gone = False
-        self._inside = False
-        self._cancelled = False  # we cancelled the request's task
-        self._receive = receive
-        self._watch: asyncio.Future[None] | None = None
-        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, self._start)
+        self._watch = ClientWatch(receive, after=WATCH_AFTER_SECONDS, armed=False)
 
-    def _start(self) -> None:
-        self._watch = asyncio.ensure_future(self._wait(self._receive))
-
-    async def _wait(self, receive: Receive) -> None:
-        with contextlib.suppress(OSError):  # a failing transport is a client gone too
-            await disconnected(receive)
-        self.gone = True
-        if self._inside:
-            self._cancelled = True
-            self._task.cancel()
+    @property
+    def gone(self) -> bool:
+        return self._watch.gone
 
     def check(self) -> None:
         """Raise `Abandoned` when the client has gone."""
-        if self.gone:
+        if self._watch.gone:
             raise Abandoned
 
     @contextmanager
     def cancellable(self) -> Iterator[None]:
         """A section (gateway call, waiting for a busy account) that a disconnect interrupts at once."""
         self.check()
-        self._inside = True
+        self._watch.armed = True
         try:
             yield
         except asyncio.CancelledError:
-            if self._cancelled and self._task.uncancel() == 0:  # ours alone: not a shutdown
+            if self._watch.ours():  # ours alone: not a shutdown
                 raise Abandoned from None
             raise
         finally:
-            self._inside = False
+            self._watch.armed = False
 
     def stop(self) -> None:
         """Stop watching (the relay watches the client from its first byte on)."""
-        self._timer.cancel()
-        if self._watch is not None:
-            self._watch.cancel()
+        self._watch.stop()

@@ -22,7 +22,6 @@ from services.router.context import AppContext
 from services.router.credentials import CredentialCache
 from services.router.errors import ClientError, error_response, protocol_of, unavailable_status
 from services.router.gateways import Gateways
-from services.router.hot import Front
 from services.router.metrics import RouterMetrics
 from services.router.metrics_listener import start_metrics_listener
 from services.router.pending_releases import PendingReleases
@@ -36,6 +35,7 @@ from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
+from shared.hot import HotRoutes
 from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
@@ -96,7 +96,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin_openapi.router)
     app.mount("/admin", PanelFiles(directory=admin.UI_DIR, html=True), name="admin-ui")
-    app.add_middleware(Front, hot=proxy.HOT_ROUTES)
+    app.add_middleware(HotRoutes, routes=proxy.HOT_ROUTES)  # first: later middlewares wrap the hot routes
     return app
 
 

@@ -15,6 +15,7 @@ from services.router.request_ids import request_id
 from shared.accounts.pool import Lease, PickMiss
 from shared.clientkeys import Admission, ClientKey
 from shared.crypto import sha256_hex
+from shared.hot import STARTED
 from shared.http_auth import presented_key
 
 _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead of letting them spin
@@ -78,7 +79,7 @@ async def authorize_and_pick(
 async def _log_refusal(
     ctx: AppContext, request: Request, key: ClientKey, error: ClientError, *, route: str, model: str
 ) -> None:
-    started: float = request.scope.get("kiro.started", time.perf_counter())
+    started: float = request.scope.get(STARTED, time.perf_counter())
     done = Finished(
         route=route,
         model=safe_model(model),

@@ -6,23 +6,17 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-from shared.client_errors import Protocol, error_payload, sse_error
+from shared.client_errors import Protocol, error_payload, retry_headers, sse_error
+from shared.client_errors import protocol_of as protocol_for
+from shared.errors import KiroStackError
 
 
 def protocol_of(request: Request) -> Protocol:
-    """Which error shape the caller understands: by path, and for shared paths by Anthropic headers."""
-    path = request.url.path
-    if path.startswith("/v1/messages"):
-        return Protocol.ANTHROPIC
-    if path.startswith(("/v1/chat", "/v1/completions", "/v1/responses")):
-        return Protocol.OPENAI
-    headers = request.headers
-    if "anthropic-version" in headers or "x-api-key" in headers:
-        return Protocol.ANTHROPIC
-    return Protocol.OPENAI
+    """Which error shape the caller understands (`shared.client_errors.protocol_of`)."""
+    return protocol_for(request.url.path, request.headers)
 
 
-class ClientError(Exception):
+class ClientError(KiroStackError):
     """An answer the router gives without a gateway (auth, limits, no account, bad body).
 
     `kind` overrides the Anthropic error type the status implies; `code` is OpenAI's `code`.
@@ -59,9 +53,7 @@ def unavailable_status(protocol: Protocol, *, retryable: bool) -> tuple[int, str
 def error_response(protocol: Protocol, error: ClientError, request_id: str) -> Response:
     headers = {"request-id": request_id, "x-request-id": request_id}
     if error.retry_after is not None:
-        seconds = max(1, round(error.retry_after))
-        headers["retry-after"] = str(seconds)
-        headers["retry-after-ms"] = str(max(1, int(error.retry_after * 1000)))
+        headers.update(retry_headers(error.retry_after))
     if error.should_retry is not None:
         headers["x-should-retry"] = "true" if error.should_retry else "false"
     if error.status == 401 and protocol is Protocol.ANTHROPIC:

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from services.router.context import AppContext
 from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.errors import FailureKind
-from shared.jobs import enqueue_refresh
+from shared.jobs import enqueue_refresh, enqueue_usage_refresh
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ async def apply_failure(
         await ctx.states.exhaust(
             account_id, await _quota_back_at(ctx, account_id, reset_at), "quota exhausted"
         )
+        # the figures and reset date the panel shows, fetched now rather than at the next refresh
+        await enqueue_usage_refresh(ctx.arq, ctx.keys, account_id)
     elif kind is FailureKind.THROTTLED:
         await ctx.pool.cool_down(
             account_id,

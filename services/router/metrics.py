@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import DURATION_BUCKETS, FAST_BUCKETS, LATENCY_BUCKETS, counter, gauge, histogram
+from shared.metrics import (
+    DURATION_BUCKETS,
+    FAST_BUCKETS,
+    LATENCY_BUCKETS,
+    LabelCache,
+    counter,
+    gauge,
+    histogram,
+)
 
 M = TypeVar("M", Counter, Gauge, Histogram)
 
@@ -16,7 +24,7 @@ class RouterMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.child = LabelCache()
         self.requests = counter(
             registry,
             "kiro_router_requests_total",
@@ -84,14 +92,3 @@ class RouterMetrics:
             "Background loops restarted after an unexpected exception",
             ("loop",),
         )
-
-    def child(self, metric: M, *values: str) -> M:
-        """`metric.labels(*values)`, kept: per request, a dict hit instead of label checks under a lock.
-
-        Safe because the router never removes a labelled child.
-        """
-        key = (id(metric), values)
-        found: M | None = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*values)
-        return found

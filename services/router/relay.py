@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import orjson
@@ -17,14 +16,16 @@ from starlette.types import Receive, Scope, Send
 from services.router.context import AppContext
 from services.router.errors import in_band_error
 from services.router.failures import apply_failure
+from services.router.hints import safe_model
 from services.router.internal_lines import InternalLines
 from services.router.reqlog import SERVED, Finished
 from services.router.upstream import Upstream, response_headers
 from shared.accounts.pool import Lease
 from shared.client_errors import Protocol
 from shared.clientkeys import ClientKey
-from shared.disconnect import disconnected
+from shared.disconnect import ClientWatch
 from shared.errors import FailureKind
+from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields, request_id_var
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class RelayResponse(Response):
         content_type = upstream.response.headers.get("Content-Type", "")
         self.is_sse = content_type.startswith("text/event-stream")
         self.usage = Usage()
+        self.served_model = safe_model(upstream.response.headers.get(SERVED_MODEL_HEADER, ""))
         self.ttfb = -1.0  # seconds from arrival to the first relayed byte; -1 until then
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,9 +79,7 @@ class RelayResponse(Response):
             ctx.metrics.child(ctx.metrics.inflight, account).inc()
         relay = asyncio.current_task()
         assert relay is not None  # an ASGI app always runs inside a task
-        hang_up = _HangUp(relay)
-        watch = asyncio.create_task(disconnected(receive))
-        watch.add_done_callback(hang_up.fire)
+        watch = ClientWatch(receive)  # a hang-up cancels this task
         renewal = _Renewal(ctx, self.lease) if self.lease else None
         ctx.open_streams.add(relay)
         outcome = "disconnected"
@@ -87,13 +87,12 @@ class RelayResponse(Response):
             # pumped in this task (no task and wait per request); a hang-up cancels it
             outcome = await self._pump(send)
         except asyncio.CancelledError:
-            if not hang_up.fired or relay.uncancel() > 0:  # not (only) ours: let it through
+            if not watch.ours():  # not (only) the client: let it through
                 raise
             log.info("client disconnected mid-stream", extra=log_fields(account=account, route=ex.route))
         finally:
-            hang_up.armed = False
+            watch.stop()
             ctx.open_streams.discard(relay)
-            watch.cancel()
             if renewal is not None:
                 renewal.stop()
             self.upstream.release()
@@ -178,6 +177,7 @@ class RelayResponse(Response):
                 outcome=outcome,
                 account=account or "-",
                 model=ex.model or "-",
+                served_model=self.served_model or "-",
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 seconds=round(seconds, 3),
@@ -220,6 +220,7 @@ class RelayResponse(Response):
         return Finished(
             route=ex.route,
             model=ex.model,
+            served_model=self.served_model,
             key=ex.key,
             request_id=ex.request_id,
             status=self.status_code,
@@ -243,23 +244,6 @@ class RelayResponse(Response):
             return
         if kind.is_account_level:  # through the same outlier policy as failures before the first byte
             await apply_failure(self.ctx, self.lease.account_id, kind, reason=usage.reason)
-
-
-class _HangUp:
-    """Cancels the relaying task when the client disconnects, until disarmed once the relay is over."""
-
-    def __init__(self, relay: asyncio.Task[Any]) -> None:
-        self.relay = relay
-        self.armed = True
-        self.fired = False
-
-    def fire(self, watch: asyncio.Task[None]) -> None:
-        if watch.cancelled():
-            return
-        watch.exception()  # a failing `receive` ends the relay as a disconnect does (and is retrieved)
-        if self.armed:
-            self.fired = True
-            self.relay.cancel()
 
 
 class _Renewal:

@@ -1,6 +1,7 @@
 """The request log: one entry per finished request in a capped Redis stream, read back by the admin API.
 
-An entry says who (client key name and id), what (route, model), where (account, accounts failed over),
+An entry says who (client key name and id), what (route, model asked for and the model that served it,
+as the gateway named it), where (account, accounts failed over),
 how it ended (status, outcome, reason), how much (tokens, credits) and how fast (TTFB, duration).
 Never prompt or answer content, never a key or a token. A served request's entry is appended by the
 settle script (`Pool.release(log_entry=...)`), in the round trip that frees its lease.
@@ -39,6 +40,7 @@ _DEFAULTS: dict[str, Any] = {
     "key_id": "",
     "route": "",
     "model": "",
+    "served_model": "",
     "account": "",
     "tried": [],
     "status": 0,
@@ -66,6 +68,7 @@ class Finished:
     request_id: str
     status: int
     outcome: str
+    served_model: str = ""  # the Kiro model the gateway served `model` with ("" when none served)
     account: str = ""
     trail: tuple[str, ...] = ()  # "account:reason" of each account failed over, in order
     reason: str = ""  # why the router ended the request itself (an error code)
@@ -106,6 +109,7 @@ class RequestLog:
             "key_id": key.id if key else "",
             "route": done.route,
             "model": done.model,
+            "served_model": done.served_model,
             "account": done.account,
             "tried": done.trail,
             "status": done.status,

@@ -18,7 +18,14 @@ from shared.accounts.pool import Pool
 from shared.keys import Keys
 
 #: fields of the settings hash forwarded to gateways in `X-Kiro-Options`
-_OPTION_FIELDS = ("thinking_suffix", "openai_thinking_format", "default_model", "auto_continue")
+_OPTION_FIELDS = (
+    "thinking_suffix",
+    "openai_thinking_format",
+    "default_model",
+    "auto_continue",
+    "endpoint_order",
+    "endpoint_origins",
+)
 
 
 class RuntimeSettings:

@@ -12,6 +12,7 @@ import aiohttp
 from services.router.context import AppContext
 from services.router.credentials import Credentials
 from shared.client_errors import PROTOCOL_HEADER, Protocol
+from shared.errors import KiroStackError
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ _DROP_RESPONSE = frozenset(
 )
 
 
-class GatewayUnreachable(Exception):
+class GatewayUnreachable(KiroStackError):
     """No gateway accepted the request (connection refused, reset or timed out before the headers)."""
 
 

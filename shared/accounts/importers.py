@@ -14,10 +14,11 @@ from typing import Any
 
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
+from shared.errors import KiroStackError
 from shared.kiro.regions import check_region, profile_arn_region
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(KiroStackError, ValueError):
     """The input is not in the expected format at all (a single bad entry is skipped instead)."""
 
 

@@ -9,6 +9,7 @@ compare-and-set on `token_version`.
 from __future__ import annotations
 
 import enum
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -150,7 +151,15 @@ class Account:
         data["has_access_token"] = bool(self.access_token_enc)
         data["has_client_secret"] = bool(self.client_secret_enc)
         data["has_proxy_url"] = bool(self.proxy_url_enc or self.proxy_url)
+        data["usage_reset_days"] = self.usage_reset_days()
         return data
+
+    def usage_reset_days(self, now: float | None = None) -> int | None:
+        """Whole days (rounded up) until the quota resets (getUsageLimits' `nextDateReset`); None unknown."""
+        if not self.usage_reset_at:
+            return None
+        left = self.usage_reset_at - (time.time() if now is None else now)
+        return max(0, math.ceil(left / 86400))
 
 
 def mask_proxy_url(url: str) -> str:

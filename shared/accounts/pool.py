@@ -17,7 +17,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from shared.accounts.model import AccountState
-from shared.accounts.scripts import register, source
+from shared.accounts.scripts import argv, register, source, with_schema
 from shared.keys import Keys
 
 #: per-account daily stats are kept this long
@@ -42,7 +42,7 @@ def composed_script(client: Redis, main: str, *parts: str) -> AsyncScript:
     between them, so several steps cost one round trip without a second copy of their logic.
     """
     functions = "".join(f"local function {part}(KEYS, ARGV)\n{source(part)}\nend\n" for part in parts)
-    return client.register_script(_COMPOSE_PRELUDE + functions + source(main))
+    return client.register_script(with_schema(_COMPOSE_PRELUDE + functions + source(main)))
 
 
 async def run_script(script: AsyncScript, keys: list[str], args: list[str | int | float]) -> Any:
@@ -103,8 +103,12 @@ class Pool:
         # key templates from keys.py, split around the account id so the scripts never re-spell them
         marker = "\x00"
         head, data_sfx = keys.account(marker).split(marker)
-        self._key_parts = [head, data_sfx, keys.account_leases(marker).split(marker)[1]]
-        self._key_parts.append(keys.account_rate(marker).split(marker)[1])
+        self._key_parts = {
+            "head": head,
+            "data_sfx": data_sfx,
+            "lease_sfx": keys.account_leases(marker).split(marker)[1],
+            "rate_sfx": keys.account_rate(marker).split(marker)[1],
+        }
 
     def set_governor_defaults(self, max_concurrency: int, min_interval_ms: int) -> None:
         """The concurrency cap and start spacing of accounts without their own, from the next pick on."""
@@ -124,17 +128,18 @@ class Pool:
         sticky = self._keys.sticky(conversation) if conversation and lim.sticky_ttl_seconds > 0 else ""
         return ScriptCall(
             [self._keys.pool(), sticky, self._keys.pool_weights()],
-            [
-                *self._key_parts,
-                secrets.token_hex(8),
-                int(lim.lease_ttl_seconds * 1000),
-                lim.max_concurrency,
-                lim.min_interval_ms,
-                lim.jitter_ratio,
-                lim.token_margin_seconds,
-                lim.sticky_ttl_seconds,
-                *exclude,
-            ],
+            argv(
+                "pick",
+                **self._key_parts,
+                lease_id=secrets.token_hex(8),
+                ttl_ms=int(lim.lease_ttl_seconds * 1000),
+                def_cap=lim.max_concurrency,
+                def_interval=lim.min_interval_ms,
+                jitter=lim.jitter_ratio,
+                margin=lim.token_margin_seconds,
+                sticky_ttl=lim.sticky_ttl_seconds,
+                tried=list(exclude),
+            ),
         )
 
     @staticmethod
@@ -167,15 +172,16 @@ class Pool:
             self._keys.account_stats(account, today()),
             self._keys.pool(),
         ]
-        args: list[str | int | float] = [
-            account,
-            lease.lease_id,
-            outcome,
-            input_tokens,
-            output_tokens,
-            credits,
-            STATS_TTL_SECONDS,
-        ]
+        args = argv(
+            "release",
+            account_id=account,
+            lease_id=lease.lease_id,
+            outcome=outcome,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            credits=credits,
+            stats_ttl=STATS_TTL_SECONDS,
+        )
         if key_usage is None and log_entry is None:
             await run_script(self._release, keys, args)
             return
@@ -212,7 +218,16 @@ class Pool:
         """
         until = await self._report(
             keys=[self._keys.account(account_id), self._keys.pool()],
-            args=[account_id, reason, min_seconds, breaker_base, breaker_cap, jitter_ratio, after],
+            args=argv(
+                "report",
+                account_id=account_id,
+                reason=reason,
+                min_wait=min_seconds,
+                breaker_base=breaker_base,
+                breaker_cap=breaker_cap,
+                jitter=jitter_ratio,
+                after=after,
+            ),
         )
         return float(until) if until else None
 

@@ -10,7 +10,7 @@ import orjson
 from redis.asyncio import Redis
 
 from shared.accounts.model import AccountState
-from shared.accounts.scripts import register
+from shared.accounts.scripts import argv, register
 from shared.keys import Keys
 
 #: the cooldown of an account whose access token Kiro rejected; a stored new token ends it
@@ -39,7 +39,14 @@ class AccountStates:
         """Move the account to `state`; returns False when the account does not exist."""
         done = await self._set_state(
             keys=[self._keys.account(account_id), self._keys.pool()],
-            args=[account_id, state.value, reason, until, "1" if reset_failures else "0"],
+            args=argv(
+                "set_state",
+                id=account_id,
+                state=state.value,
+                reason=reason,
+                until_ts=until,
+                reset="1" if reset_failures else "0",
+            ),
         )
         if done and notify:
             await self.notify(account_id, "account_changed")

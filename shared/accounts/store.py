@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from shared.accounts.model import Account, mask_proxy_url
 from shared.accounts.scripts import register
 from shared.crypto import SecretBox, SecretDecryptError
+from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.kiro.regions import check_region
 
@@ -48,7 +49,7 @@ class AccountListing:
     invalid: list[InvalidRecord]
 
 
-class MalformedAccountError(ValueError):
+class MalformedAccountError(KiroStackError, ValueError):
     """A stored account record does not parse (the message names the field)."""
 
 

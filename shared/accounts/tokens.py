@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared.accounts.scripts import register
+from shared.accounts.scripts import argv, register
 from shared.crypto import SecretBox
 from shared.keys import Keys
 
@@ -51,13 +51,14 @@ class TokenStore:
         """Store a new access token (and the rotated refresh token) if `token_version` is unchanged."""
         written, version = await self._write(
             keys=[self._keys.account(account_id)],
-            args=[
-                expected_version,
-                self._box.encrypt(access_token),
-                repr(float(access_expires_at)),
-                self._box.encrypt(rotated_refresh_token) if rotated_refresh_token else "",
-                profile_arn,
-            ],
+            args=argv(
+                "write_tokens",
+                expected=expected_version,
+                access_token_enc=self._box.encrypt(access_token),
+                access_expires_at=repr(float(access_expires_at)),
+                refresh_token_enc=self._box.encrypt(rotated_refresh_token) if rotated_refresh_token else "",
+                profile_arn=profile_arn,
+            ),
         )
         return WriteResult(bool(written), int(version))
 

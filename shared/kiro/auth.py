@@ -8,6 +8,7 @@ the thin aiohttp caller with timeouts and an optional (per-call) proxy.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,16 @@ class AuthRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
     form: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """An HTTP answer as it came: status, headers (lower-case names), body bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,33 @@ class KiroAuth:
         url = self.endpoints.usage_limits(api_region, profile_arn or None)
         return AuthRequest("GET", url, self._api_headers(access_token, auth_kind, machine_id))
 
+    def chat(
+        self,
+        access_token: str,
+        url: str,
+        body: dict[str, Any],
+        *,
+        amz_target: str,
+        auth_kind: AuthKind = AuthKind.SOCIAL,
+        machine_id: str = "",
+    ) -> AuthRequest:
+        """generateAssistantResponse (§2, §3) for the account check, with the headers the gateway sends;
+        the answer is an event stream. `amz_target` "" = no `X-Amz-Target` header."""
+        headers = self._api_headers(access_token, auth_kind, machine_id)
+        headers |= {
+            "Content-Type": "application/json",
+            "Accept": "application/vnd.amazon.eventstream",
+            "x-amzn-codewhisperer-optout": "true",
+            "x-amzn-kiro-agent-mode": "vibe",
+            "amz-sdk-invocation-id": str(uuid.uuid4()),
+            "amz-sdk-request": "attempt=1; max=1",
+            "User-Agent": f"aws-sdk-js/{self.sdk_version} ua/2.1 os/linux lang/js md/nodejs "
+            f"api/codewhispererstreaming#{self.sdk_version} m/E {self._ua(machine_id)}",
+        }
+        if amz_target:
+            headers["X-Amz-Target"] = amz_target
+        return AuthRequest("POST", url, headers, json=body)
+
     def list_models(
         self,
         access_token: str,
@@ -218,13 +256,22 @@ class KiroAuth:
         profile_arn: str = "",
         auth_kind: AuthKind = AuthKind.SOCIAL,
         machine_id: str = "",
+        endpoint: str = "amazonq",
     ) -> AuthRequest:
-        """ListAvailableModels (§1)."""
-        url = self.endpoints.models(api_region, profile_arn or None)
+        """ListAvailableModels (§1) on the host that goes with chat `endpoint`."""
+        url = self.endpoints.models(api_region, profile_arn or None, endpoint)
         return AuthRequest("GET", url, self._api_headers(access_token, auth_kind, machine_id))
 
 
 # --- parsers ---------------------------------------------------------------------------------------
+
+
+def json_or_text(raw: bytes) -> Any:
+    """An answer body for the parsers: its JSON, or its first 500 characters when it is not JSON."""
+    try:
+        return orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace")[:500]
 
 
 def _error_code(body: Any) -> str:
@@ -384,6 +431,14 @@ class AuthHttp:
 
     async def send(self, request: AuthRequest, *, proxy_url: str | None = None) -> tuple[int, Any]:
         """Status and parsed JSON body (raw text when not JSON). Raises UpstreamError on network failure."""
+        answer = await self.exchange(request, proxy_url=proxy_url)
+        return answer.status, json_or_text(answer.body)
+
+    async def exchange(
+        self, request: AuthRequest, *, proxy_url: str | None = None, max_bytes: int | None = None
+    ) -> RawAnswer:
+        """Status, headers and body bytes (at most `max_bytes`, then `truncated`); UpstreamError on
+        network failure."""
         proxy = proxy_url or self._default_proxy
         session, http_proxy = self._session, None
         if proxy and proxy.startswith("socks"):
@@ -395,19 +450,19 @@ class AuthHttp:
             kwargs["data"] = orjson.dumps(request.json)
         elif request.form is not None:
             kwargs["data"] = request.form
+        truncated = False
         try:
             async with session.request(request.method, request.url, **kwargs) as response:
-                raw = await response.read()
-                status = response.status
+                if max_bytes is None:
+                    raw = await response.read()
+                else:
+                    raw, truncated = await _read_capped(response.content, max_bytes)
+                headers = {name.lower(): value for name, value in response.headers.items()}
+                return RawAnswer(response.status, headers, raw, truncated)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise UpstreamError(
                 FailureKind.UPSTREAM_ERROR, f"{type(exc).__name__} calling {_host(request.url)}"
             ) from exc
-        try:
-            body: Any = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            body = raw.decode(errors="replace")[:500]
-        return status, body
 
     def _socks_session(self, proxy: str) -> aiohttp.ClientSession:
         session = self._socks.get(proxy)
@@ -423,6 +478,17 @@ class AuthHttp:
         for session in self._socks.values():
             await session.close()
         self._socks.clear()
+
+
+async def _read_capped(content: aiohttp.StreamReader, max_bytes: int) -> tuple[bytes, bool]:
+    """At most `max_bytes` of a body, and whether more was left unread."""
+    raw = bytearray()
+    while len(raw) < max_bytes:
+        chunk = await content.read(max_bytes - len(raw))
+        if not chunk:
+            return bytes(raw), False
+        raw += chunk
+    return bytes(raw), not content.at_eof()
 
 
 def _host(url: str) -> str:

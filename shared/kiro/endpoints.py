@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from shared.kiro.endpoint_table import STYLE_BY_NAME, HostSetting, ordered_names
 from shared.kiro.regions import check_region, profile_arn_region
 from shared.settings import CommonSettings
 
 
-class ChatEndpoint(enum.StrEnum):
-    """The two chat endpoints of the dual-endpoint fallback (kiro-protocol.md §1.2)."""
+@dataclass(frozen=True, slots=True)
+class ChatRoute:
+    """One chat endpoint to try: where to POST, the `origin` the body carries and the `X-Amz-Target`
+    header ("" = not sent). `name` is the endpoint's name in ENDPOINT_ORDER and in metrics."""
 
-    CODEWHISPERER = "codewhisperer"
-    AMAZONQ = "amazonq"
-
-    @property
-    def origin(self) -> str:
-        return "AI_EDITOR" if self is ChatEndpoint.CODEWHISPERER else "CLI"
-
-    @property
-    def amz_target(self) -> str:
-        if self is ChatEndpoint.CODEWHISPERER:
-            return "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
-        return "AmazonQDeveloperStreamingService.SendMessage"
+    name: str  # "codewhisperer" | "amazonq" | "kiro"
+    url: str
+    origin: str
+    amz_target: str
 
 
 # Paths the emulator serves when KIRO_EMULATOR_URL replaces every host; it tells endpoints apart by path.
 EMULATOR_PATHS = {
     "chat_codewhisperer": "/codewhisperer/generateAssistantResponse",
     "chat_amazonq": "/q/generateAssistantResponse",
+    "chat_kiro": "/kiro/generateAssistantResponse",
     "models": "/ListAvailableModels",
+    "models_kiro": "/kiro/ListAvailableModels",
     "usage": "/getUsageLimits",
     "mcp": "/mcp",
     "social_refresh": "/auth/refreshToken",
@@ -63,6 +60,7 @@ class KiroEndpoints:
     oidc_host: str
     default_api_region: str = "us-east-1"
     emulator_url: str | None = None
+    runtime_host: str = "https://runtime.{region}.kiro.dev"
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> KiroEndpoints:
@@ -73,6 +71,7 @@ class KiroEndpoints:
             oidc_host=settings.kiro_oidc_host,
             default_api_region=settings.kiro_api_region,
             emulator_url=settings.kiro_emulator_url.rstrip("/") if settings.kiro_emulator_url else None,
+            runtime_host=settings.kiro_runtime_host,
         )
 
     def api_region(self, profile_arn: str | None = None, region: str | None = None) -> str:
@@ -82,20 +81,42 @@ class KiroEndpoints:
     def _emu(self, name: str) -> str | None:
         return f"{self.emulator_url}{EMULATOR_PATHS[name]}" if self.emulator_url else None
 
-    def chat(self, endpoint: ChatEndpoint, api_region: str) -> str:
+    def _host(self, host: HostSetting, api_region: str) -> str:
+        template = {"codewhisperer": self.codewhisperer_host, "q": self.q_host, "runtime": self.runtime_host}
+        return template[host].format(region=check_region(api_region, "API region"))
+
+    def chat_routes(
+        self, api_region: str, order: str = "auto", origins: Mapping[str, str] | None = None
+    ) -> tuple[ChatRoute, ...]:
+        """The chat endpoints to try, in order, for an account of `api_region`.
+
+        `order` is ENDPOINT_ORDER (`auto` = the region's default sequence; listed endpoints that do not
+        exist in the region are skipped); `origins` overrides an endpoint's origin by name. ValueError
+        on an unknown endpoint name or origin, InvalidRegionError on a region that is no AWS region.
+        """
         check_region(api_region, "API region")
-        if endpoint is ChatEndpoint.CODEWHISPERER:
-            return self._emu("chat_codewhisperer") or f"{self.codewhisperer_host}/generateAssistantResponse"
-        return (
-            self._emu("chat_amazonq") or f"{self.q_host.format(region=api_region)}/generateAssistantResponse"
-        )
+        routes = []
+        for name in ordered_names(order, api_region):
+            style = STYLE_BY_NAME[name]
+            origin = (origins or {}).get(name, style.origin)
+            if origin not in style.targets:
+                raise ValueError(
+                    f"origin {origin[:40]!r} for endpoint {name!r} is not one of {', '.join(style.targets)}"
+                )
+            url = self._emu(style.emulator_key) or f"{self._host(style.host, api_region)}{style.path}"
+            routes.append(ChatRoute(name, url, origin, style.targets[origin]))
+        return tuple(routes)
 
     def _api_base(self, api_region: str) -> str:
-        return self.q_host.format(region=check_region(api_region, "API region"))
+        return self._host("q", api_region)
 
-    def models(self, api_region: str, profile_arn: str | None = None) -> str:
+    def models(self, api_region: str, profile_arn: str | None = None, endpoint: str = "amazonq") -> str:
+        """ListAvailableModels on the host that goes with chat `endpoint` (the first one tried)."""
         check_region(api_region, "API region")
-        base = self._emu("models") or f"{self._api_base(api_region)}/ListAvailableModels"
+        style = STYLE_BY_NAME[endpoint]
+        base = self._emu(style.emulator_models_key) or (
+            f"{self._host(style.models_host, api_region)}/ListAvailableModels"
+        )
         query = "origin=AI_EDITOR&maxResults=50"
         if profile_arn:
             query += f"&profileArn={quote(profile_arn, safe='')}"

@@ -43,7 +43,7 @@ def test_non_streaming_reply_echoes_the_answer_with_usage_and_request_id(
     assert message.content[0].type == "text"
     assert message.content[0].text == "Say something nice about Paris."
     assert message.stop_reason == "end_turn"
-    assert message.model == "claude-sonnet-4-6"
+    assert message.model == "claude-sonnet-4.6"  # the Kiro id that served the dashed name
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     assert int(raw.headers["x-kiro-usage-output-tokens"]) == message.usage.output_tokens
     sent = emu.requests(account.name, "chat_codewhisperer")[-1]["body"]

@@ -9,6 +9,7 @@ from services.gateway.credentials import KiroCredentials
 from services.gateway.errors import Protocol
 from services.gateway.options import RuntimeOptions
 from services.gateway.translate import build_kiro_request, parse_anthropic
+from shared.kiro.endpoints import ChatRoute
 from tests.gateway.translate.fixtures import load_capture
 
 
@@ -21,8 +22,10 @@ def _call(stream: bool) -> ChatCall:
         req=req,
         kiro=build_kiro_request(req, model_id="claude-sonnet-4.5"),
         creds=KiroCredentials(access_token="t"),
+        routes=(ChatRoute("amazonq", "https://q.example.test/generateAssistantResponse", "AI_EDITOR", ""),),
         options=RuntimeOptions("-thinking", "reasoning_content", "claude-sonnet-4-5", auto_continue=True),
         kiro_model="claude-sonnet-4.5",
+        served_model="claude-sonnet-4.5",
         thinking=False,
         input_tokens=16_943,
         context_window=200_000,

@@ -120,10 +120,11 @@ def test_router_options_choose_the_default_model_and_aliases(gateway: ServicePro
     account = emu.account()
     options = {"default_model": "claude-haiku-4.5", "model_aliases": {"team-model": "claude-opus-4.6"}}
     headers = account.headers(**{"X-Kiro-Options": json.dumps(options)})
-    for model in ("gpt-4o", "team-model"):
+    for model, served in (("gpt-4o", "claude-haiku-4.5"), ("team-model", "claude-opus-4.6")):
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
         r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
-        assert r.status_code == 200 and r.json()["model"] == model
+        assert r.status_code == 200 and r.json()["model"] == served  # the mapping shows in the answer
+        assert r.headers["x-kiro-served-model"] == served
     sent = [
         r["body"]["conversationState"]["currentMessage"]["userInputMessage"]["modelId"]
         for r in emu.requests(account.name, "chat_codewhisperer")

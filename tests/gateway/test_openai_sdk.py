@@ -39,7 +39,7 @@ def test_non_streaming_completion_uses_the_default_model_for_openai_names(
     completion = raw.parse()
     assert raw.headers["x-request-id"]
     assert completion.object == "chat.completion"
-    assert completion.model == "gpt-4o"
+    assert completion.model == "claude-sonnet-4.5"  # the default model serves OpenAI names, and says so
     assert completion.choices[0].message.content == "Be brief.\n\nHi!"  # the echo shows the system placement
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.total_tokens > 0

@@ -40,3 +40,24 @@ def test_production_standalone_with_a_client_key_starts(keys: dict[str, str]) ->
 def test_a_malformed_client_key_digest_refuses_to_start() -> None:
     with pytest.raises(ConfigError, match="SHA-256 hex digests"):
         GatewaySettings.load(proxy_api_keys_sha256="not-a-digest")
+
+
+@pytest.mark.parametrize(
+    ("change", "hint"),
+    [
+        ({"endpoint_order": "amazonq,bedrock"}, "codewhisperer, amazonq, kiro"),
+        ({"endpoint_origins": {"amazonq": "IDE"}}, "AI_EDITOR, CLI"),
+        ({"endpoint_origins": {"q": "CLI"}}, "codewhisperer, amazonq, kiro"),
+    ],
+)
+def test_an_endpoint_order_or_origin_that_does_not_exist_refuses_to_start(
+    change: dict[str, object], hint: str
+) -> None:
+    with pytest.raises(ConfigError, match="ENDPOINT_ORDER / ENDPOINT_ORIGINS") as caught:
+        GatewaySettings.load(**change)
+    assert hint in str(caught.value)
+
+
+def test_the_endpoint_order_is_read_normalised() -> None:
+    settings = GatewaySettings.load(endpoint_order=" Kiro, AMAZONQ ", endpoint_origins={"kiro": "CLI"})
+    assert (settings.endpoint_order, settings.endpoint_origins) == ("kiro,amazonq", {"kiro": "CLI"})

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from services.kiro_emulator.control import EmulatorControl
+from shared.kiro.endpoints import EMULATOR_PATHS
 from tests.kiro_emulator.conftest import Kiro, kiro_body
 
 IMPROPER = {"message": "Improperly formed request."}
@@ -193,17 +194,44 @@ def mutated(mutation: Mutation) -> dict[str, Any]:
     return body
 
 
-def test_a_complete_valid_request_is_answered_on_both_endpoints(kiro: Kiro, token: str) -> None:
-    for endpoint in ("chat_codewhisperer", "chat_amazonq"):
+def test_a_complete_valid_request_is_answered_on_every_chat_endpoint(kiro: Kiro, token: str) -> None:
+    for endpoint in ("chat_codewhisperer", "chat_amazonq", "chat_kiro"):
         answer = kiro.chat(token, full_body(), endpoint=endpoint)
         assert answer.status == 200, answer.error
         assert answer.headers["content-type"] == "application/vnd.amazon.eventstream"
         assert answer.text.startswith("Thanks, and what does this image show?")
 
 
-def test_amazonq_endpoint_accepts_cli_origin(kiro: Kiro, token: str) -> None:
-    answer = kiro.chat(token, kiro_body("hi", origin="CLI"), endpoint="chat_amazonq")
+@pytest.mark.parametrize("endpoint", ["chat_amazonq", "chat_kiro"])
+def test_amazonq_and_kiro_endpoints_accept_cli_origin(kiro: Kiro, token: str, endpoint: str) -> None:
+    answer = kiro.chat(token, kiro_body("hi", origin="CLI"), endpoint=endpoint)
     assert answer.status == 200
+
+
+def test_each_call_records_its_path_origin_and_target(
+    kiro: Kiro, ctl: EmulatorControl, account: dict[str, Any], token: str
+) -> None:
+    target = {"X-Amz-Target": "AmazonQDeveloperStreamingService.SendMessage"}
+    kiro.http.post(
+        EMULATOR_PATHS["chat_kiro"],
+        content=orjson.dumps(kiro_body("hi", origin="CLI")),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **target},
+    )
+    kiro.chat(token, kiro_body("hi"), endpoint="chat_amazonq")
+    kiro.http.get(
+        EMULATOR_PATHS["models_kiro"],
+        params={"origin": "AI_EDITOR"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    seen = [
+        (r["endpoint"], r["path"], r["origin"], r["amz_target"], r["status"])
+        for r in ctl.requests(account["name"])
+    ]
+    assert seen == [
+        ("chat_kiro", "/kiro/generateAssistantResponse", "CLI", target["X-Amz-Target"], 200),
+        ("chat_amazonq", "/q/generateAssistantResponse", "AI_EDITOR", None, 200),
+        ("models_kiro", "/kiro/ListAvailableModels", "AI_EDITOR", None, 200),
+    ]
 
 
 def test_history_tool_names_are_matched_case_insensitively(kiro: Kiro, token: str) -> None:

@@ -177,4 +177,4 @@ class Seeder:
 
     def chat_calls(self, account: str) -> int:
         counts = self.stack.control.counts(account)
-        return int(counts.get("chat_amazonq", 0)) + int(counts.get("chat_codewhisperer", 0))
+        return sum(int(n) for endpoint, n in counts.items() if endpoint.startswith("chat_"))

@@ -17,6 +17,7 @@ from shared.accounts.model import AccountState
 from shared.accounts.pool import today
 from shared.crypto import SecretBox, sha256_hex, verify_password
 from shared.keys import Keys
+from shared.kiro.models import RETIRED_MODELS
 from tests.support.kiro_cli import PROFILE_ARN, social_login_db_bytes
 from tests.support.procs import ServiceProcess
 
@@ -483,10 +484,28 @@ async def test_settings_defaults_are_what_a_gateway_does_when_nothing_is_stored(
     # changes behaviour on the first save of any setting (auto_continue once read false here, true there).
     shown = (await admin.get("/settings")).json()
     gateway = GatewaySettings.model_fields
-    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue"):
+    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue", "endpoint_order"):
         assert shown[name] == gateway[name].default, name
+    assert shown["endpoint_origins"] == GatewaySettings().endpoint_origins == {}
     assert shown["default_model"] == ""  # "not set": each gateway keeps its own DEFAULT_MODEL
     assert shown["model_aliases"] == {}
+
+
+async def test_settings_show_the_built_in_retired_names_and_which_operator_alias_replaces_one(
+    admin: httpx.AsyncClient,
+) -> None:
+    shown = {e["name"]: e for e in (await admin.get("/settings")).json()["built_in_aliases"]}
+    assert shown["claude-3.5-haiku"] == {
+        "name": "claude-3.5-haiku",
+        "model": "claude-haiku-4.5",
+        "overridden_by": {},
+    }
+    assert shown.keys() == RETIRED_MODELS.keys()
+
+    aliases = {"claude-3-5-haiku-20241022": "claude-sonnet-4.5", "team": "claude-opus-4.7"}
+    after = (await admin.put("/settings", json={"model_aliases": aliases})).json()["built_in_aliases"]
+    overridden = {e["name"]: e["overridden_by"] for e in after if e["overridden_by"]}
+    assert overridden == {"claude-3.5-haiku": {"claude-3-5-haiku-20241022": "claude-sonnet-4.5"}}
 
 
 async def test_stats_show_pool_counts_totals_and_per_account_and_key_counters(
@@ -582,6 +601,7 @@ BAD_INPUT = [
     ("DELETE", "/keys/k_missing", None, 404, "k_missing"),
     ("PUT", "/settings", {}, 400, "nothing to change"),
     ("PUT", "/settings", {"auto_continue": "maybe"}, 422, "auto_continue"),
+    ("PUT", "/settings", {"endpoint_order": "auto,kiro"}, 400, "use 'auto' or a comma-separated list"),
     ("POST", "/login", {}, 422, "password"),
 ]
 

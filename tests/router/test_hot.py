@@ -1,4 +1,4 @@
-"""The hot path: proxy routes served by `Front` as plain ASGI apps, still documented and error-handled."""
+"""The hot path: proxy routes served by `HotRoutes` as plain ASGI apps, still documented and error-handled."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from services.router.app import create_app
-from services.router.hot import Front, plain_app
 from services.router.routes import proxy
 from services.router.settings import RouterSettings
+from shared.hot import HotRoutes, plain_app
 from tests.router.stack import Seeder, Stack
 
 
@@ -87,9 +87,9 @@ class _RoutingTableMustNotRun:
         raise AssertionError(f"{scope['method']} {scope['path']} went through the routing table")
 
 
-async def test_front_serves_a_hot_route_without_the_routing_table() -> None:
+async def test_a_hot_route_is_served_without_the_routing_table() -> None:
     app = _app()
-    front = Front(_RoutingTableMustNotRun(), _HOT)
+    front = HotRoutes(_RoutingTableMustNotRun(), _HOT)
 
     status, body = await _call(_with_app(front, app), "POST", "/hot", b"ping")
 
@@ -99,16 +99,16 @@ async def test_front_serves_a_hot_route_without_the_routing_table() -> None:
 
 async def test_hot_route_errors_go_to_the_apps_nearest_exception_handler() -> None:
     app = _app()
-    front = Front(_RoutingTableMustNotRun(), _HOT)
+    front = HotRoutes(_RoutingTableMustNotRun(), _HOT)
 
     status, body = await _call(_with_app(front, app), "POST", "/hot", b"refuse")
 
     assert (status, body) == (429, b'{"refused":"RefusedHard"}')
 
 
-async def test_requests_front_does_not_claim_reach_the_app() -> None:
+async def test_requests_hot_routes_do_not_claim_reach_the_app() -> None:
     app = _app()
-    app.add_middleware(Front, hot=_HOT)
+    app.add_middleware(HotRoutes, routes=_HOT)
 
     assert await _call(app, "GET", "/cold") == (200, b'{"cold":"yes"}')
     assert (await _call(app, "GET", "/hot"))[0] == 405
@@ -117,7 +117,7 @@ async def test_requests_front_does_not_claim_reach_the_app() -> None:
 
 async def test_an_unhandled_error_in_a_hot_route_is_still_a_500() -> None:
     app = _app()
-    app.add_middleware(Front, hot=_HOT)
+    app.add_middleware(HotRoutes, routes=_HOT)
     sent: list[int] = []
 
     async def status_of(scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,7 +136,7 @@ def test_the_proxy_routes_are_the_hot_ones() -> None:
     assert set(proxy.HOT_ROUTES) == {"/v1/messages", "/v1/chat/completions", "/v1/responses"}
 
 
-def _with_app(front: Front, app: FastAPI) -> Any:
+def _with_app(front: HotRoutes, app: FastAPI) -> Any:
     """`front` as the outermost app of `app` (Starlette puts the app in the scope for `request.app`)."""
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
@@ -157,10 +157,10 @@ async def test_proxy_routes_stay_in_the_openapi_schema(stack: Stack, seeder: See
     assert "/v1/messages/count_tokens" in paths and "/v1/models" in paths
 
 
-def test_the_router_app_puts_front_before_its_routes(secret_key: str) -> None:
+def test_the_router_app_serves_the_proxy_routes_hot(secret_key: str) -> None:
     settings = RouterSettings(kiro_secret_key=secret_key, internal_api_key="test-internal")
 
     app = create_app(settings)
 
-    fronts = [m for m in app.user_middleware if m.cls is Front]
-    assert len(fronts) == 1 and fronts[0].kwargs["hot"] is proxy.HOT_ROUTES
+    hot = [m for m in app.user_middleware if m.cls is HotRoutes]
+    assert len(hot) == 1 and hot[0].kwargs["routes"] is proxy.HOT_ROUTES

@@ -1,4 +1,5 @@
-"""`/v1/models/{id}` through the router takes a model id only: no way to reach another gateway path."""
+"""`/v1/models` through the router: each account's own list in the client's shape; `/v1/models/{id}`
+takes a model id only (no way to reach another gateway path)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import asyncio
 
 import anthropic
 import httpx
+import openai
 import orjson
 import pytest
 
+from services.refresher.context import Refresher
+from services.refresher.settings import RefresherSettings
+from services.refresher.usage import refresh_models_cache
+from shared.accounts.model import AccountState
 from tests.router.stack import Seeder, Stack
 from tests.support.capture import capture_gateway
 
@@ -155,3 +161,75 @@ async def test_the_models_shape_follows_the_clients_headers_through_the_router(
         assert {m["object"] for m in body["data"]} == {"model"}
         assert all(isinstance(m["created"], int) and m["owned_by"] for m in body["data"])
         assert model["object"] == "model"
+
+
+async def test_both_sdks_list_the_accounts_models_with_thinking_variants_through_the_router(
+    stack: Stack, seeder: Seeder
+) -> None:
+    name = await seeder.account()
+    stack.control.update_account(name, models=["claude-sonnet-4.6", "deepseek-3.2", "claude-haiku-4.5"])
+    key = await seeder.client_key()
+    url = stack.routers[0].url
+    expected = [
+        "claude-sonnet-4.6",
+        "claude-sonnet-4.6-thinking",
+        "deepseek-3.2",
+        "claude-haiku-4.5",
+        "claude-haiku-4.5-thinking",
+    ]
+    async with (
+        anthropic.AsyncAnthropic(api_key=key, base_url=url, max_retries=0) as claude,
+        openai.AsyncOpenAI(api_key=key, base_url=url + "/v1", max_retries=0) as gpt,
+    ):
+        assert [m.id async for m in claude.models.list()] == expected
+        assert [m.id async for m in gpt.models.list()] == expected
+
+
+async def test_each_account_answers_through_the_router_with_the_list_the_refresher_cached(
+    stack: Stack, seeder: Seeder
+) -> None:
+    newest = await seeder.account()
+    older = await seeder.account(state=AccountState.DISABLED)  # out of the pool for now
+    stack.control.update_account(newest, models=["claude-opus-4.7", "claude-sonnet-4.5"])
+    stack.control.update_account(older, models=["claude-opus-4.5"])
+    settings = RefresherSettings.load(
+        redis_url=stack.env["REDIS_URL"],
+        redis_key_prefix=stack.prefix,
+        kiro_secret_key=stack.secret_key,
+        kiro_emulator_url=stack.emulator.url,
+    )
+    refresher = Refresher.build(settings)
+    try:
+        for name in (newest, older):
+            account = await refresher.store.get(name)
+            assert account is not None and await refresh_models_cache(refresher, account)
+    finally:
+        await refresher.close()
+    key = await seeder.client_key()
+    url = stack.routers[0].url
+
+    async def ask() -> tuple[list[str], str]:
+        """The models listed, and the model that answered Claude Code's `claude-opus-4-8`."""
+        async with openai.AsyncOpenAI(api_key=key, base_url=url + "/v1", max_retries=0) as client:
+            listed = [m.id async for m in client.models.list()]
+            answer = await client.chat.completions.create(
+                model="claude-opus-4-8", messages=[{"role": "user", "content": "hi"}]
+            )
+            return listed, answer.model
+
+    listed, answer = await ask()
+    assert listed == [
+        "claude-opus-4.7",
+        "claude-opus-4.7-thinking",
+        "claude-sonnet-4.5",
+        "claude-sonnet-4.5-thinking",
+    ]
+    assert answer == "claude-opus-4.7"
+
+    await seeder.states.set(newest, AccountState.DISABLED, "test", 0, notify=False)
+    await seeder.states.set(older, AccountState.ACTIVE, "test", 0, notify=False)
+    listed, answer = await ask()
+    assert listed == ["claude-opus-4.5", "claude-opus-4.5-thinking"]
+    assert answer == "claude-opus-4.5"
+    for name in (newest, older):  # the refresher asked Kiro once per account; the gateway did not
+        assert stack.control.counts(name).get("models") == 1

@@ -60,6 +60,30 @@ def _router(stack: Stack, **env: str) -> ServiceProcess:
 
 
 @pytest.mark.e2e
+async def test_log_shows_the_model_asked_for_and_the_model_that_served_it(
+    stack: Stack, seeder: Seeder
+) -> None:
+    router = _router(stack)
+    await seeder.account()
+    key = await seeder.client_key()
+
+    retired = await _post(router.url, key, _body("hi", model="claude-3-5-haiku-20241022"))
+    exact = await _post(router.url, key, _body("hi", model="claude-sonnet-4.5"))
+    streamed = await _post(router.url, key, {**_body("hi", model="claude-opus-4-8-thinking"), "stream": True})
+
+    assert retired.json()["model"] == "claude-haiku-4.5"  # the client sees the mapping too
+    assert "x-kiro-served-model" not in retired.headers  # the gateway's header stays at the router
+    assert '"model":"claude-opus-4.7-thinking"' in streamed.text
+    entries = await _until_logged(router.url, 3)
+    assert [(e["model"], e["served_model"]) for e in reversed(entries)] == [
+        ("claude-3-5-haiku-20241022", "claude-haiku-4.5"),
+        ("claude-sonnet-4.5", "claude-sonnet-4.5"),
+        ("claude-opus-4-8-thinking", "claude-opus-4.7-thinking"),
+    ]
+    assert exact.status_code == 200
+
+
+@pytest.mark.e2e
 async def test_log_shows_failover_trail_refusal_and_exhausted_failover_but_no_secret(
     stack: Stack, seeder: Seeder
 ) -> None:

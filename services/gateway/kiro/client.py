@@ -1,7 +1,8 @@
-"""The Kiro chat client: dual-endpoint fallback, retries with backoff and jitter, first-token timeout.
+"""The Kiro chat client: endpoint fallback (docs/kiro-endpoints.md), retries with backoff and jitter,
+first-token timeout.
 
 `open_chat` returns only once Kiro has answered 200 *and* sent its first bytes, so every failure it
-raises happened before anything reached the client and may still be retried, moved to the other
+raises happened before anything reached the client and may still be retried, moved to the next
 endpoint, or handed to the router for failover (`UpstreamError.kind`).
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -25,7 +27,7 @@ from services.gateway.settings import GatewaySettings
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
 from shared.errors import EventStreamError, FailureKind, UpstreamError
-from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints
+from shared.kiro.endpoints import ChatRoute, KiroEndpoints
 from shared.kiro.eventstream import EventStreamDecoder
 from shared.logging import log_fields
 from shared.retry_budget import RetryBudget
@@ -38,11 +40,11 @@ _ERROR_BODY_LIMIT = 64 * 1024
 class UpstreamResponse:
     """A 200 answer from Kiro whose first bytes already arrived; read the rest chunk by chunk."""
 
-    __slots__ = ("endpoint", "first_chunk", "response")
+    __slots__ = ("first_chunk", "response", "route")
 
-    def __init__(self, response: aiohttp.ClientResponse, endpoint: ChatEndpoint, first_chunk: bytes) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, route: ChatRoute, first_chunk: bytes) -> None:
         self.response = response
-        self.endpoint = endpoint
+        self.route = route
         self.first_chunk = first_chunk
 
     async def read(self, within: float) -> bytes | None:
@@ -63,15 +65,6 @@ class UpstreamResponse:
             self.response.release()
         else:
             self.response.close()
-
-
-def endpoint_order(setting: str, api_region: str) -> tuple[ChatEndpoint, ...]:
-    """Chat endpoints in the order to try; the CodeWhisperer host exists in us-east-1 only."""
-    if api_region != "us-east-1":
-        return (ChatEndpoint.AMAZONQ,)
-    if setting == "amazonq":
-        return (ChatEndpoint.AMAZONQ, ChatEndpoint.CODEWHISPERER)
-    return (ChatEndpoint.CODEWHISPERER, ChatEndpoint.AMAZONQ)
 
 
 def set_origin(payload: dict[str, Any], origin: str) -> None:
@@ -122,10 +115,7 @@ class KiroClient:
         self._ide = settings.kiro_ide_version
         self._budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min)
 
-    def user_agent(self, machine_id: str) -> str:
-        return f"KiroIDE-{self._ide}-{machine_id}"
-
-    def _headers(self, creds: KiroCredentials, endpoint: ChatEndpoint, attempt: int) -> dict[str, str]:
+    def _headers(self, creds: KiroCredentials, attempt: int, amz_target: str = "") -> dict[str, str]:
         machine = creds.machine_id or sha256_hex(creds.account_id or creds.access_token[:24])
         headers = {
             "Authorization": f"Bearer {creds.access_token}",
@@ -140,8 +130,9 @@ class KiroClient:
                 f"aws-sdk-js/{self._sdk} ua/2.1 os/linux lang/js md/nodejs#20.16.0 "
                 f"api/codewhispererstreaming#{self._sdk} m/E KiroIDE-{self._ide}-{machine}"
             ),
-            "X-Amz-Target": endpoint.amz_target,
         }
+        if amz_target:
+            headers["X-Amz-Target"] = amz_target
         if creds.auth_kind is AuthKind.EXTERNAL_IDP:
             headers["TokenType"] = "EXTERNAL_IDP"
         return headers
@@ -153,41 +144,46 @@ class KiroClient:
     def api_region(self, creds: KiroCredentials) -> str:
         return self._endpoints.api_region(creds.profile_arn, creds.region)
 
+    def routes(
+        self, creds: KiroCredentials, order: str | None = None, origins: Mapping[str, str] | None = None
+    ) -> tuple[ChatRoute, ...]:
+        """The chat endpoints to try for this account (ENDPOINT_ORDER / ENDPOINT_ORIGINS; the gateway's
+        settings unless the router's options say otherwise). InvalidRegionError on a bad region."""
+        if order is None:
+            order, origins = self._settings.endpoint_order, self._settings.endpoint_origins
+        return self._endpoints.chat_routes(self.api_region(creds), order, origins)
+
     async def open_chat(
         self,
         payload: dict[str, Any],
         creds: KiroCredentials,
+        routes: tuple[ChatRoute, ...],
         *,
         body: bytes | None = None,
         first_token_timeout: float | None = None,
     ) -> UpstreamResponse:
-        """POST generateAssistantResponse until one endpoint streams; raise a classified UpstreamError.
+        """POST generateAssistantResponse along `routes` until one streams; raise a classified UpstreamError.
 
         `body` is `payload` already serialised (used as is while the origin needs no rewrite).
         """
-        region = self.api_region(creds)
-        order = endpoint_order(self._settings.endpoint_order, region)
         deadline = first_token_timeout or self._settings.first_token_timeout
         failure: UpstreamError | None = None
         self._budget.request()
-        for position, endpoint in enumerate(order):
+        for position, route in enumerate(routes):
             current = payload["conversationState"]["currentMessage"]["userInputMessage"].get("origin")
-            if current != endpoint.origin or body is None:
-                set_origin(payload, endpoint.origin)
+            if current != route.origin or body is None:
+                set_origin(payload, route.origin)
                 body = orjson.dumps(payload)
-            url = self._endpoints.chat(endpoint, region)
             for attempt in range(1, self._settings.retry_attempts + 1):
                 try:
-                    upstream = await self._attempt(
-                        url, body, creds, endpoint, attempt=attempt, deadline=deadline
-                    )
+                    upstream = await self._attempt(body, creds, route, attempt=attempt, deadline=deadline)
                 except UpstreamError as exc:
                     failure = exc
-                    self._metrics.child(self._metrics.upstream_attempts, endpoint.value, exc.kind.value).inc()
+                    self._metrics.child(self._metrics.upstream_attempts, route.name, exc.kind.value).inc()
                     logger.info(
                         "kiro attempt failed",
                         extra=log_fields(
-                            endpoint=endpoint.value, attempt=attempt, kind=exc.kind.value, status=exc.status
+                            endpoint=route.name, attempt=attempt, kind=exc.kind.value, status=exc.status
                         ),
                     )
                     if (
@@ -195,31 +191,30 @@ class KiroClient:
                         and attempt < self._settings.retry_attempts
                         and self._budget.try_retry()
                     ):
-                        self._metrics.upstream_retries.labels(endpoint.value, exc.kind.value).inc()
+                        self._metrics.upstream_retries.labels(route.name, exc.kind.value).inc()
                         await asyncio.sleep(self._backoff(attempt - 1))
                         continue
                     break
-                self._metrics.child(self._metrics.upstream_attempts, endpoint.value, "ok").inc()
+                self._metrics.child(self._metrics.upstream_attempts, route.name, "ok").inc()
                 return upstream
             assert failure is not None
             # a throttled account is never retried at once when a router can fail over to another one
             if (
                 failure.kind is not FailureKind.THROTTLED
-                or position == len(order) - 1
+                or position == len(routes) - 1
                 or creds.refresh is None
                 or not self._budget.try_retry()
             ):
                 raise failure
-            self._metrics.upstream_fallbacks.labels(endpoint.value, failure.kind.value).inc()
+            self._metrics.upstream_fallbacks.labels(route.name, failure.kind.value).inc()
         assert failure is not None
         raise failure
 
     async def _attempt(
         self,
-        url: str,
         body: bytes,
         creds: KiroCredentials,
-        endpoint: ChatEndpoint,
+        route: ChatRoute,
         *,
         attempt: int,
         deadline: float,
@@ -229,7 +224,7 @@ class KiroClient:
         try:
             async with asyncio.timeout(deadline):
                 response = await session.post(
-                    url, data=body, headers=self._headers(creds, endpoint, attempt), proxy=proxy
+                    route.url, data=body, headers=self._headers(creds, attempt, route.amz_target), proxy=proxy
                 )
                 if response.status != 200:
                     raw = await response.content.read(_ERROR_BODY_LIMIT)
@@ -256,15 +251,16 @@ class KiroClient:
         if failure is not None:
             response.close()
             raise failure
-        return UpstreamResponse(response, endpoint, first)
+        return UpstreamResponse(response, route, first)
 
     async def list_models(self, creds: KiroCredentials) -> list[dict[str, Any]]:
-        """ListAvailableModels for one account (`{"models":[{"modelId",...}]}`)."""
-        region = self._endpoints.api_region(creds.profile_arn, creds.region)
-        url = self._endpoints.models(region, creds.profile_arn)
+        """ListAvailableModels for one account (`{"models":[{"modelId",...}]}`), on the host that goes with
+        the first chat endpoint of the gateway's ENDPOINT_ORDER (docs/kiro-endpoints.md)."""
+        region = self.api_region(creds)
+        first = self._endpoints.chat_routes(region, self._settings.endpoint_order)[0]
+        url = self._endpoints.models(region, creds.profile_arn, first.name)
         session, proxy = self._sessions.for_proxy(creds.proxy_url)
-        headers = self._headers(creds, ChatEndpoint.AMAZONQ, 1)
-        del headers["X-Amz-Target"]
+        headers = self._headers(creds, 1)
         async with asyncio.timeout(self._settings.connect_timeout + 10):
             async with session.get(url, headers=headers, proxy=proxy) as response:
                 raw = await response.read()
@@ -279,8 +275,7 @@ class KiroClient:
 
         Raises WebSearchFailed (answer too big), aiohttp.ClientError, TimeoutError."""
         url = self._endpoints.mcp(self.api_region(creds))
-        headers = self._headers(creds, ChatEndpoint.AMAZONQ, 1)
-        del headers["X-Amz-Target"]
+        headers = self._headers(creds, 1)
         headers["Accept"] = "*/*"
         if creds.profile_arn:  # Kiro's MCP endpoint wants the profile in a header, not the body
             headers["x-amzn-kiro-profile-arn"] = creds.profile_arn

@@ -29,7 +29,7 @@ router = APIRouter()
 
 @router.post("/v1/messages", openapi_extra=json_body(ANTHROPIC_MESSAGES))
 async def messages(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
-    """Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description)."""
+    """Served by `hot_routes.HOT_ROUTES` ahead of FastAPI (declared here for the API description)."""
     return await handle_chat(request, state, Protocol.ANTHROPIC, "messages")
 
 
@@ -39,7 +39,7 @@ async def count_message_tokens(
 ) -> Response:
     """Answered locally (never forwarded to Kiro): the same estimate the request would be billed with.
 
-    Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description).
+    Served by `hot_routes.HOT_ROUTES` ahead of FastAPI (declared here for the API description).
     """
     try:
         state.contexts.authenticate(request.headers)

@@ -27,8 +27,8 @@ async def health() -> Response:
 async def ready(state: Annotated[GatewayState, Depends(get_state)]) -> Response:
     """Ready once the lifespan built the upstream session and until SIGTERM (then 503 while draining)."""
     if state.draining:
-        return JSONBytesResponse({"status": "draining", "models_fresh": state.catalog.fresh}, status_code=503)
-    return JSONBytesResponse({"status": "ready", "models_fresh": state.catalog.fresh})
+        return JSONBytesResponse({"status": "draining", "model_lists": state.catalog.known}, status_code=503)
+    return JSONBytesResponse({"status": "ready", "model_lists": state.catalog.known})
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -10,19 +10,19 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.credentials import KiroCredentials, StandaloneAccount
+from services.gateway.chat import resolve_credentials
 from services.gateway.errors import JSONBytesResponse, Protocol, error_response, unauthorized_response
-from services.gateway.kiro.models import MODELS_CREATED, ModelInfo
-from services.gateway.options import Caller, MissingCredentials, Unauthorized
+from services.gateway.kiro.models import FALLBACK, LIST_WAIT, MODELS_CREATED, AccountModels
+from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.state import GatewayState, get_state
 from shared.client_errors import PROTOCOL_HEADER
 from shared.errors import InvalidRequestError, UpstreamError
+from shared.kiro.models import ModelInfo, lists_thinking_variant
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 _CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-_REFRESH_WAIT = 5.0
 _PROTOCOLS = frozenset(p.value for p in Protocol)
 
 
@@ -63,22 +63,28 @@ def _caller(request: Request, state: GatewayState) -> Caller | Response | None:
         return None
 
 
-async def _refresh_catalog(request: Request, state: GatewayState, caller: Caller | None) -> None:
-    """Bring the cached list up to date with the caller's credentials, if it has any."""
-    if state.catalog.fresh or caller is None:
-        return
+async def _account_models(request: Request, state: GatewayState, caller: Caller | None) -> AccountModels:
+    """The list of the caller's account (waiting briefly for one not known yet); the built-in list for a
+    caller without credentials."""
+    if caller is None:
+        return AccountModels(FALLBACK, "built-in")
     try:
-        found = state.contexts.credentials(request.headers, caller)
-        creds: KiroCredentials = (
-            await state.tokens.credentials(
-                found, proxy_url=state.contexts.proxy_url(request.headers, caller is Caller.ROUTER)
-            )
-            if isinstance(found, StandaloneAccount)
-            else found
-        )
+        creds = await resolve_credentials(request, state, caller)
     except (MissingCredentials, UpstreamError):
-        return
-    await state.catalog.ensure_fresh(creds, _REFRESH_WAIT)
+        return AccountModels(FALLBACK, "built-in")
+    return await state.catalog.ensure_known(creds, LIST_WAIT)
+
+
+def _listed(entry: AccountModels, options: RuntimeOptions) -> list[ModelInfo]:
+    """The account's models, each Claude model followed by its thinking variant (the runtime suffix)."""
+    suffix = options.thinking_suffix
+    listed: list[ModelInfo] = []
+    for model in entry.models:
+        listed.append(model)
+        if suffix and lists_thinking_variant(model.id):
+            name = f"{model.display_name} (thinking)"
+            listed.append(ModelInfo(model.id + suffix, name, model.context_window))
+    return listed
 
 
 def _page(models: list[ModelInfo], request: Request) -> tuple[list[ModelInfo], bool]:
@@ -112,8 +118,8 @@ async def list_models(request: Request, state: Annotated[GatewayState, Depends(g
     caller = _caller(request, state)
     if isinstance(caller, Response):
         return caller
-    await _refresh_catalog(request, state, caller)
-    models = list(state.catalog.models)
+    entry = await _account_models(request, state, caller)
+    models = _listed(entry, state.contexts.options(request.headers, caller is Caller.ROUTER))
     protocol = protocol_for(request, caller)
     if protocol is Protocol.OPENAI:
         return JSONBytesResponse({"object": "list", "data": [_openai(m) for m in models]})
@@ -138,13 +144,13 @@ async def get_model(
     caller = _caller(request, state)
     if isinstance(caller, Response):
         return caller
-    await _refresh_catalog(request, state, caller)
+    entry = await _account_models(request, state, caller)
     protocol = protocol_for(request, caller)
-    model = state.catalog.get(model_id)
+    options = state.contexts.options(request.headers, caller is Caller.ROUTER)
+    model = next((m for m in _listed(entry, options) if m.id == model_id), None)
     if model is None:
-        options = state.contexts.options(request.headers, caller is Caller.ROUTER)
         resolver = state.catalog.resolver(
-            options.model_aliases, options.default_model, options.thinking_suffix
+            entry, options.model_aliases, options.default_model, options.thinking_suffix
         )
         try:
             resolved = resolver.resolve(model_id)
@@ -152,6 +158,6 @@ async def get_model(
             return error_response(
                 protocol, 404, f"model {model_id!r} not found", openai_code="model_not_found"
             )
-        found = state.catalog.get(resolved.kiro_id)
+        found = entry.by_id.get(resolved.kiro_id)
         model = ModelInfo(model_id, found.display_name if found else resolved.kiro_id)
     return JSONBytesResponse(_anthropic(model) if protocol is Protocol.ANTHROPIC else _openai(model))

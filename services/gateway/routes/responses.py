@@ -19,5 +19,5 @@ router = APIRouter()
 
 @router.post("/v1/responses", openapi_extra=json_body(OPENAI_RESPONSES))
 async def create_response(request: Request, state: Annotated[GatewayState, Depends(get_state)]) -> Response:
-    """Called by `hot_routes.GatewayApp` ahead of FastAPI (declared here for the API description)."""
+    """Served by `hot_routes.HOT_ROUTES` ahead of FastAPI (declared here for the API description)."""
     return await handle_chat(request, state, Protocol.OPENAI, RESPONSES_ROUTE)

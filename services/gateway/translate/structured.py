@@ -29,6 +29,7 @@ from referencing.exceptions import Unresolvable
 from services.gateway.translate._validate import bad, opt_bool, opt_str, type_name, want_object
 from services.gateway.translate.follow_up import follow_up_payload
 from shared.client_errors import Protocol, error_payload
+from shared.errors import KiroStackError
 
 #: how many model answers a non-streaming request may get: the first and one retry
 MAX_ATTEMPTS = 2
@@ -148,7 +149,7 @@ def _validator(schema: dict[str, Any], param: str) -> Any:
         raise bad(param, str(exc)) from None
 
 
-class SchemaProblem(ValueError):
+class SchemaProblem(KiroStackError, ValueError):
     """The client's schema cannot be used (the message says why)."""
 
 

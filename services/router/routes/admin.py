@@ -65,6 +65,10 @@ async def get_settings(ctx: Ctx) -> dict[str, Any]:
 async def put_settings(body: SettingsUpdate, ctx: Ctx) -> dict[str, Any]:
     if not body.model_fields_set:
         raise HTTPException(400, f"nothing to change: send one of {', '.join(SettingsUpdate.model_fields)}")
+    try:
+        body.check_endpoints()
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     return await write_settings(ctx, body)
 
 

@@ -1,4 +1,5 @@
-"""Admin API: accounts (add, import, export/restore, device login, edit, enable/disable, refresh, delete).
+"""Admin API: accounts (add, import, export/restore, device login, edit, enable/disable, refresh, check,
+delete).
 
 The work is done by `shared.accounts.ops.AccountOps`; these routes validate input, map failures to
 400/404/502 with a clear message, and answer with `AccountStore.public_view()` (never a secret; the proxy
@@ -10,18 +11,21 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from redis.exceptions import RedisError
 
 from services.router.context import AppContext
 from services.router.routes.admin_auth import Ctx
 from services.router.routes.admin_route import AdminRoute, body_limit
 from services.router.routes.admin_stats import account_stats
+from shared.accounts.checks import load_check, load_checks
 from shared.accounts.kiro_cli import read_kiro_cli_bytes
 from shared.accounts.model import Account
 from shared.accounts.ops import AccountOps, ImportReport
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
+from shared.jobs import enqueue_check
 from shared.kiro.auth import AuthHttp, KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 from shared.kiro.regions import is_region
@@ -131,15 +135,24 @@ async def _get(ctx: AppContext, account_id: str) -> Account:
 
 async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
     stats = await account_stats(ctx, [account.id])
-    return {**ctx.store.public_view(account), "stats": stats[account.id]}
+    check = await load_check(ctx.redis, ctx.keys, account.id)
+    return {**ctx.store.public_view(account), "stats": stats[account.id], "last_check": check}
 
 
-@router.get("/accounts", summary="Every account (no secrets) with today's stats; malformed records apart")
+@router.get(
+    "/accounts",
+    summary="Every account (no secrets) with today's stats and last check; malformed records apart",
+)
 async def list_accounts(ctx: Ctx) -> dict[str, Any]:
     listing = await ctx.store.list()
-    stats = await account_stats(ctx, (a.id for a in listing.accounts))
+    ids = [a.id for a in listing.accounts]
+    stats = await account_stats(ctx, ids)
+    checks = await load_checks(ctx.redis, ctx.keys, ids)
     return {
-        "accounts": [{**ctx.store.public_view(a), "stats": stats[a.id]} for a in listing.accounts],
+        "accounts": [
+            {**ctx.store.public_view(a), "stats": stats[a.id], "last_check": checks[a.id]}
+            for a in listing.accounts
+        ],
         "invalid": [{"id": i.id, "reason": i.reason} for i in listing.invalid],
     }
 
@@ -279,6 +292,48 @@ async def delete_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
     if not await _ops(ctx).delete(account_id):
         raise _not_found(account_id)
     return {"deleted": account_id}
+
+
+#: longest `POST .../check` waits for the refresher's answer by default before it answers 202
+CHECK_WAIT_SECONDS = 30.0
+
+
+@router.get("/accounts/{account_id}/check", summary="The account's last check (404 when never checked)")
+async def last_check(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
+    check = await load_check(ctx.redis, ctx.keys, account_id)
+    if check is None:
+        await _get(ctx, account_id)
+        raise HTTPException(404, f"account {account_id!r} was never checked")
+    return check
+
+
+@router.post(
+    "/accounts/{account_id}/check",
+    summary="Check the account against Kiro (token, models, usage, one chat): the result, or 202 while the "
+    "refresher still runs it (then poll GET .../check)",
+    responses={202: {"description": "the check was queued and is still running"}},
+)
+async def run_check(
+    account_id: AccountId,
+    response: Response,
+    ctx: Ctx,
+    wait: Annotated[
+        float, Query(ge=0, le=60, description="seconds to wait for the result")
+    ] = CHECK_WAIT_SECONDS,
+) -> dict[str, Any]:
+    await _get(ctx, account_id)
+    try:
+        job = await enqueue_check(ctx.arq, ctx.keys, account_id, source="admin")
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise HTTPException(503, "the check could not be queued: Redis did not answer") from exc
+    try:
+        result: dict[str, Any] | None = await job.result(timeout=wait, poll_delay=0.2)
+    except TimeoutError:
+        response.status_code = 202
+        return {"account_id": account_id, "queued": True, "job_id": job.job_id}
+    if result is None:
+        raise _not_found(account_id)
+    return result
 
 
 @router.post("/accounts/{account_id}/{action}", summary="enable, disable, or refresh (queue a token refresh)")

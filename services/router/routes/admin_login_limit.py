@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from fastapi import HTTPException
 
 from services.router.context import AppContext
-from shared.accounts.scripts import register
+from shared.accounts.scripts import argv, register
+from shared.client_errors import retry_headers
 
 FAILURES_PER_CLIENT = 10
 FAILURES_OVERALL = 100
@@ -39,9 +40,9 @@ class Reservation:
 
 
 def _too_many(retry_after_ms: int, why: str) -> HTTPException:
-    seconds = max(1, -(-retry_after_ms // 1000))
+    headers = retry_headers(retry_after_ms / 1000)
     return HTTPException(
-        429, f"too many failed logins{why}; try again in {seconds} s", headers={"Retry-After": str(seconds)}
+        429, f"too many failed logins{why}; try again in {headers['retry-after']} s", headers=headers
     )
 
 
@@ -55,13 +56,14 @@ async def reserve(ctx: AppContext, client: str) -> Reservation:
             keys.admin_login_turn(),
             keys.admin_trusted_client(client),
         ],
-        args=[
-            FAILURES_PER_CLIENT,
-            FAILURES_OVERALL,
-            FAILURE_WINDOW_SECONDS,
-            int(SLOW_SPACING_SECONDS * 1000),
-            int(SLOW_MAX_WAIT_SECONDS * 1000),
-        ],
+        args=argv(
+            "admin_login_reserve",
+            per_address=FAILURES_PER_CLIENT,
+            overall=FAILURES_OVERALL,
+            window=FAILURE_WINDOW_SECONDS,
+            spacing=int(SLOW_SPACING_SECONDS * 1000),
+            max_wait=int(SLOW_MAX_WAIT_SECONDS * 1000),
+        ),
     )
     verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
     if verdict == "address":

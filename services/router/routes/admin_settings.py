@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.router.context import AppContext
 from shared import runtime_options
+from shared.kiro.endpoint_table import ENDPOINT_NAMES, ORIGINS, parse_order, parse_origins
+from shared.kiro.models import RETIRED_MODELS, retired_overrides
 from shared.runtime_options import ThinkingFormat
 
 MAX_ALIASES = 200
@@ -25,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "default_model": runtime_options.DEFAULT_MODEL_UNSET,
     "model_aliases": {},
     "auto_continue": runtime_options.AUTO_CONTINUE,
+    "endpoint_order": runtime_options.ENDPOINT_ORDER,
+    "endpoint_origins": dict(runtime_options.ENDPOINT_ORIGINS),
 }
 
 
@@ -49,6 +53,24 @@ class SettingsUpdate(BaseModel):
     min_interval_ms: int | None = Field(
         None, ge=0, le=600_000, description="governor spacing between request starts (accounts without own)"
     )
+    endpoint_order: str | None = Field(
+        None,
+        max_length=200,
+        description=f"chat endpoints tried in order: auto, or a comma list of {', '.join(ENDPOINT_NAMES)}",
+    )
+    endpoint_origins: dict[str, str] | None = Field(
+        None, description=f"endpoint name -> origin ({' or '.join(ORIGINS)}) replacing its default"
+    )
+
+    def check_endpoints(self) -> None:
+        """Normalise the endpoint order and origins; ValueError naming the valid names and origins.
+
+        Checked here rather than by a validator so that a wrong value is a 400 with that message.
+        """
+        if self.endpoint_order is not None:
+            self.endpoint_order = parse_order(self.endpoint_order)
+        if self.endpoint_origins is not None:
+            self.endpoint_origins = parse_origins(self.endpoint_origins)
 
     @field_validator("thinking_suffix")
     @classmethod
@@ -101,7 +123,18 @@ async def read_settings(ctx: AppContext) -> dict[str, Any]:
     for name in current:
         if name in stored and stored[name] != "":
             current[name] = _decode(stored[name])
+    aliases = current["model_aliases"] if isinstance(current["model_aliases"], dict) else {}
+    current["built_in_aliases"] = built_in_aliases(aliases)
     return current
+
+
+def built_in_aliases(aliases: dict[str, str]) -> list[dict[str, Any]]:
+    """The built-in table of retired names (read-only), each with the operator aliases that replace it."""
+    overrides = retired_overrides(aliases)
+    return [
+        {"name": name, "model": model, "overridden_by": overrides[name]}
+        for name, model in RETIRED_MODELS.items()
+    ]
 
 
 async def write_settings(ctx: AppContext, update: SettingsUpdate) -> dict[str, Any]:

@@ -7,10 +7,8 @@ from typing import Any
 
 from services.router.context import AppContext
 from shared.accounts.pool import today
+from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
 from shared.clientkeys import ClientKey
-
-ACCOUNT_COUNTERS = ("requests", "errors", "input_tokens", "output_tokens")
-KEY_COUNTERS = ("requests", "errors", "input_tokens", "output_tokens", "tokens")
 
 
 def _number(raw: str | None) -> float:
@@ -35,7 +33,7 @@ async def account_stats(
     out: dict[str, dict[str, Any]] = {}
     for account_id, raw in zip(ids, rows, strict=True):
         stats: dict[str, Any] = {name: int(_number(raw.get(name))) for name in ACCOUNT_COUNTERS}
-        stats["credits"] = round(_number(raw.get("credits")), 4)
+        stats[Counter.CREDITS] = round(_number(raw.get(Counter.CREDITS)), 4)
         out[account_id] = stats
     return out
 

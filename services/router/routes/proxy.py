@@ -15,7 +15,6 @@ from services.router.context import AppContext, Ctx, app_context
 from services.router.errors import ClientError, protocol_of
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints, safe_model
-from services.router.hot import plain_app
 from services.router.relay import Exchange
 from services.router.request_ids import request_id
 from shared.api_schemas import (
@@ -26,6 +25,7 @@ from shared.api_schemas import (
     json_body,
 )
 from shared.clientkeys import ClientKey
+from shared.hot import STARTED, plain_app
 
 router = APIRouter()
 
@@ -120,7 +120,7 @@ def _exchange(request: Request, key: ClientKey, route: str, model: str) -> Excha
         model=safe_model(model),
         key=key,
         request_id=request_id(request),
-        started=request.scope.get("kiro.started", time.perf_counter()),
+        started=request.scope.get(STARTED, time.perf_counter()),
     )
 
 

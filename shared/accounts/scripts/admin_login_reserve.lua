@@ -2,12 +2,11 @@
 -- pass a check-then-count limit. The attempt counts as a failure until the login succeeds (released).
 -- KEYS[1] failures of this client address, KEYS[2] failures of the admin account (every address),
 -- KEYS[3] next turn (ms) of the slowed-down checks, KEYS[4] trusted flag of this client address
--- ARGV[1] failures allowed per address, ARGV[2] account failures before checks slow down,
--- ARGV[3] window s, ARGV[4] spacing ms of slowed-down checks, ARGV[5] longest wait ms for a turn
+-- per_address: failures allowed per address; overall: account failures before checks slow down;
+-- window s; spacing ms of slowed-down checks; max_wait: longest wait ms for a turn
+--! ARGV: per_address:n overall:n window:n spacing:n max_wait:n
 -- Returns {verdict, ms}: {'ok', wait ms before checking}, {'address', retry after ms} (this address is
 -- over its limit) or {'busy', retry after ms} (no turn within the longest wait).
-local per_address, overall = tonumber(ARGV[1]), tonumber(ARGV[2])
-local window, spacing, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if (tonumber(redis.call('GET', KEYS[1])) or 0) >= per_address then
   return {'address', math.max(1000, redis.call('PTTL', KEYS[1]))}
 end

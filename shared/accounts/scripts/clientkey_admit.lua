@@ -1,16 +1,16 @@
 -- Authorize one request of a client API key in one call: the record, its model list, daily token budget
 -- and requests per minute.
 -- KEYS[1] key record hash, KEYS[2] RPM window zset, KEYS[3] usage hash of the day
--- ARGV[1] unique request id, ARGV[2] usage ttl s, ARGV[3] requested model ('' = not checked)
+-- request_id: unique; ttl: usage ttl s; model: requested ('' = not checked)
 -- Returns {verdict, retry after ms, record as a flat field/value list}; verdict is 'ok', 'gone', 'disabled',
 -- 'model', 'tokens' or 'rpm'. Only 'ok' counts the request.
+--! ARGV: request_id ttl:n model
 local raw = redis.call('HGETALL', KEYS[1])
 if #raw == 0 then return {'gone', 0, raw} end
 local f = {}
 for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
-if f['enabled'] ~= '1' then return {'disabled', 0, raw} end
-local model = ARGV[3]
-local allowed = f['allowed_models']
+if f[K.enabled] ~= '1' then return {'disabled', 0, raw} end
+local allowed = f[K.allowed_models]
 if model ~= '' and allowed and allowed ~= '' and allowed ~= '[]' then
   local found = false
   for _, name in ipairs(cjson.decode(allowed)) do
@@ -20,21 +20,21 @@ if model ~= '' and allowed and allowed ~= '' and allowed ~= '[]' then
 end
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local budget = tonumber(f['daily_tokens']) or 0
-if budget > 0 and (tonumber(redis.call('HGET', KEYS[3], 'tokens')) or 0) >= budget then
+local budget = tonumber(f[K.daily_tokens]) or 0
+if budget > 0 and (tonumber(redis.call('HGET', KEYS[3], C.tokens)) or 0) >= budget then
   return {'tokens', 0, raw}
 end
-local rpm = tonumber(f['rpm']) or 0
+local rpm = tonumber(f[K.rpm]) or 0
 if rpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - 60000)
   if redis.call('ZCARD', KEYS[2]) >= rpm then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     return {'rpm', math.max(1, tonumber(oldest[2]) + 60000 - now_ms), raw}
   end
-  redis.call('ZADD', KEYS[2], now_ms, ARGV[1])
+  redis.call('ZADD', KEYS[2], now_ms, request_id)
   redis.call('PEXPIRE', KEYS[2], 61000)
 end
-redis.call('HINCRBY', KEYS[3], 'requests', 1)
-redis.call('EXPIRE', KEYS[3], tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'last_used_at', tostring(now_ms / 1000))
+redis.call('HINCRBY', KEYS[3], C.requests, 1)
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('HSET', KEYS[1], K.last_used_at, tostring(now_ms / 1000))
 return {'ok', 0, raw}

@@ -6,14 +6,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'updated_at', tostring(tonumber(t[1]) + tonumber(t[2]) / 1e6))
+redis.call('HSET', KEYS[1], F.updated_at, tostring(tonumber(t[1]) + tonumber(t[2]) / 1e6))
 for i = 2, #ARGV, 2 do
   local field = ARGV[i]
   if string.sub(field, 1, 1) == '+' then
     redis.call('HINCRBY', KEYS[1], string.sub(field, 2), tonumber(ARGV[i + 1]))
   else
     redis.call('HSET', KEYS[1], field, ARGV[i + 1])
-    if field == 'weight' then
+    if field == F.weight then
       redis.call('HDEL', KEYS[2], ARGV[1])
     end
   end

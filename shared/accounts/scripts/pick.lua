@@ -2,23 +2,19 @@
 -- KEYS[1] pool zset, KEYS[2] sticky key of the conversation ('' = no affinity), KEYS[3] weights hash
 -- (account id -> weight; a missing entry is read from the account and cached, writers of `weight` delete
 -- theirs). Only the drawn candidates' records are read, not every account's.
--- ARGV[1] account key head ("<prefix>{acct:"), ARGV[2..4] suffixes of the data hash, leases zset, rate key
--- ARGV[5] lease id, ARGV[6] lease ttl ms, ARGV[7] default max concurrency, ARGV[8] default min interval ms
--- ARGV[9] governor jitter ratio, ARGV[10] access token margin s, ARGV[11] sticky ttl s
--- ARGV[12..] account ids already tried for this request (never picked again)
+-- head: account key head ("<prefix>{acct:"); data_sfx, lease_sfx, rate_sfx: suffixes of the data hash,
+-- leases zset and rate key; lease_id; ttl_ms: lease ttl; def_cap, def_interval: default max concurrency and
+-- min interval ms; jitter: governor jitter ratio; margin: access token margin s; sticky_ttl s;
+-- tried: account ids already tried for this request (never picked again)
+--! ARGV: head data_sfx lease_sfx rate_sfx lease_id ttl_ms:n def_cap:n def_interval:n jitter:n margin:n sticky_ttl:n ...tried
 -- Returns {'ok', account id, lease id} or {'none', reason, retry after ms} where reason is
 --   'empty' (no account in the pool), 'cooling' (every account waits), 'busy' (concurrency cap or governor),
 --   'no_token' (no usable access token), 'excluded' (every usable account was already tried).
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_s = now_ms / 1000
-local head, data_sfx, lease_sfx, rate_sfx = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local lease_id, ttl_ms = ARGV[5], tonumber(ARGV[6])
-local def_cap, def_interval, jitter = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local margin, sticky_ttl = tonumber(ARGV[10]), tonumber(ARGV[11])
-
 local excluded = {}
-for i = 12, #ARGV do excluded[ARGV[i]] = true end
+for _, id in ipairs(tried) do excluded[id] = true end
 
 -- the soonest time a waiting account becomes usable, as a retry hint
 local function soonest_wait()
@@ -49,7 +45,7 @@ for from = 1, #ids, 1000 do  -- unpack() is bounded by the Lua stack
   for j = from, upto do
     local weight = tonumber(cached[j - from + 1])
     if weight == nil then
-      weight = tonumber(redis.call('HGET', head .. ids[j] .. data_sfx, 'weight')) or 100
+      weight = tonumber(redis.call('HGET', head .. ids[j] .. data_sfx, F.weight)) or 100
       redis.call('HSET', wkey, ids[j], weight)
     end
     if weight < 0 then weight = 0 end
@@ -61,10 +57,10 @@ end
 -- the candidate's record: usable (enabled, pickable state, fresh token) -> its cap and spacing
 local caps, intervals = {}, {}
 local function usable(i)
-  local f = redis.call('HMGET', head .. ids[i] .. data_sfx, 'enabled', 'state', 'access_token_enc', 'access_expires_at',
-    'max_concurrency', 'min_interval_ms')
+  local f = redis.call('HMGET', head .. ids[i] .. data_sfx, F.enabled, F.state, F.access_token_enc, F.access_expires_at,
+    F.max_concurrency, F.min_interval_ms)
   local state = f[2]
-  if f[1] ~= '1' or not (state == 'active' or state == 'cooldown' or state == 'exhausted') then
+  if f[1] ~= '1' or not (state == S.active or state == S.cooldown or state == S.exhausted) then
     return false
   end
   if not f[3] or f[3] == '' or (tonumber(f[4]) or 0) <= now_s + margin then

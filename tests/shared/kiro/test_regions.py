@@ -10,7 +10,7 @@ import pytest
 
 from shared.errors import ConfigError
 from shared.kiro.auth import AuthHttp, KiroAuth
-from shared.kiro.endpoints import ChatEndpoint, KiroEndpoints, api_region_from_profile_arn
+from shared.kiro.endpoints import KiroEndpoints, api_region_from_profile_arn
 from shared.kiro.regions import InvalidRegionError, check_region
 from shared.settings import CommonSettings
 from tests.support.listener import Listener
@@ -34,7 +34,8 @@ def test_aws_region_names_are_accepted(region: str) -> None:
 def test_the_url_builder_refuses_every_host_with_a_bad_region(region: str) -> None:
     endpoints = real_endpoints()
     builders = [
-        lambda: endpoints.chat(ChatEndpoint.AMAZONQ, region),
+        lambda: endpoints.chat_routes(region),
+        lambda: endpoints.chat_routes(region, "kiro"),
         lambda: endpoints.models(region),
         lambda: endpoints.usage_limits(region),
         lambda: endpoints.social_refresh(region),

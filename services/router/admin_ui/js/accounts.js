@@ -1,5 +1,6 @@
 // The accounts tab: the pool's accounts, their actions and the edit dialog.
 
+import { checkButton, checkCell } from "./account_check.js";
 import { api } from "./api.js";
 import { $, clearError, confirmDialog, h, intValue, showError, toast } from "./dom.js";
 import { STATE_LABELS, fmtCredits, fmtDate, fmtNum, fmtRelative } from "./format.js";
@@ -20,8 +21,16 @@ function usageCell(a) {
     h("div", { class: "small" }, `${fmtCredits(a.usage_current)} / ${fmtCredits(a.usage_limit)}`),
     h("div", { class: cls, role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100,
       "aria-valuenow": Math.round(pct), "aria-label": "Usage of limit" }, barFill(pct)),
-    h("div", { class: "cell-sub" }, a.usage_reset_at ? `resets ${fmtDate(a.usage_reset_at)}` : a.subscription_title || ""),
+    h("div", { class: "cell-sub usage-reset" }, resetText(a)),
   );
+}
+
+// getUsageLimits' nextDateReset, with the whole days left (usage_reset_days, from the admin API)
+function resetText(a) {
+  if (!a.usage_reset_at) return a.subscription_title || "";
+  const days = a.usage_reset_days;
+  const left = days == null ? "" : days === 0 ? " (today)" : days === 1 ? " (in 1 day)" : ` (in ${days} days)`;
+  return `resets ${fmtDate(a.usage_reset_at)}${left}`;
 }
 
 function accountRow(a) {
@@ -40,11 +49,13 @@ function accountRow(a) {
     h("td", { title: a.access_expires_at ? new Date(a.access_expires_at * 1000).toLocaleString() : "" }, expiry),
     h("td", { class: "num" }, fmtNum(stats.requests)),
     h("td", { class: "num" }, fmtNum(stats.errors)),
+    checkCell(a),
     h("td", {}, h("div", { class: "row-actions" },
       a.enabled
         ? h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "disable") }, "Disable")
         : h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "enable") }, "Enable"),
       h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "refresh") }, "Refresh"),
+      checkButton(a, loadAccounts),
       h("button", { type: "button", class: "btn btn-sm", onclick: () => openEdit(a) }, "Edit"),
       h("button", { type: "button", class: "btn btn-sm btn-link-danger", onclick: () => deleteAccount(a),
         "aria-label": `Delete ${name}` }, "Delete"),

@@ -18,6 +18,12 @@ function trailList(tried) {
     tried.flatMap((t, i) => [i ? " → " : "", h("span", { class: "mono" }, t.account), ` (${t.reason})`]));
 }
 
+// the model asked for, and the one that served it when the gateway mapped it to another
+function modelCell(r) {
+  if (!r.served_model || r.served_model === r.model) return r.model || "—";
+  return h("span", { class: "model-mapped", title: "asked for → served by" }, `${r.model || "—"} → ${r.served_model}`);
+}
+
 function requestRow(r) {
   const when = new Date(r.at * 1000);
   const outcome = h("span", { class: `badge ${OUTCOME_BADGES[r.outcome] || "badge-disabled"}` },
@@ -26,7 +32,7 @@ function requestRow(r) {
     h("td", { title: when.toLocaleString() }, when.toLocaleTimeString(),
       h("div", { class: "cell-sub mono" }, r.request_id)),
     h("td", {}, r.key || h("span", { class: "muted" }, "—")),
-    h("td", {}, r.route, h("div", { class: "cell-sub" }, r.model || "—")),
+    h("td", {}, r.route, h("div", { class: "cell-sub" }, modelCell(r))),
     h("td", {}, r.account ? h("span", { class: "mono" }, r.account) : h("span", { class: "muted" }, "none"),
       trailList(r.tried || [])),
     h("td", {}, outcome, ` ${r.status}`, r.reason ? h("span", { class: "reason" }, r.reason) : null),

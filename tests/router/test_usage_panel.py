@@ -1,0 +1,76 @@
+"""The panel's accounts table shows the quota reset date and days left, and follows the usage schedule."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.router.test_admin_panel import sign_in
+from tests.support.procs import ServiceProcess, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+@pytest.fixture
+def router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9", "KIRO_EMULATOR_URL": emulator.url}
+    with ServiceProcess("services.router", env=env, name="router") as proc:
+        yield proc
+
+
+@pytest.fixture
+def refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    """A worker fetching usage limits every second (no token refresh in between)."""
+    port = free_port()
+    env = {
+        **stack_env,
+        "KIRO_EMULATOR_URL": emulator.url,
+        "REFRESHER_METRICS_PORT": str(port),
+        "USAGE_REFRESH_INTERVAL_SECONDS": "1",
+        "WORKER_POLL_DELAY_SECONDS": "0.05",
+    }
+    with ServiceProcess("services.refresher", ["worker"], env=env, port=port, name="refresher") as proc:
+        yield proc
+
+
+async def test_accounts_table_shows_the_reset_date_and_days_left_and_new_usage_figures(
+    router: ServiceProcess, refresher: ServiceProcess, emulator: ServiceProcess, browser: Browser, shots: Path
+) -> None:
+    reset = time.time() + 9 * 86400 + 600  # 9 days and 10 minutes: "in 10 days"
+    name = f"usage-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as emu:
+        usage = {"current": 5, "limit": 100, "next_reset": reset}
+        r = await emu.post("/_emulator/accounts", json={"name": name, "usage": usage})
+        r.raise_for_status()
+        refresh_token = r.json()["refresh_token"]
+    page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    await sign_in(page, router.url)
+    await page.get_by_role("link", name="Accounts").click()
+    await page.get_by_role("button", name="Add account").click()
+    dialog = page.locator("#add-dialog")
+    await dialog.get_by_label("Refresh token").fill(refresh_token)
+    await dialog.get_by_label("Label").fill("quota watch")
+    await dialog.get_by_role("button", name="Add account").click()
+    row = page.locator("#accounts-table tbody tr", has_text="quota watch")
+    usage_cell = row.locator("td.usage")
+    await expect(usage_cell).to_contain_text("5 / 100", timeout=15_000)
+    shown_date = await page.evaluate(  # the browser's own locale, as the panel formats it
+        "ts => new Date(ts * 1000).toLocaleDateString(undefined, "
+        "{year: 'numeric', month: 'short', day: 'numeric'})",
+        reset,
+    )
+    await expect(usage_cell.locator(".usage-reset")).to_have_text(f"resets {shown_date} (in 10 days)")
+
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as emu:
+        usage = {"current": 42, "limit": 100, "next_reset": reset}
+        (await emu.patch(f"/_emulator/accounts/{name}", json={"usage": usage})).raise_for_status()
+        await expect(usage_cell).to_contain_text("42 / 100", timeout=20_000)  # the table refreshes itself
+        counts = (await emu.get("/_emulator/counters", params={"account": name})).json()["counts"]
+    assert counts["social_refresh"] == 1  # new figures without a token refresh
+    await page.screenshot(path=shots / "accounts-usage-reset.png")
