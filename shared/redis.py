@@ -18,29 +18,27 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.errors import ConfigError, KiroStackError
+from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.redis_breaker import CircuitBreaker
-from shared.redis_location import RedisLocation, Topology
+from shared.redis_guard import NETWORK_ERRORS, Guard
+from shared.redis_location import Topology
+from shared.redis_topology import BoundedCluster, cluster_client, sentinel_pool
 from shared.settings import CommonSettings
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
 
 Redis = aioredis.Redis
-T = TypeVar("T")
 
 #: retries of a failure that happened before the command was written, and the pause before each
 _CONNECT_RETRIES = 2
@@ -53,48 +51,6 @@ _READS = frozenset({
     "TYPE", "SCAN", "SSCAN", "HSCAN", "ZSCAN", "PING",
 })
 # fmt: on
-#: what a lost or refused connection raises (the builtin TimeoutError of a deadline is handled first)
-_NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class RedisDeadlineExceeded(RedisTimeoutError, KiroStackError):
-    """A bounded command got no answer within its deadline (a redis `TimeoutError`, so a `RedisError`)."""
-
-
-class Guard:
-    """The deadline and breaker every command of one client runs under (both optional)."""
-
-    def __init__(self, deadline: float | None = None, breaker: CircuitBreaker | None = None) -> None:
-        self.deadline = deadline
-        self.breaker = breaker
-
-    async def run(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()` within the deadline, refused at once while the breaker is open; outcomes feed it."""
-        breaker = self.breaker
-        probe = breaker.admit() if breaker is not None else False
-        try:
-            async with asyncio.timeout(self.deadline):
-                result = await call()
-        except TimeoutError:  # the deadline (a redis TimeoutError is not a builtin one)
-            if breaker is not None:
-                breaker.failed(probe)
-            raise RedisDeadlineExceeded(f"Redis {what} got no answer within {self.deadline}s") from None
-        except _NETWORK_ERRORS:
-            if breaker is not None:
-                breaker.failed(probe)
-            raise
-        except BaseException as exc:  # an answer (a script error…) or the caller's cancellation
-            if breaker is not None:
-                if isinstance(exc, Exception):
-                    breaker.succeeded(probe)
-                else:
-                    breaker.abandoned(probe)
-            raise
-        if breaker is not None:
-            breaker.succeeded(probe)
-        return result
-
-
 class BoundedRedis(aioredis.Redis):
     """`redis.asyncio.Redis` whose commands run under a `Guard` and are retried only before being sent."""
 
@@ -111,7 +67,7 @@ class BoundedRedis(aioredis.Redis):
             try:
                 await conn.send_command(*args, check_health=False)
                 return await self.parse_response(conn, args[0], **options)
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 if not resend:
                     raise
                 resend = False
@@ -124,7 +80,7 @@ class BoundedRedis(aioredis.Redis):
         while True:
             try:
                 return await self._connection()
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 if attempt >= _CONNECT_RETRIES:
                     raise
                 attempt += 1
@@ -155,49 +111,6 @@ class BoundedPipeline(Pipeline):
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         execute = super().execute
         return await self.guard.run("pipeline", lambda: execute(raise_on_error))
-
-
-class BoundedCluster(RedisCluster):
-    """`redis.asyncio.RedisCluster` whose commands and pipelines run under a `Guard`, never resent after
-    a connection failure (each node's pool is bounded too, but fails at once when exhausted)."""
-
-    guard: Guard = Guard()
-
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        execute = super().execute_command
-        return await self.guard.run(str(args[0]), lambda: execute(*args, **kwargs))
-
-    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
-        if transaction or shard_hint:
-            raise RedisClusterException("a Cluster pipeline has no transaction and no shard hint")
-        pipe = BoundedClusterPipeline(self)  # type: ignore[abstract]  # redis-py's own class is the same
-        pipe.guard = self.guard
-        return pipe
-
-
-class BoundedClusterPipeline(ClusterPipeline):
-    """A Cluster pipeline sent once under its client's `Guard` (redis-py's would resend it)."""
-
-    guard: Guard = Guard()
-
-    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
-        return await self.guard.run("pipeline", lambda: self._send_once(raise_on_error, allow_redirections))
-
-    async def _send_once(self, raise_on_error: bool, allow_redirections: bool) -> list[Any]:
-        commands, self._command_stack = self._command_stack, []
-        if not commands:
-            return []
-        client = self._client
-        if client._initialize:
-            await client.initialize()
-        try:
-            result: list[Any] = await self._execute(
-                client, commands, raise_on_error=raise_on_error, allow_redirections=allow_redirections
-            )
-        except _NETWORK_ERRORS:
-            await client.aclose()  # the next command reads the topology again
-            raise
-        return result
 
 
 @overload
@@ -262,7 +175,7 @@ def create_redis(
                 "yet, their Lua scripts use keys of several hash slots (issue 14, item 2); use a single "
                 "server or Sentinel"
             )
-        cluster = _cluster(location, size, options)
+        cluster = cluster_client(location, size, _CONNECT_RETRIES, options)
         cluster.guard = guard
         return cluster
     pool: aioredis.ConnectionPool
@@ -301,57 +214,6 @@ def create_queue_redis(settings: CommonSettings, *, socket_timeout: float | None
     queue = ArqRedis(pool, default_queue_name=Keys(settings.redis_key_prefix).arq_queue())
     queue.auto_close_connection_pool = True
     return queue
-
-
-class _SentinelPool(SentinelConnectionPool):
-    """A Sentinel pool whose close also closes its connections to the sentinels."""
-
-    async def disconnect(self, inuse_connections: bool = True) -> None:
-        await super().disconnect(inuse_connections)
-        if inuse_connections:  # a close (a changed primary disconnects the idle connections only)
-            for sentinel in self.sentinel_manager.sentinels:
-                await sentinel.aclose()
-
-
-class _BlockingSentinelPool(_SentinelPool, aioredis.BlockingConnectionPool):
-    """A Sentinel pool that waits (up to its `timeout`) for a free connection, like the standalone one."""
-
-
-def sentinel_pool(
-    location: RedisLocation, *, blocking: bool = True, **options: Any
-) -> SentinelConnectionPool:
-    """A pool of connections to the primary the sentinels name now (asked again on each new connection)."""
-    sentinel_options = {
-        "socket_connect_timeout": options.get("socket_connect_timeout"),
-        "socket_keepalive": True,
-        "ssl": location.tls,
-    }
-    manager = Sentinel(list(location.nodes), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
-    pool_class = _BlockingSentinelPool if blocking else _SentinelPool
-    return pool_class(  # type: ignore[no-untyped-call]
-        location.service,
-        manager,
-        db=location.db,
-        username=location.username,
-        password=location.password,
-        ssl=location.tls,
-        **options,
-    )
-
-
-def _cluster(location: RedisLocation, size: int, options: dict[str, Any]) -> BoundedCluster:
-    return BoundedCluster(  # type: ignore[no-any-return]
-        startup_nodes=[ClusterNode(host, port) for host, port in location.nodes],
-        username=location.username,
-        password=location.password,
-        ssl=location.tls,
-        max_connections=size,
-        # a command is never sent again after a lost connection (see the module docstring); the next
-        # command finds the new topology
-        cluster_error_retry_attempts=0,
-        connection_error_retry_attempts=_CONNECT_RETRIES,
-        **options,
-    )
 
 
 #: the oldest Redis the stack runs on: before 7, Lua's math.random starts from the same seed in every
