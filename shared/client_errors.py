@@ -48,12 +48,6 @@ def protocol_of(path: str, headers: Container[str]) -> Protocol:
     return Protocol.OPENAI
 
 
-#: router → gateway: the protocol the client speaks (`Protocol` value). The router decides it from the
-#: client's headers, which it does not all forward (credentials stay at the router); the gateway reads it
-#: where the path does not say (`/v1/models`) and only from its router (docs/architecture.md)
-PROTOCOL_HEADER = "X-Kiro-Client-Protocol"
-
-
 ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",

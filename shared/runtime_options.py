@@ -14,9 +14,14 @@ from typing import Final, Literal, get_args
 
 ThinkingFormat = Literal["reasoning_content", "think_tags", "off"]
 THINKING_FORMATS: Final[tuple[ThinkingFormat, ...]] = get_args(ThinkingFormat)
+#: how Anthropic (Messages API) clients see thinking: `thinking` content blocks, or inline in the answer
+#: text between `<thinking>` tags (for clients that drop thinking blocks; kiro-go's "think" format)
+ClaudeThinkingFormat = Literal["blocks", "thinking_tags"]
+CLAUDE_THINKING_FORMATS: Final[tuple[ClaudeThinkingFormat, ...]] = get_args(ClaudeThinkingFormat)
 
 THINKING_SUFFIX: Final = "-thinking"
 OPENAI_THINKING_FORMAT: Final[ThinkingFormat] = "reasoning_content"
+CLAUDE_THINKING_FORMAT: Final[ClaudeThinkingFormat] = "blocks"
 AUTO_CONTINUE: Final = True
 #: chat endpoints to try: "auto" (the API region's default sequence, shared/kiro/endpoint_table.py) or
 #: names in order, comma-separated ("amazonq,kiro")

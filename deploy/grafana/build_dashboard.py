@@ -172,8 +172,8 @@ def build() -> dict[str, Any]:
         height=4,
     )
     d.panel(
-        "Healthy gateways (per router)",
-        [("min(sum by (instance) (kiro_router_gateway_up))", "gateways")],
+        "Gateway replicas admitted (worst router)",
+        [("min(sum by (instance) (kiro_router_gateway_address_up))", "replicas")],
         kind="stat",
         width=4,
         height=4,
@@ -355,6 +355,19 @@ def build() -> dict[str, Any]:
             (f"sum(rate(kiro_gateway_credits_total[{RATE}]))", "credits"),
         ],
         unit="short",
+    )
+
+    d.panel(
+        "Requests in flight per gateway replica (all routers)",
+        [("sum by (address) (kiro_router_gateway_address_inflight)", "{{address}}")],
+        width=12,
+        description="Routers send each request to the replica with the fewest in flight: lines stay close.",
+    )
+    d.panel(
+        "Gateway replicas admitted per router",
+        [("sum by (instance) (kiro_router_gateway_address_up)", "{{instance}}")],
+        width=12,
+        description="A replica failing 3 times in a row is ejected, then probed back in.",
     )
 
     d.row("Processes")

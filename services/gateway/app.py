@@ -16,7 +16,6 @@ from services.gateway.errors import error_response
 from services.gateway.hot_routes import HOT_ROUTES
 from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog, SharedCatalogues
-from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
@@ -32,6 +31,7 @@ from shared.hot import HotRoutes
 from shared.keys import Keys
 from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
+from shared.kiro.transport import ProxySessions
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def build_state(settings: GatewaySettings) -> GatewayState:
     """Every per-process resource; must run inside the event loop (aiohttp sessions bind to it)."""
     metrics = GatewayMetrics()
     endpoints = KiroEndpoints.from_settings(settings)
-    sessions = UpstreamSessions(
+    sessions = ProxySessions(
         max_connections=settings.max_connections,
         connect_timeout=settings.connect_timeout,
         default_proxy=settings.vpn_proxy_url,

@@ -65,10 +65,10 @@ from services.gateway.translate.responses_out import ResponsesStream
 from services.gateway.translate.stream_core import Usage
 from services.gateway.translate.structured import Verdict
 from services.gateway.web_search import SearchRounds
+from shared import contract
 from shared.disconnect import until_client_leaves
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.kiro.endpoints import ChatRoute
-from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,6 @@ logger = logging.getLogger(__name__)
 WATCH_AFTER_SECONDS = 0.2
 
 #: the failure reason in the usage trailer is Kiro's message: enough to explain, never a whole body
-REASON_LIMIT = 500
 
 
 @dataclass(slots=True)
@@ -278,6 +277,7 @@ def new_translator(call: ChatCall) -> Translator:
             context_window=call.context_window,
             stop_sequences=call.req.stop_sequences,
             output_format=call.req.output_format,
+            thinking_format=call.options.claude_thinking_format,
         )
         if call.req.web_search is not None:
             translator.server_tools = frozenset({call.kiro.tool_names.to_kiro(call.req.web_search.name)})
@@ -398,19 +398,6 @@ def _searches(state: GatewayState, call: ChatCall) -> SearchRounds | None:
     return SearchRounds(state.client, call.creds, spec, call.req, rebuild, state.metrics)
 
 
-def _usage_trailer(translator: Translator, credits: float, failure: FailureKind | None, reason: str) -> bytes:
-    """The router's end-of-stream line: usage, and the failure with its reason (docs/architecture.md)."""
-    usage = translator.usage
-    data = {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "credits": round(credits, 6),
-        "failure": failure.value if failure else None,
-        "reason": reason[:REASON_LIMIT] if failure else None,
-    }
-    return b": x-kiro-usage " + orjson.dumps(data) + b"\n\n"
-
-
 def _count(
     state: GatewayState,
     call: ChatCall,
@@ -506,10 +493,12 @@ async def _respond_json(state: GatewayState, call: ChatCall) -> Response:
         _count_verdict(state, verdict)
     usage = translator.usage
     headers = {
-        SERVED_MODEL_HEADER: call.served_model,
-        "X-Kiro-Usage-Input-Tokens": str(spent.input_tokens + usage.input_tokens),
-        "X-Kiro-Usage-Output-Tokens": str(spent.output_tokens + usage.output_tokens),
-        "X-Kiro-Usage-Credits": f"{spent.credits + relay.credits:.6f}",
+        contract.SERVED_MODEL: call.served_model,
+        **contract.Usage(
+            spent.input_tokens + usage.input_tokens,
+            spent.output_tokens + usage.output_tokens,
+            spent.credits + relay.credits,
+        ).headers(),
     }
     if fmt is not None and verdict is not None and verdict.fatal:
         return _invalid_output(state, call, translator, verdict, attempts=attempt, headers=headers)
@@ -579,7 +568,7 @@ async def _respond_stream(state: GatewayState, call: ChatCall) -> Response:
         except UpstreamError as exc:
             return _failed(state, call, exc)
     response = SSEResponse(_sse(state, call, opening), on_close=lambda: _settle(opening))
-    response.raw_headers.append((SERVED_MODEL_HEADER.lower().encode(), call.served_model.encode()))
+    response.raw_headers.append((contract.SERVED_MODEL.lower().encode(), call.served_model.encode()))
     return response
 
 
@@ -645,7 +634,14 @@ async def _sse(
         _count(state, call, 200, translator, failure)
         if call.debug is not None:
             debug_log(state, call.route, 200, call.debug, failure=failure.value if failure else "")
-        trailer = _usage_trailer(translator, relay.credits, failure, translator.failure_reason)
+        usage = translator.usage
+        trailer = contract.Usage(
+            usage.input_tokens,
+            usage.output_tokens,
+            relay.credits,
+            failure.value if failure else None,
+            translator.failure_reason if failure else None,
+        ).trailer()
         yield LastChunk(head + tail + trailer)
     finally:
         if not opening.done():

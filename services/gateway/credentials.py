@@ -18,7 +18,8 @@ import aiohttp
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
 from shared.errors import AuthRefreshError, FailureKind
-from shared.kiro.auth import KiroAuth, json_or_text, parse_token
+from shared.kiro.answers import json_or_text, parse_token
+from shared.kiro.auth import KiroAuth
 from shared.logging import log_fields
 
 logger = logging.getLogger(__name__)

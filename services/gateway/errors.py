@@ -11,6 +11,7 @@ import time
 import orjson
 from starlette.responses import Response
 
+from shared import contract
 from shared.client_errors import FAILURE_SHAPES, Protocol, error_payload, retry_headers
 from shared.errors import FailureKind, InvalidRequestError, UpstreamError
 from shared.logging import request_id_var
@@ -76,7 +77,7 @@ def invalid_request_response(protocol: Protocol, exc: InvalidRequestError) -> Re
         exc.message,
         param=exc.param,
         openai_code=code,
-        headers={"X-Kiro-Failure": FailureKind.INVALID_REQUEST.value, "x-should-retry": "false"},
+        headers={contract.FAILURE: FailureKind.INVALID_REQUEST.value, "x-should-retry": "false"},
     )
 
 
@@ -97,13 +98,13 @@ def retry_after_of(exc: UpstreamError) -> float | None:
 def failure_headers(exc: UpstreamError) -> dict[str, str]:
     """The internal X-Kiro-Failure family plus the retry advice every SDK honours."""
     shape = FAILURE_SHAPES[exc.kind]
-    headers = {"X-Kiro-Failure": exc.kind.value, "X-Kiro-Failure-Reason": header_text(exc.message)}
+    headers = {contract.FAILURE: exc.kind.value, contract.FAILURE_REASON: header_text(exc.message)}
     retry_after = retry_after_of(exc)
     if retry_after is not None:
         headers.update(retry_headers(retry_after))
-        headers["X-Kiro-Retry-After"] = headers["retry-after"]
+        headers[contract.RETRY_AFTER] = headers["retry-after"]
     if exc.reset_at:
-        headers["X-Kiro-Reset-At"] = str(int(exc.reset_at))
+        headers[contract.RESET_AT] = str(int(exc.reset_at))
     if shape.should_retry is not None:
         headers["x-should-retry"] = "true" if shape.should_retry else "false"
     return headers

@@ -19,13 +19,18 @@ from services.gateway.client_keys import ClientKeys, parse_digests
 from services.gateway.credentials import KiroCredentials, StandaloneAccount
 from services.gateway.settings import GatewaySettings
 from services.gateway.token_pool import TokenPool
-from shared import runtime_options
+from shared import contract, runtime_options
 from shared.accounts.model import AuthKind
 from shared.crypto import constant_time_equals
 from shared.errors import KiroStackError
 from shared.http_auth import presented_key
 from shared.kiro.endpoint_table import parse_order, parse_origins
-from shared.runtime_options import THINKING_FORMATS, ThinkingFormat
+from shared.runtime_options import (
+    CLAUDE_THINKING_FORMATS,
+    THINKING_FORMATS,
+    ClaudeThinkingFormat,
+    ThinkingFormat,
+)
 
 
 class MissingCredentials(KiroStackError):
@@ -52,6 +57,7 @@ class RuntimeOptions:
     default_model: str
     auto_continue: bool
     model_aliases: dict[str, str] = field(default_factory=dict)
+    claude_thinking_format: ClaudeThinkingFormat = runtime_options.CLAUDE_THINKING_FORMAT
     #: ENDPOINT_ORDER and ENDPOINT_ORIGINS, already checked (shared/kiro/endpoint_table.py)
     endpoint_order: str = runtime_options.ENDPOINT_ORDER
     endpoint_origins: dict[str, str] = field(default_factory=dict)
@@ -71,6 +77,7 @@ class RequestContextFactory:
             default_model=settings.default_model,
             auto_continue=settings.auto_continue,
             model_aliases=dict(settings.model_aliases),
+            claude_thinking_format=settings.claude_thinking_format,
             endpoint_order=settings.endpoint_order,
             endpoint_origins=dict(settings.endpoint_origins),
         )
@@ -111,25 +118,25 @@ class RequestContextFactory:
         For both callers a sent `X-Kiro-Refresh-Token` goes before the env accounts.
         """
         if caller is Caller.ROUTER:
-            access = headers.get("x-kiro-access-token")
+            access = headers.get(contract.ACCESS_TOKEN)
             if access:
                 return KiroCredentials(
                     access_token=access,
                     auth_kind=_auth_kind(headers),
-                    account_id=headers.get("x-kiro-account-id") or "",
-                    region=headers.get("x-kiro-region") or None,
-                    profile_arn=headers.get("x-kiro-profile-arn") or None,
-                    machine_id=headers.get("x-kiro-machine-id") or "",
-                    proxy_url=headers.get("x-kiro-proxy-url") or None,
+                    account_id=headers.get(contract.ACCOUNT_ID) or "",
+                    region=headers.get(contract.REGION) or None,
+                    profile_arn=headers.get(contract.PROFILE_ARN) or None,
+                    machine_id=headers.get(contract.MACHINE_ID) or "",
+                    proxy_url=headers.get(contract.PROXY_URL) or None,
                 )
-        refresh = headers.get("x-kiro-refresh-token")
+        refresh = headers.get(contract.REFRESH_TOKEN)
         if refresh:
             return StandaloneAccount(
                 refresh_token=refresh,
                 auth_kind=_auth_kind(headers),
-                client_id=headers.get("x-kiro-client-id") or None,
-                client_secret=headers.get("x-kiro-client-secret") or None,
-                profile_arn=headers.get("x-kiro-profile-arn") or None,
+                client_id=headers.get(contract.CLIENT_ID) or None,
+                client_secret=headers.get(contract.CLIENT_SECRET) or None,
+                profile_arn=headers.get(contract.PROFILE_ARN) or None,
             )
         if self.pool is not None:
             return self.pool
@@ -139,11 +146,11 @@ class RequestContextFactory:
         )
 
     def proxy_url(self, headers: Headers, trusted: bool) -> str | None:
-        return (headers.get("x-kiro-proxy-url") or None) if trusted else None
+        return (headers.get(contract.PROXY_URL) or None) if trusted else None
 
     def options(self, headers: Headers, trusted: bool) -> RuntimeOptions:
         """The router's `X-Kiro-Options` over the defaults; malformed values fall back to defaults."""
-        raw = headers.get("x-kiro-options") if trusted else None
+        raw = headers.get(contract.OPTIONS) if trusted else None
         if not raw:
             return self.defaults
         cached = self._options_cache.get(raw)
@@ -164,6 +171,7 @@ class RequestContextFactory:
             return self.defaults
         d = self.defaults
         fmt = data.get("openai_thinking_format")
+        claude = data.get("claude_thinking_format")
         aliases = data.get("model_aliases")
         return RuntimeOptions(
             thinking_suffix=_str(data.get("thinking_suffix"), d.thinking_suffix),
@@ -177,6 +185,7 @@ class RequestContextFactory:
                 if isinstance(aliases, dict)
                 else d.model_aliases
             ),
+            claude_thinking_format=claude if claude in CLAUDE_THINKING_FORMATS else d.claude_thinking_format,
             endpoint_order=_order(data.get("endpoint_order"), d.endpoint_order),
             endpoint_origins=_origins(data.get("endpoint_origins"), d.endpoint_origins),
         )
@@ -228,5 +237,5 @@ def _str(value: object, default: str) -> str:
 
 def _auth_kind(headers: Headers) -> AuthKind:
     """`X-Kiro-Auth-Kind`, social when absent or unknown."""
-    kind = headers.get("x-kiro-auth-kind") or "social"
+    kind = headers.get(contract.AUTH_KIND) or "social"
     return AuthKind(kind) if kind in AuthKind.__members__.values() else AuthKind.SOCIAL

@@ -11,7 +11,7 @@ from services.gateway.token_pool import WeightedToken, parse_token_list
 from shared import runtime_options
 from shared.errors import ConfigError
 from shared.kiro.endpoint_table import parse_order, parse_origins
-from shared.runtime_options import ThinkingFormat
+from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
 from shared.settings import CommonSettings
 
 
@@ -97,6 +97,10 @@ class GatewaySettings(CommonSettings):
     model_aliases: dict[str, str] = Field(default_factory=dict, description="client name -> Kiro model id")
     openai_thinking_format: ThinkingFormat = Field(
         runtime_options.OPENAI_THINKING_FORMAT, description="how OpenAI clients receive reasoning"
+    )
+    claude_thinking_format: ClaudeThinkingFormat = Field(
+        runtime_options.CLAUDE_THINKING_FORMAT,
+        description="how Anthropic clients receive thinking: blocks, or thinking_tags inline in the text",
     )
 
     # Responses API: conversations kept for `previous_response_id` follow-ups

@@ -9,20 +9,20 @@ from starlette.requests import Request
 from services.gateway.credentials import TokenCache
 from services.gateway.kiro.client import KiroClient
 from services.gateway.kiro.models import ModelCatalog
-from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.offload import Offload
 from services.gateway.options import RequestContextFactory
 from services.gateway.remote_images import ImageFetcher
 from services.gateway.responses_store import ConversationStore
 from services.gateway.settings import GatewaySettings
+from shared.kiro.transport import ProxySessions
 
 
 @dataclass(slots=True)
 class GatewayState:
     settings: GatewaySettings
     metrics: GatewayMetrics
-    sessions: UpstreamSessions
+    sessions: ProxySessions
     client: KiroClient
     catalog: ModelCatalog
     tokens: TokenCache

@@ -28,7 +28,7 @@ class AccountSpec(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     access_token: str | None = Field(None, min_length=1)
     refresh_token: str | None = Field(None, min_length=1)
-    auth_kind: Literal["social", "idc"] = "social"
+    auth_kind: Literal["social", "idc", "external_idp"] = "social"
     client_id: str | None = None
     client_secret: str | None = None
     profile_arn: str | None = None

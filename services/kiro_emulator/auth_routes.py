@@ -1,4 +1,5 @@
-"""Token endpoints: Kiro social refresh (§10.1) and AWS SSO OIDC token / register / device (§10.2–§10.3)."""
+"""Token endpoints: Kiro social refresh (§10.1), AWS SSO OIDC token / register / device (§10.2–§10.3), and an
+enterprise identity provider's OAuth token endpoint for external-IdP logins (§10.2, form-encoded)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from services.kiro_emulator import replies
 from services.kiro_emulator.accounts import Account
-from services.kiro_emulator.context import SETTINGS, STATE, Exchange, parse_json
+from services.kiro_emulator.context import NOT_JSON, SETTINGS, STATE, Exchange, parse_json
 from services.kiro_emulator.replies import ErrorAnswer, json_response, oauth_error
 from services.kiro_emulator.state import DeviceFlow, EmulatorState
 from shared.kiro.endpoints import EMULATOR_PATHS
@@ -217,7 +218,46 @@ async def oidc_device(request: web.Request) -> web.Response:
     )
 
 
+#: where the emulated Entra ID / Okta answers; an external-IdP account stores this URL as its token endpoint
+EXTERNAL_IDP_TOKEN_PATH = "/external-idp/oauth2/token"
+
+
+async def external_idp_token(request: web.Request) -> web.Response:
+    """OAuth `grant_type=refresh_token` with `client_id` (and optional `scope`), form-encoded."""
+    state = request.app[STATE]
+    raw = await request.read()
+    form = dict(await request.post()) if request.content_type == "application/x-www-form-urlencoded" else {}
+    token = _str(form, "refresh_token")
+    owner, _ = state.account_by_refresh(token) if token else (None, False)
+    exchange = Exchange(request, "external_idp_token", owner, form or NOT_JSON, raw)
+    try:
+        await exchange.apply_fault()
+        if not form:
+            raise oauth_error(400, "invalid_request", "the body must be form-encoded")
+        if form.get("grant_type") != "refresh_token" or token is None:
+            raise oauth_error(400, "invalid_request", "grant_type=refresh_token and a refresh_token, please")
+        account = _current_owner(state, token)
+        if account is None or account.auth_kind != "external_idp":
+            raise replies.invalid_grant()
+        if form.get("client_id") != account.client_id:
+            raise _invalid_client()
+    except ErrorAnswer as answer:
+        return exchange.error(answer)
+    access, refresh = _issue(state, account)
+    exchange.finish(200)
+    return json_response(
+        {
+            "token_type": "Bearer",
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": account.expires_in,
+            "scope": form.get("scope", ""),
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post(EXTERNAL_IDP_TOKEN_PATH, external_idp_token)
     app.router.add_post(EMULATOR_PATHS["social_refresh"], social_refresh)
     app.router.add_post(EMULATOR_PATHS["oidc_token"], oidc_token)
     app.router.add_post(EMULATOR_PATHS["oidc_register"], oidc_register)

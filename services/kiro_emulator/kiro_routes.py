@@ -39,7 +39,10 @@ ORIGINS = {
 
 def _authorized(state: EmulatorState, request: web.Request) -> tuple[Account | None, bool]:
     token = bearer(request)
-    return state.account_by_access(token) if token else (None, False)
+    account, valid = state.account_by_access(token) if token else (None, False)
+    if account is not None and account.auth_kind == "external_idp":
+        valid = valid and request.headers.get("TokenType") == "EXTERNAL_IDP"  # §10.2
+    return account, valid
 
 
 def _check_account(account: Account | None, valid: bool) -> Account:
@@ -168,9 +171,17 @@ async def usage_limits(request: web.Request) -> web.Response:
     return json_response(usage_body(account.usage, account.name))
 
 
+#: the Amazon Q host of one region, for `KIRO_Q_HOST=http://<emulator>/regions/{region}`: the region a
+#: caller chose shows in the recorded path (with KIRO_EMULATOR_URL every host is the same one)
+REGIONAL = "/regions/{region}"
+
+
 def add_routes(app: web.Application) -> None:
     for chat in ORIGINS:
         app.router.add_post(EMULATOR_PATHS[chat], chat_handler(chat))
     app.router.add_get(EMULATOR_PATHS["models"], models_handler("models"))
     app.router.add_get(EMULATOR_PATHS["models_kiro"], models_handler("models_kiro"))
     app.router.add_get(EMULATOR_PATHS["usage"], usage_limits)
+    app.router.add_post(REGIONAL + "/generateAssistantResponse", chat_handler("chat_amazonq"))
+    app.router.add_get(REGIONAL + EMULATOR_PATHS["models"], models_handler("models"))
+    app.router.add_get(REGIONAL + EMULATOR_PATHS["usage"], usage_limits)

@@ -99,7 +99,7 @@ class EmulatorState:
         if spec.name in self.accounts:
             self.delete(spec.name)
         client_id, client_secret = spec.client_id or "", spec.client_secret or ""
-        if spec.auth_kind == "idc" and not client_id:
+        if spec.auth_kind in ("idc", "external_idp") and not client_id:
             client_id, client_secret = new_token("client"), new_token("secret")
         account = Account(
             name=spec.name,

@@ -37,7 +37,8 @@ from shared.accounts.checks import save_check
 from shared.accounts.model import Account
 from shared.crypto import SecretDecryptError, sha256_hex
 from shared.errors import AuthRefreshError, UpstreamError
-from shared.kiro.auth import AuthRequest, RawAnswer, UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.answers import UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.auth import AuthRequest
 from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.kiro.endpoints import ChatRoute
 from shared.kiro.probe import (
@@ -47,6 +48,7 @@ from shared.kiro.probe import (
     probe_model,
     read_chat_answer,
 )
+from shared.kiro.transport import RawAnswer
 
 Status = Literal["ok", "failed", "skipped"]
 

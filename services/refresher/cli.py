@@ -1,4 +1,4 @@
-"""`python -m services.refresher [worker|import|add|export|restore|list|delete|refresh|check]`.
+"""`python -m services.refresher [worker|import|add|set|export|restore|list|delete|refresh|check]`.
 
 Without a subcommand the worker runs. Secrets are never taken from the command line (other users can
 read it): refresh tokens and client secrets come from a file or stdin (`-`), backup passphrases from an
@@ -43,6 +43,10 @@ def _region(value: str) -> str:
     return value
 
 
+def _region_or_empty(value: str) -> str:
+    return value if value == "" else _region(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services.refresher", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -59,13 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--registration", help="kiro-auth-token: the {clientIdHash}.json client registration")
 
     add = sub.add_parser("add", help="add one account from its refresh token")
-    add.add_argument("--kind", choices=("social", "idc"), default="social")
+    add.add_argument(
+        "--kind",
+        choices=("social", "idc", "external_idp"),
+        default="social",
+        help="external_idp: an enterprise login through Entra ID or Okta",
+    )
     add.add_argument("--refresh-token-file", required=True, help="file holding the refresh token, - = stdin")
-    add.add_argument("--client-id", default="")
+    add.add_argument("--client-id", default="", help="idc: OIDC client id; external_idp: the IdP client id")
     add.add_argument("--client-secret-file", help="idc: file holding the client secret")
     add.add_argument("--region", default="us-east-1", type=_region, help="auth (OIDC) region")
     add.add_argument("--start-url", default="")
+    add.add_argument("--token-endpoint", default="", help="external_idp: the IdP's OAuth token URL")
+    add.add_argument("--scopes", default="", help="external_idp: OAuth scopes its refresh needs")
+    add.add_argument("--profile-arn", default="", help="the Kiro profile ARN (external_idp logins)")
     add.add_argument("--label", default="")
+
+    edit = sub.add_parser("set", help="change an account: API region, weight, label")
+    edit.add_argument("account_id")
+    edit.add_argument(
+        "--api-region",
+        type=_region_or_empty,
+        help="chat API region (like eu-central-1) for this account's calls; '' = its profile ARN's",
+    )
+    edit.add_argument("--weight", type=int, help="share of picks relative to other accounts (normal: 100)")
+    edit.add_argument("--label")
 
     exp = sub.add_parser("export", help="write an encrypted backup of every account")
     exp.add_argument("--out", default="-", help="file, - = stdout")
@@ -163,6 +185,22 @@ async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:
     return await ops.import_refresh_tokens(data)
 
 
+async def _set(ops: AccountOps, args: argparse.Namespace) -> dict[str, Any]:
+    changes = {
+        name: value
+        for name, value in (("api_region", args.api_region), ("weight", args.weight), ("label", args.label))
+        if value is not None
+    }
+    if not changes:
+        raise ValueError("nothing to change: give --api-region, --weight or --label")
+    if "weight" in changes and not 0 <= changes["weight"] <= 10_000:
+        raise ValueError("--weight must be between 0 and 10000")
+    account = await ops.update(args.account_id, changes)
+    if account is None:
+        raise ValueError(f"no account with id {args.account_id!r}")
+    return account.public_view()
+
+
 async def _list(ops: AccountOps, as_json: bool) -> None:
     listing = await ops.store.list()
     views = [a.public_view() for a in listing.accounts]
@@ -251,10 +289,17 @@ async def run_command(settings: RefresherSettings, args: argparse.Namespace) -> 
                 client_secret=_secret_file(args.client_secret_file),
                 auth_region=args.region,
                 start_url=args.start_url,
+                token_endpoint=args.token_endpoint,
+                scopes=args.scopes,
+                profile_arn=args.profile_arn,
                 label=args.label,
                 source="cli",
             )
+            if report.skipped:  # the one account asked for was not added: say why, and fail
+                raise ValueError(f"account not added: {report.skipped[0]['reason']}")
             result = report.as_dict()
+        elif args.command == "set":
+            result = await _set(ops, args)
         elif args.command == "export":
             passphrase = os.environ.get(args.passphrase_env, "") if args.passphrase_env else None
             backup = orjson.dumps(await ops.export(passphrase or None), option=orjson.OPT_INDENT_2)

@@ -15,8 +15,9 @@ from shared.accounts.store import AccountStore
 from shared.accounts.tokens import TokenStore
 from shared.crypto import SecretBox
 from shared.keys import Keys
-from shared.kiro.auth import AuthHttp, KiroAuth
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
+from shared.kiro.transport import AuthHttp
 from shared.redis import Redis, create_redis
 
 

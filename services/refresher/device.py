@@ -10,7 +10,7 @@ from typing import cast
 from services.refresher.context import Refresher
 from services.refresher.usage import after_token
 from shared.errors import FailureKind, KiroStackError, UpstreamError
-from shared.kiro.auth import DeviceFlowFailed, DeviceFlowPending, parse_device_token
+from shared.kiro.answers import DeviceFlowFailed, DeviceFlowPending, parse_device_token
 from shared.logging import log_fields
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from shared.accounts.store import MalformedAccountError
 from shared.accounts.tokens import WriteResult
 from shared.crypto import SecretDecryptError
 from shared.errors import AuthRefreshError, FailureKind, KiroStackError, UpstreamError
-from shared.kiro.auth import TokenSet, parse_token
+from shared.kiro.answers import TokenSet, parse_token
 from shared.logging import log_fields
 from shared.tasks import Backoff
 
@@ -271,7 +271,9 @@ async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> To
             account.client_id, r.store.client_secret(account), refresh_token, account.auth_region
         )
     else:
-        request = r.auth.external_idp_refresh(account.token_endpoint, account.client_id, refresh_token)
+        request = r.auth.external_idp_refresh(
+            account.token_endpoint, account.client_id, refresh_token, account.scopes
+        )
     started = time.perf_counter()
     result = "ok"
     try:

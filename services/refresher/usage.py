@@ -12,7 +12,7 @@ from services.refresher.context import Refresher
 from shared.accounts.model import Account, AccountState
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
-from shared.kiro.auth import UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.answers import UsageLimits, parse_models, parse_usage_limits
 from shared.kiro.models import encode_catalogue, model_infos
 from shared.logging import log_fields
 

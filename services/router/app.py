@@ -27,6 +27,7 @@ from services.router.metrics_listener import start_metrics_listener
 from services.router.pending_releases import PendingReleases
 from services.router.reqlog import RequestLog
 from services.router.request_ids import request_id
+from services.router.resolve import resolver
 from services.router.routes import admin, admin_auth, admin_openapi, health, proxy
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
@@ -64,7 +65,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             log.info("plain-text account proxy URLs encrypted", extra=log_fields(accounts=encrypted))
         metrics_port = settings.metrics_port
         listener = await start_metrics_listener(ctx, settings.host, metrics_port) if metrics_port else None
-        await ctx.gateways.probe_all(ctx.http)
+        await ctx.gateways.start(ctx.http)
         tasks = start_background(ctx)
         # startup objects live as long as the process: keep them out of every later full collection,
         # which would otherwise walk them all (tens of ms) in the middle of requests
@@ -118,8 +119,8 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         sticky_ttl_seconds=settings.sticky_ttl_seconds,
     )
     http = aiohttp.ClientSession(
-        # short DNS cache: `--scale`d gateways behind one service name get traffic within seconds
-        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=10),
+        # gateways are reached by address: `Gateways` resolves their names itself (GATEWAY_RESOLVE_*)
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
         skip_auto_headers=("User-Agent",),
     )
     arq = create_queue_redis(settings)
@@ -136,7 +137,12 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         arq=arq,
         http=http,
         metrics=metrics,
-        gateways=Gateways(settings.gateway_url_list, metrics),
+        gateways=Gateways(
+            settings.gateway_url_list,
+            metrics,
+            resolver(settings.gateway_hosts_file),
+            eject_seconds=settings.gateway_eject_seconds,
+        ),
         runtime=RuntimeSettings(
             redis, keys, settings.runtime_settings_ttl_seconds, settings.failover_attempts, pool
         ),

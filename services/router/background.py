@@ -1,4 +1,5 @@
-"""Background loops of a router process: change notices, pool gauges, gateway probes (all supervised)."""
+"""Background loops of a router process: change notices, pool gauges, gateway probes and name
+resolution (all supervised)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,15 @@ def start_background(ctx: AppContext) -> list[asyncio.Task[None]]:
         ctx.metrics.loop_restarts.labels(loop).inc()
 
     interval = ctx.settings.gateway_health_interval_seconds
+    resolve_every = ctx.settings.gateway_resolve_interval_seconds
     return [
         start_supervised(
             "gateway-probes", lambda: ctx.gateways.run_probes(ctx.http, interval), on_restart=restarted
+        ),
+        start_supervised(
+            "gateway-resolution",
+            lambda: ctx.gateways.run_resolution(ctx.http, resolve_every, min(interval, resolve_every)),
+            on_restart=restarted,
         ),
         start_supervised("change-notices", lambda: listen_for_changes(ctx), on_restart=restarted),
         start_supervised("pool-gauges", lambda: refresh_pool_gauges(ctx), on_restart=restarted),

@@ -10,6 +10,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from shared import contract
 from shared.accounts.model import Account
 from shared.accounts.store import plain_proxy_url
 from shared.crypto import SecretBox, SecretDecryptError
@@ -34,15 +35,15 @@ class Credentials:
 
     def headers(self) -> dict[str, str]:
         out = {
-            "X-Kiro-Access-Token": self.access_token,
-            "X-Kiro-Account-Id": self.account_id,
-            "X-Kiro-Auth-Kind": self.auth_kind,
+            contract.ACCESS_TOKEN: self.access_token,
+            contract.ACCOUNT_ID: self.account_id,
+            contract.AUTH_KIND: self.auth_kind,
         }
         for name, value in (
-            ("X-Kiro-Region", self.region),
-            ("X-Kiro-Profile-Arn", self.profile_arn),
-            ("X-Kiro-Machine-Id", self.machine_id),
-            ("X-Kiro-Proxy-Url", self.proxy_url),
+            (contract.REGION, self.region),
+            (contract.PROFILE_ARN, self.profile_arn),
+            (contract.MACHINE_ID, self.machine_id),
+            (contract.PROXY_URL, self.proxy_url),
         ):
             if value:
                 out[name] = value

@@ -29,6 +29,7 @@ from services.router.upstream import (
     header_float,
     open_upstream,
 )
+from shared import contract
 from shared.accounts.pool import Lease, PickMiss
 from shared.errors import FailureKind
 from shared.jobs import enqueue_refresh
@@ -216,9 +217,11 @@ def _may_fail_over(ctx: AppContext, kind: FailureKind, *, last: bool) -> bool:
 async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: FailureKind) -> None:
     """An account-level failure before the first byte: mark the account, free the slot."""
     response = upstream.response
-    with contextlib.suppress(aiohttp.ClientError):
-        await response.read()  # drained, so the connection to the gateway is reused
-    response.release()
+    try:
+        with contextlib.suppress(aiohttp.ClientError):
+            await response.read()  # drained, so the connection to the gateway is reused
+    finally:
+        upstream.close()
     ctx.metrics.failovers.labels(kind.value).inc()
     ctx.metrics.attempts.labels(kind.value).inc()
     log.warning(
@@ -230,9 +233,9 @@ async def _fail_over(ctx: AppContext, lease: Lease, upstream: Upstream, kind: Fa
         ctx,
         lease.account_id,
         kind,
-        retry_after=header_float(response, "X-Kiro-Retry-After"),
-        reset_at=header_float(response, "X-Kiro-Reset-At"),
-        reason=response.headers.get("X-Kiro-Failure-Reason"),
+        retry_after=header_float(response, contract.RETRY_AFTER),
+        reset_at=header_float(response, contract.RESET_AT),
+        reason=response.headers.get(contract.FAILURE_REASON),
     )
 
 

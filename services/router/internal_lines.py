@@ -8,7 +8,9 @@ an internal line split across chunks, or a chunk that ends with a line start suc
 
 from __future__ import annotations
 
-MARK = b": x-kiro-"
+from shared import contract
+
+MARK = contract.INTERNAL_LINE
 _NEXT = b"\n" + MARK
 
 

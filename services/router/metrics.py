@@ -73,7 +73,23 @@ class RouterMetrics:
             registry, "kiro_router_client_key_rejections_total", "Client requests refused", ("reason",)
         )
         self.gateway_up = gauge(
-            registry, "kiro_router_gateway_up", "1 when the gateway answered its last probe", ("gateway",)
+            registry,
+            "kiro_router_gateway_up",
+            "1 while some address of the gateway URL is admitted (not ejected)",
+            ("gateway",),
+        )
+        # one series per address the gateway name resolves to now (removed when DNS stops giving it)
+        self.gateway_address_up = gauge(
+            registry,
+            "kiro_router_gateway_address_up",
+            "1 while the gateway address is admitted, 0 while it is ejected",
+            ("gateway", "address"),
+        )
+        self.gateway_address_inflight = gauge(
+            registry,
+            "kiro_router_gateway_address_inflight",
+            "Requests of this process in flight to the gateway address",
+            ("gateway", "address"),
         )
         self.midstream_errors = counter(
             registry, "kiro_router_midstream_errors_total", "Streams cut after the first byte", ("route",)

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
-import orjson
 from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -20,17 +19,16 @@ from services.router.hints import safe_model
 from services.router.internal_lines import InternalLines
 from services.router.reqlog import SERVED, Finished
 from services.router.upstream import Upstream, response_headers
+from shared import contract
 from shared.accounts.pool import Lease
 from shared.client_errors import Protocol
 from shared.clientkeys import ClientKey
+from shared.contract import Usage
 from shared.disconnect import ClientWatch
 from shared.errors import FailureKind
-from shared.kiro.models import SERVED_MODEL_HEADER
 from shared.logging import log_fields, request_id_var
 
 log = logging.getLogger(__name__)
-
-_USAGE_MARK = b": x-kiro-usage "
 
 
 @dataclass
@@ -46,21 +44,13 @@ class Exchange:
     trail: list[str] = field(default_factory=list)  # "account:reason" of each account failed over
 
 
-@dataclass
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    credits: float = 0.0
-    failure: str | None = None
-    reason: str | None = None  # Kiro's words with an in-band failure (a suspension's reason)
-
-
 class RelayResponse(Response):
     """Streams the upstream body as it arrives; frees the lease when done, on error and on disconnect."""
 
     def __init__(self, ctx: AppContext, exchange: Exchange, upstream: Upstream, lease: Lease | None) -> None:
         self.ctx = ctx
         self.exchange = exchange
+        self.answer = upstream
         self.upstream = upstream.response
         self.lease = lease
         self.status_code = upstream.response.status
@@ -69,7 +59,7 @@ class RelayResponse(Response):
         content_type = upstream.response.headers.get("Content-Type", "")
         self.is_sse = content_type.startswith("text/event-stream")
         self.usage = Usage()
-        self.served_model = safe_model(upstream.response.headers.get(SERVED_MODEL_HEADER, ""))
+        self.served_model = safe_model(upstream.response.headers.get(contract.SERVED_MODEL, ""))
         self.ttfb = -1.0  # seconds from arrival to the first relayed byte; -1 until then
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,7 +85,7 @@ class RelayResponse(Response):
             ctx.open_streams.discard(relay)
             if renewal is not None:
                 renewal.stop()
-            self.upstream.release()
+            self.answer.close()
             if account:
                 ctx.metrics.child(ctx.metrics.inflight, account).dec()
             await self._settle(outcome)
@@ -134,26 +124,9 @@ class RelayResponse(Response):
 
     def _usage(self, internal: list[bytes]) -> Usage:
         if self.is_sse:
-            line = next((x for x in reversed(internal) if x.startswith(_USAGE_MARK)), b"")
-            if not line:
-                return Usage()
-            try:
-                data = orjson.loads(line[len(_USAGE_MARK) :])
-            except orjson.JSONDecodeError:
-                return Usage()
-            return Usage(
-                int(data.get("input_tokens") or 0),
-                int(data.get("output_tokens") or 0),
-                float(data.get("credits") or 0),
-                data.get("failure"),
-                str(data["reason"])[:300] if data.get("reason") else None,
-            )
-        headers = self.upstream.headers
-        return Usage(
-            _int(headers.get("X-Kiro-Usage-Input-Tokens")),
-            _int(headers.get("X-Kiro-Usage-Output-Tokens")),
-            _float(headers.get("X-Kiro-Usage-Credits")),
-        )
+            line = next((x for x in reversed(internal) if x.startswith(contract.USAGE_LINE)), b"")
+            return Usage.from_trailer(line)
+        return Usage.from_headers(self.upstream.headers)
 
     async def _settle(self, outcome: str) -> None:
         ctx, ex = self.ctx, self.exchange
@@ -271,14 +244,3 @@ class _Renewal:
             await self._ctx.pool.renew(self._lease)
         except RedisError as exc:
             log.warning("lease renewal failed", extra=log_fields(error=repr(exc)))
-
-
-def _int(raw: str | None) -> int:
-    return int(_float(raw))
-
-
-def _float(raw: str | None) -> float:
-    try:
-        return float(raw) if raw else 0.0
-    except ValueError:
-        return 0.0

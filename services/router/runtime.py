@@ -21,6 +21,7 @@ from shared.keys import Keys
 _OPTION_FIELDS = (
     "thinking_suffix",
     "openai_thinking_format",
+    "claude_thinking_format",
     "default_model",
     "auto_continue",
     "endpoint_order",

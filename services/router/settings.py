@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
+from services.router.resolve import GatewayName
 from shared.errors import ConfigError
 from shared.settings import CommonSettings
 
@@ -63,6 +64,15 @@ class RouterSettings(CommonSettings):
     gateway_connect_timeout: float = Field(5.0, gt=0, description="seconds to connect to a gateway")
     gateway_read_timeout: float = Field(600.0, gt=0, description="max silence between streamed chunks")
     gateway_health_interval_seconds: float = Field(5.0, gt=0, description="gateway health probe period")
+    gateway_resolve_interval_seconds: float = Field(
+        15.0, gt=0, description="resolve gateway names to their replicas' addresses again this often"
+    )
+    gateway_eject_seconds: float = Field(
+        5.0, gt=0, description="how long a failing gateway address is ejected (x2 for each flap, up to x8)"
+    )
+    gateway_hosts_file: str | None = Field(
+        None, description="hosts-format file (`address name`) consulted before DNS for gateway names"
+    )
     pool_gauge_interval_seconds: float = Field(15.0, gt=0, description="pool-by-state gauge refresh")
     runtime_settings_ttl_seconds: float = Field(5.0, ge=0, description="cache of the settings hash")
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for streams")
@@ -88,8 +98,16 @@ class RouterSettings(CommonSettings):
     min_admin_api_key_length: ClassVar[int] = 32
 
     def check(self) -> None:
-        """The common checks, and in production no admin password under 12 or API key under 32 characters."""
+        """The common checks, gateway URLs that parse, and in production no admin password under 12 or API
+        key under 32 characters."""
         super().check()
+        if not self.gateway_url_list:
+            raise ConfigError("GATEWAY_URLS names no gateway")
+        for url in self.gateway_url_list:
+            try:
+                GatewayName.parse(url)
+            except ValueError as exc:
+                raise ConfigError(f"GATEWAY_URLS: {exc}") from exc
         if self.kiro_env != "production":
             return
         for name, minimum in (

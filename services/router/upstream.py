@@ -1,8 +1,7 @@
-"""Calls to the gateways: header allowlist, internal credentials, connection failover between gateways."""
+"""Calls to the gateways: header allowlist, internal credentials, failover between gateway addresses."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,16 +10,19 @@ import aiohttp
 
 from services.router.context import AppContext
 from services.router.credentials import Credentials
-from shared.client_errors import PROTOCOL_HEADER, Protocol
+from services.router.gateways import Address
+from shared import contract
+from shared.client_errors import Protocol
 from shared.errors import KiroStackError
 from shared.logging import log_fields
 
+_INTERNAL = contract.PREFIX.encode()
 log = logging.getLogger(__name__)
 
 #: the only client request headers a gateway sees (fail closed: a header not named here stays at the
 #: router — hop-by-hop, credentials, cookies, `X-Kiro-*`, `X-Forwarded-*`, anything new). These are what
 #: the gateway reads (`x-claude-code-session-id` the conversation) or what says which client and API
-#: version asked. Which protocol the client speaks goes in `PROTOCOL_HEADER`, decided here.
+#: version asked. Which protocol the client speaks goes in `contract.CLIENT_PROTOCOL`, decided here.
 _FORWARD = frozenset(
     {
         "accept",
@@ -55,10 +57,20 @@ class GatewayUnreachable(KiroStackError):
     """No gateway accepted the request (connection refused, reset or timed out before the headers)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Upstream:
+    """A gateway's answer, counted in flight on its address until `close()`."""
+
     response: aiohttp.ClientResponse
-    gateway: str
+    address: Address
+    _open: bool = True
+
+    def close(self) -> None:
+        """Release the response and count the request out of its address (only once)."""
+        self.response.release()
+        if self._open:
+            self._open = False
+            self.address.end()
 
 
 def forward_headers(
@@ -76,8 +88,8 @@ def forward_headers(
     if internal:
         out["X-Internal-Key"] = internal
     out["X-Request-Id"] = request_id
-    out["X-Kiro-Options"] = options
-    out[PROTOCOL_HEADER] = protocol.value
+    out[contract.OPTIONS] = options
+    out[contract.CLIENT_PROTOCOL] = protocol.value
     if creds is not None:
         out.update(creds.headers())
     return out
@@ -93,51 +105,51 @@ def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, byte
     out = []
     for name, value in upstream.raw_headers:
         lower = name.lower()
-        if lower in _DROP_RESPONSE or lower.startswith(b"x-kiro-"):
+        if lower in _DROP_RESPONSE or lower.startswith(_INTERNAL):
             continue
         out.append((lower, value))
     return out
 
 
-#: connections tried per gateway URL: behind one URL (a Service, compose DNS, a balancer) a new connection
-#: may reach another replica when the last one reached a replica that is restarting
-_CONNECTIONS_PER_GATEWAY = 3
-
-
 async def open_upstream(
     ctx: AppContext, method: str, path: str, body: bytes, headers: dict[str, str]
 ) -> Upstream:
-    """Send the request to the first gateway that answers; raises GatewayUnreachable when none does.
+    """Send the request to the first gateway address that answers; raises GatewayUnreachable when none does.
 
-    A connection refused or reset before any answer is tried again on the same URL (a new connection),
-    up to `_CONNECTIONS_PER_GATEWAY` times within the connect deadline; a timeout or a malformed answer
-    moves on to the next URL at once. A URL that failed all its tries counts one failure toward down
-    (`Gateways`): one refused connection never takes it, or readiness, down.
+    Addresses are tried in `Gateways.order()` (fewest in flight first). A connection refused, reset or
+    timed out, or a malformed answer, moves on to the next address at once and counts one failure toward
+    that address's ejection: one refused connection never ejects it, nor takes readiness down. The request
+    connects to the address and keeps the gateway's name as `Host` (and as TLS server name for https).
     """
     timeout = aiohttp.ClientTimeout(
         total=None,
         sock_connect=ctx.settings.gateway_connect_timeout,
         sock_read=ctx.settings.gateway_read_timeout,
     )
-    loop = asyncio.get_running_loop()
-    for gateway in ctx.gateways.order():
-        deadline = loop.time() + ctx.settings.gateway_connect_timeout
-        for attempt in range(1, _CONNECTIONS_PER_GATEWAY + 1):
-            try:
-                response = await ctx.http.request(
-                    method, gateway + path, data=body or None, headers=headers, timeout=timeout
-                )
-            except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out or not HTTP
-                log.warning(
-                    "gateway unreachable",
-                    extra=log_fields(gateway=gateway, attempt=attempt, error=repr(exc)),
-                )
-                refused = isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(exc, TimeoutError)
-                if refused and attempt < _CONNECTIONS_PER_GATEWAY and loop.time() < deadline:
-                    continue
-                ctx.gateways.report_unreachable(gateway)
-                break
-            return Upstream(response, gateway)
+    for address in ctx.gateways.order():
+        address.begin()
+        try:
+            response = await ctx.http.request(
+                method,
+                address.base + path,
+                data=body or None,
+                headers={**headers, "Host": address.gateway.host_header},
+                timeout=timeout,
+                server_hostname=address.server_hostname,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out or not HTTP
+            address.end()
+            log.warning(
+                "gateway unreachable",
+                extra=log_fields(gateway=address.gateway.url, address=address.ip, error=repr(exc)),
+            )
+            ctx.gateways.failed(address)
+            continue
+        except BaseException:
+            address.end()
+            raise
+        ctx.gateways.answered(address)
+        return Upstream(response, address)
     raise GatewayUnreachable("no gateway answered")
 
 
@@ -145,7 +157,7 @@ def failure_of(upstream: aiohttp.ClientResponse) -> str | None:
     """The gateway's `X-Kiro-Failure` verdict on an error answer, if any."""
     if upstream.status < 400:
         return None
-    return upstream.headers.get("X-Kiro-Failure")
+    return upstream.headers.get(contract.FAILURE)
 
 
 def header_float(upstream: aiohttp.ClientResponse, name: str) -> float | None:

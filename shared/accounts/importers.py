@@ -11,10 +11,12 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
 from shared.errors import KiroStackError
+from shared.kiro.endpoint_table import AUTO, ENDPOINT_NAMES, parse_order
 from shared.kiro.regions import check_region, profile_arn_region
 
 
@@ -34,6 +36,7 @@ class AccountSpec:
     auth_region: str = "us-east-1"
     start_url: str = ""
     token_endpoint: str = ""
+    scopes: str = ""  # external IdP OAuth scopes, space-separated
     provider: str = ""
     profile_arn: str = ""
     email: str = ""
@@ -66,9 +69,39 @@ class AccountSpec:
             raise ValueError("idc login needs clientId and clientSecret")
         if self.auth_kind is AuthKind.EXTERNAL_IDP and not self.token_endpoint:
             raise ValueError("external IdP login needs a tokenEndpoint")
+        if self.token_endpoint:
+            check_token_endpoint(self.token_endpoint)
         check_region(self.auth_region, "region")  # it becomes part of the auth host name
         if self.profile_arn:
             profile_arn_region(self.profile_arn)
+
+
+def check_token_endpoint(url: str) -> str:
+    """`url` when it can be an identity provider's token endpoint: https (http only on this machine,
+    for tests), no user:password part; ValueError saying what is wrong otherwise.
+
+    Refresh tokens are posted there, so nothing that could send them somewhere unexpected passes."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ValueError("token endpoint is not a URL") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(
+            "token endpoint must be an https:// URL (like https://login.example.com/oauth2/token)"
+        )
+    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("token endpoint must use https:// (plain http only for 127.0.0.1 / localhost)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("token endpoint must not carry a user name or password")
+    return url
+
+
+def scopes_text(value: Any) -> str:
+    """OAuth scopes as one space-separated string (stored credentials hold a list or a string)."""
+    if isinstance(value, list):
+        return " ".join(str(item).strip() for item in value if str(item).strip())
+    return " ".join(value.split()) if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +156,85 @@ def parse_kiro_go(config: Any) -> tuple[list[AccountSpec], list[Skipped]]:
     return specs, skipped
 
 
+@dataclass
+class KiroGoSettings:
+    """The global settings of a kiro-go config that have an equivalent here (secrets only in memory)."""
+
+    #: runtime options (the settings API's names) with their kiro-go values translated
+    options: dict[str, Any] = field(default_factory=dict)
+    #: client API keys old clients send (the legacy `apiKey` and enabled `apiKeys[]` entries): name, key
+    client_keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: kiro-go thinking formats -> ours: its `think` puts the reasoning in the text as tags; the others
+#: (`reasoning_content`, `thinking`) keep it apart from the answer, as our defaults do
+_KIRO_GO_OPENAI_FORMATS = {
+    "reasoning_content": "reasoning_content",
+    "thinking": "reasoning_content",
+    "think": "think_tags",
+}
+_KIRO_GO_CLAUDE_FORMATS = {"thinking": "blocks", "reasoning_content": "blocks", "think": "thinking_tags"}
+
+
+def parse_kiro_go_settings(config: dict[str, Any]) -> KiroGoSettings:
+    """The thinking settings and client keys of a kiro-go `data/config.json` (unknown values ignored)."""
+    out = KiroGoSettings()
+    suffix = _str(config, "thinkingSuffix")
+    if suffix and len(suffix) <= 64 and not any(c.isspace() for c in suffix):
+        out.options["thinking_suffix"] = suffix
+    for src, dst, table in (
+        ("openaiThinkingFormat", "openai_thinking_format", _KIRO_GO_OPENAI_FORMATS),
+        ("claudeThinkingFormat", "claude_thinking_format", _KIRO_GO_CLAUDE_FORMATS),
+    ):
+        if (value := table.get(_str(config, src).lower())) is not None:
+            out.options[dst] = value
+    if order := kiro_go_endpoint_order(config):
+        out.options["endpoint_order"] = order
+    if aliases := _kiro_go_aliases(config.get("modelMappings")):
+        out.options["model_aliases"] = aliases
+    if legacy := _str(config, "apiKey"):
+        out.client_keys.append(("kiro-go apiKey", legacy))
+    entries = config.get("apiKeys")
+    for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+        key = _str(entry, "key") if isinstance(entry, dict) else ""
+        if key and entry.get("enabled", True) is not False and all(key != k for _, k in out.client_keys):
+            out.client_keys.append((_str(entry, "name") or f"kiro-go apiKeys[{index}]", key))
+    return out
+
+
+def kiro_go_endpoint_order(config: dict[str, Any]) -> str:
+    """kiro-go's `preferredEndpoint` (+ `endpointFallback`, default on) as our endpoint order ('' = none).
+
+    Its preferred endpoint goes first, then the dual-endpoint pair's other one unless fallback is off
+    (`auto` stays `auto`: the API region's own sequence)."""
+    preferred = _str(config, "preferredEndpoint").lower()
+    if preferred == AUTO:
+        return AUTO
+    if preferred not in ENDPOINT_NAMES:
+        return ""
+    names = [preferred]
+    if config.get("endpointFallback", True) is not False:
+        names += [name for name in ("codewhisperer", "amazonq") if name != preferred]
+    return parse_order(",".join(names))
+
+
+def _kiro_go_aliases(mappings: Any) -> dict[str, str]:
+    """kiro-go `modelMappings` ([{source, target}]) as model aliases; unusable rows are left out."""
+    aliases: dict[str, str] = {}
+    for row in mappings if isinstance(mappings, list) else ():
+        source, target = (_str(row, "source"), _str(row, "target")) if isinstance(row, dict) else ("", "")
+        if source and target and source != target and len(source) <= 128 and len(target) <= 128:
+            aliases[source] = target
+    return dict(list(aliases.items())[:200])
+
+
+def kiro_go_weight(value: Any) -> int:
+    """kiro-go weights are 0 or 1 for normal and 2+ for a larger share; ours are 100 for normal."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 1:
+        return 100
+    return min(value * 100, 10_000)
+
+
 def _kiro_go_entry(entry: dict[str, Any]) -> AccountSpec:
     client_id = _str(entry, "clientId")
     kind = auth_kind_of(entry.get("authMethod"), has_client=bool(client_id))
@@ -147,6 +259,10 @@ def _kiro_go_entry(entry: dict[str, Any]) -> AccountSpec:
         label=_str(entry, "nickname", "email"),
         machine_id=_str(entry, "machineId"),
         enabled=enabled if isinstance(enabled, bool) else True,
+        weight=kiro_go_weight(entry.get("weight")),
+        profile_arn=_str(entry, "profileArn"),
+        token_endpoint=_str(entry, "tokenEndpoint"),
+        scopes=scopes_text(entry.get("scopes")),
         source="import:kiro-go",
         extra=extra,
     )
@@ -189,6 +305,7 @@ def parse_kiro_auth_token(token_file: Any, registration: Any = None) -> AccountS
         auth_region=_str(token_file, "region") or "us-east-1",
         start_url=_str(token_file, "startUrl", "issuerUrl"),
         token_endpoint=_str(token_file, "tokenEndpoint"),
+        scopes=scopes_text(token_file.get("scopes")),
         provider=_str(token_file, "provider"),
         profile_arn=_str(token_file, "profileArn"),
         source="import:kiro-auth-token",
@@ -270,6 +387,9 @@ def parse_kiro_cli(auth_kv: dict[str, str], state: dict[str, str]) -> AccountSpe
         profile_arn=_str(token, "profile_arn") or _profile_arn(state),
         source="import:kiro-cli",
     )
+    if kind is AuthKind.EXTERNAL_IDP:
+        spec.client_id = _str(token, "client_id")
+        spec.scopes = scopes_text(token.get("scopes"))
     if kind is AuthKind.IDC:
         registration = next((auth_kv[k] for k in KIRO_CLI_REGISTRATION_KEYS if k in auth_kv), None)
         if registration is None:

@@ -54,6 +54,7 @@ class Account:
     profile_arn: str = ""
     start_url: str = ""  # IdC start URL
     token_endpoint: str = ""  # external IdP token endpoint
+    scopes: str = ""  # external IdP: space-separated OAuth scopes sent with each refresh ('' = none)
     email: str = ""
     machine_id: str = ""  # stable per-account fingerprint for user agents
     # secrets, encrypted with SecretBox

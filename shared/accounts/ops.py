@@ -27,23 +27,22 @@ from shared.accounts.importers import (
     parse_kiro_auth_token,
     parse_kiro_cli,
     parse_kiro_go,
+    parse_kiro_go_settings,
     parse_refresh_tokens,
+    scopes_text,
 )
 from shared.accounts.model import Account, AccountState, AuthKind, mask_proxy_url
 from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
+from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.jobs import POLL_DEVICE_FLOW, enqueue_refresh
 from shared.keys import Keys
-from shared.kiro.auth import (
-    BUILDER_ID_START_URL,
-    AuthHttp,
-    KiroAuth,
-    TokenSet,
-    parse_device_authorization,
-    parse_registration,
-)
+from shared.kiro.answers import TokenSet, parse_device_authorization, parse_registration
+from shared.kiro.auth import BUILDER_ID_START_URL, KiroAuth
 from shared.kiro.regions import check_region, profile_arn_region
+from shared.kiro.transport import AuthHttp
+from shared.runtime_settings import store_settings
 
 PENDING_REASON = "waiting for the first token refresh"
 DEVICE_FLOW_GRACE = 120  # seconds a finished device flow stays readable after its code expired
@@ -56,12 +55,44 @@ class ImportReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: runtime settings the import applied (kiro-go: thinking suffix and formats), name -> value
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: client keys the import stored (hashed) and ones that were there already; never the keys
+    client_keys_created: int = 0
+    client_keys_existing: int = 0
 
     def skip(self, entry: str, reason: str) -> None:
         self.skipped.append({"entry": entry, "reason": reason})
 
+    def summary(self) -> str:
+        """One line for people: what was carried over (never a secret)."""
+        accounts = len(self.added) + len(self.updated)
+        parts = [
+            f"{accounts} account{'s' * (accounts != 1)} ({len(self.added)} new, {len(self.updated)} updated"
+            f", {len(self.skipped)} skipped)"
+        ]
+        if self.settings:
+            shown = (
+                f"{k}={f'{len(v)} aliases' if isinstance(v, dict) else v}" for k, v in self.settings.items()
+            )
+            parts.append("settings applied: " + ", ".join(shown))
+        if self.client_keys_created or self.client_keys_existing:
+            created = self.client_keys_created
+            text = f"{created} client key{'s' * (created != 1)} created"
+            if self.client_keys_existing:
+                text += f" ({self.client_keys_existing} already there)"
+            parts.append(text)
+        return "; ".join(parts)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "updated": self.updated, "skipped": self.skipped}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "settings": self.settings,
+            "client_keys": {"created": self.client_keys_created, "existing": self.client_keys_existing},
+            "summary": self.summary(),
+        }
 
 
 @dataclass(frozen=True)
@@ -137,6 +168,7 @@ class AccountOps:
             profile_arn=spec.profile_arn,
             start_url=spec.start_url,
             token_endpoint=spec.token_endpoint,
+            scopes=spec.scopes,
             email=spec.email,
             machine_id=spec.machine_id or uuid.uuid4().hex + uuid.uuid4().hex,
             refresh_token_enc=self.box.encrypt(spec.refresh_token),
@@ -166,12 +198,17 @@ class AccountOps:
         client_secret: str = "",
         auth_region: str = "us-east-1",
         start_url: str = "",
+        token_endpoint: str = "",
+        scopes: str = "",
+        profile_arn: str = "",
         label: str = "",
         weight: int = 100,
         proxy_url: str = "",
         source: str = "admin",
     ) -> ImportReport:
-        """Add a social or IdC login from its refresh token (IdC also needs client id + secret)."""
+        """Add a login from its refresh token: social; IdC (with client id + secret); or an enterprise
+        external IdP such as Entra ID or Okta (with its token endpoint and client id, and the OAuth
+        scopes its refresh needs, if any)."""
         spec = AccountSpec(
             auth_kind=AuthKind(auth_kind),
             refresh_token=refresh_token.strip(),
@@ -179,6 +216,9 @@ class AccountOps:
             client_secret=client_secret.strip(),
             auth_region=auth_region or "us-east-1",
             start_url=start_url,
+            token_endpoint=token_endpoint.strip(),
+            scopes=scopes_text(scopes),
+            profile_arn=profile_arn.strip(),
             label=label,
             weight=weight,
             proxy_url=proxy_url,
@@ -218,7 +258,17 @@ class AccountOps:
         Raises ImportFormatError when the object is not a kiro-go config at all.
         """
         specs, skipped = parse_kiro_go(config)
-        return await self._add_all(specs, skipped)
+        report = await self._add_all(specs, skipped)
+        carried = parse_kiro_go_settings(config)
+        await store_settings(self.client, self.keys, carried.options)
+        report.settings = dict(carried.options)
+        client_keys = ClientKeys(self.client, self.keys)
+        for name, plain in carried.client_keys:  # hashed like any client key: old clients keep working
+            if await client_keys.ensure(plain, name):
+                report.client_keys_created += 1
+            else:
+                report.client_keys_existing += 1
+        return report
 
     async def import_refresh_tokens(self, data: Any) -> ImportReport:
         """Import a kiro-gateway `KIRO_REFRESH_TOKENS` list (string, list or {"refresh_tokens": [...]})."""
@@ -318,6 +368,7 @@ class AccountOps:
             "profile_arn": account.profile_arn,
             "start_url": account.start_url,
             "token_endpoint": account.token_endpoint,
+            "scopes": account.scopes,
             "email": account.email,
             "machine_id": account.machine_id,
             "refresh_token": self.store.refresh_token(account),
@@ -375,6 +426,7 @@ class AccountOps:
             profile_arn=profile_arn,
             start_url=str(record.get("start_url", "")),
             token_endpoint=str(record.get("token_endpoint", "")),
+            scopes=str(record.get("scopes", "")),
             email=str(record.get("email", "")),
             machine_id=str(record.get("machine_id") or uuid.uuid4().hex),
             refresh_token_enc=self.box.encrypt(refresh_token),

@@ -75,8 +75,10 @@ class KiroEndpoints:
         )
 
     def api_region(self, profile_arn: str | None = None, region: str | None = None) -> str:
-        chosen = api_region_from_profile_arn(profile_arn) or region or self.default_api_region
-        return check_region(chosen, "API region")
+        """The account's own API region when it has one (set by an operator), else its profile ARN's
+        region, else the default. The ARN is checked either way: it is sent to Kiro too."""
+        from_arn = api_region_from_profile_arn(profile_arn)
+        return check_region(region or from_arn or self.default_api_region, "API region")
 
     def _emu(self, name: str) -> str | None:
         return f"{self.emulator_url}{EMULATOR_PATHS[name]}" if self.emulator_url else None

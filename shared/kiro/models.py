@@ -19,10 +19,6 @@ from typing import Final
 
 import orjson
 
-#: the gateway's answer to the router names the Kiro model that served the request (plus the thinking
-#: suffix when the client used it), so the request log can show requested → served
-SERVED_MODEL_HEADER: Final = "X-Kiro-Served-Model"
-
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:

@@ -91,7 +91,7 @@ class Load:
             self.answers.append(answer)
             turn += 1
             if answer.status != 200:
-                await asyncio.sleep(self.backoff)
+                await asyncio.sleep(self.backoff)  # not sync: the client's backoff
 
     async def stop(self) -> None:
         """Let every client finish the request it is sending, then close."""

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import httpx
 import pytest
 from aiohttp import web
 
 from tests.deploy.tools import ROOT, run, tool
+from tests.support.polling import wait_for, wait_until
 from tests.support.procs import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e  # starts processes (tools or services)
@@ -43,12 +45,16 @@ def test_routers_are_found_by_service_dns_and_checked_on_ready() -> None:
 
 @dataclass
 class FakeRouter:
-    """A router stand-in: /ready answers `ready`, /stream sends numbered chunks with pauses."""
+    """A router stand-in: /ready answers `ready`, /stream sends numbered chunks with pauses; with
+    `?hold=1` it holds the rest of the stream back until `go` is set (or 10 s pass)."""
 
     name: str
     ready: bool = True
     port: int = field(default_factory=free_port)
     runner: web.AppRunner | None = None
+    checks: list[int] = field(default_factory=list)  # the status of each /ready answer
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    released: list[bool] = field(default_factory=list)  # per held stream: `go` came before the 10 s
 
     async def start(self) -> None:
         app = web.Application()
@@ -59,14 +65,21 @@ class FakeRouter:
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 
     async def _ready(self, request: web.Request) -> web.Response:
-        return web.Response(status=200 if self.ready else 503)
+        self.checks.append(200 if self.ready else 503)
+        return web.Response(status=self.checks[-1])
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "x-router": self.name})
         await response.prepare(request)
         for n in range(int(request.query.get("chunks", "4"))):
-            if n:
-                await asyncio.sleep(0.3)
+            if n == 1 and request.query.get("hold"):
+                try:
+                    await asyncio.wait_for(self.go.wait(), 10)
+                    self.released.append(True)
+                except TimeoutError:
+                    self.released.append(False)
+            elif n:
+                await asyncio.sleep(0.3)  # not sync: a stream's pace
             await response.write(f"data: {n}\n\n".encode())
         await response.write_eof()
         return response
@@ -119,24 +132,31 @@ def balancer(routers: list[FakeRouter], tmp_path: Path) -> Iterator[str]:
     proc.wait(5)
 
 
-async def test_streams_pass_through_the_balancer_unbuffered(balancer: str) -> None:
-    await asyncio.sleep(0.3)  # first health checks
-    async with aiohttp.ClientSession() as session, session.get(balancer + "/stream") as response:
-        start = time.monotonic()
+async def test_streams_pass_through_the_balancer_unbuffered(balancer: str, routers: list[FakeRouter]) -> None:
+    await wait_for(lambda: _balancer_ready(balancer), what="the first health checks")
+    async with aiohttp.ClientSession() as session, session.get(balancer + "/stream?hold=1") as response:
         first = await response.content.readuntil(b"\n\n")
-        first_at = time.monotonic() - start
+        for router in routers:  # the backend holds the rest back until the client has chunk 0
+            router.go.set()
         rest = await response.read()
     assert first == b"data: 0\n\n"
     assert rest.count(b"data:") == 3
-    # the backend needs ~0.9 s for the whole stream; a buffering balancer would deliver chunk 0 at the end
-    assert first_at < 0.25
+    # a buffering balancer would deliver chunk 0 only with the end: the backend waited for `go` in vain
+    assert [r for router in routers for r in router.released] == [True]
+
+
+async def _balancer_ready(balancer: str) -> bool:
+    async with aiohttp.ClientSession() as session, session.get(balancer + "/ready") as response:
+        return response.status == 200
 
 
 async def test_a_router_whose_ready_fails_gets_no_new_requests(
     balancer: str, routers: list[FakeRouter]
 ) -> None:
     routers[0].ready = False
-    await asyncio.sleep(0.5)
+    failed = len(routers[0].checks)
+    # two failed checks: haproxy has acted on the first (fall 1) by the time it sends the second
+    await wait_for(lambda: asyncio.sleep(0, routers[0].checks[failed:].count(503) >= 2), what="failed checks")
     async with aiohttp.ClientSession() as session:
         served_by = set()
         for _ in range(6):
@@ -144,6 +164,13 @@ async def test_a_router_whose_ready_fails_gets_no_new_requests(
                 served_by.add(response.headers["x-router"])
                 await response.read()
     assert served_by == {"r2"}
+
+
+def _up(balancer: str) -> bool:
+    try:
+        return httpx.get(balancer + "/ready", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture
@@ -161,7 +188,8 @@ def real_router_behind_balancer(stack_env: dict[str, str], tmp_path: Path) -> It
                 while not port_open(port):
                     assert proc.poll() is None and time.monotonic() < deadline, "haproxy did not listen"
                     time.sleep(0.05)
-                time.sleep(0.3)  # the first health check marks the router up
+                # the first health check marks the router up
+                wait_until(lambda: _up(f"http://127.0.0.1:{port}"), what="the router marked up")
                 yield f"http://127.0.0.1:{port}", stack_env["ADMIN_PASSWORD"]
             finally:
                 proc.terminate()

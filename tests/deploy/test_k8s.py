@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import shutil
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
@@ -129,6 +130,15 @@ def test_grace_period_covers_the_pre_stop_pause_and_the_drain_window(
     pre_stop = container(manifests, name)["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     assert pod["terminationGracePeriodSeconds"] >= float(pre_stop[1]) + drain + 5
+
+
+def test_routers_resolve_gateway_pods_through_a_headless_service(manifests: list[dict[str, Any]]) -> None:
+    """Each router balances over the gateway pods itself: the Service's name must give their addresses."""
+    service = find(manifests, "Service", "gateway")
+    assert service["spec"]["clusterIP"] == "None"
+    url = urlsplit(find(manifests, "ConfigMap", "kiro-config")["data"]["GATEWAY_URLS"])
+    assert url.hostname == service["metadata"]["name"]
+    assert url.port in {p["port"] for p in service["spec"]["ports"]}
 
 
 def test_refresher_runs_one_replica_and_may_overlap_during_rollouts(manifests: list[dict[str, Any]]) -> None:

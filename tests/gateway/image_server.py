@@ -201,7 +201,7 @@ class ImageServer:
                 elif path == "/fake.png":
                     self._send(200, "image/png", b"<html>not an image</html>")
                 elif path == "/slow":
-                    time.sleep(6)
+                    time.sleep(6)  # not sync: a server slower than the gateway's fetch timeout
                     self._send(200, "image/png", png(1, 1))
                 else:
                     self._send(404, "text/plain", b"not found")

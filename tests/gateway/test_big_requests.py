@@ -69,5 +69,5 @@ def test_a_huge_request_never_stalls_health_checks(roomy: ServiceProcess, emu: E
     assert emu.counts(account.name).get("chat_codewhisperer", 0) == 0
     # Parsed on the event loop, the body held /health for the whole request (worst ≈ took, seconds).
     # Offloaded, /health only waits for the GIL now and then: a bound relative to the request's own
-    # time holds on a loaded 2-core CI machine and still fails if the loop is blocked again.
-    assert worst < min(1.0, took / 3)
+    # time (no fixed figure) holds on a loaded 2-core CI machine and still fails if the loop is blocked.
+    assert worst < took / 3

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.gateway.support import Emulator, start_gateway
+from tests.support.polling import wait_until
 from tests.support.procs import ServiceProcess
 
 
@@ -28,7 +29,7 @@ def _chat_calls(emu: Emulator, name: str) -> int:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_client_that_leaves_before_the_first_byte_stops_every_retry_within_a_second(
+def test_a_client_that_leaves_before_the_first_byte_stops_every_retry(
     patient: ServiceProcess, emu: Emulator, stream: bool
 ) -> None:
     account = emu.account()
@@ -39,16 +40,15 @@ def test_a_client_that_leaves_before_the_first_byte_stops_every_retry_within_a_s
         "stream": stream,
         "messages": [{"role": "user", "content": "anyone there?"}],
     }
+    abandoned = patient.count_in_logs("Kiro call abandoned")
     with pytest.raises(httpx.ReadTimeout):  # the client gives up after 1 s and closes its connection
         httpx.post(f"{patient.url}/v1/messages", json=body, headers=account.headers(), timeout=1.0)
-    left = time.monotonic()
     assert _chat_calls(emu, account.name) >= 2  # the gateway was retrying
 
-    time.sleep(1.0)
+    wait_until(lambda: patient.count_in_logs("Kiro call abandoned") > abandoned, what="the call abandoned")
     settled = _chat_calls(emu, account.name)
-    time.sleep(2.0)
+    time.sleep(0.6)  # not sync: nothing may happen here; two of the gateway's retry cycles (0.1 s + 0.2 s)
     later = _chat_calls(emu, account.name)
-    print(f"\nchat attempts: {settled} within 1 s of the client leaving, {later} after 3 s (stream={stream})")
+    print(f"\nchat attempts: {settled} when the call was abandoned, {later} 0.6 s later (stream={stream})")
+    assert settled < 20, "the gateway ran every retry for a client that had left"
     assert later == settled, "the gateway kept calling Kiro for a client that had left"
-    assert "Kiro call abandoned" in patient.logs()
-    assert time.monotonic() - left < 10

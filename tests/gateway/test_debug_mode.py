@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -27,7 +26,7 @@ def _post(gateway: ServiceProcess, emu: Emulator, model: str, text: str) -> http
 
 
 def _debug_lines(gateway: ServiceProcess) -> list[str]:
-    time.sleep(0.2)  # stderr is read by a thread
+    # written to the log file before the answer is sent, so in it once the answer is here
     return [line for line in gateway.logs().splitlines() if LINE in line]
 
 

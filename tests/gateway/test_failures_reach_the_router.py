@@ -37,7 +37,7 @@ async def test_a_suspension_mid_stream_disables_the_account(stack: Stack, seeder
     assert r.status_code == 200
     assert "event: error" in r.text and "content_block_delta" in r.text
     state = None
-    for _ in range(40):  # the router applies the failure as the stream ends
+    for _ in range(200):  # the router applies the failure as the stream ends
         state = await seeder.redis.hget(seeder.keys.account(account), "state")
         if state == AccountState.DISABLED.value:
             break

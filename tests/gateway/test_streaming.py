@@ -189,10 +189,13 @@ def test_continuations_are_bounded_and_the_cut_call_ends_as_max_tokens(
     assert emu.counts(account.name)["chat_codewhisperer"] == 1 + 3  # the default bound
 
 
+KIRO_WAIT = 2.5  # seconds the emulator holds each answer back
+
+
 def test_pings_go_on_while_a_continuation_waits_for_kiro(pinging: ServiceProcess, emu: Emulator) -> None:
     account = emu.account()
     # Kiro takes 2.5 s to answer each of the two calls: the client must hear pings through both waits
-    emu.fault(account=account.name, endpoint="chat", times=2, first_byte_delay_ms=2500)
+    emu.fault(account=account.name, endpoint="chat", times=2, first_byte_delay_ms=int(KIRO_WAIT * 1000))
     prompt = directive(tool_calls=[_big_tool_call(3000)], output_cap=1800)
     arrivals: list[float] = []
     received: list[bytes] = []
@@ -212,7 +215,9 @@ def test_pings_go_on_while_a_continuation_waits_for_kiro(pinging: ServiceProcess
 
     assert deltas[-1]["delta"]["stop_reason"] == "tool_use"
     assert emu.counts(account.name)["chat_codewhisperer"] == 2  # the answer and its continuation
-    assert max(gaps) <= 0.15 + 1.0, [round(g, 2) for g in gaps]  # ping interval + a busy machine's slack
+    # without pings the client sits through each whole wait; with them (every 0.15 s) no silence comes near
+    # half of one, however busy the machine
+    assert max(gaps) < KIRO_WAIT / 2, [round(g, 2) for g in gaps]
 
 
 def test_auto_continuation_can_be_turned_off_by_the_router(gateway: ServiceProcess, emu: Emulator) -> None:
@@ -239,7 +244,7 @@ def test_a_client_leaving_mid_stream_releases_the_stream(gateway: ServiceProcess
         for line in r.iter_lines():
             if '"text_delta"' in line:
                 break
-    if not _no_stream_in_flight(gateway, within=5):
+    if not _no_stream_in_flight(gateway, within=10):
         pytest.fail("the stream stayed in flight after the client left")
 
 
@@ -254,7 +259,7 @@ def test_a_client_leaving_while_kiro_is_still_silent_releases_the_stream(
         for line in r.iter_lines():
             if line.startswith("event: ping"):
                 break
-    if not _no_stream_in_flight(pinging, within=3):
+    if not _no_stream_in_flight(pinging, within=10):
         pytest.fail("the stream stayed in flight after the client left during Kiro's silence")
 
 

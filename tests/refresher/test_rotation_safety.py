@@ -55,7 +55,7 @@ async def test_burst_of_100_triggers_on_5_workers_makes_exactly_one_upstream_ref
         # every worker also runs the periodic refresh each second: two paths race for the account;
         # the default grace collapses forced triggers that arrive just after a refresh
         env = {"REFRESH_INTERVAL_SECONDS": "1", "FORCE_REFRESH_GRACE_SECONDS": "5"}
-        list(pool.map(lambda _: start_worker(**env), range(5)))
+        workers = list(pool.map(lambda _: start_worker(**env), range(5)))
 
     # the account has no access token yet; half the triggers are forced, as after a 401
     queued = await asyncio.gather(
@@ -66,11 +66,30 @@ async def test_burst_of_100_triggers_on_5_workers_makes_exactly_one_upstream_ref
     )
 
     await wait_for(lambda: _active(refresher, account_id), what="account active")
-    await asyncio.sleep(1.5)  # let straggler jobs and the next periodic runs happen: they must find it fresh
+    # straggler jobs and the next periodic runs must find it fresh: wait until no trigger is queued and two
+    # more periodic runs have finished
+    await wait_for(lambda: _no_trigger_queued(arq_pool, refresher), what="every queued trigger to end")
+    runs = _periodic_runs(workers)
+    await wait_for(lambda: asyncio.sleep(0, _periodic_runs(workers) >= runs + 2), what="two periodic runs")
     assert sum(queued) >= 1
     assert ctl.counts(emu["name"])["social_refresh"] == 1
     assert ctl.statuses(emu["name"])["social_refresh"] == {"200": 1}  # no invalid_grant
     await _assert_holds_the_emulators_current_tokens(refresher, ctl, emu["name"], account_id)
+
+
+async def _no_trigger_queued(arq_pool: ArqRedis, r: Refresher) -> bool:
+    """No refresh job left in the queue (arq keeps a job there until it ends; the next periodic run
+    waits there too)."""
+    queued = await arq_pool.zrange(r.keys.arq_queue(), 0, -1)
+    return all(b"refresh_due" in job_id for job_id in queued)
+
+
+def _periodic_runs(workers: list[ServiceProcess]) -> int:
+    return sum(w.count_in_logs("periodic refresh") for w in workers)
+
+
+async def _unlocked(r: Refresher, account_id: str) -> bool:
+    return await r.tokens.lock_owner(account_id) is None
 
 
 async def _active(r: Refresher, account_id: str) -> bool:
@@ -90,7 +109,8 @@ async def test_worker_paused_past_its_lock_never_writes_a_stale_token(
 
     paused.signal(signal.SIGSTOP)
     try:
-        await asyncio.sleep(1.3)  # its lock expires while it waits for its (slow) answer
+        # its lock expires while it waits for its (slow) answer
+        await wait_for(lambda: _unlocked(refresher, account_id), what="the paused worker's lock to expire")
         # meanwhile another worker refreshes (this test process plays it), rotating the token
         assert await refresh_account(refresher, account_id, force=True, requested_at=time.time()) is (
             Outcome.REFRESHED

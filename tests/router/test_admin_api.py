@@ -448,6 +448,7 @@ async def test_settings_change_is_validated_stored_and_announced(
     defaults = (await admin.get("/settings")).json()
     assert defaults["thinking_suffix"] == "-thinking"
     assert defaults["openai_thinking_format"] == "reasoning_content"
+    assert defaults["claude_thinking_format"] == "blocks"
 
     pubsub = redis.pubsub()
     await pubsub.subscribe(keys.events())
@@ -458,6 +459,7 @@ async def test_settings_change_is_validated_stored_and_announced(
         "failover_attempts": 2,
         "max_concurrency": 3,
         "min_interval_ms": 250,
+        "claude_thinking_format": "thinking_tags",
     }
     r = await admin.put("/settings", json=change)
     assert r.status_code == 200, r.text
@@ -467,9 +469,11 @@ async def test_settings_change_is_validated_stored_and_announced(
     assert notice is not None and orjson.loads(notice["data"])["type"] == "settings_changed"
     assert orjson.loads(await redis.hget(keys.settings(), "thinking_suffix") or "null") == "-think"
 
+    assert r.json()["claude_thinking_format"] == "thinking_tags"
+
     for bad in [{"openai_thinking_format": "xml"}, {"failover_attempts": 0}, {"thinking_suffix": "a b"},
                 {"model_aliases": {"x": "x"}}, {"model_aliases": {"": "m"}}, {"max_concurrency": 0},
-                {"min_interval_ms": -1}]:  # fmt: skip
+                {"min_interval_ms": -1}, {"claude_thinking_format": "think"}]:  # fmt: skip
         r = await admin.put("/settings", json=bad)
         assert r.status_code == 422, (bad, r.text)
     after = (await admin.get("/settings")).json()
@@ -484,8 +488,14 @@ async def test_settings_defaults_are_what_a_gateway_does_when_nothing_is_stored(
     # changes behaviour on the first save of any setting (auto_continue once read false here, true there).
     shown = (await admin.get("/settings")).json()
     gateway = GatewaySettings.model_fields
-    for name in ("thinking_suffix", "openai_thinking_format", "auto_continue", "endpoint_order"):
-        assert shown[name] == gateway[name].default, name
+    for name in (
+        "thinking_suffix",
+        "openai_thinking_format",
+        "claude_thinking_format",
+        "auto_continue",
+        "endpoint_order",
+    ):
+        assert shown[name] == gateway[name].default == shown["defaults"][name], name
     assert shown["endpoint_origins"] == GatewaySettings().endpoint_origins == {}
     assert shown["default_model"] == ""  # "not set": each gateway keeps its own DEFAULT_MODEL
     assert shown["model_aliases"] == {}

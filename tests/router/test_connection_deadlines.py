@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 
 DEADLINE = 2.0
 DEADLINES = {"HTTP_HEAD_TIMEOUT_SECONDS": str(DEADLINE), "HTTP_BODY_TIMEOUT_SECONDS": str(DEADLINE)}
-BOUND = DEADLINE + 6.0  # generous: two shared cores, 260 connections timing out at once
+#: how long the test watches a slow client: a hang guard, not a speed claim (without the deadline none is
+#: ever closed); the seconds each took are in the report line
+BOUND = DEADLINE * 10
 
 
 async def test_half_sent_requests_are_closed_while_normal_clients_are_served(

@@ -21,8 +21,8 @@ from tests.support.procs import ServiceProcess
 pytestmark = pytest.mark.e2e
 
 PING_INTERVAL = 1.0
-#: scheduling slack on a busy 2-core machine; the old timer left 4+ s of silence here
-SLACK = 1.0
+#: how long Kiro sends only frames the client never sees (below): the old timer left all of it silent
+INVISIBLE_SECONDS = 4.5
 METERING = {"event": "meteringEvent", "payload": {"unit": "credit", "unitPlural": "credits", "usage": 0.001}}
 CONTEXT = {"event": "contextUsageEvent", "payload": {"contextUsagePercentage": 1.5}}
 #: "before", then ~4.5 s of frames only Kiro and the gateway see (one every 0.5 s), then "after"
@@ -78,5 +78,6 @@ async def test_frames_the_client_never_sees_do_not_hold_back_pings(
     gaps, text = await _gaps(pinging_router.url, path, headers, {**body, "messages": message})
 
     assert "before" in text and "after" in text
-    assert max(gaps) <= PING_INTERVAL + SLACK, [round(g, 2) for g in gaps]
+    # no silence comes near the invisible stretch (half of it leaves a busy machine a second of slack)
+    assert max(gaps) < INVISIBLE_SECONDS / 2, [round(g, 2) for g in gaps]
     assert text.count(ping) >= 3  # ~4.5 s of invisible frames at one ping a second

@@ -176,7 +176,7 @@ async def test_count_tokens_needs_no_account(stack: Stack, seeder: Seeder) -> No
     assert response.json()["input_tokens"] > 0
 
 
-async def _eventually(read: Callable[[], Awaitable[int]], expected: int, within: float = 3.0) -> bool:
+async def _eventually(read: Callable[[], Awaitable[int]], expected: int, within: float = 10.0) -> bool:
     for _ in range(int(within / 0.05)):
         if await read() == expected:
             return True

@@ -18,6 +18,7 @@ from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
+from tests.support.polling import wait_for
 
 
 async def _picks(pool: Pool, n: int, **kwargs: object) -> list[Lease | PickMiss]:
@@ -132,21 +133,20 @@ async def test_expired_leases_are_reclaimed(
     assert isinstance(await pool.pick(), Lease)  # never released: its replica "died"
     assert isinstance(await pool.pick(), PickMiss)
 
-    await asyncio.sleep(0.3)
-
-    assert isinstance(await pool.pick(), Lease)
+    assert isinstance(await wait_for(lambda: _lease(pool), what="the lease to expire"), Lease)
 
 
 async def test_renewed_lease_outlives_its_first_ttl(
     redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
 ) -> None:
     await seed_account("solo", max_concurrency=1)
-    pool = Pool(redis, keys, PoolLimits(lease_ttl_seconds=0.3))
+    pool = Pool(redis, keys, PoolLimits(lease_ttl_seconds=0.5))
     lease = await pool.pick()
     assert isinstance(lease, Lease)
+    picked = time.monotonic()
 
-    for _ in range(3):
-        await asyncio.sleep(0.15)
+    while time.monotonic() - picked < 1.0:  # twice its TTL, on the test's own clock
+        await asyncio.sleep(0.1)  # not sync: the renewal interval under test
         assert await pool.renew(lease)
 
     assert isinstance(await pool.pick(), PickMiss)
@@ -171,14 +171,17 @@ async def test_governor_spaces_request_starts_across_replicas(
     replica_b = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         pool_a, pool_b = Pool(replica_a, keys), Pool(replica_b, keys)
+        started = time.monotonic()
         assert isinstance(await pool_a.pick(), Lease)
 
         too_soon = await pool_b.pick()
+        asked = time.monotonic()
 
         assert isinstance(too_soon, PickMiss) and too_soon.reason == "busy"
-        assert 0.2 < too_soon.retry_after <= 0.36  # 300 ms plus up to 20 % jitter
-        await asyncio.sleep(too_soon.retry_after + 0.02)
-        assert isinstance(await pool_b.pick(), Lease)
+        # 300 ms plus up to 20 % jitter, less what already passed between the two picks
+        assert 0.3 - (asked - started) - 0.01 < too_soon.retry_after <= 0.36
+        await wait_for(lambda: _lease(pool_b), what="the next start")
+        assert time.monotonic() - started >= 0.29  # spaced by the interval (ms rounding aside)
     finally:
         await replica_a.aclose()
         await replica_b.aclose()
@@ -411,3 +414,8 @@ async def test_governor_defaults_from_the_panel_apply_to_accounts_without_their_
     assert [type(r).__name__ for r in capped] == ["Lease", "PickMiss", "PickMiss"]
     assert all(isinstance(r, Lease) for r in own)  # its own cap (5) still rules
     assert isinstance(back, Lease)  # the environment's default (8) again
+
+
+async def _lease(pool: Pool) -> Lease | None:
+    picked = await pool.pick()
+    return picked if isinstance(picked, Lease) else None

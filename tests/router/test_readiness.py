@@ -25,7 +25,7 @@ async def test_readiness_turns_503_as_soon_as_sigterm_is_handled(
         redis_key_prefix=key_prefix,
         kiro_secret_key=secret_key,
         internal_api_key="test-internal",
-        gateway_urls=emulator.url,  # any server answering /health below 500 counts as a live gateway
+        gateway_urls=emulator.url,  # any server answering /ready below 500 counts as a live gateway
     )
     app = create_app(settings)
     server = draining_server(uvicorn.Config(app), app)
@@ -56,6 +56,7 @@ async def test_one_reset_connection_to_a_gateway_url_is_retried_and_readiness_st
             await wait_for(lambda: _is_ready(client), what="the new router to be ready")
             proxy.drop_clients()  # the replica behind the pooled connection went away
             proxy.reset_next = 1  # and the next new connection reaches one that is restarting
+            # not sync: a turn for the router to see its pooled connection closed; nothing shows when it has
             await asyncio.sleep(0.1)
             answer = await client.post(
                 "/v1/messages",

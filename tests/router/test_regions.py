@@ -3,14 +3,16 @@ replaced by the emulator) is refused with a clear reason, and nothing ever conne
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
+from shared.keys import Keys
 from tests.support.kiro_cli import kiro_cli_db
 from tests.support.listener import Listener
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +47,8 @@ async def test_a_crafted_region_in_any_import_is_refused_and_never_connected_to(
     stack_env: dict[str, str],
     listener: Listener,
     tmp_path_factory: pytest.TempPathFactory,
+    redis: aioredis.Redis,
+    keys: Keys,
 ) -> None:
     crafted = f"x@127.0.0.1:{listener.port}/#"
     bearer = {"Authorization": f"Bearer {stack_env['ADMIN_API_KEY']}"}
@@ -79,37 +83,12 @@ async def test_a_crafted_region_in_any_import_is_refused_and_never_connected_to(
         assert r.status_code == 422, r.text
         assert (await admin.get("/accounts")).json()["accounts"] == []
 
-    await asyncio.sleep(2)  # time for a refresher that had been handed the account to call out
-    assert listener.connections == 0
+    # a refresher handed the account would have called out by the time its job ended: none is left
+    await wait_for(lambda: _no_refresh_job_queued(redis, keys), what="the refresh queue to drain")
+    assert await listener.connections_before_a_marker() == 0
 
 
-async def test_a_gateway_answers_a_crafted_region_with_a_client_error_not_a_500(
-    stack_env: dict[str, str], listener: Listener
-) -> None:
-    crafted = f"x@127.0.0.1:{listener.port}/#"
-    with ServiceProcess("services.gateway", env=stack_env, name="gateway") as gateway:
-        headers = {
-            "X-Internal-Key": stack_env["INTERNAL_API_KEY"],
-            "X-Kiro-Access-Token": "access-token",
-            "X-Kiro-Account-Id": "acct",
-            "X-Kiro-Auth-Kind": "social",
-            "anthropic-version": "2023-06-01",
-        }
-        body = {
-            "model": "claude-sonnet-4.5",
-            "max_tokens": 16,
-            "messages": [{"role": "user", "content": "hi"}],
-        }
-        async with httpx.AsyncClient(timeout=15) as client:
-            for extra in (
-                {"X-Kiro-Region": crafted},
-                {"X-Kiro-Profile-Arn": f"arn:aws:codewhisperer:{crafted}:1:profile/P"},
-            ):
-                r = await client.post(gateway.url + "/v1/messages", json=body, headers={**headers, **extra})
-                print(f"\ngateway, crafted {next(iter(extra))}: {r.status_code} {r.text[:200]}")
-                assert r.status_code in (400, 502), r.text
-                assert r.json()["type"] == "error" and "not an AWS region" in r.json()["error"]["message"]
-                models = await client.get(gateway.url + "/v1/models", headers={**headers, **extra})
-                assert models.status_code < 500, models.text
-    await asyncio.sleep(0.5)
-    assert listener.connections == 0
+async def _no_refresh_job_queued(redis: aioredis.Redis, keys: Keys) -> bool:
+    """arq keeps a job in its queue until it ends (the periodic runs' next jobs wait there too)."""
+    queued = await redis.zrange(keys.arq_queue(), 0, -1)
+    return not any(job_id.startswith(f"{keys.prefix}refresh:") for job_id in queued)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -124,15 +123,26 @@ async def test_expired_previous_response_is_a_bad_request_naming_it(stack: Stack
     second = await client.responses.create(
         model="claude-sonnet-4.5", input="next", previous_response_id=first.id
     )
-    await asyncio.sleep(2.2)
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client.responses.create(
-            model="claude-sonnet-4.5", input="too late", previous_response_id=first.id
-        )
+    await wait_for(lambda: _gone(seeder, stack.keys.response(first.id)), what="the first response to expire")
+
+    async def refused() -> openai.BadRequestError | None:
+        try:
+            await client.responses.create(
+                model="claude-sonnet-4.5", input="too late", previous_response_id=first.id
+            )
+        except openai.BadRequestError as exc:
+            return exc
+        return None
+
+    caught = await wait_for(refused, what="a follow-up of the expired response to be refused")
     await client.close()
 
     assert second.output_text == "next"  # within its lifetime the follow-up is served
-    assert caught.value.code == "previous_response_not_found" and first.id in caught.value.message
+    assert caught.code == "previous_response_not_found" and first.id in caught.message
+
+
+async def _gone(seeder: Seeder, key: str) -> bool:
+    return await seeder.redis.exists(key) == 0
 
 
 async def test_account_failure_before_the_first_byte_fails_over(stack: Stack, seeder: Seeder) -> None:

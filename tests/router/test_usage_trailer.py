@@ -84,7 +84,7 @@ async def _gateway_splitting_the_trailer() -> AsyncIterator[str]:
         await response.prepare(request)
         for piece in pieces:
             await response.write(piece)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # not sync: the fake gateway's pace
         await response.write_eof()
         return response
 

@@ -14,12 +14,14 @@ from shared.redis import BoundedRedis, create_redis
 from shared.redis_breaker import BreakerState, RedisUnavailable
 from shared.redis_guard import RedisDeadlineExceeded
 from shared.settings import CommonSettings
+from tests.support.polling import wait_for
 from tests.support.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.e2e  # starts processes (tools or services)
 
 DEADLINE = 0.2
 PROBE = 0.2
+GUARD = 10.0  # `_timed` stops waiting here: what a client without a deadline would reach
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ async def client(server: PrivateRedis) -> AsyncIterator[BoundedRedis]:
 async def _timed(call: object) -> tuple[float, BaseException | None]:
     start = time.perf_counter()
     try:
-        async with asyncio.timeout(10):  # the old client waits for as long as the pause lasts
+        async with asyncio.timeout(GUARD):  # the old client waits for as long as the pause lasts
             await call  # type: ignore[misc]
     except (RedisError, TimeoutError) as exc:
         return time.perf_counter() - start, exc
@@ -65,7 +67,7 @@ async def test_a_command_to_a_stopped_redis_fails_at_its_deadline(
 
     assert isinstance(error, RedisDeadlineExceeded)
     assert isinstance(error, RedisTimeoutError)  # every `except RedisError` still catches it
-    assert DEADLINE <= seconds < DEADLINE + 0.3
+    assert DEADLINE <= seconds < GUARD / 2  # at its deadline, long before the pause would end
 
 
 async def test_a_pipeline_to_a_client_paused_redis_fails_at_its_deadline(
@@ -78,7 +80,7 @@ async def test_a_pipeline_to_a_client_paused_redis_fails_at_its_deadline(
         seconds, error = await _timed(pipe.execute())
 
     assert isinstance(error, RedisDeadlineExceeded)
-    assert seconds < DEADLINE + 0.3
+    assert seconds < 3  # before Redis answered again
 
 
 async def test_the_connection_a_deadline_cut_mid_read_is_never_reused_with_its_late_reply(
@@ -105,16 +107,18 @@ async def test_after_repeated_failures_the_breaker_refuses_at_once_without_waiti
     await client.ping()
     server.pause()
     try:
+        waited = []
         for _ in range(3):
-            _, error = await _timed(client.get("k"))
+            seconds, error = await _timed(client.get("k"))
             assert isinstance(error, RedisDeadlineExceeded)
+            waited.append(seconds)
         seconds, error = await _timed(client.get("k"))
     finally:
         server.resume()
 
     assert breaker.state is BreakerState.OPEN
     assert isinstance(error, RedisUnavailable)
-    assert seconds < DEADLINE / 4  # a closed breaker would wait the whole deadline
+    assert seconds < min(waited)  # a closed breaker would wait the whole deadline, as these calls did
     assert breaker.rejected == 1
 
 
@@ -127,7 +131,7 @@ async def test_an_open_breaker_lets_one_probe_through_and_closes_when_redis_answ
     try:
         await asyncio.gather(*(_timed(client.get("k")) for _ in range(3)))
         assert breaker.state is BreakerState.OPEN
-        await asyncio.sleep(PROBE)
+        await asyncio.sleep(PROBE)  # not sync: the breaker's probe interval under test
         # one probe goes out (and waits on the stopped server); the others are refused meanwhile
         results = await asyncio.gather(*(_timed(client.get("k")) for _ in range(5)))
     finally:
@@ -137,14 +141,13 @@ async def test_an_open_breaker_lets_one_probe_through_and_closes_when_redis_answ
     assert errors.count(RedisUnavailable) == 4
     assert breaker.state is BreakerState.OPEN
 
-    resumed = time.perf_counter()
-    while True:
+    # refused until the next probe, which finds Redis back and closes the breaker; never a deadline again
+    async def stored() -> bool:
         _, error = await _timed(client.set("k", "back"))
-        if error is None:
-            break
-        assert isinstance(error, RedisUnavailable)
-        await asyncio.sleep(0.01)
-    assert time.perf_counter() - resumed <= PROBE + 0.1
+        assert error is None or isinstance(error, RedisUnavailable)
+        return error is None
+
+    await wait_for(stored, what="the breaker to close")
     assert breaker.state is BreakerState.CLOSED
     assert await client.get("k") == "back"
 

@@ -20,3 +20,15 @@ async def wait_for(check: Callable[[], Awaitable[Any]], within: float = 10.0, wh
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def wait_until(check: Callable[[], Any], within: float = 10.0, what: str = "condition") -> Any:
+    """`wait_for` for synchronous tests: poll `check` until it returns something truthy."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what}")
+        time.sleep(0.05)

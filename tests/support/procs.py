@@ -36,10 +36,12 @@ class ServiceProcess:
         port: int | None = None,
         health_path: str | None = "/health",
         name: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.module = module
+        self.host = host  # any loopback address (127.0.0.2 …): several processes on one port
         self.port = port or free_port()
-        self.args = args if args is not None else ["--host", "127.0.0.1", "--port", str(self.port)]
+        self.args = args if args is not None else ["--host", host, "--port", str(self.port)]
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.health_path = health_path
         self.name = name or module.rsplit(".", 1)[-1]
@@ -48,7 +50,7 @@ class ServiceProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServiceProcess:
         self.proc = subprocess.Popen(
@@ -80,6 +82,11 @@ class ServiceProcess:
     def logs(self) -> str:
         self.log_file.flush()
         return Path(self.log_file.name).read_text(errors="replace")[-20000:]
+
+    def count_in_logs(self, text: str) -> int:
+        """How often `text` occurs in the whole log (`logs()` keeps only its end)."""
+        self.log_file.flush()
+        return Path(self.log_file.name).read_text(errors="replace").count(text)
 
     def signal(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,14 +20,14 @@ import orjson
 from services.gateway.credentials import KiroCredentials
 from services.gateway.kiro.classify import classify_exception_frame, classify_http
 from services.gateway.kiro.mcp import MAX_RESPONSE_BYTES, WebSearchFailed
-from services.gateway.kiro.sessions import UpstreamSessions
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
-from shared.accounts.model import AuthKind
 from shared.crypto import sha256_hex
 from shared.errors import EventStreamError, FailureKind, UpstreamError
+from shared.kiro.auth import chat_headers
 from shared.kiro.endpoints import ChatRoute, KiroEndpoints
 from shared.kiro.eventstream import EventStreamDecoder
+from shared.kiro.transport import ProxySessions
 from shared.logging import log_fields
 from shared.retry_budget import RetryBudget
 
@@ -102,7 +101,7 @@ class KiroClient:
 
     def __init__(
         self,
-        sessions: UpstreamSessions,
+        sessions: ProxySessions,
         endpoints: KiroEndpoints,
         settings: GatewaySettings,
         metrics: GatewayMetrics,
@@ -116,26 +115,16 @@ class KiroClient:
         self._budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min)
 
     def _headers(self, creds: KiroCredentials, attempt: int, amz_target: str = "") -> dict[str, str]:
-        machine = creds.machine_id or sha256_hex(creds.account_id or creds.access_token[:24])
-        headers = {
-            "Authorization": f"Bearer {creds.access_token}",
-            "Content-Type": "application/json",
-            "Accept": "application/vnd.amazon.eventstream",
-            "x-amzn-codewhisperer-optout": "true",
-            "x-amzn-kiro-agent-mode": "vibe",
-            "amz-sdk-invocation-id": str(uuid.UUID(int=random.getrandbits(128), version=4)),  # no syscall
-            "amz-sdk-request": f"attempt={attempt}; max={self._settings.retry_attempts}",
-            "x-amz-user-agent": f"aws-sdk-js/{self._sdk} KiroIDE-{self._ide}-{machine}",
-            "User-Agent": (
-                f"aws-sdk-js/{self._sdk} ua/2.1 os/linux lang/js md/nodejs#20.16.0 "
-                f"api/codewhispererstreaming#{self._sdk} m/E KiroIDE-{self._ide}-{machine}"
-            ),
-        }
-        if amz_target:
-            headers["X-Amz-Target"] = amz_target
-        if creds.auth_kind is AuthKind.EXTERNAL_IDP:
-            headers["TokenType"] = "EXTERNAL_IDP"
-        return headers
+        return chat_headers(
+            creds.access_token,
+            sdk_version=self._sdk,
+            ide_version=self._ide,
+            machine_id=creds.machine_id or sha256_hex(creds.account_id or creds.access_token[:24]),
+            attempt=attempt,
+            max_attempts=self._settings.retry_attempts,
+            amz_target=amz_target,
+            auth_kind=creds.auth_kind,
+        )
 
     def _backoff(self, retry: int) -> float:
         base: float = min(self._settings.retry_max_delay, self._settings.retry_base_delay * 2.0**retry)

@@ -15,7 +15,7 @@ from services.gateway.errors import JSONBytesResponse, Protocol, error_response,
 from services.gateway.kiro.models import FALLBACK, LIST_WAIT, MODELS_CREATED, AccountModels
 from services.gateway.options import Caller, MissingCredentials, RuntimeOptions, Unauthorized
 from services.gateway.state import GatewayState, get_state
-from shared.client_errors import PROTOCOL_HEADER
+from shared import contract
 from shared.errors import InvalidRequestError, UpstreamError
 from shared.kiro.models import ModelInfo, lists_thinking_variant
 
@@ -29,11 +29,11 @@ _PROTOCOLS = frozenset(p.value for p in Protocol)
 def protocol_for(request: Request, caller: Caller | None) -> Protocol:
     """client-compat.md §1.9: `x-api-key` or `anthropic-version` ⇒ an Anthropic client.
 
-    Our router keeps the client's `x-api-key` and says what it saw in `PROTOCOL_HEADER`.
+    Our router keeps the client's `x-api-key` and says what it saw in `contract.CLIENT_PROTOCOL`.
     """
     headers = request.headers
     if caller is Caller.ROUTER:
-        told = headers.get(PROTOCOL_HEADER, "")
+        told = headers.get(contract.CLIENT_PROTOCOL, "")
         if told in _PROTOCOLS:
             return Protocol(told)
     if "x-api-key" in headers or "anthropic-version" in headers:

@@ -26,9 +26,10 @@ from shared.accounts.ops import AccountOps, ImportReport
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.jobs import enqueue_check
-from shared.kiro.auth import AuthHttp, KiroAuth
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 from shared.kiro.regions import is_region
+from shared.kiro.transport import AuthHttp
 
 router = APIRouter(route_class=AdminRoute)
 
@@ -56,16 +57,24 @@ def _check_start_url(value: str | None) -> str | None:
 
 
 class AccountCreate(BaseModel):
-    """A login from its refresh token, or a Kiro IDE `kiro-auth-token.json` (+ client registration)."""
+    """A login from its refresh token, or a Kiro IDE `kiro-auth-token.json` (+ client registration).
+
+    `external_idp` is an enterprise login through Entra ID or Okta: its refresh goes to the identity
+    provider's token endpoint with the client id (and scopes, when the provider wants them)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    auth_kind: Literal["social", "idc"] | None = Field(None, description="social (Google/GitHub) or idc")
+    auth_kind: Literal["social", "idc", "external_idp"] | None = Field(
+        None, description="social (Google/GitHub), idc (Builder ID / IAM Identity Center) or external_idp"
+    )
     refresh_token: str | None = Field(None, min_length=1, max_length=16384)
-    client_id: str | None = Field(None, max_length=4096, description="IdC / Builder ID OIDC client id")
+    client_id: str | None = Field(None, max_length=4096, description="IdC OIDC / external IdP client id")
     client_secret: str | None = Field(None, max_length=16384, description="IdC / Builder ID client secret")
     auth_region: str | None = Field(None, description="OIDC / social auth region (default us-east-1)")
     start_url: str | None = Field(None, max_length=2048, description="IdC start URL")
+    token_endpoint: str | None = Field(None, max_length=2048, description="external IdP OAuth token URL")
+    scopes: str | None = Field(None, max_length=4096, description="external IdP scopes, space-separated")
+    profile_arn: str | None = Field(None, max_length=512, description="Kiro profile ARN (external IdP)")
     label: str = Field("", max_length=120)
     weight: int = Field(100, ge=0, le=10_000, description="share of picks relative to other accounts")
     proxy_url: str = Field("", max_length=2048, description="per-account outbound proxy")
@@ -84,6 +93,8 @@ class AccountCreate(BaseModel):
             raise ValueError("send auth_kind + refresh_token, or kiro_auth_token (the kiro-auth-token.json)")
         if self.auth_kind == "idc" and not (self.client_id and self.client_secret):
             raise ValueError("an idc login needs client_id and client_secret")
+        if self.auth_kind == "external_idp" and not (self.token_endpoint and self.client_id):
+            raise ValueError("an external_idp login needs token_endpoint and client_id")
         return self
 
 
@@ -96,6 +107,9 @@ class AccountPatch(BaseModel):
     proxy_url: str | None = Field(None, max_length=2048, description="'' = the global VPN_PROXY_URL")
     max_concurrency: int | None = Field(None, ge=0, le=1000, description="0 = the stack default")
     min_interval_ms: int | None = Field(None, ge=-1, le=600_000, description="-1 = the stack default")
+    api_region: str | None = Field(
+        None, max_length=64, description="chat API region (like eu-central-1); '' = the profile ARN's"
+    )
 
     _proxy = field_validator("proxy_url")(_check_proxy)
 
@@ -172,6 +186,9 @@ async def add_account(body: AccountCreate, response: Response, ctx: Ctx) -> dict
             client_secret=body.client_secret or "",
             auth_region=body.auth_region or "us-east-1",
             start_url=body.start_url or "",
+            token_endpoint=body.token_endpoint or "",
+            scopes=body.scopes or "",
+            profile_arn=body.profile_arn or "",
             label=body.label,
             weight=body.weight,
             proxy_url=body.proxy_url,
@@ -271,7 +288,10 @@ async def get_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
     return await _view(ctx, await _get(ctx, account_id))
 
 
-@router.patch("/accounts/{account_id}", summary="Change label, weight, enabled, proxy, concurrency, spacing")
+@router.patch(
+    "/accounts/{account_id}",
+    summary="Change label, weight, enabled, proxy, API region, concurrency or spacing",
+)
 async def update_account(account_id: AccountId, body: AccountPatch, ctx: Ctx) -> dict[str, Any]:
     changes = body.model_dump(exclude_none=True)
     if not changes:

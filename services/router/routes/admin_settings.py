@@ -16,7 +16,8 @@ from services.router.context import AppContext
 from shared import runtime_options
 from shared.kiro.endpoint_table import ENDPOINT_NAMES, ORIGINS, parse_order, parse_origins
 from shared.kiro.models import RETIRED_MODELS, retired_overrides
-from shared.runtime_options import ThinkingFormat
+from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
+from shared.runtime_settings import store_settings
 
 MAX_ALIASES = 200
 _NAME_MAX = 128
@@ -24,6 +25,7 @@ _NAME_MAX = 128
 DEFAULTS: dict[str, Any] = {
     "thinking_suffix": runtime_options.THINKING_SUFFIX,
     "openai_thinking_format": runtime_options.OPENAI_THINKING_FORMAT,
+    "claude_thinking_format": runtime_options.CLAUDE_THINKING_FORMAT,
     "default_model": runtime_options.DEFAULT_MODEL_UNSET,
     "model_aliases": {},
     "auto_continue": runtime_options.AUTO_CONTINUE,
@@ -42,6 +44,9 @@ class SettingsUpdate(BaseModel):
     )
     openai_thinking_format: ThinkingFormat | None = Field(
         None, description="how OpenAI answers show thinking"
+    )
+    claude_thinking_format: ClaudeThinkingFormat | None = Field(
+        None, description="how Anthropic answers show thinking: blocks, or thinking_tags in the text"
     )
     default_model: str | None = Field(None, max_length=_NAME_MAX, description="model when none is named")
     model_aliases: dict[str, str] | None = Field(None, description="alias -> Kiro model id")
@@ -114,15 +119,17 @@ def _decode(raw: str) -> Any:
 async def read_settings(ctx: AppContext) -> dict[str, Any]:
     """The effective runtime settings: stored values over the defaults."""
     stored = await cast(Awaitable[dict[str, str]], ctx.redis.hgetall(ctx.keys.settings()))
-    current: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         **DEFAULTS,
         "failover_attempts": ctx.settings.failover_attempts,
         "max_concurrency": ctx.settings.default_max_concurrency,
         "min_interval_ms": ctx.settings.default_min_interval_ms,
     }
+    current = dict(defaults)
     for name in current:
         if name in stored and stored[name] != "":
             current[name] = _decode(stored[name])
+    current["defaults"] = defaults  # what an emptied field goes back to (the panel has none of its own)
     aliases = current["model_aliases"] if isinstance(current["model_aliases"], dict) else {}
     current["built_in_aliases"] = built_in_aliases(aliases)
     return current
@@ -139,11 +146,6 @@ def built_in_aliases(aliases: dict[str, str]) -> list[dict[str, Any]]:
 
 async def write_settings(ctx: AppContext, update: SettingsUpdate) -> dict[str, Any]:
     """Store the fields sent, tell every router, and return the effective settings."""
-    changes = update.model_dump(exclude_none=True)
-    if changes:
-        values = {name: orjson.dumps(value).decode() for name, value in changes.items()}
-        await cast(Awaitable[int], ctx.redis.hset(ctx.keys.settings(), mapping=values))
-        ctx.runtime.invalidate()
-        notice = {"type": "settings_changed", "account_id": None, "fields": sorted(changes)}
-        await ctx.redis.publish(ctx.keys.events(), orjson.dumps(notice))
+    await store_settings(ctx.redis, ctx.keys, update.model_dump(exclude_none=True))
+    ctx.runtime.invalidate()
     return await read_settings(ctx)

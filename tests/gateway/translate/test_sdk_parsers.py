@@ -13,7 +13,7 @@ import pytest
 
 from services.gateway.translate import AnthropicStream, OpenAIStream, ToolNameMap
 from shared.errors import FailureKind
-from shared.kiro.events import KiroEvent, ToolUseStart
+from shared.kiro.events import KiroEvent, TextDelta, ToolUseInputDelta, ToolUseStart, ToolUseStop
 from shared.runtime_options import ThinkingFormat
 from tests.gateway.translate.fixtures import eventstream_meta, kiro_events
 
@@ -205,3 +205,34 @@ def test_openai_sdk_accepts_the_non_streaming_completion() -> None:
     assert (
         completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     )
+
+
+def test_thinking_tags_stream_and_whole_message_agree_when_a_tool_call_follows() -> None:
+    """The held text block that shows the thinking closes before the tool call, in the stream too."""
+    events: list[KiroEvent] = [
+        TextDelta("<thinking>Check the wea"),
+        TextDelta("ther.</thinking>\n\nLooking it up."),
+        ToolUseStart("tu_1", "get_weather"),
+        ToolUseInputDelta("tu_1", '{"city": "Paris"}'),
+        ToolUseStop("tu_1", "get_weather", '{"city": "Paris"}', {"city": "Paris"}, None, "stop"),
+    ]
+    stream = AnthropicStream("m", 42, ToolNameMap(), True, 200_000, thinking_format="thinking_tags")
+    body = stream.start() + b"".join(stream.feed(e) for e in events) + stream.finish()
+    with anthropic_client(body).messages.stream(**ASK) as sdk_stream:
+        message = sdk_stream.get_final_message()
+    whole = stream.result()["content"]
+    assert [b.model_dump(exclude_none=True) for b in message.content] == whole
+    assert whole[0] == {"type": "text", "text": "<thinking>Check the weather.</thinking>\n\nLooking it up."}
+    assert whole[1]["type"] == "tool_use" and whole[1]["input"] == {"city": "Paris"}
+    starts = [e for _, e in sse_lines(body) if e.get("type") == "content_block_start"]
+    stops = [e for _, e in sse_lines(body) if e.get("type") == "content_block_stop"]
+    assert [e["index"] for e in starts] == [e["index"] for e in stops] == [0, 1]
+
+
+def sse_lines(body: bytes) -> list[tuple[str, dict[str, object]]]:
+    out = []
+    for chunk in body.decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in chunk.splitlines() if ": " in line)
+        if "data" in lines:
+            out.append((lines.get("event", ""), json.loads(lines["data"])))
+    return out

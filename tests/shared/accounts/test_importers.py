@@ -10,14 +10,18 @@ import pytest
 
 from shared.accounts.importers import (
     ImportFormatError,
+    check_token_endpoint,
+    kiro_go_weight,
     parse_kiro_auth_token,
     parse_kiro_cli,
     parse_kiro_go,
+    parse_kiro_go_settings,
     parse_refresh_tokens,
 )
 from shared.accounts.model import AuthKind
 
 SAMPLE = Path(__file__).with_name("data") / "kiro_go_config.json"
+BLOCKS = {"claude_thinking_format": "blocks"}
 
 
 def test_kiro_go_sample_yields_its_usable_accounts_and_reports_every_bad_entry() -> None:
@@ -171,3 +175,91 @@ def test_kiro_cli_prefers_the_newer_kirocli_keys_over_the_amazon_q_ones() -> Non
 def test_kiro_cli_without_a_usable_login_is_a_clear_error(auth_kv: dict[str, str], message: str) -> None:
     with pytest.raises(ImportFormatError, match=message):
         parse_kiro_cli(auth_kv, {})
+
+
+@pytest.mark.parametrize(
+    ("openai", "claude", "expected"),
+    [
+        (
+            "think",
+            "think",
+            {"openai_thinking_format": "think_tags", "claude_thinking_format": "thinking_tags"},
+        ),
+        ("reasoning_content", "thinking", {"openai_thinking_format": "reasoning_content", **BLOCKS}),
+        ("thinking", "reasoning_content", {"openai_thinking_format": "reasoning_content", **BLOCKS}),
+        ("", "xml", {}),  # unset or unknown: left as they are here
+    ],
+)
+def test_kiro_go_thinking_formats_map_to_ours(openai: str, claude: str, expected: dict[str, str]) -> None:
+    settings = parse_kiro_go_settings(
+        {"accounts": [], "openaiThinkingFormat": openai, "claudeThinkingFormat": claude}
+    )
+    assert settings.options == expected
+
+
+def test_kiro_go_model_mappings_become_aliases_without_unusable_rows() -> None:
+    mappings = [
+        {"source": "gpt-4o", "target": "claude-sonnet-4.5"},
+        {"source": "same", "target": "same"},
+        {"source": "", "target": "claude-haiku-4.5"},
+        "not a row",
+    ]
+    settings = parse_kiro_go_settings({"accounts": [], "modelMappings": mappings})
+    assert settings.options == {"model_aliases": {"gpt-4o": "claude-sonnet-4.5"}}
+
+
+def test_kiro_go_settings_take_a_usable_suffix_and_every_enabled_key_once() -> None:
+    config = {
+        "accounts": [],
+        "thinkingSuffix": "-deep think",  # a space: not a suffix a model name can end in
+        "apiKey": "sk-legacy",
+        "apiKeys": [
+            {"name": "team", "key": "sk-team", "enabled": True},
+            {"name": "off", "key": "sk-off", "enabled": False},
+            {"name": "dup", "key": "sk-legacy", "enabled": True},
+        ],
+    }
+    settings = parse_kiro_go_settings(config)
+    assert settings.options == {}
+    assert settings.client_keys == [("kiro-go apiKey", "sk-legacy"), ("team", "sk-team")]
+    assert parse_kiro_go_settings({"accounts": [], "thinkingSuffix": "-think"}).options == {
+        "thinking_suffix": "-think"
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "order"),
+    [
+        ({"preferredEndpoint": "amazonq"}, "amazonq,codewhisperer"),
+        ({"preferredEndpoint": "codewhisperer", "endpointFallback": False}, "codewhisperer"),
+        ({"preferredEndpoint": "kiro"}, "kiro,codewhisperer,amazonq"),
+        ({"preferredEndpoint": "auto"}, "auto"),
+        ({"preferredEndpoint": "somewhere"}, None),
+        ({}, None),
+    ],
+)
+def test_kiro_go_preferred_endpoint_becomes_our_endpoint_order(config: dict[str, object], order: str) -> None:
+    assert parse_kiro_go_settings({"accounts": [], **config}).options.get("endpoint_order") == order
+
+
+@pytest.mark.parametrize(
+    ("weight", "ours"), [(None, 100), (0, 100), (1, 100), (2, 200), (5, 500), (500, 10_000)]
+)
+def test_kiro_go_weights_scale_to_ours(weight: object, ours: int) -> None:
+    assert kiro_go_weight(weight) == ours
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://login.example.com/token", "https"),
+        ("https://user:pw@login.example.com/token", "user name"),
+        ("ftp://login.example.com/token", "https"),
+        ("https:///token", "https"),
+    ],
+)
+def test_an_external_idp_token_endpoint_must_be_https_without_credentials(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        check_token_endpoint(url)
+    assert check_token_endpoint("https://login.microsoftonline.com/t/oauth2/v2.0/token")
+    assert check_token_endpoint("http://127.0.0.1:8080/token")

@@ -10,6 +10,7 @@ from shared.accounts.model import Account
 from shared.accounts.store import AccountStore
 from shared.accounts.tokens import TokenStore
 from shared.keys import Keys
+from tests.support.polling import wait_for
 
 
 async def _account(store: AccountStore, refresh_token: str = "rt-1") -> Account:
@@ -93,10 +94,14 @@ async def test_lock_is_exclusive_and_an_expired_owner_cannot_release_the_next_ow
     first = await tokens.acquire_lock("a1", 100)
     assert first is not None
     assert await tokens.acquire_lock("a1", 100) is None
-    await asyncio.sleep(0.15)
+    await wait_for(lambda: _unlocked(tokens, "a1"), what="the first lock to expire")
     second = await tokens.acquire_lock("a1", 5000)
     assert second is not None
     assert not await tokens.release_lock("a1", first)
     assert await tokens.lock_owner("a1") == second
     assert await tokens.release_lock("a1", second)
     assert await redis.exists(keys.account_refresh_lock("a1")) == 0
+
+
+async def _unlocked(tokens: TokenStore, account_id: str) -> bool:
+    return await tokens.lock_owner(account_id) is None

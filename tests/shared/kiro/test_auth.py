@@ -6,14 +6,14 @@ import pytest
 
 from shared.accounts.model import AuthKind
 from shared.errors import AuthRefreshError, FailureKind, UpstreamError
-from shared.kiro.auth import (
+from shared.kiro.answers import (
     DeviceFlowFailed,
     DeviceFlowPending,
-    KiroAuth,
     parse_device_token,
     parse_token,
     parse_usage_limits,
 )
+from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 
 AUTH = KiroAuth(

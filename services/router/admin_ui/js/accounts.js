@@ -110,6 +110,7 @@ function openEdit(a) {
   $("#edit-max_concurrency").value = a.max_concurrency;
   $("#edit-proxy_url").value = a.proxy_url || "";
   $("#edit-min_interval_ms").value = a.min_interval_ms;
+  $("#edit-api_region").value = a.api_region || "";
   clearError($("#edit-error"));
   $("#edit-dialog").showModal();
 }
@@ -122,6 +123,7 @@ async function saveEdit(event) {
     max_concurrency: intValue($("#edit-max_concurrency")) ?? 0,
     proxy_url: $("#edit-proxy_url").value.trim(),
     min_interval_ms: intValue($("#edit-min_interval_ms")) ?? -1,
+    api_region: $("#edit-api_region").value.trim(),
   };
   try {
     await api("PATCH", `/accounts/${encodeURIComponent(editing.id)}`, patch);

@@ -1,4 +1,5 @@
-// The add-account dialog: a refresh token, a kiro-auth-token.json file, or an AWS device login.
+// The add-account dialog: a refresh token (social, IdC, enterprise IdP), a kiro-auth-token.json file, or an
+// AWS device login.
 
 import { loadAccounts } from "./accounts.js";
 import { api } from "./api.js";
@@ -44,6 +45,12 @@ function addBody() {
     body.client_secret = optional($("#add-client_secret").value);
     body.auth_region = optional($("#add-auth_region").value);
     body.start_url = optional($("#add-start_url").value);
+  }
+  if (addMode === "external_idp") {
+    body.client_id = optional($("#add-client_id").value);
+    body.token_endpoint = optional($("#add-token_endpoint").value);
+    body.scopes = optional($("#add-scopes").value);
+    body.profile_arn = optional($("#add-profile_arn").value);
   }
   return body;
 }

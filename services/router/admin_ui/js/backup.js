@@ -19,8 +19,23 @@ function renderReport(box, report) {
     reportList("Added", added, (i) => (typeof i === "string" ? i : i.label || i.id)),
     reportList("Updated", updated, (i) => (typeof i === "string" ? i : i.label || i.id)),
     reportList("Skipped", skipped, (i) => `${i.entry}: ${i.reason}`),
+    carried(report),
   ];
   box.replaceChildren(...parts.filter(Boolean)); // an empty list is null, which would print as "null"
+}
+
+// what a kiro-go import carried besides accounts: its settings and its clients' key (never the key)
+function carried(report) {
+  const settings = Object.entries(report.settings || {});
+  const keys = report.client_keys || {};
+  const lines = [];
+  const shown = (v) => (typeof v === "object" ? Object.entries(v).map(([a, b]) => `${a} → ${b}`).join(", ") : v);
+  if (settings.length) lines.push(`Settings applied: ${settings.map(([k, v]) => `${k} = ${shown(v)}`).join(", ")}.`);
+  if (keys.created || keys.existing) {
+    const made = `${keys.created} client key${keys.created === 1 ? "" : "s"} created`;
+    lines.push(`${made}${keys.existing ? ` (${keys.existing} already there)` : ""}: its clients keep their key.`);
+  }
+  return lines.length ? h("div", { class: "report-carried" }, lines.map((line) => h("p", {}, line))) : null;
 }
 
 // a kiro-cli database chosen in the import dialog (sent as it is), else null

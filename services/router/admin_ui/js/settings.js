@@ -4,17 +4,21 @@ import { api } from "./api.js";
 import { $, clearError, h, intValue, showError, toast } from "./dom.js";
 
 const SETTING_NUMBERS = ["failover_attempts", "max_concurrency", "min_interval_ms"];
+// what the API reported last: its values, and the defaults an emptied field goes back to
+let shown = { defaults: {} };
 
 export async function loadSettings() {
-  const s = await api("GET", "/settings");
-  $("#set-thinking_suffix").value = s.thinking_suffix ?? "";
-  $("#set-openai_thinking_format").value = s.openai_thinking_format ?? "reasoning_content";
-  $("#set-default_model").value = s.default_model ?? "";
+  // every value comes from the API (stored, else the one set of defaults in shared/runtime_options.py)
+  const s = shown = await api("GET", "/settings");
+  $("#set-thinking_suffix").value = s.thinking_suffix;
+  $("#set-openai_thinking_format").value = s.openai_thinking_format;
+  $("#set-claude_thinking_format").value = s.claude_thinking_format;
+  $("#set-default_model").value = s.default_model;
   $("#set-model_aliases").value = pairsText(s.model_aliases);
   $("#set-auto_continue").checked = Boolean(s.auto_continue);
-  $("#set-endpoint_order").value = s.endpoint_order ?? "auto";
+  $("#set-endpoint_order").value = s.endpoint_order;
   $("#set-endpoint_origins").value = pairsText(s.endpoint_origins);
-  for (const name of SETTING_NUMBERS) $(`#set-${name}`).value = s[name] ?? "";
+  for (const name of SETTING_NUMBERS) $(`#set-${name}`).value = s[name];
   showBuiltInAliases(s.built_in_aliases || []);
 }
 
@@ -59,10 +63,11 @@ async function saveSettings(event) {
     const body = {
       thinking_suffix: $("#set-thinking_suffix").value.trim(),
       openai_thinking_format: $("#set-openai_thinking_format").value,
+      claude_thinking_format: $("#set-claude_thinking_format").value,
       default_model: $("#set-default_model").value.trim(),
       model_aliases: parsePairs($("#set-model_aliases").value, "Model aliases", "alias = model"),
       auto_continue: $("#set-auto_continue").checked,
-      endpoint_order: $("#set-endpoint_order").value.trim() || "auto",
+      endpoint_order: $("#set-endpoint_order").value.trim() || shown.defaults.endpoint_order,
       endpoint_origins: parsePairs($("#set-endpoint_origins").value, "Endpoint origins", "endpoint = origin"),
     };
     for (const name of SETTING_NUMBERS) {
