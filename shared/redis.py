@@ -1,9 +1,11 @@
-"""Redis connection factory (hiredis parser, bounded pool), bounded commands, and health check.
+"""Redis connection factory (hiredis parser, bounded pool), bounded commands, version and health checks.
 
-Every client comes from `create_redis`. Its commands are never resent once they may have reached the
-server: only failures before a byte of the command is written (connect, handshake, the pooled
-connection's health check) are retried, and reads (`_READS`) once more. A lost reply therefore never
-runs a script, an INCR or any other write twice.
+Every client comes from `create_redis` (the stack's Redis: one server, Sentinel or Cluster, as
+`shared.redis_location` reads the settings) or `create_queue_redis` (the arq job queue). Commands of
+`create_redis` clients are never resent once they may have reached the server: only failures before a
+byte of the command is written (connect, handshake, the pooled connection's health check) are retried,
+and reads (`_READS`) once more. A lost reply therefore never runs a script, an INCR or any other write
+twice.
 
 A *bounded* client (the router's: every command a client request waits on) also gives each command and
 pipeline a deadline and a circuit breaker (`shared.redis_breaker`). The deadline is an `asyncio.timeout`
@@ -14,22 +16,29 @@ mid-read instead of returning it to the pool, and a cancellation from the caller
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.errors import KiroStackError
+from shared.errors import ConfigError
+from shared.keys import Keys
 from shared.redis_breaker import CircuitBreaker
+from shared.redis_guard import NETWORK_ERRORS, Guard
+from shared.redis_location import Topology
+from shared.redis_topology import BoundedCluster, cluster_client, sentinel_pool
 from shared.settings import CommonSettings
 
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+
 Redis = aioredis.Redis
-T = TypeVar("T")
 
 #: retries of a failure that happened before the command was written, and the pause before each
 _CONNECT_RETRIES = 2
@@ -42,48 +51,6 @@ _READS = frozenset({
     "TYPE", "SCAN", "SSCAN", "HSCAN", "ZSCAN", "PING",
 })
 # fmt: on
-#: what a lost or refused connection raises (the builtin TimeoutError of a deadline is handled first)
-_NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class RedisDeadlineExceeded(RedisTimeoutError, KiroStackError):
-    """A bounded command got no answer within its deadline (a redis `TimeoutError`, so a `RedisError`)."""
-
-
-class Guard:
-    """The deadline and breaker every command of one client runs under (both optional)."""
-
-    def __init__(self, deadline: float | None = None, breaker: CircuitBreaker | None = None) -> None:
-        self.deadline = deadline
-        self.breaker = breaker
-
-    async def run(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()` within the deadline, refused at once while the breaker is open; outcomes feed it."""
-        breaker = self.breaker
-        probe = breaker.admit() if breaker is not None else False
-        try:
-            async with asyncio.timeout(self.deadline):
-                result = await call()
-        except TimeoutError:  # the deadline (a redis TimeoutError is not a builtin one)
-            if breaker is not None:
-                breaker.failed(probe)
-            raise RedisDeadlineExceeded(f"Redis {what} got no answer within {self.deadline}s") from None
-        except _NETWORK_ERRORS:
-            if breaker is not None:
-                breaker.failed(probe)
-            raise
-        except BaseException as exc:  # an answer (a script error…) or the caller's cancellation
-            if breaker is not None:
-                if isinstance(exc, Exception):
-                    breaker.succeeded(probe)
-                else:
-                    breaker.abandoned(probe)
-            raise
-        if breaker is not None:
-            breaker.succeeded(probe)
-        return result
-
-
 class BoundedRedis(aioredis.Redis):
     """`redis.asyncio.Redis` whose commands run under a `Guard` and are retried only before being sent."""
 
@@ -100,7 +67,7 @@ class BoundedRedis(aioredis.Redis):
             try:
                 await conn.send_command(*args, check_health=False)
                 return await self.parse_response(conn, args[0], **options)
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 if not resend:
                     raise
                 resend = False
@@ -113,7 +80,7 @@ class BoundedRedis(aioredis.Redis):
         while True:
             try:
                 return await self._connection()
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 if attempt >= _CONNECT_RETRIES:
                     raise
                 attempt += 1
@@ -146,34 +113,150 @@ class BoundedPipeline(Pipeline):
         return await self.guard.run("pipeline", lambda: execute(raise_on_error))
 
 
+@overload
 def create_redis(
-    settings: CommonSettings, *, max_connections: int | None = None, bounded: bool = False
-) -> BoundedRedis:
-    """A client with a blocking bounded pool; create it in the app lifespan and `aclose()` it there.
+    settings: CommonSettings,
+    *,
+    max_connections: int | None = None,
+    bounded: bool = False,
+    allow_cluster: Literal[False] = False,
+) -> BoundedRedis: ...
+
+
+@overload
+def create_redis(
+    settings: CommonSettings,
+    *,
+    max_connections: int | None = None,
+    bounded: bool = False,
+    allow_cluster: Literal[True],
+) -> BoundedRedis | BoundedCluster: ...
+
+
+def create_redis(
+    settings: CommonSettings,
+    *,
+    max_connections: int | None = None,
+    bounded: bool = False,
+    allow_cluster: bool = False,
+) -> BoundedRedis | BoundedCluster:
+    """A client of the stack's Redis (one server, a Sentinel-watched primary or a Cluster) with a
+    bounded pool; create it in the app lifespan and `aclose()` it there.
 
     The client owns its pool, so `aclose()` also closes every pooled connection. With `bounded`, each
     command has `REDIS_COMMAND_TIMEOUT` and the breaker opens after `REDIS_BREAKER_FAILURES` failures
-    (`client.guard.breaker`, for metrics).
+    (`client.guard.breaker`, for metrics), whatever the topology. Behind Sentinel each new connection asks
+    the sentinels for the current primary, so after a failover the next connection reaches the promoted
+    one; a connection to a demoted primary is dropped on its first refused write.
+
+    A Cluster is refused unless `allow_cluster`: the services' Lua scripts touch keys of several hash
+    slots, which a Cluster rejects (issue 14, item 2).
 
     No `socket_timeout`: with one, redis-py 5 turns a task cancellation that lands during a read into a
     TimeoutError, so a cancelled request or a background loop at shutdown carries on as if nothing
     happened. No redis-py `retry` either: it would resend a command whose reply was lost.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=max_connections or settings.redis_max_connections,
-        timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
-        socket_keepalive=True,
-        health_check_interval=30,
-        decode_responses=True,
-    )
-    client = BoundedRedis(connection_pool=pool)
-    client.auto_close_connection_pool = True
+    location = settings.redis_location()
+    size = max_connections or settings.redis_max_connections
+    guard = Guard()
     if bounded:
         breaker = CircuitBreaker(settings.redis_breaker_failures, settings.redis_breaker_probe_seconds)
-        client.guard = Guard(settings.redis_command_timeout, breaker)
+        guard = Guard(settings.redis_command_timeout, breaker)
+    options: dict[str, Any] = {
+        "socket_connect_timeout": settings.redis_socket_timeout,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
+    if location.topology is Topology.CLUSTER:
+        if not allow_cluster:
+            raise ConfigError(
+                f"REDIS_URL names a Redis Cluster ({location.describe()}): the services cannot run on one "
+                "yet, their Lua scripts use keys of several hash slots (issue 14, item 2); use a single "
+                "server or Sentinel"
+            )
+        cluster = cluster_client(location, size, _CONNECT_RETRIES, options)
+        cluster.guard = guard
+        return cluster
+    pool: aioredis.ConnectionPool
+    if location.topology is Topology.SENTINEL:
+        pool = sentinel_pool(location, max_connections=size, timeout=settings.redis_socket_timeout, **options)
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            location.url, max_connections=size, timeout=settings.redis_socket_timeout, **options
+        )
+    client = BoundedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    client.guard = guard
     return client
+
+
+def create_queue_redis(settings: CommonSettings, *, socket_timeout: float | None = None) -> ArqRedis:
+    """The refresh job queue's client (`arq.connections.ArqRedis`) on `QUEUE_REDIS_URL` or the stack's
+    Redis: one server or Sentinel (arq cannot use a Cluster; the settings check refuses one).
+
+    Unbounded pool and bytes replies, as arq expects; `socket_timeout` for the worker, whose polls must
+    notice a stalled Redis (it has no request to cancel).
+    """
+    from arq.connections import ArqRedis
+
+    location = settings.queue_redis_location()
+    options: dict[str, Any] = {
+        "socket_connect_timeout": settings.redis_socket_timeout,
+        "socket_timeout": socket_timeout,
+        "socket_keepalive": True,
+    }
+    pool: aioredis.ConnectionPool
+    if location.topology is Topology.SENTINEL:
+        pool = sentinel_pool(location, blocking=False, **options)
+    else:
+        pool = aioredis.ConnectionPool.from_url(location.url, **options)
+    queue = ArqRedis(pool, default_queue_name=Keys(settings.redis_key_prefix).arq_queue())
+    queue.auto_close_connection_pool = True
+    return queue
+
+
+#: the oldest Redis the stack runs on: before 7, Lua's math.random starts from the same seed in every
+#: script call, and the pool pick draws its weighted choice with it
+MIN_REDIS_VERSION = (7, 0)
+
+
+async def check_redis_version(client: aioredis.Redis | RedisCluster, what: str = "REDIS_URL") -> str:
+    """The server's `redis_version`; `ConfigError` when older than `MIN_REDIS_VERSION` (on a Cluster,
+    when any node is). Call at start-up."""
+    if isinstance(client, RedisCluster):
+        replies = await client.info("server", target_nodes=RedisCluster.ALL_NODES)
+        versions = [str(reply.get("redis_version", "")) for reply in replies.values()]
+    else:
+        versions = [str((await client.info("server")).get("redis_version", ""))]
+    oldest = min(versions, key=_version_tuple)
+    if _version_tuple(oldest) < MIN_REDIS_VERSION:
+        raise ConfigError(
+            f"{what}: Redis {oldest or '(version unknown)'} is too old; Kiro Stack needs Redis 7.0 or newer "
+            "(older versions give Lua's math.random the same seed in every script call, and the pool "
+            "pick uses it)"
+        )
+    return oldest
+
+
+async def redis_version_once_up(
+    client: aioredis.Redis | RedisCluster, within: float, what: str = "REDIS_URL"
+) -> str:
+    """`check_redis_version`, waiting up to `within` seconds for a Redis that is still starting (under
+    compose or Kubernetes it may come up after the service); its last error when it never answers."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await check_redis_version(client, what)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.25)
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    head = re.match(r"(\d+)\.(\d+)", version)
+    return (int(head[1]), int(head[2])) if head else (0, 0)
 
 
 async def ping(client: aioredis.Redis, within: float = 2.0) -> float | None:

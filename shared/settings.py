@@ -12,6 +12,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
 from shared.kiro.regions import InvalidRegionError, check_region, profile_arn_region
+from shared.redis_location import (
+    REDIS_PORT,
+    SENTINEL_PORT,
+    RedisLocation,
+    Topology,
+    parse_nodes,
+    parse_redis_url,
+)
 
 
 class CommonSettings(BaseSettings):
@@ -22,7 +30,30 @@ class CommonSettings(BaseSettings):
     kiro_env: Literal["development", "production"] = Field(
         "development", description="production refuses to start without every required secret"
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding pool, tokens, limits")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis holding pool, tokens, limits: redis:// or rediss:// (TLS) for one server, "
+        "redis+sentinel://host:port[,host:port…]/service[/db] for a Sentinel-watched primary, "
+        "redis+cluster://host:port[,host:port…] for a Cluster (docs/architecture.md, Redis topologies)",
+    )
+    redis_sentinels: str | None = Field(
+        None,
+        description="host:port,… of the sentinels (instead of a redis+sentinel:// URL; REDIS_URL then "
+        "gives only password, database and TLS)",
+    )
+    redis_sentinel_service: str | None = Field(
+        None, description="with REDIS_SENTINELS: the service (master) name the sentinels watch"
+    )
+    redis_cluster_nodes: str | None = Field(
+        None,
+        description="host:port,… of Cluster nodes (instead of a redis+cluster:// URL; REDIS_URL then "
+        "gives only password and TLS)",
+    )
+    queue_redis_url: str | None = Field(
+        None,
+        description="Redis of the refresh job queue (arq) when not REDIS_URL; required when REDIS_URL is "
+        "a Cluster, which arq cannot use (a redis:// or redis+sentinel:// URL)",
+    )
     redis_key_prefix: str = Field("ks:", description="prefix of every Redis key this stack writes")
     redis_max_connections: int = Field(256, ge=1, description="connection pool size per process")
     redis_socket_timeout: float = Field(
@@ -95,11 +126,61 @@ class CommonSettings(BaseSettings):
         if self.kiro_env == "production" and self.kiro_emulator_url:
             raise ConfigError("KIRO_EMULATOR_URL is for tests and demos; unset it in production")
         self._check_regions()
+        self.queue_redis_location()  # parses REDIS_URL too
         key = self._secret("kiro_secret_key")
         if key:
             from shared.crypto import validate_fernet_key
 
             validate_fernet_key(key)
+
+    def redis_location(self) -> RedisLocation:
+        """Where the stack's Redis is (`REDIS_URL`, or the sentinel / cluster node lists); ConfigError
+        when malformed."""
+        base = parse_redis_url(self.redis_url)
+        if self.redis_sentinels and self.redis_cluster_nodes:
+            raise ConfigError("set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both")
+        nodes_setting = "REDIS_SENTINELS" if self.redis_sentinels else "REDIS_CLUSTER_NODES"
+        nodes_text = self.redis_sentinels or self.redis_cluster_nodes
+        if not nodes_text:
+            if self.redis_sentinel_service:
+                raise ConfigError("REDIS_SENTINEL_SERVICE needs REDIS_SENTINELS")
+            return base
+        if base.topology is not Topology.STANDALONE:
+            raise ConfigError(f"{nodes_setting} is set: REDIS_URL must then be a redis:// or rediss:// URL")
+        sentinel = bool(self.redis_sentinels)
+        if sentinel and not self.redis_sentinel_service:
+            raise ConfigError("REDIS_SENTINELS needs REDIS_SENTINEL_SERVICE (the monitored master's name)")
+        port = SENTINEL_PORT if sentinel else REDIS_PORT
+        nodes = parse_nodes(nodes_text, nodes_setting, nodes_text, port)
+        db = base.db
+        if not sentinel and db:
+            raise ConfigError("REDIS_CLUSTER_NODES is set: a Redis Cluster has database 0 only")
+        return RedisLocation(
+            Topology.SENTINEL if sentinel else Topology.CLUSTER,
+            nodes=nodes,
+            service=self.redis_sentinel_service or "",
+            db=db,
+            username=base.username,
+            password=base.password,
+            tls=base.tls,
+        )
+
+    def queue_redis_location(self) -> RedisLocation:
+        """Where the refresh job queue (arq) lives: `QUEUE_REDIS_URL`, else the stack's Redis."""
+        main = self.redis_location()
+        if not self.queue_redis_url:
+            if main.topology is Topology.CLUSTER:
+                raise ConfigError(
+                    "REDIS_URL is a Redis Cluster, which the refresh job queue (arq) cannot use: set "
+                    "QUEUE_REDIS_URL to a redis:// or redis+sentinel:// URL"
+                )
+            return main
+        queue = parse_redis_url(self.queue_redis_url, "QUEUE_REDIS_URL")
+        if queue.topology is Topology.CLUSTER:
+            raise ConfigError(
+                "QUEUE_REDIS_URL: arq cannot use a Redis Cluster (redis:// or redis+sentinel://)"
+            )
+        return queue
 
     def _check_regions(self) -> None:
         """Every `*_region` setting and the region of every `*_profile_arn` is an AWS region name."""

@@ -122,6 +122,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         load_tokenizer()  # ≈0.2 s now rather than on the first request
         state = build_state(settings)
         app.state.gateway = state
+        await state.responses.start()
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from services.gateway.responses_store import Items, StoreUnavailable, encode
 from shared.keys import Keys
 from shared.logging import log_fields
-from shared.redis import BoundedRedis
+from shared.redis import BoundedRedis, check_redis_version
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ class RedisStore:
             )
             return False
         return True
+
+    async def start(self) -> None:
+        """Refuse a Redis older than 7; a Redis that does not answer yet is only logged (the store is
+        optional: it fails its commands until Redis is back)."""
+        try:
+            version = await check_redis_version(self._client)
+        except RedisError as exc:
+            logger.warning("responses store: redis unreachable at start", extra=log_fields(error=repr(exc)))
+            return
+        logger.info("responses store on redis", extra=log_fields(redis_version=version))
 
     async def close(self) -> None:
         await self._client.aclose()

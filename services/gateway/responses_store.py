@@ -39,6 +39,10 @@ class ConversationStore(Protocol):
         """Keep the conversation; False when it was not stored (too large, store failing: logged)."""
         ...
 
+    async def start(self) -> None:
+        """At start-up: check what the store needs (`ConfigError` when it cannot work)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -90,6 +94,9 @@ class MemoryStore:
         entry = self._entries.pop(response_id, None)
         if entry is not None:
             self._total -= len(entry[1])
+
+    async def start(self) -> None:
+        return None
 
     async def close(self) -> None:
         self._entries.clear()

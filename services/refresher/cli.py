@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from arq import create_pool
-from arq.connections import RedisSettings
 
 from services.refresher.check import check_account
 from services.refresher.context import Refresher
@@ -34,7 +32,7 @@ from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.kiro.probe import KiroError
 from shared.kiro.regions import is_region
-from shared.redis import create_redis
+from shared.redis import create_queue_redis, create_redis, redis_version_once_up
 
 FORMATS = ("kiro-go", "kiro-auth-token", "kiro-cli", "refresh-tokens")
 
@@ -163,8 +161,9 @@ def _load_import(raw: bytes, fmt: str | None) -> tuple[str, Any]:
 async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
     keys = Keys(settings.redis_key_prefix)
     redis = create_redis(settings, max_connections=8)
-    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
+    arq = create_queue_redis(settings)
     try:
+        await redis_version_once_up(redis, within=5.0)
         yield AccountOps(redis, keys, SecretBox(settings.secret("kiro_secret_key")), arq)
     finally:
         await arq.aclose()

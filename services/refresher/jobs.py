@@ -54,7 +54,7 @@ async def refresh_account_job(
     r = _refresher(ctx)
     requested_at = ctx["enqueue_time"].timestamp() if ctx.get("enqueue_time") else time.time()
     try:
-        await refresh_started(r.redis, r.keys, account_id, force)
+        await refresh_started(ctx["redis"], r.keys, account_id, force)  # the queue's Redis holds the mark
         outcome = await refresh_when_unlocked(r, account_id, force=force, requested_at=requested_at)
     except TransientRefreshError as exc:
         delay = retry_delay(r.settings.refresh_retry_base_seconds, int(ctx.get("job_try", 1)))

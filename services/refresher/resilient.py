@@ -16,9 +16,7 @@ import logging
 import time
 from typing import Any
 
-from arq.connections import ArqRedis
 from arq.worker import Worker
-from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -29,17 +27,6 @@ log = logging.getLogger(__name__)
 
 #: what a Redis that is restarting, stopped or unreachable looks like to a client
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
-
-#: no arq command is slow: a reply that takes longer than this means Redis (or the path to it) is stuck
-_SOCKET_TIMEOUT_SECONDS = 5.0
-
-
-def arq_pool(redis_url: str, queue_name: str) -> ArqRedis:
-    """The worker's Redis client: bounded socket waits, so a stalled Redis is noticed, not waited on."""
-    connections = ConnectionPool.from_url(
-        redis_url, socket_timeout=_SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS
-    )
-    return ArqRedis(connections, default_queue_name=queue_name)
 
 
 class ResilientWorker(Worker):

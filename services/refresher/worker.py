@@ -11,11 +11,16 @@ from arq.worker import func
 from services.refresher import jobs
 from services.refresher.context import Refresher
 from services.refresher.metrics import start_server
-from services.refresher.resilient import ResilientWorker, arq_pool
+from services.refresher.resilient import ResilientWorker
 from services.refresher.settings import RefresherSettings, cron_schedule
 from shared import jobs as names
+from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.logging import configure_logging, log_fields
+from shared.redis import check_redis_version, create_queue_redis
+
+#: no arq command is slow: a reply that takes longer than this means Redis (or the path to it) is stuck
+QUEUE_SOCKET_TIMEOUT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
     async def startup(ctx: dict[str, Any]) -> None:
         refresher = Refresher.build(settings, ctx["redis"])
         ctx["refresher"] = refresher
+        version = await check_redis_version(refresher.redis)
         ctx["metrics_runner"] = None
         if settings.refresher_metrics_port:
             ctx["metrics_runner"] = await start_server(
@@ -40,7 +46,12 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
             )
         log.info(
             "refresher started",
-            extra=log_fields(queue=keys.arq_queue(), interval=settings.refresh_interval_seconds),
+            extra=log_fields(
+                queue=keys.arq_queue(),
+                interval=settings.refresh_interval_seconds,
+                redis=settings.redis_location().describe(),
+                redis_version=version,
+            ),
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -106,7 +117,7 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
     return ResilientWorker(
         functions=functions,
         cron_jobs=cron_jobs,
-        redis_pool=arq_pool(settings.redis_url, keys.arq_queue()),
+        redis_pool=create_queue_redis(settings, socket_timeout=QUEUE_SOCKET_TIMEOUT_SECONDS),
         queue_name=keys.arq_queue(),
         on_startup=startup,
         on_shutdown=shutdown,
@@ -121,4 +132,8 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
 def run_worker(settings: RefresherSettings) -> None:
     """`python -m services.refresher`: run until SIGINT / SIGTERM."""
     configure_logging("refresher", settings.log_level, settings.log_format)
-    build_worker(settings).run()
+    try:
+        build_worker(settings).run()
+    except ConfigError as exc:  # found at start (an old Redis): one clear line, not a traceback
+        log.critical("refresher cannot start", extra=log_fields(error=str(exc)))
+        raise SystemExit(2) from None

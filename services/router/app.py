@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import aiohttp
-from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
@@ -41,11 +40,14 @@ from shared.hot import HotRoutes
 from shared.keys import Keys
 from shared.logging import log_fields
 from shared.metrics import new_registry
-from shared.redis import create_redis
+from shared.redis import create_queue_redis, create_redis, redis_version_once_up
 from shared.redis_breaker import BreakerState, CircuitBreaker, RedisUnavailable
 from shared.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
+
+#: how long a starting router waits for Redis to answer before it gives up (and is restarted)
+REDIS_START_WAIT_SECONDS = 5.0
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
@@ -101,6 +103,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
 async def _build_context(settings: RouterSettings) -> AppContext:
     redis = create_redis(settings, bounded=True)
+    version = await redis_version_once_up(redis, within=REDIS_START_WAIT_SECONDS)
+    log.info("redis", extra=log_fields(redis=settings.redis_location().describe(), redis_version=version))
     keys = Keys(settings.redis_key_prefix)
     box = SecretBox(settings.secret("kiro_secret_key"))
     metrics = RouterMetrics(new_registry())
@@ -119,7 +123,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
         skip_auto_headers=("User-Agent",),
     )
-    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=keys.arq_queue())
+    arq = create_queue_redis(settings)
     pool = Pool(redis, keys, limits)
     return AppContext(
         settings=settings,

@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import httpx
-import redis
 
-from services.stack.redis_boot import RedisHandle, ensure_redis
+from services.stack.redis_boot import RedisHandle, ensure_redis, sync_client
 from services.stack.secrets_file import load_or_create
 from services.stack.supervisor import Supervisor
 from shared.keys import Keys
@@ -47,7 +46,7 @@ def _wait_healthy(url: str, timeout: float = 30.0) -> bool:
 
 
 def _account_count(url: str, prefix: str) -> int:
-    client = redis.Redis.from_url(url)
+    client = sync_client(url)
     try:
         count: int = client.scard(Keys(prefix).accounts())  # type: ignore[assignment]
         return count

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import redis
 
-from services.stack.redis_boot import ensure_redis, free_port
+from services.stack.redis_boot import ensure_redis, free_port, sync_client
 from services.stack.supervisor import Supervisor
 from shared.crypto import generate_fernet_key, new_api_key
 
@@ -146,7 +146,7 @@ def run_demo(root: Path, state_dir: Path, *, keep: bool) -> int:
 def _forget(url: str) -> None:
     """Remove every key the demo wrote (its own prefix, and its arq queue which lives under it)."""
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2)
+        client = sync_client(url, 2)
         keys = list(client.scan_iter(match=f"{DEMO_PREFIX}*", count=1000))
         if keys:
             client.delete(*keys)

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.sentinel import Sentinel
+
+from shared.errors import ConfigError
+from shared.redis_location import Topology, parse_redis_url
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -24,8 +28,22 @@ EMBEDDED_WARNING = """
 """
 
 
+def sync_client(url: str, timeout: float | None = None) -> redis.Redis:
+    """A plain client of `url` (a Sentinel URL: of the primary the sentinels name now)."""
+    location = parse_redis_url(url)
+    if location.topology is Topology.STANDALONE:
+        return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    if location.topology is Topology.CLUSTER:
+        raise ConfigError("the launcher cannot use a Redis Cluster (docs/architecture.md, Redis topologies)")
+    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "ssl": location.tls}
+    sentinel = Sentinel(list(location.nodes), **options)  # type: ignore[no-untyped-call]
+    return sentinel.master_for(  # type: ignore[no-untyped-call,no-any-return]
+        location.service, db=location.db, username=location.username, password=location.password
+    )
+
+
 def answers(url: str, timeout: float = 0.5) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    client = sync_client(url, timeout)
     try:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):

@@ -16,9 +16,9 @@ from arq.connections import ArqRedis
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
-from services.refresher.resilient import arq_pool
 from shared.accounts.model import Account
 from shared.jobs import enqueue_refresh
+from shared.redis import create_queue_redis
 from tests.chaos.conftest import figure
 from tests.refresher.conftest import emulator_account, settings_from
 from tests.support.polling import wait_for
@@ -56,7 +56,7 @@ async def r(env: dict[str, str]) -> AsyncIterator[Refresher]:
 
 @pytest.fixture
 async def queue(r: Refresher) -> AsyncIterator[ArqRedis]:
-    pool = arq_pool(r.settings.redis_url, r.keys.arq_queue())
+    pool = create_queue_redis(r.settings, socket_timeout=5.0)
     yield pool
     await pool.aclose(close_connection_pool=True)
 

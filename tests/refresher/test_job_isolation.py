@@ -16,9 +16,9 @@ import pytest
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
-from services.refresher.resilient import arq_pool
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
+from shared.redis import create_queue_redis
 from tests.refresher.conftest import StartWorker, emulator_account, settings_from
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
@@ -95,7 +95,7 @@ async def test_forced_refresh_after_a_worker_died_mid_job_succeeds_within_30_s_a
     # it asked for (and nobody will ever store) would be the only valid one
     ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=20_000, times=1)
     (account_id,) = (await refresher.ops.add_refresh_token("social", emu["refresh_token"])).added
-    queue = arq_pool(refresher.settings.redis_url, refresher.keys.arq_queue())
+    queue = create_queue_redis(refresher.settings, socket_timeout=5.0)
     try:
         doomed = start_worker(REFRESH_LOCK_TTL_SECONDS="10")
         assert await enqueue_refresh(queue, refresher.keys, account_id, force=True, reason="first")

@@ -10,9 +10,9 @@ from arq.connections import ArqRedis
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
-from services.refresher.resilient import arq_pool
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
+from shared.redis import create_queue_redis
 from tests.refresher.conftest import StartWorker, emulator_account, settings_from
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
@@ -34,7 +34,7 @@ async def own_refresher(refresher_env: dict[str, str], own_redis: PrivateRedis) 
 
 @pytest.fixture
 async def own_queue(own_refresher: Refresher, own_redis: PrivateRedis) -> AsyncIterator[ArqRedis]:
-    pool = arq_pool(own_redis.url, own_refresher.keys.arq_queue())
+    pool = create_queue_redis(own_refresher.settings, socket_timeout=5.0)
     yield pool
     await pool.aclose(close_connection_pool=True)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis as sync_redis
 import redis.asyncio as aioredis
+from redis.sentinel import Sentinel as SyncSentinel
 
 from services.kiro_emulator.control import EmulatorControl, unique_name
 from shared.accounts.model import Account, AccountState
@@ -16,6 +18,7 @@ from shared.accounts.state import AccountStates
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from shared.redis_location import Topology, parse_redis_url
 from tests.support.procs import ServiceProcess
 
 
@@ -59,8 +62,7 @@ class Stack:
 
     def wipe(self) -> None:
         """Delete every key of this stack (between tests; the processes keep running)."""
-        client = sync_redis.Redis.from_url(self.env["REDIS_URL"])
-        try:
+        with sync_client(self.env["REDIS_URL"]) as client:
             # arq's own keys are `arq:<kind>:<job id>`, and our job ids start with the prefix
             found = [
                 k
@@ -69,8 +71,27 @@ class Stack:
             ]
             if found:
                 client.delete(*found)
+
+
+@contextmanager
+def sync_client(url: str) -> Iterator[sync_redis.Redis]:
+    """A plain client of the stack's Redis; behind Sentinel, of the primary the sentinels name now."""
+    location = parse_redis_url(url)
+    if location.topology is not Topology.SENTINEL:
+        client = sync_redis.Redis.from_url(url)
+        try:
+            yield client
         finally:
             client.close()
+        return
+    sentinel = SyncSentinel(list(location.nodes), socket_timeout=2)
+    primary = sentinel.master_for(location.service, db=location.db, password=location.password)
+    try:
+        yield primary
+    finally:
+        primary.close()
+        for node in sentinel.sentinels:
+            node.close()
 
 
 def start_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:

@@ -10,16 +10,23 @@ import pytest
 import redis.asyncio as aioredis
 from arq.connections import ArqRedis
 
-from services.refresher.resilient import arq_pool
 from shared.jobs import USAGE_SCHEDULED, enqueue_refresh, enqueue_usage_refresh
 from shared.keys import Keys
+from shared.redis import create_queue_redis
+from shared.settings import CommonSettings
 from tests.support.redis_server import PrivateRedis
+
+
+def _queue(url: str, keys: Keys) -> ArqRedis:
+    """The queue client the refresher worker uses (a 5 s socket timeout)."""
+    settings = CommonSettings(redis_url=url, redis_key_prefix=keys.prefix, _env_file=None)
+    return create_queue_redis(settings, socket_timeout=5.0)
 
 
 async def test_a_burst_collapses_into_the_waiting_job_and_forced_ones_wait_apart(
     redis_url: str, keys: Keys, redis: aioredis.Redis
 ) -> None:
-    queue = arq_pool(redis_url, keys.arq_queue())
+    queue = _queue(redis_url, keys)
     try:
         plain = [await enqueue_refresh(queue, keys, "acc-1") for _ in range(5)]
         forced = [await enqueue_refresh(queue, keys, "acc-1", force=True) for _ in range(5)]
@@ -35,7 +42,7 @@ async def test_a_burst_collapses_into_the_waiting_job_and_forced_ones_wait_apart
 async def test_usage_fetches_collapse_into_one_waiting_job_per_account_and_trigger(
     redis_url: str, keys: Keys, redis: aioredis.Redis
 ) -> None:
-    queue = arq_pool(redis_url, keys.arq_queue())
+    queue = _queue(redis_url, keys)
     try:
         after_quota = [await enqueue_usage_refresh(queue, keys, "acc-1") for _ in range(4)]
         scheduled = [
@@ -68,7 +75,7 @@ async def test_enqueue_gives_up_within_its_deadline_when_redis_stalls(
     caplog.set_level(logging.WARNING)
     keys = Keys("stall:")
     with PrivateRedis() as server:
-        queue: ArqRedis = arq_pool(server.url, keys.arq_queue())
+        queue: ArqRedis = _queue(server.url, keys)
         try:
             await queue.ping()
             server.pause()

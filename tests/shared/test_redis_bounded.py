@@ -10,8 +10,9 @@ import pytest
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.redis import BoundedRedis, RedisDeadlineExceeded, create_redis
+from shared.redis import BoundedRedis, create_redis
 from shared.redis_breaker import BreakerState, RedisUnavailable
+from shared.redis_guard import RedisDeadlineExceeded
 from shared.settings import CommonSettings
 from tests.support.polling import wait_for
 from tests.support.redis_server import PrivateRedis

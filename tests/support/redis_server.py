@@ -21,9 +21,10 @@ from tests.support.procs import free_port
 class PrivateRedis:
     """`redis-server` with its data in a temp dir; `aof=True` keeps every write (appendfsync always)."""
 
-    def __init__(self, *, aof: bool = False, port: int | None = None) -> None:
+    def __init__(self, *, aof: bool = False, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.aof = aof
+        self.args = args  # more redis-server options (replicaof, cluster-enabled…)
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -37,6 +38,7 @@ class PrivateRedis:
             raise RuntimeError("redis-server is not installed (make system-deps)")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", ""]
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"]
+        args += self.args
         with open(self.dir / "redis.log", "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_answering(timeout)

@@ -1,0 +1,102 @@
+"""The one Redis factory on real topologies: a Sentinel group and a 3-primary Cluster on loopback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.jobs import enqueue_refresh
+from shared.keys import Keys
+from shared.redis import BoundedCluster, BoundedRedis, check_redis_version, create_queue_redis, create_redis
+from shared.redis_breaker import CircuitBreaker
+from shared.settings import CommonSettings
+from tests.support.redis_topologies import ClusterGroup, SentinelGroup
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    with SentinelGroup() as group:
+        yield group
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ClusterGroup]:
+    with ClusterGroup() as group:
+        yield group
+
+
+def _settings(url: str, **values: object) -> CommonSettings:
+    prefix = f"kst:{uuid.uuid4().hex[:12]}:"
+    return CommonSettings(redis_url=url, redis_key_prefix=prefix, _env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def sentinel_client(sentinel_group: SentinelGroup) -> AsyncIterator[BoundedRedis]:
+    client = create_redis(_settings(sentinel_group.url), bounded=True)
+    yield client
+    await client.aclose()
+
+
+async def test_a_sentinel_url_reaches_the_primary_with_deadline_and_breaker(
+    sentinel_group: SentinelGroup, sentinel_client: BoundedRedis
+) -> None:
+    await sentinel_client.set("kst:topology:probe", "written", ex=60)
+    assert sentinel_group.replicate() == 1
+    primary = create_redis(_settings(sentinel_group.primary.url))
+    try:
+        assert await primary.get("kst:topology:probe") == "written"  # it went to the primary
+    finally:
+        await primary.aclose()
+    assert sentinel_client.guard.deadline == 0.5
+    assert isinstance(sentinel_client.guard.breaker, CircuitBreaker)
+    assert (await check_redis_version(sentinel_client)).startswith("7.")
+
+
+async def test_refresh_jobs_are_queued_through_sentinel(
+    sentinel_group: SentinelGroup, sentinel_client: BoundedRedis
+) -> None:
+    settings = _settings(sentinel_group.url)
+    keys = Keys(settings.redis_key_prefix)
+    queue = create_queue_redis(settings)
+    try:
+        assert await enqueue_refresh(queue, keys, "acc-1", force=True, reason="test")
+    finally:
+        await queue.aclose()
+    (job,) = await sentinel_client.zrange(keys.arq_queue(), 0, -1)
+    assert job.startswith(keys.refresh_job_id("acc-1", ""))
+
+
+async def test_the_cluster_client_spreads_keys_over_every_primary(cluster: ClusterGroup) -> None:
+    client = create_redis(_settings(cluster.url), bounded=True, allow_cluster=True)
+    assert isinstance(client, BoundedCluster)
+    try:
+        names = [f"kst:cluster:{i}" for i in range(30)]
+        for name in names:
+            await client.set(name, name, ex=60)
+        assert [await client.get(name) for name in names] == names
+        pipe = client.pipeline()
+        for name in names[:5]:
+            pipe.incr(f"{name}:n")
+        assert await pipe.execute() == [1] * 5
+        assert (await check_redis_version(client)).startswith("7.")
+        assert client.guard.breaker is not None
+    finally:
+        await client.aclose()
+    for node in cluster.nodes:  # every primary got some of them: the client followed the slots
+        single = create_redis(_settings(node.url))
+        try:
+            assert await single.dbsize() > 0
+        finally:
+            await single.aclose()
+
+
+async def test_the_services_refuse_a_cluster_until_their_scripts_are_cluster_safe(
+    cluster: ClusterGroup,
+) -> None:
+    with pytest.raises(ConfigError, match=r"issue 14, item 2"):
+        create_redis(_settings(cluster.url))
