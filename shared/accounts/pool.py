@@ -20,6 +20,11 @@ from shared.accounts.model import AccountState
 from shared.accounts.scripts import argv, register, source, with_schema
 from shared.keys import Keys
 
+#: a pool with at most this many usable accounts is read whole by each pick (exact weights)
+PICK_FULL_SCAN = 32
+#: a larger pool is first tried on this many randomly drawn usable accounts (see pick.lua)
+PICK_SAMPLE = 16
+
 #: per-account daily stats are kept this long
 STATS_TTL_SECONDS = 35 * 86400
 
@@ -138,6 +143,8 @@ class Pool:
                 jitter=lim.jitter_ratio,
                 margin=lim.token_margin_seconds,
                 sticky_ttl=lim.sticky_ttl_seconds,
+                full_scan=PICK_FULL_SCAN,
+                sample=PICK_SAMPLE,
                 tried=list(exclude),
             ),
         )

@@ -5,8 +5,9 @@
 -- head: account key head ("<prefix>{acct:"); data_sfx, lease_sfx, rate_sfx: suffixes of the data hash,
 -- leases zset and rate key; lease_id; ttl_ms: lease ttl; def_cap, def_interval: default max concurrency and
 -- min interval ms; jitter: governor jitter ratio; margin: access token margin s; sticky_ttl s;
+-- full_scan: largest usable count read whole; sample: ranks drawn in a larger pool;
 -- tried: account ids already tried for this request (never picked again)
---! ARGV: head data_sfx lease_sfx rate_sfx lease_id ttl_ms:n def_cap:n def_interval:n jitter:n margin:n sticky_ttl:n ...tried
+--! ARGV: head data_sfx lease_sfx rate_sfx lease_id ttl_ms:n def_cap:n def_interval:n jitter:n margin:n sticky_ttl:n full_scan:n sample:n ...tried
 -- Returns {'ok', account id, lease id} or {'none', reason, retry after ms} where reason is
 --   'empty' (no account in the pool), 'cooling' (every account waits), 'busy' (concurrency cap or governor),
 --   'no_token' (no usable access token), 'excluded' (every usable account was already tried).
@@ -23,8 +24,13 @@ local function soonest_wait()
   return math.max(0, math.ceil(tonumber(later[2]) * 1000 - now_ms))
 end
 
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s)
-if #members == 0 then
+-- Usable members are the lowest `count` ranks of the pool (scored by when they become usable). A pool
+-- larger than `full_scan` is first tried on a bounded random sample (`sample` ranks, plus the
+-- conversation's account), drawn by weight within the sample, so a pick costs the same at 5 or 2,000
+-- accounts; only when no sampled account can take the request does the pick read every member, to
+-- find one or say exactly why none can.
+local count = redis.call('ZCOUNT', KEYS[1], '-inf', now_s)
+if count == 0 then
   if redis.call('ZCARD', KEYS[1]) == 0 then return {'none', 'empty', 0} end
   return {'none', 'cooling', soonest_wait()}
 end
@@ -32,25 +38,32 @@ end
 local ids, weights, total = {}, {}, 0
 local n_excluded, n_no_token = 0, 0
 local wkey = KEYS[3]
-for _, id in ipairs(members) do
-  if excluded[id] then
-    n_excluded = n_excluded + 1
-  else
-    ids[#ids + 1] = id
-  end
-end
-for from = 1, #ids, 1000 do  -- unpack() is bounded by the Lua stack
-  local upto = math.min(from + 999, #ids)
-  local cached = redis.call('HMGET', wkey, unpack(ids, from, upto))
-  for j = from, upto do
-    local weight = tonumber(cached[j - from + 1])
-    if weight == nil then
-      weight = tonumber(redis.call('HGET', head .. ids[j] .. data_sfx, F.weight)) or 100
-      redis.call('HSET', wkey, ids[j], weight)
+local preferred = nil
+if KEYS[2] ~= '' then preferred = redis.call('GET', KEYS[2]) end
+
+-- candidates: `members` not excluded, with their weights (a missing weight is read and cached)
+local function load(members)
+  ids, weights, total = {}, {}, 0
+  for _, id in ipairs(members) do
+    if excluded[id] then
+      n_excluded = n_excluded + 1
+    else
+      ids[#ids + 1] = id
     end
-    if weight < 0 then weight = 0 end
-    weights[j] = weight
-    total = total + weight
+  end
+  for from = 1, #ids, 1000 do  -- unpack() is bounded by the Lua stack
+    local upto = math.min(from + 999, #ids)
+    local cached = redis.call('HMGET', wkey, unpack(ids, from, upto))
+    for j = from, upto do
+      local weight = tonumber(cached[j - from + 1])
+      if weight == nil then
+        weight = tonumber(redis.call('HGET', head .. ids[j] .. data_sfx, F.weight)) or 100
+        redis.call('HSET', wkey, ids[j], weight)
+      end
+      if weight < 0 then weight = 0 end
+      weights[j] = weight
+      total = total + weight
+    end
   end
 end
 
@@ -105,37 +118,63 @@ local function try_take(i)
   return true
 end
 
-local removed = {}
-if KEYS[2] ~= '' then
-  local preferred = redis.call('GET', KEYS[2])
+-- the conversation's account first, then draw by weight; a drawn account that cannot take the request
+-- leaves the draw (the rest stay in proportion to their weights). Returns the index taken, or nil.
+local function attempt()
+  local removed = {}
   if preferred then
     for i, id in ipairs(ids) do
       if id == preferred then
-        if weights[i] > 0 and usable(i) and try_take(i) then return {'ok', id, lease_id} end
+        if weights[i] > 0 and usable(i) and try_take(i) then return i end
         removed[i] = true
         total = total - weights[i]
         break
       end
     end
   end
+  while total > 0 do
+    local r = math.random() * total
+    local chosen = nil
+    for i = 1, #ids do
+      if not removed[i] and weights[i] > 0 then
+        r = r - weights[i]
+        if r < 0 then chosen = i break end
+        chosen = i
+      end
+    end
+    if usable(chosen) and try_take(chosen) then return chosen end
+    removed[chosen] = true
+    total = total - weights[chosen]
+  end
+  return nil
 end
 
--- draw by weight; a drawn account that cannot take the request leaves the draw (the rest stay in
--- proportion to their weights)
-while total > 0 do
-  local r = math.random() * total
-  local chosen = nil
-  for i = 1, #ids do
-    if not removed[i] and weights[i] > 0 then
-      r = r - weights[i]
-      if r < 0 then chosen = i break end
-      chosen = i
+if count > full_scan then
+  local seen, sampled = {}, {}
+  if preferred then
+    local score = redis.call('ZSCORE', KEYS[1], preferred)
+    if score and tonumber(score) <= now_s then
+      seen[preferred] = true
+      sampled[1] = preferred
     end
   end
-  if usable(chosen) and try_take(chosen) then return {'ok', ids[chosen], lease_id} end
-  removed[chosen] = true
-  total = total - weights[chosen]
+  for _ = 1, sample do
+    local rank = math.random(0, count - 1)
+    local id = redis.call('ZRANGE', KEYS[1], rank, rank)[1]
+    if id and not seen[id] then
+      seen[id] = true
+      sampled[#sampled + 1] = id
+    end
+  end
+  load(sampled)
+  local taken = attempt()
+  if taken then return {'ok', ids[taken], lease_id} end
+  n_excluded, n_no_token, busy_wait = 0, 0, -1
 end
+
+load(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s))
+local taken = attempt()
+if taken then return {'ok', ids[taken], lease_id} end
 
 if busy_wait >= 0 then return {'none', 'busy', busy_wait} end
 if n_no_token > 0 then return {'none', 'no_token', soonest_wait()} end
