@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script
 from shared.accounts.scripts import argv, register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 USAGE_TTL_SECONDS = 35 * 86400
 
@@ -103,7 +103,7 @@ _EDITABLE = frozenset({"name", "enabled", "allowed_models", "rpm", "daily_tokens
 class ClientKeys:
     """Client key store and limiter bound to one Redis client and key prefix."""
 
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: StackRedis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
         self._admit = register(client, "clientkey_admit")
@@ -279,7 +279,7 @@ class ClientKeys:
         return True
 
 
-def _hgetall(client: Redis, key: str) -> Awaitable[dict[str, str]]:
+def _hgetall(client: StackRedis, key: str) -> Awaitable[dict[str, str]]:
     return cast(Awaitable[dict[str, str]], client.hgetall(key))
 
 

@@ -1,12 +1,23 @@
 """Every Redis key the stack uses is built here, under one configurable prefix.
 
-Keys of one account carry `{acct:ID}` as a hash tag, so a script touching one account touches one
-Redis Cluster slot. Pool-wide structures stay few and small.
+Keys of one account carry `{acct:ID}` as a hash tag. The pool's scripts touch pool-wide keys and keys of
+several accounts in one call, so on a Redis Cluster the prefix itself must carry a hash tag (`{ks}:`):
+Redis hashes only the first `{...}` of a name, which puts every key of the stack in one slot (see
+docs/architecture.md, "Redis topologies"). Pool-wide structures stay few and small.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+def hash_tag(prefix: str) -> str | None:
+    """The hash tag a key prefix gives every key (its first `{...}`, when not empty, as Redis reads it)."""
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1)
+    if start < 0 or end < 0 or end == start + 1:
+        return None
+    return prefix[start + 1 : end]
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import ConfigError
-from shared.keys import Keys
+from shared.keys import Keys, hash_tag
 from shared.redis_breaker import CircuitBreaker
 from shared.redis_guard import NETWORK_ERRORS, Guard
 from shared.redis_location import Topology
-from shared.redis_topology import BoundedCluster, cluster_client, sentinel_pool
+from shared.redis_topology import BoundedCluster, StackRedis, cluster_client, sentinel_pool
 from shared.settings import CommonSettings
 
 if TYPE_CHECKING:
@@ -149,8 +149,9 @@ def create_redis(
     the sentinels for the current primary, so after a failover the next connection reaches the promoted
     one; a connection to a demoted primary is dropped on its first refused write.
 
-    A Cluster is refused unless `allow_cluster`: the services' Lua scripts touch keys of several hash
-    slots, which a Cluster rejects (issue 14, item 2).
+    A Cluster is refused unless `allow_cluster` (the caller's Redis calls are Cluster-safe) and the key
+    prefix carries a hash tag: the pool's Lua scripts touch pool-wide keys and several accounts' keys in
+    one call, which a Cluster runs only when they share a slot (docs/architecture.md, Redis topologies).
 
     No `socket_timeout`: with one, redis-py 5 turns a task cancellation that lands during a read into a
     TimeoutError, so a cancelled request or a background loop at shutdown carries on as if nothing
@@ -171,9 +172,14 @@ def create_redis(
     if location.topology is Topology.CLUSTER:
         if not allow_cluster:
             raise ConfigError(
-                f"REDIS_URL names a Redis Cluster ({location.describe()}): the services cannot run on one "
-                "yet, their Lua scripts use keys of several hash slots (issue 14, item 2); use a single "
-                "server or Sentinel"
+                f"REDIS_URL names a Redis Cluster ({location.describe()}), which this program cannot use; "
+                "use a single server or Sentinel"
+            )
+        if hash_tag(settings.redis_key_prefix) is None:
+            raise ConfigError(
+                f"REDIS_URL names a Redis Cluster ({location.describe()}): REDIS_KEY_PREFIX must carry a "
+                f"hash tag such as {{ks}}: (now {settings.redis_key_prefix!r}), so the pool's scripts find "
+                "all their keys in one slot"
             )
         cluster = cluster_client(location, size, _CONNECT_RETRIES, options)
         cluster.guard = guard
@@ -259,7 +265,7 @@ def _version_tuple(version: str) -> tuple[int, int]:
     return (int(head[1]), int(head[2])) if head else (0, 0)
 
 
-async def ping(client: aioredis.Redis, within: float = 2.0) -> float | None:
+async def ping(client: StackRedis, within: float = 2.0) -> float | None:
     """Round-trip time in milliseconds, or None when Redis does not answer `within` seconds."""
     start = time.perf_counter()
     try:

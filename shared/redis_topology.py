@@ -2,14 +2,17 @@
 
 Sentinel: a pool whose connections ask the sentinels for the current primary each time they connect.
 Cluster: a `RedisCluster` whose commands and pipelines run under the same `Guard` as every bounded client
-and are never sent twice.
+and are never sent twice; its pub/sub goes through one node (a Cluster relays classic pub/sub to every
+node).
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisClusterException
@@ -59,6 +62,20 @@ class BoundedCluster(RedisCluster):
     a connection failure (each node's pool is bounded too, but fails at once when exhausted)."""
 
     guard: Guard = Guard()
+    #: what a node connection needs besides its address (credentials, TLS, timeouts), for `pubsub`
+    node_options: dict[str, Any]  # set by `cluster_client`
+
+    def pubsub(self) -> PubSub:
+        """Pub/sub through one primary (any: a Cluster delivers a PUBLISH on every node); a subscriber that
+        resubscribes after an error may land on another one."""
+        nodes = self.get_primaries() or list(self.nodes_manager.startup_nodes.values())
+        node = random.choice(nodes)
+        pool = aioredis.ConnectionPool(host=node.host, port=node.port, **self.node_options)
+        return _NodePubSub(connection_pool=pool)
+
+    async def publish(self, channel: str, message: str | bytes) -> int:
+        """PUBLISH through any node (the Cluster relays it to every node's subscribers)."""
+        return int(await self.execute_command("PUBLISH", channel, message))
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         execute = super().execute_command
@@ -70,6 +87,14 @@ class BoundedCluster(RedisCluster):
         pipe = BoundedClusterPipeline(self)  # type: ignore[abstract]  # redis-py's own class is the same
         pipe.guard = self.guard
         return pipe
+
+
+class _NodePubSub(PubSub):
+    """A PubSub on a pool of its own, which its close disconnects."""
+
+    async def aclose(self) -> None:
+        await super().aclose()  # type: ignore[no-untyped-call]
+        await self.connection_pool.disconnect()
 
 
 class BoundedClusterPipeline(ClusterPipeline):
@@ -101,7 +126,7 @@ def cluster_client(
     location: RedisLocation, size: int, connect_retries: int, options: dict[str, Any]
 ) -> BoundedCluster:
     """A bounded-pool Cluster client seeded with the location's nodes (its guard set by the caller)."""
-    return BoundedCluster(  # type: ignore[no-any-return]
+    cluster = BoundedCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in location.nodes],
         username=location.username,
         password=location.password,
@@ -113,3 +138,15 @@ def cluster_client(
         connection_error_retry_attempts=connect_retries,
         **options,
     )
+    cluster.node_options = {
+        "username": location.username,
+        "password": location.password,
+        **({"connection_class": aioredis.SSLConnection} if location.tls else {}),
+        **options,
+    }
+    return cluster  # type: ignore[no-any-return]
+
+
+#: the stack's Redis client as `shared.redis.create_redis(..., allow_cluster=True)` returns it: one server
+#: (or a Sentinel-watched primary) or a Cluster; code that runs on both takes this type
+StackRedis = aioredis.Redis | BoundedCluster

@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 
-async def store_settings(client: Redis, keys: Keys, changes: Mapping[str, Any]) -> None:
+async def store_settings(client: StackRedis, keys: Keys, changes: Mapping[str, Any]) -> None:
     """Store the values given (already validated) and tell every router; nothing for no changes."""
     if not changes:
         return

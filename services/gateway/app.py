@@ -92,7 +92,7 @@ def responses_store(settings: GatewaySettings) -> ConversationStore:
         from services.gateway.responses_redis import RedisStore
         from shared.redis import create_redis
 
-        client = create_redis(settings, max_connections=64, bounded=True)
+        client = create_redis(settings, max_connections=64, bounded=True, allow_cluster=True)
         return RedisStore(
             client,
             Keys(settings.redis_key_prefix),
@@ -112,7 +112,7 @@ def shared_catalogues(settings: GatewaySettings) -> SharedCatalogues | None:
     from services.gateway.models_redis import RedisCatalogues
     from shared.redis import create_redis
 
-    client = create_redis(settings, max_connections=16, bounded=True)
+    client = create_redis(settings, max_connections=16, bounded=True, allow_cluster=True)
     return RedisCatalogues(client, Keys(settings.redis_key_prefix))
 
 

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from shared.keys import Keys
 from shared.kiro.models import Catalogue, decode_catalogue
 from shared.logging import log_fields
-from shared.redis import BoundedRedis
+from shared.redis_topology import StackRedis
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 class RedisCatalogues:
     """Reads `keys.account_models(id)`; each read is bounded by the client's deadline and breaker."""
 
-    def __init__(self, client: BoundedRedis, keys: Keys) -> None:
+    def __init__(self, client: StackRedis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
 

@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 from services.gateway.responses_store import Items, StoreUnavailable, encode
 from shared.keys import Keys
 from shared.logging import log_fields
-from shared.redis import BoundedRedis, check_redis_version
+from shared.redis import check_redis_version
+from shared.redis_topology import StackRedis
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 class RedisStore:
     """Conversations in Redis under `keys.response(id)`, each command bounded by the client's deadline."""
 
-    def __init__(self, client: BoundedRedis, keys: Keys, ttl: float, max_bytes: int) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, ttl: float, max_bytes: int) -> None:
         self._client = client
         self._keys = keys
         self._ttl = max(1, round(ttl))

@@ -160,15 +160,14 @@ def _load_import(raw: bytes, fmt: str | None) -> tuple[str, Any]:
 @asynccontextmanager
 async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
     keys = Keys(settings.redis_key_prefix)
-    redis = create_redis(settings, max_connections=8)
+    redis = create_redis(settings, max_connections=8, allow_cluster=True)
     arq = create_queue_redis(settings)
     try:
         await redis_version_once_up(redis, within=5.0)
         yield AccountOps(redis, keys, SecretBox(settings.secret("kiro_secret_key")), arq)
     finally:
         await arq.aclose()
-        await redis.aclose()
-        await redis.connection_pool.disconnect()
+        await redis.aclose()  # its pool too (create_redis)
 
 
 async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:

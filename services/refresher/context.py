@@ -18,15 +18,16 @@ from shared.keys import Keys
 from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 from shared.kiro.transport import AuthHttp
-from shared.redis import Redis, create_redis
+from shared.redis import create_redis
+from shared.redis_topology import StackRedis
 
 
 @dataclass
 class Refresher:
-    """The refresher's resources: Redis, stores, the auth client and metrics."""
+    """The refresher's resources: StackRedis, stores, the auth client and metrics."""
 
     settings: RefresherSettings
-    redis: Redis
+    redis: StackRedis
     keys: Keys
     store: AccountStore
     tokens: TokenStore
@@ -40,7 +41,9 @@ class Refresher:
     @classmethod
     def build(cls, settings: RefresherSettings, arq_pool: Any = None) -> Refresher:
         """Create the resources (call inside the running event loop; `close()` them at shutdown)."""
-        redis = create_redis(settings, max_connections=max(32, settings.refresh_concurrency * 4))
+        redis = create_redis(
+            settings, max_connections=max(32, settings.refresh_concurrency * 4), allow_cluster=True
+        )
         keys = Keys(settings.redis_key_prefix)
         box = SecretBox(settings.secret("kiro_secret_key"))
         session = aiohttp.ClientSession(
@@ -68,5 +71,4 @@ class Refresher:
     async def close(self) -> None:
         await self.http.close()
         await self.session.close()
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
+        await self.redis.aclose()  # its pool too (create_redis)

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 from shared import metrics as m
 from shared.accounts.model import AccountState
 from shared.keys import Keys
-from shared.redis import Redis, ping
+from shared.redis import ping
+from shared.redis_topology import StackRedis
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class RefresherMetrics:
             ("account_id",),
         )
 
-    async def collect_accounts(self, client: Redis, keys: Keys) -> None:
+    async def collect_accounts(self, client: StackRedis, keys: Keys) -> None:
         """Read every account's state and token expiry from Redis into the gauges."""
         ids = sorted(await client.smembers(keys.accounts()))  # type: ignore[misc]
         pipe = client.pipeline(transaction=False)
@@ -111,7 +112,7 @@ def _number(value: str | None) -> float:
 
 
 async def start_server(
-    metrics: RefresherMetrics, client: Redis, keys: Keys, host: str, port: int
+    metrics: RefresherMetrics, client: StackRedis, keys: Keys, host: str, port: int
 ) -> web.AppRunner:
     """Serve /metrics and /health; stop it with `runner.cleanup()`."""
 

@@ -102,7 +102,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
 
 async def _build_context(settings: RouterSettings) -> AppContext:
-    redis = create_redis(settings, bounded=True)
+    redis = create_redis(settings, bounded=True, allow_cluster=True)
     version = await redis_version_once_up(redis, within=REDIS_START_WAIT_SECONDS)
     log.info("redis", extra=log_fields(redis=settings.redis_location().describe(), redis_version=version))
     keys = Keys(settings.redis_key_prefix)

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import aiohttp
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 
 from services.router.credentials import CredentialCache
 from services.router.gateways import Gateways
@@ -24,6 +23,7 @@ from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 from shared.retry_budget import RetryBudget
 
 
@@ -32,7 +32,7 @@ class AppContext:
     """The router's resources; closed by the lifespan that created them."""
 
     settings: RouterSettings
-    redis: Redis
+    redis: StackRedis
     keys: Keys
     box: SecretBox
     states: AccountStates

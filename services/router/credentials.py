@@ -8,14 +8,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import cast
 
-from redis.asyncio import Redis
-
 from shared import contract
 from shared.accounts.model import Account
 from shared.accounts.store import plain_proxy_url
 from shared.crypto import SecretBox, SecretDecryptError
 from shared.keys import Keys
 from shared.logging import log_fields
+from shared.redis_topology import StackRedis
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class Credentials:
 class CredentialCache:
     """Decrypted account credentials, kept until the token nears expiry or a notice says they changed."""
 
-    def __init__(self, client: Redis, keys: Keys, box: SecretBox, margin_seconds: float) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, box: SecretBox, margin_seconds: float) -> None:
         self._client = client
         self._keys = keys
         self._box = box

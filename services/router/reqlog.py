@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.accounts.pool import ScriptCall, run_script
@@ -27,6 +26,7 @@ from shared.accounts.scripts import register
 from shared.clientkeys import ClientKey
 from shared.keys import Keys
 from shared.logging import log_fields
+from shared.redis_topology import StackRedis
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Page:
 class RequestLog:
     """Writes and reads the request log stream (`keys.request_log()`), capped at `size` entries (0 = off)."""
 
-    def __init__(self, client: Redis, keys: Keys, size: int) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, size: int) -> None:
         self._client = client
         self._stream = keys.request_log()
         self.size = size

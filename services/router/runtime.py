@@ -12,10 +12,10 @@ from collections.abc import Awaitable
 from typing import cast
 
 import orjson
-from redis.asyncio import Redis
 
 from shared.accounts.pool import Pool
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 #: fields of the settings hash forwarded to gateways in `X-Kiro-Options`
 _OPTION_FIELDS = (
@@ -34,7 +34,7 @@ class RuntimeSettings:
 
     def __init__(
         self,
-        client: Redis,
+        client: StackRedis,
         keys: Keys,
         ttl: float,
         default_failover_attempts: int,

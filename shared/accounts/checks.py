@@ -10,23 +10,23 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 
-async def save_check(client: Redis, keys: Keys, account_id: str, result: dict[str, Any]) -> None:
+async def save_check(client: StackRedis, keys: Keys, account_id: str, result: dict[str, Any]) -> None:
     """Store `result` as the account's last check."""
     await client.set(keys.account_check(account_id), orjson.dumps(result))
 
 
-async def load_check(client: Redis, keys: Keys, account_id: str) -> dict[str, Any] | None:
+async def load_check(client: StackRedis, keys: Keys, account_id: str) -> dict[str, Any] | None:
     """The account's last check, or None when it was never checked."""
     return _parse(await client.get(keys.account_check(account_id)))
 
 
 async def load_checks(
-    client: Redis, keys: Keys, account_ids: Iterable[str]
+    client: StackRedis, keys: Keys, account_ids: Iterable[str]
 ) -> dict[str, dict[str, Any] | None]:
     """The last check of each account (None: never checked), in one round trip."""
     ids = list(account_ids)

@@ -12,14 +12,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from redis.asyncio import Redis
-
 from shared.accounts.importers import AccountSpec
 from shared.accounts.model import AuthKind
 from shared.jobs import POLL_DEVICE_FLOW
 from shared.kiro.answers import TokenSet, parse_device_authorization, parse_registration
 from shared.kiro.auth import BUILDER_ID_START_URL, KiroAuth
 from shared.kiro.transport import AuthHttp
+from shared.redis_topology import StackRedis
 
 if TYPE_CHECKING:
     from shared.accounts.ops import AccountOps
@@ -172,5 +171,5 @@ class DeviceFlows:
             await self.client.delete(key)
 
 
-async def _hgetall(client: Redis, key: str) -> dict[str, str]:
+async def _hgetall(client: StackRedis, key: str) -> dict[str, str]:
     return await cast(Awaitable[dict[str, str]], client.hgetall(key))

@@ -16,7 +16,6 @@ from collections.abc import Awaitable
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from shared.accounts.backups import Backups
 from shared.accounts.device_flows import DeviceFlows
@@ -39,6 +38,7 @@ from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.jobs import enqueue_refresh
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 from shared.runtime_settings import store_settings
 
 
@@ -49,7 +49,7 @@ class AccountOps:
     for the refresher's next periodic run.
     """
 
-    def __init__(self, client: Redis, keys: Keys, box: SecretBox, arq_pool: Any = None) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, box: SecretBox, arq_pool: Any = None) -> None:
         self.client = client
         self.keys = keys
         self.box = box
@@ -277,7 +277,7 @@ class AccountOps:
         return await enqueue_refresh(self.arq_pool, self.keys, account_id, force=force, reason=reason)
 
 
-async def _hgetall(client: Redis, key: str) -> dict[str, str]:
+async def _hgetall(client: StackRedis, key: str) -> dict[str, str]:
     return await cast(Awaitable[dict[str, str]], client.hgetall(key))
 
 

@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, cast
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from shared.accounts.model import AccountState
 from shared.accounts.scripts import argv, register, source, with_schema
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 #: a pool with at most this many usable accounts is read whole by each pick (exact weights)
 PICK_FULL_SCAN = 32
@@ -40,14 +40,14 @@ class ScriptCall(NamedTuple):
 _COMPOSE_PRELUDE = "local function slice(t, i, j) return {unpack(t, i, j)} end\n"
 
 
-def composed_script(client: Redis, main: str, *parts: str) -> AsyncScript:
+def composed_script(client: StackRedis, main: str, *parts: str) -> AsyncScript:
     """`scripts/<main>.lua` run with each part defined as a local function `<part>(KEYS, ARGV)`.
 
     The parts keep their own files (and their own tests); the main script only slices its KEYS and ARGV
     between them, so several steps cost one round trip without a second copy of their logic.
     """
     functions = "".join(f"local function {part}(KEYS, ARGV)\n{source(part)}\nend\n" for part in parts)
-    return client.register_script(with_schema(_COMPOSE_PRELUDE + functions + source(main)))
+    return AsyncScript(client, with_schema(_COMPOSE_PRELUDE + functions + source(main)))  # type: ignore[arg-type]
 
 
 async def run_script(script: AsyncScript, keys: list[str], args: list[str | int | float]) -> Any:
@@ -96,7 +96,7 @@ class PickMiss:
 class Pool:
     """Pool operations bound to one Redis client and key prefix."""
 
-    def __init__(self, client: Redis, keys: Keys, limits: PoolLimits | None = None) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, limits: PoolLimits | None = None) -> None:
         self._client = client
         self._keys = keys
         self.limits = limits or PoolLimits()
@@ -130,9 +130,11 @@ class Pool:
     def pick_call(self, exclude: Iterable[str] = (), conversation: str | None = None) -> ScriptCall:
         """KEYS and ARGV of `pick.lua` for one pick (a new lease id each time)."""
         lim = self.limits
-        sticky = self._keys.sticky(conversation) if conversation and lim.sticky_ttl_seconds > 0 else ""
+        keys = [self._keys.pool(), self._keys.pool_weights()]
+        if conversation and lim.sticky_ttl_seconds > 0:
+            keys.append(self._keys.sticky(conversation))
         return ScriptCall(
-            [self._keys.pool(), sticky, self._keys.pool_weights()],
+            keys,
             argv(
                 "pick",
                 **self._key_parts,

@@ -7,11 +7,11 @@ account hash and the pool sorted set never disagree.
 from __future__ import annotations
 
 import orjson
-from redis.asyncio import Redis
 
 from shared.accounts.model import AccountState
 from shared.accounts.scripts import argv, register
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 #: the cooldown of an account whose access token Kiro rejected; a stored new token ends it
 INVALID_TOKEN_REASON = "invalid token; refreshing"
@@ -20,7 +20,7 @@ INVALID_TOKEN_REASON = "invalid token; refreshing"
 class AccountStates:
     """State writer bound to one Redis client and key prefix."""
 
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: StackRedis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
         self._set_state = register(client, "set_state")

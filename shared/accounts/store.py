@@ -12,14 +12,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
-from redis.asyncio import Redis
-
 from shared.accounts.model import Account, mask_proxy_url
 from shared.accounts.scripts import register
 from shared.crypto import SecretBox, SecretDecryptError
 from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.kiro.regions import check_region
+from shared.redis_topology import StackRedis
 
 #: Fields an operator may change on an existing account (tokens, state and bookkeeping are not here).
 EDITABLE_FIELDS = frozenset(
@@ -71,7 +70,7 @@ def to_fields(values: dict[str, object]) -> dict[str, str]:
 class AccountStore:
     """Account records in Redis, bound to one client, key prefix and secret box."""
 
-    def __init__(self, client: Redis, keys: Keys, box: SecretBox) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, box: SecretBox) -> None:
         self._client = client
         self._keys = keys
         self._box = box

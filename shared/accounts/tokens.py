@@ -12,11 +12,10 @@ import secrets
 import socket
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from shared.accounts.scripts import argv, register
 from shared.crypto import SecretBox
 from shared.keys import Keys
+from shared.redis_topology import StackRedis
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class WriteResult:
 class TokenStore:
     """Writes tokens with compare-and-set and holds per-account refresh locks."""
 
-    def __init__(self, client: Redis, keys: Keys, box: SecretBox) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, box: SecretBox) -> None:
         self._client = client
         self._keys = keys
         self._box = box

@@ -31,7 +31,7 @@ def cluster() -> Iterator[ClusterGroup]:
 
 
 def _settings(url: str, **values: object) -> CommonSettings:
-    prefix = f"kst:{uuid.uuid4().hex[:12]}:"
+    prefix = f"{{kst:{uuid.uuid4().hex[:12]}}}:"  # hash-tagged, as a Cluster needs
     return CommonSettings(redis_url=url, redis_key_prefix=prefix, _env_file=None, **values)  # type: ignore[arg-type]
 
 
@@ -95,8 +95,11 @@ async def test_the_cluster_client_spreads_keys_over_every_primary(cluster: Clust
             await single.aclose()
 
 
-async def test_the_services_refuse_a_cluster_until_their_scripts_are_cluster_safe(
+async def test_a_cluster_needs_a_hash_tagged_key_prefix_and_a_cluster_safe_caller(
     cluster: ClusterGroup,
 ) -> None:
-    with pytest.raises(ConfigError, match=r"issue 14, item 2"):
+    untagged = CommonSettings(redis_url=cluster.url, redis_key_prefix="ks:", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"REDIS_KEY_PREFIX must carry a hash tag"):
+        create_redis(untagged, allow_cluster=True)
+    with pytest.raises(ConfigError, match=r"cannot use"):
         create_redis(_settings(cluster.url))

@@ -1,7 +1,7 @@
 -- Pick one usable account by weight and take an in-flight lease on it, in one atomic step.
--- KEYS[1] pool zset, KEYS[2] sticky key of the conversation ('' = no affinity), KEYS[3] weights hash
--- (account id -> weight; a missing entry is read from the account and cached, writers of `weight` delete
--- theirs). Only the drawn candidates' records are read, not every account's.
+-- KEYS[1] pool zset, KEYS[2] weights hash (account id -> weight; a missing entry is read from the account
+-- and cached, writers of `weight` delete theirs), KEYS[3] sticky key of the conversation (absent = no
+-- affinity: never an empty name, which a Cluster would hash to a slot of its own). Only the drawn candidates' records are read, not every account's.
 -- head: account key head ("<prefix>{acct:"); data_sfx, lease_sfx, rate_sfx: suffixes of the data hash,
 -- leases zset and rate key; lease_id; ttl_ms: lease ttl; def_cap, def_interval: default max concurrency and
 -- min interval ms; jitter: governor jitter ratio; margin: access token margin s; sticky_ttl s;
@@ -37,9 +37,10 @@ end
 
 local ids, weights, total = {}, {}, 0
 local n_excluded, n_no_token = 0, 0
-local wkey = KEYS[3]
+local wkey = KEYS[2]
+local sticky = KEYS[3]
 local preferred = nil
-if KEYS[2] ~= '' then preferred = redis.call('GET', KEYS[2]) end
+if sticky then preferred = redis.call('GET', sticky) end
 
 -- candidates: `members` not excluded, with their weights (a missing weight is read and cached)
 local function load(members)
@@ -112,8 +113,8 @@ local function try_take(i)
   end
   redis.call('ZADD', leases, now_ms + ttl_ms, lease_id)
   redis.call('PEXPIRE', leases, ttl_ms + 60000)
-  if KEYS[2] ~= '' and sticky_ttl > 0 then
-    redis.call('SET', KEYS[2], id, 'EX', sticky_ttl)
+  if sticky and sticky_ttl > 0 then
+    redis.call('SET', sticky, id, 'EX', sticky_ttl)
   end
   return true
 end
