@@ -183,6 +183,7 @@ def create_redis(
             )
         cluster = cluster_client(location, size, _CONNECT_RETRIES, options)
         cluster.guard = guard
+        cluster.home_key = settings.redis_key_prefix
         return cluster
     pool: aioredis.ConnectionPool
     if location.topology is Topology.SENTINEL:

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
+from redis.asyncio.client import Pipeline, PubSub
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisClusterException
@@ -64,6 +64,9 @@ class BoundedCluster(RedisCluster):
     guard: Guard = Guard()
     #: what a node connection needs besides its address (credentials, TLS, timeouts), for `pubsub`
     node_options: dict[str, Any]  # set by `cluster_client`
+    #: a key of the stack's one slot (its hash-tagged prefix), where MULTI/EXEC transactions run
+    home_key: str = ""
+    _home: aioredis.Redis | None = None
 
     def pubsub(self) -> PubSub:
         """Pub/sub through one primary (any: a Cluster delivers a PUBLISH on every node); a subscriber that
@@ -81,12 +84,62 @@ class BoundedCluster(RedisCluster):
         execute = super().execute_command
         return await self.guard.run(str(args[0]), lambda: execute(*args, **kwargs))
 
-    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
-        if transaction or shard_hint:
-            raise RedisClusterException("a Cluster pipeline has no transaction and no shard hint")
+    def pipeline(  # type: ignore[override]  # a transaction is a node's pipeline, not a Cluster one
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline | Pipeline:
+        """A Cluster pipeline; with `transaction`, a MULTI/EXEC pipeline on the primary of the stack's slot
+        (every key of the stack is there: redis-py's Cluster client has no transactions of its own)."""
+        if shard_hint or (transaction and not self.home_key):
+            raise RedisClusterException(
+                "a Cluster pipeline has no shard hint, nor a transaction without a home slot"
+            )
+        if transaction:
+            if self._home is None:
+                pool = _SlotPool(self, self.home_key, max_connections=8, **self.node_options)
+                self._home = aioredis.Redis(connection_pool=pool)
+            home = _GuardedPipeline(self._home.connection_pool, self._home.response_callbacks, True, None)
+            home.guard = self.guard
+            return home
         pipe = BoundedClusterPipeline(self)  # type: ignore[abstract]  # redis-py's own class is the same
         pipe.guard = self.guard
         return pipe
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._home is not None:
+            await self._home.connection_pool.disconnect()
+
+
+class _SlotPool(aioredis.BlockingConnectionPool):
+    """Connections to the primary that serves one key's slot, looked up when a connection is taken (after
+    a failover the next connection goes to the new primary)."""
+
+    def __init__(self, cluster: RedisCluster, key: str, **options: Any) -> None:
+        super().__init__(**options)
+        self._cluster, self._key = cluster, key
+
+    async def get_connection(self, command_name: Any = None, *keys: Any, **options: Any) -> Any:
+        if self._cluster._initialize:
+            await self._cluster.initialize()
+        node = self._cluster.get_node_from_key(self._key)
+        if node is None:
+            raise RedisClusterException(f"no Cluster node serves the slot of {self._key!r}")
+        if (node.host, node.port) != (self.connection_kwargs.get("host"), self.connection_kwargs.get("port")):
+            await self.disconnect(inuse_connections=False)
+            self.connection_kwargs.update(host=node.host, port=node.port)
+        if command_name is None and not keys:  # what redis-py 5.3 asks (arguments are deprecated)
+            return await super().get_connection(**options)
+        return await super().get_connection(command_name, *keys, **options)
+
+
+class _GuardedPipeline(Pipeline):
+    """A transaction pipeline sent once under its Cluster client's `Guard`."""
+
+    guard: Guard = Guard()
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        execute = super().execute
+        return await self.guard.run("pipeline", lambda: execute(raise_on_error))
 
 
 class _NodePubSub(PubSub):

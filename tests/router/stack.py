@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import redis as sync_redis
 import redis.asyncio as aioredis
+from redis.cluster import RedisCluster as SyncCluster
 from redis.sentinel import Sentinel as SyncSentinel
 
 from services.kiro_emulator.control import EmulatorControl, unique_name
@@ -62,21 +63,27 @@ class Stack:
 
     def wipe(self) -> None:
         """Delete every key of this stack (between tests; the processes keep running)."""
-        with sync_client(self.env["REDIS_URL"]) as client:
-            # arq's own keys are `arq:<kind>:<job id>`, and our job ids start with the prefix
-            found = [
-                k
-                for pattern in (self.prefix, f"arq:*:{self.prefix}")
-                for k in client.scan_iter(match=f"{pattern}*", count=1000)
-            ]
-            if found:
-                client.delete(*found)
+        queue_url = self.env.get("QUEUE_REDIS_URL", self.env["REDIS_URL"])
+        # arq's own keys are `arq:<kind>:<job id>`, and our job ids start with the prefix
+        for url, patterns in ((self.env["REDIS_URL"], {self.prefix}), (queue_url, {f"arq:*:{self.prefix}"})):
+            with sync_client(url) as client:
+                found = [k for pattern in patterns for k in client.scan_iter(match=f"{pattern}*", count=1000)]
+                for start in range(0, len(found), 500):
+                    client.delete(*found[start : start + 500])
 
 
 @contextmanager
 def sync_client(url: str) -> Iterator[sync_redis.Redis]:
     """A plain client of the stack's Redis; behind Sentinel, of the primary the sentinels name now."""
     location = parse_redis_url(url)
+    if location.topology is Topology.CLUSTER:
+        host, port = location.nodes[0]
+        cluster = SyncCluster(host=host, port=port)
+        try:
+            yield cluster  # type: ignore[misc]  # the commands the tests use are the same
+        finally:
+            cluster.close()
+        return
     if location.topology is not Topology.SENTINEL:
         client = sync_redis.Redis.from_url(url)
         try:
@@ -94,8 +101,17 @@ def sync_client(url: str) -> Iterator[sync_redis.Redis]:
             node.close()
 
 
-def start_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> Iterator[Stack]:
-    prefix = f"kst:{uuid.uuid4().hex[:12]}:"
+def start_stack(
+    redis_url: str,
+    secret_key: str,
+    emulator: ServiceProcess,
+    *,
+    prefix: str = "",
+    gateways: int = 1,
+    **extra_env: str,
+) -> Iterator[Stack]:
+    """emulator → `gateways` gateways → two routers (each with every gateway); `extra_env` for all."""
+    prefix = prefix or f"kst:{uuid.uuid4().hex[:12]}:"
     env = {
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix,
@@ -106,6 +122,7 @@ def start_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> It
         "GATEWAY_HEALTH_INTERVAL_SECONDS": "1",
         "POOL_GAUGE_INTERVAL_SECONDS": "1",
         "PICK_WAIT_SECONDS": "0.5",
+        **extra_env,
     }
     gateway = ServiceProcess(
         "services.gateway", env={**env, "KIRO_EMULATOR_URL": emulator.url}, name="gateway"
@@ -114,10 +131,11 @@ def start_stack(redis_url: str, secret_key: str, emulator: ServiceProcess) -> It
     stack = Stack(prefix, secret_key, env, emulator, gateway, routers, EmulatorControl(emulator.url))
     try:
         gateway.start()
+        gateway_urls = [gateway.url] + [stack.start_gateway().url for _ in range(gateways - 1)]
         for _ in range(2):
             routers.append(
                 ServiceProcess(
-                    "services.router", env={**env, "GATEWAY_URLS": gateway.url}, name="router"
+                    "services.router", env={**env, "GATEWAY_URLS": ",".join(gateway_urls)}, name="router"
                 ).start()
             )
         yield stack
