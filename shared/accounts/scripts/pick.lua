@@ -159,10 +159,17 @@ if count > full_scan then
       sampled[1] = preferred
     end
   end
-  for _ = 1, sample do
-    local rank = math.random(0, count - 1)
-    local id = redis.call('ZRANGE', KEYS[1], rank, rank)[1]
-    if id and not seen[id] then
+  local drawn = {}
+  if count == redis.call('ZCARD', KEYS[1]) then  -- nobody waits: any member, distinct, in one call
+    drawn = redis.call('ZRANDMEMBER', KEYS[1], sample)
+  else
+    for _ = 1, sample do
+      local rank = math.random(0, count - 1)
+      drawn[#drawn + 1] = redis.call('ZRANGE', KEYS[1], rank, rank)[1]
+    end
+  end
+  for _, id in ipairs(drawn) do
+    if not seen[id] then
       seen[id] = true
       sampled[#sampled + 1] = id
     end
