@@ -54,7 +54,11 @@ class CommonSettings(BaseSettings):
         description="Redis of the refresh job queue (arq) when not REDIS_URL; required when REDIS_URL is "
         "a Cluster, which arq cannot use (a redis:// or redis+sentinel:// URL)",
     )
-    redis_key_prefix: str = Field("ks:", description="prefix of every Redis key this stack writes")
+    redis_key_prefix: str = Field(
+        "ks:",
+        description="prefix of every Redis key this stack writes; on a Redis Cluster it must carry a hash "
+        "tag such as {ks}: (every key in one slot)",
+    )
     redis_max_connections: int = Field(256, ge=1, description="connection pool size per process")
     redis_socket_timeout: float = Field(
         5.0, gt=0, description="seconds to connect to Redis or to wait for a free pooled connection"
