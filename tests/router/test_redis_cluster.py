@@ -3,7 +3,8 @@
 (`QUEUE_REDIS_URL`: arq cannot use a Cluster), the Kiro emulator upstream.
 
 An account added through the admin API gets its token from the refresher; the real SDKs stream and
-answer; a failing account fails over to another; a client key's limits hold; the request log is read back.
+answer; a failing account fails over to another; a client key's limits hold; the request log is read back;
+the admin signs in and deletes an account.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.support.redis_topologies import ClusterGroup
 pytestmark = pytest.mark.e2e
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+ADMIN_PASSWORD = "test-admin-password-" + uuid.uuid4().hex[:8]
 MODEL = "claude-sonnet-4.5"
 
 
@@ -51,6 +53,7 @@ def cluster_stack(
         gateways=2,
         QUEUE_REDIS_URL=redis_url,
         ADMIN_API_KEY=ADMIN_KEY,
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
 
 
@@ -190,3 +193,22 @@ async def test_client_key_limits_and_the_request_log(cluster_stack: Stack, seede
     assert second.json()["error"]["type"] in ("rate_limit_exceeded", "rate_limit_error", "requests")
     assert other_model.status_code in (400, 403, 404), other_model.text
     assert entry["model"] == MODEL and entry["outcome"] == "served" and entry["key"] == "test"
+
+
+async def test_the_admin_signs_in_and_deletes_an_account(cluster_stack: Stack, seeder: Seeder) -> None:
+    doomed = await seeder.account()
+    kept = await seeder.account()
+    async with httpx.AsyncClient(base_url=cluster_stack.routers[0].url, timeout=30) as http:
+        wrong = await http.post("/admin/api/login", json={"password": "not-the-password"})
+        signed_in = await http.post("/admin/api/login", json={"password": ADMIN_PASSWORD})
+        session = await http.get("/admin/api/session")
+        deleted = await http.delete(f"/admin/api/accounts/{doomed}", headers=_admin())
+        listed = await _states(http)
+    left = [k async for k in seeder.redis.scan_iter(match=seeder.keys.account_prefix(doomed) + "*")]
+
+    assert wrong.status_code == 401
+    assert signed_in.status_code == 200, signed_in.text
+    assert session.status_code == 200
+    assert deleted.status_code in (200, 204), deleted.text
+    assert doomed not in listed and listed[kept] == "active"
+    assert left == []
