@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
+from shared.accounts.model import Account
+from shared.accounts.store import AccountStore
+from shared.crypto import SecretBox
 from shared.errors import ConfigError
 from shared.jobs import enqueue_refresh
 from shared.keys import Keys
@@ -103,3 +108,39 @@ async def test_a_cluster_needs_a_hash_tagged_key_prefix_and_a_cluster_safe_calle
         create_redis(untagged, allow_cluster=True)
     with pytest.raises(ConfigError, match=r"cannot use"):
         create_redis(_settings(cluster.url))
+
+
+async def test_cluster_pubsub_transactions_and_scripts_of_the_stacks_slot(cluster: ClusterGroup) -> None:
+    settings = _settings(cluster.url)
+    client = create_redis(settings, bounded=True, allow_cluster=True)
+    keys = Keys(settings.redis_key_prefix)
+    assert isinstance(client, BoundedCluster)
+    listener = client.pubsub()
+    try:
+        await listener.subscribe(keys.events())
+        await client.publish(keys.events(), "changed")  # counts only the publishing node's subscribers
+        heard = [m async for m in _messages(listener, 2)]
+        async with client.pipeline(transaction=True) as pipe:  # MULTI/EXEC on the slot's primary
+            pipe.hset(keys.client_key("h"), "name", "one")
+            pipe.sadd(keys.client_keys(), "h")
+            pipe.hget(keys.client_key("h"), "name")
+            done = await pipe.execute()
+        store = AccountStore(client, keys, SecretBox(Fernet.generate_key().decode()))
+        created = await store.create(Account(id="a1", label="a1"))
+        listed = await store.ids()
+        deleted = await store.delete("a1")
+    finally:
+        await listener.aclose()
+        await client.aclose()
+
+    assert heard[-1]["data"] == "changed"  # the Cluster relayed it to the subscriber's node
+    assert done == [1, 1, "one"]
+    assert created and listed == ["a1"] and deleted
+
+
+async def _messages(listener: Any, count: int) -> AsyncIterator[dict[str, Any]]:
+    async for message in listener.listen():
+        yield message
+        count -= 1
+        if count == 0:
+            return
