@@ -62,7 +62,7 @@ class BoundedCluster(RedisCluster):
     a connection failure (each node's pool is bounded too, but fails at once when exhausted)."""
 
     guard: Guard = Guard()
-    #: what a node connection needs besides its address (credentials, TLS, timeouts), for `pubsub`
+    #: what a node connection needs besides its address (credentials, TLS, timeouts): pub/sub, transactions
     node_options: dict[str, Any]  # set by `cluster_client`
     #: a key of the stack's one slot (its hash-tagged prefix), where MULTI/EXEC transactions run
     home_key: str = ""
@@ -95,7 +95,8 @@ class BoundedCluster(RedisCluster):
             )
         if transaction:
             if self._home is None:
-                pool = _SlotPool(self, self.home_key, max_connections=8, **self.node_options)
+                wait = self.node_options.get("socket_connect_timeout") or 5.0  # for a free connection
+                pool = _SlotPool(self, self.home_key, max_connections=8, timeout=wait, **self.node_options)
                 self._home = aioredis.Redis(connection_pool=pool)
             home = _GuardedPipeline(self._home.connection_pool, self._home.response_callbacks, True, None)
             home.guard = self.guard
