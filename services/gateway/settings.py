@@ -65,6 +65,12 @@ class GatewaySettings(CommonSettings):
         ge=0,
         description="seconds an account's model list asked of Kiro by the gateway itself is kept",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="worker processes serving the port (metrics merged on it); more than 1 uses more "
+        "cores in one container (deploy/README.md, Workers or replicas)",
+    )
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"

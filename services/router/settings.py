@@ -75,6 +75,12 @@ class RouterSettings(CommonSettings):
     )
     pool_gauge_interval_seconds: float = Field(15.0, gt=0, description="pool-by-state gauge refresh")
     runtime_settings_ttl_seconds: float = Field(5.0, ge=0, description="cache of the settings hash")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="worker processes serving the port (metrics merged on it); more than 1 uses more "
+        "cores in one container (deploy/README.md, Workers or replicas)",
+    )
     drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for streams")
     shutdown_delay_seconds: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
