@@ -82,6 +82,11 @@ def targets(stack: BenchStack) -> list[Target]:
     return [direct, gateway, router]
 
 
+def workers_target(stack: BenchStack, router: Target) -> Target:
+    """The router path again, through the WORKERS=2 router and gateway."""
+    return Target(report.WORKERS_TARGET, (stack.procs["w2-router"].url,), router.headers, "anthropic")
+
+
 class Runner:
     """Runs measurement points on a pool of client processes and keeps their samples."""
 
@@ -154,6 +159,38 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
     scenarios = {"nonstream": 0, "stream50": 1, report.PACED_SCENARIO: 2}
     results.sort(key=lambda r: (scenarios[r["scenario"]], r["concurrency"], order[r["target"]]))
     return report.with_ratios(results)
+
+
+#: where a second worker can help: the CPU-bound points (the upstream answers at once)
+WORKER_POINTS = ((STREAM50, 200), (NONSTREAM, 50))
+
+
+def measure_workers(runner: Runner, paths: list[Target], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """router+gateway with 1 and with 2 worker processes each, and direct, interleaved as in the matrix."""
+    collected: dict[tuple[str, int, str], list[Sample]] = {}
+    cpu: dict[tuple[str, int, str], dict[str, float]] = {}
+    points = WORKER_POINTS[:1] if args.quick else WORKER_POINTS
+    for round_no in range(args.rounds):
+        for scenario, level in points:
+            shift = round_no % len(paths)
+            for target in paths[shift:] + paths[:shift]:
+                samples, _, used = runner.run(target, scenario, level, args.duration)
+                key = (scenario.name, level, target.name)
+                collected.setdefault(key, []).extend(samples)
+                cpu[key] = {k: v + cpu.get(key, {}).get(k, 0.0) for k, v in used.items()}
+                print(
+                    f"  {scenario.name:<10} c={level:<4} {target.name:<9} {len(samples)} requests", flush=True
+                )
+    results = []
+    for (scenario_name, level, target_name), samples in collected.items():
+        row: dict[str, Any] = {"scenario": scenario_name, "concurrency": level, "target": target_name}
+        row |= summarize(samples, args.duration * args.rounds)
+        requests = max(1, len(samples))
+        row["cpu_ms_per_request"] = {
+            k: round(v * 1000 / requests, 3) for k, v in cpu[(scenario_name, level, target_name)].items() if v
+        }
+        results.append(row)
+    return report.with_worker_ratios(report.with_ratios(results))
 
 
 #: the gauge(s) of open streams each service exports
@@ -295,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         idle = {name: round(rss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
         print("measuring (interleaved) ...", flush=True)
         results = measure_matrix(runner, paths, args)
+        print("1 vs 2 worker processes (router and gateway) ...", flush=True)
+        workers = measure_workers(runner, [paths[0], paths[2], workers_target(stack, paths[2])], args)
         hold = None
         if args.hold:
             print(f"holding {args.hold} streams open through {args.routers} router(s) ...", flush=True)
@@ -326,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rss_mib": {"after_start": cold, "idle_after_warmup": idle},
         "results": results,
+        "workers": workers,
         "hold": hold,
         "goals": checks,
         "profile": profiled,
@@ -336,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results + ([hold] if hold else [])))
     print()
     print(report.cpu_table(results))
+    print()
+    print(report.workers_table(workers, idle))
     print()
     print("RSS MiB after start:", " ".join(f"{k}={v:g}" for k, v in cold.items()))
     print("RSS MiB idle (after warm-up):", " ".join(f"{k}={v:g}" for k, v in idle.items()))

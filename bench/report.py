@@ -20,6 +20,12 @@ GOALS = {
 }
 
 
+#: the router path through a router and a gateway that run WORKERS=2
+WORKERS_TARGET = "router-2w"
+#: the processes of each router path: the 1-worker ones, and the 2-worker supervisors with their workers
+ONE_WORKER = ("router-1", "gateway")
+TWO_WORKERS = ("w2-router", "w2-gateway")
+
 PACED_SCENARIO = "paced50"
 PACED_LABEL = "paced upstream, 50 events over 1 s"
 
@@ -46,6 +52,47 @@ def with_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def stack_cpu_ms(row: dict[str, Any]) -> float:
+    """CPU ms per request of the router and gateway on the row's path, every worker and supervisor
+    included."""
+    names = TWO_WORKERS if row["target"] == WORKERS_TARGET else ONE_WORKER
+    cpu = row.get("cpu_ms_per_request", {})
+    return round(sum(v for k, v in cpu.items() if k.split("/")[0] in names), 3)
+
+
+def with_worker_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Router-path rows gain their router+gateway CPU per request; 2-worker rows their throughput relative
+    to the 1-worker router path at the same point."""
+    for row in results:
+        if row["target"] not in ("router", WORKERS_TARGET):
+            continue
+        row["stack_cpu_ms_per_request"] = stack_cpu_ms(row)
+        one = find(results, row["scenario"], row["concurrency"], "router")
+        if row["target"] == WORKERS_TARGET and one is not None and one["throughput_rps"]:
+            row["throughput_vs_1_worker"] = round(row["throughput_rps"] / one["throughput_rps"], 2)
+    return results
+
+
+def workers_table(results: list[dict[str, Any]], idle: dict[str, float]) -> str:
+    """1 vs 2 worker processes per router and gateway: throughput, ratios, CPU per request, idle RSS."""
+    head = (
+        f"{'scenario':<10}{'conc':>5} {'target':<10}{'req/s':>9}{'x direct':>9}{'x 1 worker':>11}"
+        f"{'TTFT p50':>10}{'p99':>9}{'CPU ms/req':>11}"
+    )
+    lines = ["Worker processes (router+gateway CPU per request, all processes)", head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<10}{r['throughput_rps']:>9.1f}"
+            f"{_num(r.get('throughput_vs_direct')):>9}{_num(r.get('throughput_vs_1_worker')):>11}"
+            f"{r['ttft_p50_ms']:>10.2f}{r['ttft_p99_ms']:>9.2f}{_num(r.get('stack_cpu_ms_per_request')):>11}"
+        )
+    per_worker = " ".join(
+        f"{k}={v:g}" for k, v in idle.items() if k.split("/")[0] in (*ONE_WORKER, *TWO_WORKERS)
+    )
+    lines.append(f"idle RSS MiB per process: {per_worker}")
+    return "\n".join(lines)
+
+
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         f"{'scenario':<10}{'conc':>5} {'target':<8}{'reqs':>7}{'err':>5}{'lost':>5}"
@@ -53,7 +100,8 @@ def table(results: list[dict[str, Any]]) -> str:
     )
     lines = [head, "-" * len(head)]
     for r in results:
-        rss = " ".join(f"{k}={v:g}" for k, v in r.get("rss_peak_mib", {}).items() if k != "refresher")
+        shown = {k: v for k, v in r.get("rss_peak_mib", {}).items() if k != "refresher" and k[:3] != "w2-"}
+        rss = " ".join(f"{k}={v:g}" for k, v in shown.items())
         lines.append(
             f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<8}{r['requests']:>7}{r['errors']:>5}"
             f"{r['events_lost']:>5}{r['ttft_p50_ms']:>10.2f}{r['ttft_p99_ms']:>9.2f}"
