@@ -28,7 +28,7 @@ import httpx
 
 from bench import profile, report
 from bench.load import Job, Sample, Scenario, Target, run_job
-from bench.memory import MIB, PeakSampler, rss_bytes
+from bench.memory import MIB, PeakSampler, pss_bytes, rss_bytes
 from bench.stack import BenchStack
 from bench.stats import summarize
 
@@ -330,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             runner.run(target, STREAM50, 4, duration=0.5, warmup=0.0)
         time.sleep(1.0)
         idle = {name: round(rss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
+        idle_pss = {name: round(pss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
         print("measuring (interleaved) ...", flush=True)
         results = measure_matrix(runner, paths, args)
         print("1 vs 2 worker processes (router and gateway) ...", flush=True)
@@ -364,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_after": os.getloadavg(),
         },
         "rss_mib": {"after_start": cold, "idle_after_warmup": idle},
+        "pss_mib_idle_after_warmup": idle_pss,
         "results": results,
         "workers": workers,
         "hold": hold,
@@ -377,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.cpu_table(results))
     print()
-    print(report.workers_table(workers, idle))
+    print(report.workers_table(workers, idle, idle_pss))
     print()
     print("RSS MiB after start:", " ".join(f"{k}={v:g}" for k, v in cold.items()))
     print("RSS MiB idle (after warm-up):", " ".join(f"{k}={v:g}" for k, v in idle.items()))

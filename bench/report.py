@@ -73,8 +73,9 @@ def with_worker_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
-def workers_table(results: list[dict[str, Any]], idle: dict[str, float]) -> str:
-    """1 vs 2 worker processes per router and gateway: throughput, ratios, CPU per request, idle RSS."""
+def workers_table(results: list[dict[str, Any]], idle: dict[str, float], pss: dict[str, float]) -> str:
+    """1 vs 2 worker processes per router and gateway: throughput, ratios, CPU per request, idle memory
+    (RSS counts the pages a worker shares with its supervisor in both; PSS splits them)."""
     head = (
         f"{'scenario':<10}{'conc':>5} {'target':<10}{'req/s':>9}{'x direct':>9}{'x 1 worker':>11}"
         f"{'TTFT p50':>10}{'p99':>9}{'CPU ms/req':>11}"
@@ -86,10 +87,11 @@ def workers_table(results: list[dict[str, Any]], idle: dict[str, float]) -> str:
             f"{_num(r.get('throughput_vs_direct')):>9}{_num(r.get('throughput_vs_1_worker')):>11}"
             f"{r['ttft_p50_ms']:>10.2f}{r['ttft_p99_ms']:>9.2f}{_num(r.get('stack_cpu_ms_per_request')):>11}"
         )
-    per_worker = " ".join(
-        f"{k}={v:g}" for k, v in idle.items() if k.split("/")[0] in (*ONE_WORKER, *TWO_WORKERS)
-    )
-    lines.append(f"idle RSS MiB per process: {per_worker}")
+    for label, figures in (("RSS", idle), ("PSS (shared pages by share)", pss)):
+        shown = " ".join(
+            f"{k}={v:g}" for k, v in figures.items() if k.split("/")[0] in (*ONE_WORKER, *TWO_WORKERS)
+        )
+        lines.append(f"idle {label} MiB: {shown}")
     return "\n".join(lines)
 
 

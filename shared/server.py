@@ -32,6 +32,7 @@ class GracefulServer(uvicorn.Server):
         self.delay = delay
         self.on_drain = on_drain
         self.supervisor = supervisor  # the pid of the parent supervising this worker
+        self._orphaned = False
         self._stop_at: float | None = None
         self._signal = 0
 
@@ -45,7 +46,8 @@ class GracefulServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
-        if self.supervisor is not None and self._stop_at is None and os.getppid() != self.supervisor:
+        if self.supervisor is not None and not self._orphaned and os.getppid() != self.supervisor:
+            self._orphaned = True
             self.handle_exit(signal.SIGTERM, None)
         if self._stop_at is not None and not self.should_exit and time.monotonic() >= self._stop_at:
             super().handle_exit(self._signal, None)

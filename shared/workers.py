@@ -14,6 +14,7 @@ Workers stop on their own when the supervisor is gone (`GracefulServer(superviso
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -70,6 +71,8 @@ class _Supervisor:
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # what is imported so far stays shared with the workers: keep their collections off those pages
+        gc.freeze()
         try:
             for slot in range(self.count):
                 self._start(slot)

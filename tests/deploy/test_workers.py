@@ -16,6 +16,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.load import Scenario
+from bench.stack import children
 from services.kiro_emulator.control import EmulatorControl, unique_name
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, free_port
@@ -25,21 +26,12 @@ pytestmark = pytest.mark.e2e
 INTERNAL_KEY = "deploy-workers-key"
 
 
-def children(pid: int) -> set[int]:
-    """Pids whose parent is `pid` (the process tree, read from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
 def alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    """Running (a zombie waiting for its parent to reap it has already exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def served_by_pid(metrics_dir: Path, metric: str, files: str = "counter") -> dict[int, float]:
@@ -230,6 +222,19 @@ async def test_sigterm_lets_every_worker_finish_its_streams(
     assert exit_code == 0, gateway.logs()
     assert gateway.count_in_logs("worker stopped") == 2
     assert not any(alive(pid) for pid in workers)
+
+
+async def test_workers_stop_when_their_supervisor_is_killed(gateway: ServiceProcess) -> None:
+    """SIGKILL leaves no orphan serving on the port without supervision (and holding it)."""
+    assert gateway.proc is not None
+    supervisor = gateway.proc.pid
+    workers = await wait_for(lambda: _two(children(supervisor)), what="two worker processes")
+    gateway.signal(signal.SIGKILL)
+
+    async def all_gone() -> bool:
+        return not any(alive(pid) for pid in workers)
+
+    await wait_for(all_gone, within=15, what="the orphaned workers to exit")
 
 
 def test_a_worker_that_cannot_start_stops_the_service(stack_env: dict[str, str]) -> None:
