@@ -10,12 +10,11 @@ from services.gateway.client_keys import parse_digests
 from services.gateway.token_pool import WeightedToken, parse_token_list
 from shared import runtime_options
 from shared.errors import ConfigError
-from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
-from shared.settings import CommonSettings
+from shared.settings import ChatEndpointSettings
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(ChatEndpointSettings):
     """Configuration of the stateless gateway (environment variables, upper-case field names)."""
 
     host: str = Field("127.0.0.1", description="listen address")
@@ -33,15 +32,6 @@ class GatewaySettings(CommonSettings):
     offload_threads: int = Field(2, ge=1, description="worker threads for big requests (bounds their CPU)")
 
     # upstream behaviour
-    endpoint_order: str = Field(
-        runtime_options.ENDPOINT_ORDER,
-        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
-        "comma-separated list of codewhisperer, amazonq, kiro",
-    )
-    endpoint_origins: dict[str, str] = Field(
-        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
-        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
-    )
     retry_attempts: int = Field(3, ge=1, description="attempts per endpoint on transient failures")
     retry_base_delay: float = Field(0.5, ge=0, description="seconds; doubles per retry, with jitter")
     retry_max_delay: float = Field(4.0, ge=0, description="cap of one backoff delay (seconds)")
@@ -171,11 +161,6 @@ class GatewaySettings(CommonSettings):
     def check(self) -> None:
         """Production needs a way to authenticate callers, and an env account only behind a client key."""
         super().check()
-        try:
-            self.endpoint_order = parse_order(self.endpoint_order)
-            self.endpoint_origins = parse_origins(self.endpoint_origins)
-        except ValueError as exc:
-            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
         digests = parse_digests(self.proxy_api_keys_sha256)  # malformed digests refuse to start anywhere
         client_keys = bool(self.secret("proxy_api_key") or digests)
         env_accounts = bool(self.env_tokens())
