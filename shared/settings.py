@@ -232,3 +232,21 @@ class ChatEndpointSettings(CommonSettings):
             self.endpoint_origins = parse_origins(self.endpoint_origins)
         except ValueError as exc:
             raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
+
+
+class HttpServiceSettings(CommonSettings):
+    """What every HTTP service (router, gateway) shares: body limit, connection deadlines, graceful stop."""
+
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="larger request bodies get 413 (Anthropic's API limit: 32 MB)"
+    )
+    http_head_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request body stalls this long is closed"
+    )
+    drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
+    shutdown_delay_seconds: float = Field(
+        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
+    )

@@ -11,17 +11,16 @@ from services.gateway.token_pool import WeightedToken, parse_token_list
 from shared import runtime_options
 from shared.errors import ConfigError
 from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
-from shared.settings import ChatEndpointSettings
+from shared.settings import ChatEndpointSettings, HttpServiceSettings
 
 
-class GatewaySettings(ChatEndpointSettings):
+class GatewaySettings(ChatEndpointSettings, HttpServiceSettings):
     """Configuration of the stateless gateway (environment variables, upper-case field names)."""
 
     host: str = Field("127.0.0.1", description="listen address")
     port: int = Field(8000, description="listen port")
 
     # request limits
-    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
     max_json_depth: int = Field(128, ge=8, description="deeper JSON nesting gets 400")
     kiro_payload_limit: int = Field(600_000, ge=1, description="Kiro request body limit in bytes")
     max_output_tokens: int = Field(64_000, ge=1, description="max_tokens above this is clamped")
@@ -54,16 +53,6 @@ class GatewaySettings(ChatEndpointSettings):
         3600.0,
         ge=0,
         description="seconds an account's model list asked of Kiro by the gateway itself is kept",
-    )
-    drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
-    shutdown_delay_seconds: float = Field(
-        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
-    )
-    http_head_timeout_seconds: float = Field(
-        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
-    )
-    http_body_timeout_seconds: float = Field(
-        30.0, gt=0, description="a connection whose request body stalls this long is closed"
     )
 
     # remote image URLs: fetched by the gateway (Kiro takes inline bytes only), behind an SSRF guard
