@@ -61,7 +61,7 @@ async def responses(request: Request) -> Response:
     return await _proxy(request, app_context(request), "responses")
 
 
-#: POST routes `hot.Front` serves as plain ASGI apps, before FastAPI's routing and dependency solving
+#: POST routes `shared.hot.HotRoutes` serves as plain ASGI apps, before FastAPI's routing and dependencies
 HOT_ROUTES = {
     "/v1/messages": plain_app(messages),
     "/v1/chat/completions": plain_app(chat_completions),
