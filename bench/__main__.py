@@ -4,7 +4,9 @@ Starts the emulator, a gateway, router(s) and a refresher as real processes and 
 the same run (rounds rotate the order), three paths: `direct` (client → emulator speaking Kiro), `gateway`
 (client → gateway → emulator) and `router` (client → router → gateway → emulator); non-streamed answers,
 50-event streams sent at once (CPU-bound) and 50-event streams paced over ~1 s as a model writes (bound by the
-upstream, as in real use; levels ≥ 50 only); at several concurrency levels. Then holds `--hold` streams open
+upstream, as in real use; levels ≥ 50 only); at several concurrency levels. The router path is measured
+again through a router and a gateway running WORKERS=2 (throughput against 1 worker, CPU per request of
+every process, idle RSS/PSS per worker). Then holds `--hold` streams open
 at once through one router. Prints a table and the goals, saves JSON under bench/results/, runs
 bench/codec_bench.py, bench/pick_bench.py and bench/refresh_bench.py when present, and profiles router and
 gateway with py-spy when a goal is missed.
