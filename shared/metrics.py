@@ -3,9 +3,10 @@
 Metric names start with `kiro_`. Labels never carry tokens or keys: accounts appear by id, client keys
 by name.
 
-With WORKERS > 1 (`shared/workers.py`) every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR
-and `/metrics`, whichever worker answers it, reports them merged: counters and histograms summed, each gauge
-by the mode it was defined with, and the process metrics of every live worker with a `pid` label.
+With WORKERS > 1 (`shared/workers.py`) every worker writes its values to files in a directory of its
+supervisor's (`merge_workers`) and `/metrics`, whichever worker answers it, reports them merged: counters
+and histograms summed, each gauge by the mode it was defined with, and the process metrics of every live
+worker with a `pid` label.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client import (
     ProcessCollector as _ProcessCollector,
@@ -34,7 +36,7 @@ from prometheus_client.registry import Collector
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
-#: where workers keep their metric files (set by the supervisor; prometheus_client reads the same name)
+#: the variable prometheus_client reads for the directory of per-process metric files
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: how a gauge's per-worker values merge: livesum for counts of things in flight, livemax for "is it up"
@@ -88,7 +90,7 @@ def gauge(
 
 def retire_series(gauge: Gauge, *labels: str) -> None:
     """Drop a labelled gauge series; with workers, where prometheus_client cannot drop one, zero it."""
-    if multiprocess_dir() is None:
+    if WorkerFiles.path is None:
         gauge.remove(*labels)
     else:
         gauge.labels(*labels).set(0)
@@ -107,17 +109,28 @@ def histogram(
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     """Body and content type for a `/metrics` response: this process's registry, or with workers all of
     their files merged."""
-    path = multiprocess_dir()
+    path = WorkerFiles.path
     if path is None:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     merged = CollectorRegistry()
-    MultiProcessCollector(merged, path)  # type: ignore[no-untyped-call]
-    merged.register(WorkerProcesses(Path(path)))
+    MultiProcessCollector(merged, str(path))  # type: ignore[no-untyped-call]
+    merged.register(WorkerProcesses(path))
     return generate_latest(merged), CONTENT_TYPE_LATEST
 
 
-def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROC_ENV) or None
+class WorkerFiles:
+    """Where this process tree's workers keep their metric files; None in a single process."""
+
+    path: Path | None = None
+
+
+def merge_workers(path: Path) -> None:
+    """In a supervisor before it forks: its workers write metric values to files under `path` (which
+    prometheus_client finds through PROMETHEUS_MULTIPROC_DIR), and their `/metrics` merge them."""
+    os.environ[MULTIPROC_ENV] = str(path)
+    # prometheus_client chose its value store when first imported; metrics made from now on use files
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    WorkerFiles.path = path
 
 
 class WorkerProcesses(Collector):

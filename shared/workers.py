@@ -1,7 +1,7 @@
 """WORKERS > 1: one service port served by N forked worker processes, their metrics merged.
 
-This process (the supervisor) binds the listening socket, points prometheus_client at a directory of
-per-process files (`PROMETHEUS_MULTIPROC_DIR`, a temporary one unless set) and forks the workers. Each
+This process (the supervisor) binds the listening socket, points prometheus_client at a private temporary
+directory of per-process metric files (`shared.metrics.merge_workers`) and forks the workers. Each
 worker runs the whole app on the shared socket: its own lifespan, Redis and HTTP pools, background loops,
 readiness and drain; the kernel hands every new connection to one of them. The supervisor
 - replaces a worker that dies (crash, OOM kill); a worker whose startup fails (its lifespan raised, e.g.
@@ -29,11 +29,10 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 
-from prometheus_client import values
 from prometheus_client.multiprocess import mark_process_dead
 
 from shared.logging import log_fields
-from shared.metrics import MULTIPROC_ENV
+from shared.metrics import WorkerFiles, merge_workers
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class _Supervisor:
     def _reap(self, slot: int, proc: BaseProcess) -> None:
         del self.procs[slot]
         if proc.pid is not None:
-            mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
+            mark_process_dead(proc.pid, str(WorkerFiles.path))  # type: ignore[no-untyped-call]
         fields = log_fields(worker=slot, pid=proc.pid, exit_code=proc.exitcode)
         if self.stopping:
             log.info("worker stopped", extra=fields)
@@ -128,17 +127,13 @@ def _worker_main(worker: Worker, sockets: list[socket.socket]) -> None:
 
 @contextmanager
 def _metrics_dir(service: str) -> Iterator[None]:
-    """Per-process metric files for the workers: PROMETHEUS_MULTIPROC_DIR emptied, or a temporary one."""
-    given = os.environ.get(MULTIPROC_ENV)
-    path = Path(given) if given else Path(tempfile.mkdtemp(prefix=f"kiro-{service}-metrics-"))
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):  # a previous run's counters would be added to this one's
-        stale.unlink()
-    os.environ[MULTIPROC_ENV] = str(path)
-    # prometheus_client chose its value store when first imported; workers forked from here use the files
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    """A private directory (under TMPDIR) for the workers' metric files, removed when they are done.
+
+    Never a shared one: another service, or another copy of this one on the host, would mix its values in.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"kiro-{service}-metrics-"))
+    merge_workers(path)
     try:
         yield
     finally:
-        if not given:
-            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)

@@ -66,8 +66,18 @@ def gateway_env(emulator: ServiceProcess, tmp_path: Path) -> dict[str, str]:
         "KIRO_EMULATOR_URL": emulator.url,
         "INTERNAL_API_KEY": INTERNAL_KEY,
         "WORKERS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "TMPDIR": str(tmp_path),  # where the supervisor makes its private directory of metric files
     }
+
+
+def metric_dirs(tmp_path: Path, service: str) -> list[Path]:
+    """The directories of per-worker metric files supervisors of `service` made under TMPDIR."""
+    return list(tmp_path.glob(f"kiro-{service}-metrics-*"))
+
+
+def files_of(tmp_path: Path, service: str) -> Path:
+    (found,) = metric_dirs(tmp_path, service)
+    return found
 
 
 @pytest.fixture
@@ -91,12 +101,12 @@ def message_headers(access_token: str) -> dict[str, str]:
 
 
 async def test_gateway_workers_both_serve_and_metrics_count_every_request(
-    gateway: ServiceProcess, gateway_env: dict[str, str], access_token: str
+    gateway: ServiceProcess, tmp_path: Path, access_token: str
 ) -> None:
     assert gateway.proc is not None
     supervisor = gateway.proc.pid
     workers = await wait_for(lambda: _two(children(supervisor)), what="two worker processes")
-    metrics_dir = Path(gateway_env["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir = files_of(tmp_path, "gateway")
     body = {"model": "claude-sonnet-4.5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
     sent = 0
     # a fresh connection per request: the kernel hands each to whichever worker accepts it first
@@ -153,7 +163,7 @@ async def test_router_workers_share_the_metrics_port_and_sum_their_counters(
         "WORKERS": "2",
         "METRICS_PORT": str(metrics_port),
         "GATEWAY_URLS": f"http://127.0.0.1:{free_port()}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "TMPDIR": str(tmp_path),
     }
     with ServiceProcess("services.router", env=env, name="router") as router:
         assert router.proc is not None
@@ -170,7 +180,9 @@ async def test_router_workers_share_the_metrics_port_and_sum_their_counters(
                 nonlocal sent
                 await asyncio.gather(*(refused() for _ in range(8)))
                 sent += 8
-                counted = served_by_pid(tmp_path / "metrics", "kiro_router_client_key_rejections_total")
+                counted = served_by_pid(
+                    files_of(tmp_path, "router"), "kiro_router_client_key_rejections_total"
+                )
                 return set(counted) == workers and all(counted.values())
 
             await wait_for(both_refused, within=30, what="requests refused by both workers")
@@ -180,12 +192,12 @@ async def test_router_workers_share_the_metrics_port_and_sum_their_counters(
 
 
 async def test_sigterm_lets_every_worker_finish_its_streams(
-    gateway: ServiceProcess, gateway_env: dict[str, str], access_token: str
+    gateway: ServiceProcess, tmp_path: Path, access_token: str
 ) -> None:
     assert gateway.proc is not None
     supervisor = gateway.proc.pid
     workers = await wait_for(lambda: _two(children(supervisor)), what="two worker processes")
-    metrics_dir = Path(gateway_env["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir = files_of(tmp_path, "gateway")
     slow = Scenario("slow", stream=True, events=20, delay_ms=200)
     body = {
         "model": "claude-sonnet-4.5",
@@ -222,6 +234,7 @@ async def test_sigterm_lets_every_worker_finish_its_streams(
     assert exit_code == 0, gateway.logs()
     assert gateway.count_in_logs("worker stopped") == 2
     assert not any(alive(pid) for pid in workers)
+    assert not metric_dirs(tmp_path, "gateway")  # its metric files went with it
 
 
 async def test_workers_stop_when_their_supervisor_is_killed(gateway: ServiceProcess) -> None:
