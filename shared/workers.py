@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import wait
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 
 #: a worker's exit code when its app did not start (uvicorn uses the same for its own runs)
 STARTUP_FAILED = 3
+
+#: a worker that dies sooner than this after its start is replaced only after this long (no crash loop
+#: spinning the CPU)
+MIN_LIFETIME_SECONDS = 1.0
 
 #: runs one worker on the shared sockets until it is told to stop; returns its exit code
 Worker = Callable[[list[socket.socket]], int]
@@ -65,6 +70,7 @@ class _Supervisor:
         self.worker = worker
         self.sockets = sockets
         self.procs: dict[int, BaseProcess] = {}  # slot → its current process
+        self.started: dict[int, float] = {}  # slot → when its current process started (monotonic)
         self.stopping = False
         self.exit_code = 0
 
@@ -91,6 +97,7 @@ class _Supervisor:
         )
         proc.start()
         self.procs[slot] = proc
+        self.started[slot] = time.monotonic()
         log.info("worker started", extra=log_fields(worker=slot, pid=proc.pid))
 
     def _reap(self, slot: int, proc: BaseProcess) -> None:
@@ -106,7 +113,9 @@ class _Supervisor:
             self._stop_all()
         else:
             log.error("worker died; replacing it", extra=fields)
-            self._start(slot)
+            time.sleep(max(0.0, self.started[slot] + MIN_LIFETIME_SECONDS - time.monotonic()))
+            if not self.stopping:  # a signal may have come meanwhile
+                self._start(slot)
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self._stop_all()
