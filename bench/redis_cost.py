@@ -10,6 +10,7 @@ docs/capacity.md quotes these figures; tests/deploy/test_capacity_doc.py checks 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
@@ -19,9 +20,17 @@ from typing import Any
 
 import httpx
 import redis as sync_redis
+from cryptography.fernet import Fernet
 
 from bench.load import MODEL
+from bench.pick_bench import seed
 from bench.stack import BenchStack
+from services.kiro_emulator.control import EmulatorControl
+from shared.accounts.pool import Lease, Pool, PoolLimits
+from shared.crypto import SecretBox
+from shared.keys import Keys
+from shared.redis import create_redis
+from shared.settings import CommonSettings
 from tests.support.redis_server import PrivateRedis
 
 
@@ -105,23 +114,24 @@ def send_requests(stack: BenchStack, count: int, *, stream: bool = True) -> None
             response.raise_for_status()
 
 
-def _refreshed_at(client: httpx.Client, account_id: str) -> Any:
-    view = client.get(f"/admin/api/accounts/{account_id}").json()
-    return view.get("expires_at") or view.get("token_expires_at") or view.get("last_refresh")
-
-
 def force_refreshes(stack: BenchStack, count: int) -> None:
-    """`count` token refreshes of the stack's account, each waited for before the next."""
+    """`count` token refreshes of the stack's account (asked through the admin API), each waited for
+    before the next by watching the emulator's count of refresh calls, which touches no Redis."""
+    assert stack.account is not None
     headers = {"authorization": f"Bearer {stack.admin_key}"}
-    with httpx.Client(base_url=stack.routers[0].url, headers=headers, timeout=10) as client:
+    with (
+        httpx.Client(base_url=stack.routers[0].url, headers=headers, timeout=10) as client,
+        EmulatorControl(stack.procs["emulator"].url) as emulator,
+    ):
         for _ in range(count):
-            before = _refreshed_at(client, stack.account_id)
+            before = emulator.counts(stack.account.name).get("social_refresh", 0)
             client.post(f"/admin/api/accounts/{stack.account_id}/refresh").raise_for_status()
             deadline = time.monotonic() + 15
-            while _refreshed_at(client, stack.account_id) == before:
+            while emulator.counts(stack.account.name).get("social_refresh", 0) == before:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("a forced refresh did not complete in 15 s")
+                    raise RuntimeError("a forced refresh did not reach the emulator in 15 s")
                 time.sleep(0.05)
+            time.sleep(0.3)  # the refresher stores the new tokens after Kiro answered
 
 
 def settle(client: sync_redis.Redis, seconds: float) -> dict[str, Any]:
@@ -156,7 +166,8 @@ def measure(
 def run(requests: int, refreshes: int, idle: float) -> dict[str, Any]:
     """A private Redis, the stack on it, the measurement; everything stopped afterwards."""
     server = PrivateRedis().start()
-    stack = BenchStack(server.url)
+    # forced refreshes back to back: none skipped as "just refreshed"
+    stack = BenchStack(server.url, extra_env={"FORCE_REFRESH_GRACE_SECONDS": "0"})
     client = sync_redis.Redis.from_url(server.url)
     try:
         stack.start()
@@ -164,6 +175,45 @@ def run(requests: int, refreshes: int, idle: float) -> dict[str, Any]:
     finally:
         client.close()
         stack.stop()
+        server.kill()
+
+
+def pick_cost(accounts: int, picks: int = 2000, in_flight: int = 50) -> dict[str, Any]:
+    """Redis commands and main-thread CPU per pick + release with `accounts` active accounts (how the pool's
+    size weighs on Redis), on a private Redis; no services."""
+    server = PrivateRedis().start()
+    sync = sync_redis.Redis.from_url(server.url)
+
+    async def run() -> dict[str, Any]:
+        client = create_redis(CommonSettings(redis_url=server.url), max_connections=64)
+        keys = Keys("capacity:")
+        pool = Pool(client, keys, PoolLimits(max_concurrency=1000, jitter_ratio=0.0))
+        try:
+            await seed(client, keys, SecretBox(Fernet.generate_key().decode()), accounts)
+
+            async def loop(share: int) -> None:
+                for _ in range(share):
+                    lease = await pool.pick()
+                    assert isinstance(lease, Lease), lease
+                    await pool.release(lease, "none")
+
+            await loop(100)  # scripts loaded
+            before = Counters.read(sync)
+            await asyncio.gather(*(loop(picks // in_flight) for _ in range(in_flight)))
+            spent = Counters.read(sync).minus(before)
+        finally:
+            await client.aclose()
+        return {
+            "accounts": accounts,
+            **per_unit(
+                spent, {"seconds": 0, "calls": {}, "bytes_in": 0, "bytes_out": 0, "cpu_s": 0.0}, picks
+            ),
+        }
+
+    try:
+        return asyncio.run(run())
+    finally:
+        sync.close()
         server.kill()
 
 
@@ -177,9 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refreshes", type=int, default=10)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle window (default 10)")
     parser.add_argument("--quick", action="store_true", help="50 requests, 3 refreshes, 5 s idle")
+    parser.add_argument(
+        "--pick-accounts",
+        help="instead: Redis cost of a pick + release with these pool sizes (e.g. 10,100,1000)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.refreshes, args.idle = 50, 3, 5.0
+    if args.pick_accounts:
+        sizes = [int(n) for n in args.pick_accounts.split(",")]
+        print(json.dumps([pick_cost(n) for n in sizes], indent=2))
+        return 0
     print(json.dumps(run(args.requests, args.refreshes, args.idle), indent=2))
     return 0
 
