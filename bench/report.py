@@ -16,6 +16,8 @@ GOALS = {
     "streams_per_gateway": 300,
     "events_lost": 0,
     "idle_rss_mib": 80.0,
+    "hop_cpu_small_ms": 1.2,
+    "hop_cpu_claude_code_ms": 3.0,
     "rss_at_500_streams_mib": 120.0,
 }
 
@@ -27,6 +29,9 @@ ONE_WORKER = ("router-1", "gateway")
 TWO_WORKERS = ("w2-router", "w2-gateway")
 
 PACED_SCENARIO = "paced50"
+CLAUDE_CODE_SCENARIO = "cc_stream50"
+#: the level whose CPU per request the CPU goals read: busy enough that idle work is spread thin
+CPU_GOAL_LEVEL = 50
 PACED_LABEL = "paced upstream, 50 events over 1 s"
 
 
@@ -113,16 +118,35 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def hop_cpu(row: dict[str, Any]) -> float | None:
+    """Router + gateway CPU ms per request on a `router` row (what the stack costs beyond Kiro)."""
+    cpu = row.get("cpu_ms_per_request", {})
+    routers = [v for k, v in cpu.items() if k.startswith("router-")]
+    if row["target"] != "router" or "gateway" not in cpu or not routers:
+        return None
+    return round(float(cpu["gateway"]) + sum(routers), 3)
+
+
 def cpu_table(results: list[dict[str, Any]]) -> str:
-    """CPU milliseconds each process spent per request, by point."""
+    """CPU milliseconds each process spent per request, by point; `rt+gw` is router + gateway, `/emu` the
+    same divided by the emulator's CPU in the same point (a same-process baseline that evens out a busy
+    machine)."""
     names = ["emulator", "gateway", "router-1", "client"]
-    head = f"{'scenario':<10}{'conc':>5} {'target':<8}" + "".join(f"{n:>10}" for n in names)
+    head = (
+        f"{'scenario':<12}{'conc':>5} {'target':<8}"
+        + "".join(f"{n:>10}" for n in names)
+        + f"{'rt+gw':>9}{'/emu':>7}"
+    )
     lines = ["CPU ms per request", head, "-" * len(head)]
     for r in results:
         cpu = r.get("cpu_ms_per_request", {})
+        hop = hop_cpu(r)
+        emulator = cpu.get("emulator")
+        ratio = round(hop / emulator, 2) if hop is not None and emulator else None
         lines.append(
-            f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<8}"
+            f"{r['scenario']:<12}{r['concurrency']:>5} {r['target']:<8}"
             + "".join(f"{_num(cpu.get(n)):>10}" for n in names)
+            + f"{_num(hop):>9}{_num(ratio):>7}"
         )
     return "\n".join(lines)
 
@@ -181,6 +205,20 @@ def goals(
             min(ratios) if ratios else None,
             GOALS["throughput_ratio_min"],
             at_least=True,
+        )
+    for scenario, goal, label in (
+        ("stream50", "hop_cpu_small_ms", "small prompt, 50-event stream"),
+        (CLAUDE_CODE_SCENARIO, "hop_cpu_claude_code_ms", "Claude Code 76 KB first turn, 50-event stream"),
+    ):
+        levels = sorted(
+            r["concurrency"] for r in results if r["scenario"] == scenario and r["target"] == "router"
+        )
+        level = CPU_GOAL_LEVEL if CPU_GOAL_LEVEL in levels else (levels[-1] if levels else 0)
+        row = find(results, scenario, level, "router")
+        check(
+            f"router+gateway CPU ms per request ({label}, c={level})",
+            hop_cpu(row) if row else None,
+            GOALS[goal],
         )
     rows = [*results, *([hold] if hold else [])]
     lost = sum(r["events_lost"] + r.get("events_reordered", 0) for r in rows)

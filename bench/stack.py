@@ -38,6 +38,7 @@ class BenchStack:
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     account: Account | None = None
     account_id: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)  # more settings for every service
 
     @property
     def env(self) -> dict[str, str]:
@@ -49,6 +50,7 @@ class BenchStack:
             "ADMIN_PASSWORD": "bench-admin-password",
             "PROXY_API_KEY": self.client_key,
             "LOG_LEVEL": "WARNING",
+            **self.extra_env,
         }
 
     def start(self) -> BenchStack:
