@@ -45,7 +45,7 @@ demo: install
 test: install
 	@bash scripts/system-deps.sh --quiet || echo "warning: some system packages are missing; see above"
 	@REDIS_URL="$$($(PY) -m services.stack ensure-redis --real)" && export REDIS_URL && \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		CHAOS_PAUSE_SECONDS=$${CHAOS_PAUSE_SECONDS:-10} $(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 ## The unit tier alone: tests that start no process (they may use Redis; one is started if none answers).
 test-fast: install

@@ -3,8 +3,11 @@
 Starts the emulator, a gateway, router(s) and a refresher as real processes and measures, interleaved in
 the same run (rounds rotate the order), three paths: `direct` (client → emulator speaking Kiro), `gateway`
 (client → gateway → emulator) and `router` (client → router → gateway → emulator); non-streamed answers,
-50-event streams sent at once (CPU-bound) and 50-event streams paced over ~1 s as a model writes (bound by the
-upstream, as in real use; levels ≥ 50 only); at several concurrency levels. Then holds `--hold` streams open
+50-event streams sent at once (CPU-bound) for a small prompt and for Claude Code's captured 76 KB first
+turn, and 50-event streams paced over ~1 s as a model writes (bound by the upstream, as in real use;
+levels ≥ 50 only); at several concurrency levels. The router path is measured again through a router and
+a gateway running WORKERS=2 (throughput against 1 worker, CPU per request of every process, idle RSS/PSS
+per worker). Then holds `--hold` streams open
 at once through one router. Prints a table and the goals, saves JSON under bench/results/, runs
 bench/codec_bench.py, bench/pick_bench.py and bench/refresh_bench.py when present, and profiles router and
 gateway with py-spy when a goal is missed.
@@ -28,7 +31,7 @@ import httpx
 
 from bench import profile, report
 from bench.load import Job, Sample, Scenario, Target, run_job
-from bench.memory import MIB, PeakSampler, rss_bytes
+from bench.memory import MIB, PeakSampler, pss_bytes, rss_bytes
 from bench.stack import BenchStack
 from bench.stats import summarize
 
@@ -36,6 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 NONSTREAM = Scenario("nonstream", stream=False, events=1)
 STREAM50 = Scenario("stream50", stream=True, events=50)
+# Claude Code's captured 76 KB first turn (24 tools) streaming 50 events: the router's body handling and
+# the gateway's translation at a real client's size
+CLAUDE_CODE50 = Scenario(report.CLAUDE_CODE_SCENARIO, stream=True, events=50, body="claude_code")
 # as a model writes (50 events over ~1 s): throughput bound by the upstream, not by CPU
 PACED50 = Scenario(report.PACED_SCENARIO, stream=True, events=50, delay_ms=20)
 PACED_WARMUP = 1.5  # longer than one paced answer, so every loop is mid-stream when measuring starts
@@ -52,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hold", type=int, default=500, help="streams held open at once (0 = skip)")
     parser.add_argument("--profile", choices=["auto", "always", "never"], default="auto")
     parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--profile-body",
+        choices=["small", "claude_code"],
+        default="small",
+        help="request body the profile runs on (default small; claude_code = the 76 KB first turn)",
+    )
     args = parser.parse_args(argv)
     args.levels = [int(x) for x in (args.levels or ("1,50" if args.quick else "1,50,200,400")).split(",")]
     args.duration = args.duration or (1.5 if args.quick else 3.0)
@@ -80,6 +92,11 @@ def targets(stack: BenchStack) -> list[Target]:
     router_headers = (("x-api-key", stack.client_key), ("anthropic-version", "2023-06-01"))
     router = Target("router", tuple(r.url for r in stack.routers), router_headers, "anthropic")
     return [direct, gateway, router]
+
+
+def workers_target(stack: BenchStack, router: Target) -> Target:
+    """The router path again, through the WORKERS=2 router and gateway."""
+    return Target(report.WORKERS_TARGET, (stack.procs["w2-router"].url,), router.headers, "anthropic")
 
 
 class Runner:
@@ -122,7 +139,7 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
     peaks: dict[tuple[str, int, str], dict[str, float]] = {}
     cpu: dict[tuple[str, int, str], dict[str, float]] = {}
     for round_no in range(args.rounds):
-        for scenario in (NONSTREAM, STREAM50, PACED50):
+        for scenario in (NONSTREAM, STREAM50, CLAUDE_CODE50, PACED50):
             paced = scenario is PACED50
             for level in [n for n in args.levels if n >= 50] if paced else args.levels:
                 shift = round_no % len(paths)
@@ -151,9 +168,41 @@ def measure_matrix(runner: Runner, paths: list[Target], args: argparse.Namespace
         }
         results.append(row)
     order = {"direct": 0, "gateway": 1, "router": 2}
-    scenarios = {"nonstream": 0, "stream50": 1, report.PACED_SCENARIO: 2}
+    scenarios = {"nonstream": 0, "stream50": 1, report.CLAUDE_CODE_SCENARIO: 2, report.PACED_SCENARIO: 3}
     results.sort(key=lambda r: (scenarios[r["scenario"]], r["concurrency"], order[r["target"]]))
     return report.with_ratios(results)
+
+
+#: where a second worker can help: the CPU-bound points (the upstream answers at once)
+WORKER_POINTS = ((STREAM50, 200), (NONSTREAM, 50))
+
+
+def measure_workers(runner: Runner, paths: list[Target], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """router+gateway with 1 and with 2 worker processes each, and direct, interleaved as in the matrix."""
+    collected: dict[tuple[str, int, str], list[Sample]] = {}
+    cpu: dict[tuple[str, int, str], dict[str, float]] = {}
+    points = WORKER_POINTS[:1] if args.quick else WORKER_POINTS
+    for round_no in range(args.rounds):
+        for scenario, level in points:
+            shift = round_no % len(paths)
+            for target in paths[shift:] + paths[:shift]:
+                samples, _, used = runner.run(target, scenario, level, args.duration)
+                key = (scenario.name, level, target.name)
+                collected.setdefault(key, []).extend(samples)
+                cpu[key] = {k: v + cpu.get(key, {}).get(k, 0.0) for k, v in used.items()}
+                print(
+                    f"  {scenario.name:<10} c={level:<4} {target.name:<9} {len(samples)} requests", flush=True
+                )
+    results = []
+    for (scenario_name, level, target_name), samples in collected.items():
+        row: dict[str, Any] = {"scenario": scenario_name, "concurrency": level, "target": target_name}
+        row |= summarize(samples, args.duration * args.rounds)
+        requests = max(1, len(samples))
+        row["cpu_ms_per_request"] = {
+            k: round(v * 1000 / requests, 3) for k, v in cpu[(scenario_name, level, target_name)].items() if v
+        }
+        results.append(row)
+    return report.with_worker_ratios(report.with_ratios(results))
 
 
 #: the gauge(s) of open streams each service exports
@@ -228,9 +277,9 @@ def run_other_benches(quick: bool) -> dict[str, Any]:
 
 
 def profile_stack(
-    runner: Runner, stack: BenchStack, router: Target, seconds: float, out_dir: Path
+    runner: Runner, stack: BenchStack, router: Target, seconds: float, out_dir: Path, body: str = "small"
 ) -> dict[str, Any]:
-    """py-spy on router-1 and the gateway while 200 streams run through them."""
+    """py-spy on router-1 and the gateway while 200 streams (of `body`) run through them."""
     if profile.py_spy() is None:
         return {"error": "py-spy not installed"}
     pids = stack.pids()
@@ -240,7 +289,9 @@ def profile_stack(
         proc = profile.start_recording(pids[name], out, seconds)
         if proc is not None:
             recordings[name] = (proc, out)
-    runner.run(router, STREAM50, 200, duration=seconds, warmup=0.0)
+    runner.run(
+        router, CLAUDE_CODE50 if body == "claude_code" else STREAM50, 200, duration=seconds, warmup=0.0
+    )
     summary: dict[str, Any] = {}
     for name, (proc, out) in recordings.items():
         _, err = proc.communicate(timeout=seconds + 30)
@@ -293,8 +344,11 @@ def main(argv: list[str] | None = None) -> int:
             runner.run(target, STREAM50, 4, duration=0.5, warmup=0.0)
         time.sleep(1.0)
         idle = {name: round(rss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
+        idle_pss = {name: round(pss_bytes(pid) / MIB, 1) for name, pid in pids.items()}
         print("measuring (interleaved) ...", flush=True)
         results = measure_matrix(runner, paths, args)
+        print("1 vs 2 worker processes (router and gateway) ...", flush=True)
+        workers = measure_workers(runner, [paths[0], paths[2], workers_target(stack, paths[2])], args)
         hold = None
         if args.hold:
             print(f"holding {args.hold} streams open through {args.routers} router(s) ...", flush=True)
@@ -303,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         profiled: dict[str, Any] = {}
         if args.profile == "always" or (args.profile == "auto" and not all(c["ok"] for c in checks)):
             print("profiling router and gateway with py-spy ...", flush=True)
-            profiled = profile_stack(runner, stack, paths[2], args.profile_seconds, out_dir)
+            profiled = profile_stack(
+                runner, stack, paths[2], args.profile_seconds, out_dir, args.profile_body
+            )
         others = run_other_benches(args.quick)
     finally:
         if sampler is not None:
@@ -325,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_after": os.getloadavg(),
         },
         "rss_mib": {"after_start": cold, "idle_after_warmup": idle},
+        "pss_mib_idle_after_warmup": idle_pss,
         "results": results,
+        "workers": workers,
         "hold": hold,
         "goals": checks,
         "profile": profiled,
@@ -336,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results + ([hold] if hold else [])))
     print()
     print(report.cpu_table(results))
+    print()
+    print(report.workers_table(workers, idle, idle_pss))
     print()
     print("RSS MiB after start:", " ".join(f"{k}={v:g}" for k, v in cold.items()))
     print("RSS MiB idle (after warm-up):", " ".join(f"{k}={v:g}" for k, v in idle.items()))

@@ -8,11 +8,14 @@ framing (AWS event stream from the emulator, SSE or JSON from the gateway and th
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import itertools
 import re
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,16 +25,33 @@ from services.kiro_emulator.control import directive
 
 MARKER = re.compile(rb"m(\d{3})\.")
 MODEL = "claude-sonnet-4.5"
+#: a real Claude Code first turn (76 KB: 24 tools, 3 system blocks, metadata), as captured
+CLAUDE_CODE_FIXTURE = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "fixtures"
+    / "clients"
+    / "claude_code_02_messages_stream_first_turn.json"
+)
+
+
+@functools.cache
+def claude_code_request() -> tuple[dict[str, Any], str]:
+    """The captured body and its `X-Claude-Code-Session-Id`, read once per process."""
+    captured = orjson.loads(CLAUDE_CODE_FIXTURE.read_bytes())
+    return captured["body"], captured["headers"]["X-Claude-Code-Session-Id"]
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """What every request asks for: streamed or not, how many upstream events, paced or not."""
+    """What every request asks for: streamed or not, how many upstream events, paced or not, and the body:
+    a small prompt, or Claude Code's captured first turn (`claude_code`) with the script appended."""
 
     name: str
     stream: bool
     events: int
     delay_ms: int = 0
+    body: str = "small"  # "small" | "claude_code"
 
     @property
     def text(self) -> str:
@@ -53,8 +73,8 @@ class Target:
     headers: tuple[tuple[str, str], ...]
     protocol: str  # "kiro" | "anthropic"
 
-    def request(self, scenario: Scenario) -> tuple[str, bytes]:
-        """Path and body of one request."""
+    def request(self, scenario: Scenario) -> tuple[str, bytes, dict[str, str]]:
+        """Path, body and extra headers of one request."""
         body: dict[str, Any]
         if self.protocol == "kiro":
             body = {
@@ -70,14 +90,35 @@ class Target:
                     },
                 }
             }
-            return "/codewhisperer/generateAssistantResponse", orjson.dumps(body)
+            return "/codewhisperer/generateAssistantResponse", orjson.dumps(body), {}
+        if scenario.body == "claude_code":
+            return _claude_code(scenario)
         body = {
             "model": MODEL,
             "max_tokens": 1024,
             "stream": scenario.stream,
             "messages": [{"role": "user", "content": "bench\n" + scenario.script()}],
         }
-        return "/v1/messages", orjson.dumps(body)
+        return "/v1/messages", orjson.dumps(body), {}
+
+
+def _claude_code(scenario: Scenario) -> tuple[str, bytes, dict[str, str]]:
+    """Claude Code's first turn as captured, the script as one more text block of its last user message."""
+    captured, session = claude_code_request()
+    body = copy.copy(captured)
+    messages = list(body["messages"])
+    at = max(n for n, m in enumerate(messages) if m["role"] == "user")
+    last = copy.copy(messages[at])
+    content = last["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    last["content"] = [*blocks, {"type": "text", "text": scenario.script()}]
+    messages[at] = last
+    body["messages"] = messages
+    if scenario.stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    return "/v1/messages?beta=true", orjson.dumps(body), {"x-claude-code-session-id": session}
 
 
 @dataclass(frozen=True)
@@ -132,10 +173,10 @@ async def _run(job: Job) -> list[Sample]:
                 await asyncio.sleep(job.ramp * n / job.concurrency)
             while time.perf_counter() < deadline or (job.once and not any_sent[n]):
                 any_sent[n] = True
-                path, body = job.target.request(job.scenario)
+                path, body, extra = job.target.request(job.scenario)
                 began = time.perf_counter()
                 ok, status, first_byte, first_content, total, lost, reordered = await _one(
-                    session, base + path, body, job.scenario.events
+                    session, base + path, body, job.scenario.events, extra
                 )
                 measured = began >= measure_from
                 samples.append((ok, status, first_byte, first_content, total, lost, measured, reordered))
@@ -149,13 +190,13 @@ async def _run(job: Job) -> list[Sample]:
 
 
 async def _one(
-    session: aiohttp.ClientSession, url: str, body: bytes, events: int
+    session: aiohttp.ClientSession, url: str, body: bytes, events: int, headers: dict[str, str] | None = None
 ) -> tuple[bool, int, float, float, float, int, int]:
     began = time.perf_counter()
     first_byte = first_content = 0.0
     buf = bytearray()
     try:
-        async with session.post(url, data=body) as response:
+        async with session.post(url, data=body, headers=headers) as response:
             async for chunk in response.content.iter_any():
                 now = time.perf_counter()
                 if not first_byte:

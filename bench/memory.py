@@ -30,6 +30,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: pages shared with other processes (a forked worker's with its supervisor)
+    counted by share, so the figures of a supervisor and its workers add up (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
 class PeakSampler:
     """Samples every process every `interval` seconds in a thread; `window()` returns and resets peaks."""
 

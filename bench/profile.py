@@ -48,7 +48,7 @@ PHASES = {
         "failover pick (Redis)": ("Pool.pick",),
         "request to the gateway": ("ClientSession._request",),
         "relay of the body": ("RelayResponse._pump",),
-        "settle: lease release and usage (Redis)": ("RelayResponse._settle",),
+        "settle: lease release and usage (Redis)": ("settle",),
         "all Redis calls": (
             "Redis.execute_command",
             "run_script",

@@ -16,11 +16,22 @@ GOALS = {
     "streams_per_gateway": 300,
     "events_lost": 0,
     "idle_rss_mib": 80.0,
+    "hop_cpu_small_ms": 1.2,
+    "hop_cpu_claude_code_ms": 3.0,
     "rss_at_500_streams_mib": 120.0,
 }
 
 
+#: the router path through a router and a gateway that run WORKERS=2
+WORKERS_TARGET = "router-2w"
+#: the processes of each router path: the 1-worker ones, and the 2-worker supervisors with their workers
+ONE_WORKER = ("router-1", "gateway")
+TWO_WORKERS = ("w2-router", "w2-gateway")
+
 PACED_SCENARIO = "paced50"
+CLAUDE_CODE_SCENARIO = "cc_stream50"
+#: the level whose CPU per request the CPU goals read: busy enough that idle work is spread thin
+CPU_GOAL_LEVEL = 50
 PACED_LABEL = "paced upstream, 50 events over 1 s"
 
 
@@ -46,6 +57,49 @@ def with_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def stack_cpu_ms(row: dict[str, Any]) -> float:
+    """CPU ms per request of the router and gateway on the row's path, every worker and supervisor
+    included."""
+    names = TWO_WORKERS if row["target"] == WORKERS_TARGET else ONE_WORKER
+    cpu = row.get("cpu_ms_per_request", {})
+    return round(sum(v for k, v in cpu.items() if k.split("/")[0] in names), 3)
+
+
+def with_worker_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Router-path rows gain their router+gateway CPU per request; 2-worker rows their throughput relative
+    to the 1-worker router path at the same point."""
+    for row in results:
+        if row["target"] not in ("router", WORKERS_TARGET):
+            continue
+        row["stack_cpu_ms_per_request"] = stack_cpu_ms(row)
+        one = find(results, row["scenario"], row["concurrency"], "router")
+        if row["target"] == WORKERS_TARGET and one is not None and one["throughput_rps"]:
+            row["throughput_vs_1_worker"] = round(row["throughput_rps"] / one["throughput_rps"], 2)
+    return results
+
+
+def workers_table(results: list[dict[str, Any]], idle: dict[str, float], pss: dict[str, float]) -> str:
+    """1 vs 2 worker processes per router and gateway: throughput, ratios, CPU per request, idle memory
+    (RSS counts the pages a worker shares with its supervisor in both; PSS splits them)."""
+    head = (
+        f"{'scenario':<10}{'conc':>5} {'target':<10}{'req/s':>9}{'x direct':>9}{'x 1 worker':>11}"
+        f"{'TTFT p50':>10}{'p99':>9}{'CPU ms/req':>11}"
+    )
+    lines = ["Worker processes (router+gateway CPU per request, all processes)", head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<10}{r['throughput_rps']:>9.1f}"
+            f"{_num(r.get('throughput_vs_direct')):>9}{_num(r.get('throughput_vs_1_worker')):>11}"
+            f"{r['ttft_p50_ms']:>10.2f}{r['ttft_p99_ms']:>9.2f}{_num(r.get('stack_cpu_ms_per_request')):>11}"
+        )
+    for label, figures in (("RSS", idle), ("PSS (shared pages by share)", pss)):
+        shown = " ".join(
+            f"{k}={v:g}" for k, v in figures.items() if k.split("/")[0] in (*ONE_WORKER, *TWO_WORKERS)
+        )
+        lines.append(f"idle {label} MiB: {shown}")
+    return "\n".join(lines)
+
+
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         f"{'scenario':<10}{'conc':>5} {'target':<8}{'reqs':>7}{'err':>5}{'lost':>5}"
@@ -53,7 +107,8 @@ def table(results: list[dict[str, Any]]) -> str:
     )
     lines = [head, "-" * len(head)]
     for r in results:
-        rss = " ".join(f"{k}={v:g}" for k, v in r.get("rss_peak_mib", {}).items() if k != "refresher")
+        shown = {k: v for k, v in r.get("rss_peak_mib", {}).items() if k != "refresher" and k[:3] != "w2-"}
+        rss = " ".join(f"{k}={v:g}" for k, v in shown.items())
         lines.append(
             f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<8}{r['requests']:>7}{r['errors']:>5}"
             f"{r['events_lost']:>5}{r['ttft_p50_ms']:>10.2f}{r['ttft_p99_ms']:>9.2f}"
@@ -63,16 +118,35 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def hop_cpu(row: dict[str, Any]) -> float | None:
+    """Router + gateway CPU ms per request on a `router` row (what the stack costs beyond Kiro)."""
+    cpu = row.get("cpu_ms_per_request", {})
+    routers = [v for k, v in cpu.items() if k.startswith("router-")]
+    if row["target"] != "router" or "gateway" not in cpu or not routers:
+        return None
+    return round(float(cpu["gateway"]) + sum(routers), 3)
+
+
 def cpu_table(results: list[dict[str, Any]]) -> str:
-    """CPU milliseconds each process spent per request, by point."""
+    """CPU milliseconds each process spent per request, by point; `rt+gw` is router + gateway, `/emu` the
+    same divided by the emulator's CPU in the same point (a same-process baseline that evens out a busy
+    machine)."""
     names = ["emulator", "gateway", "router-1", "client"]
-    head = f"{'scenario':<10}{'conc':>5} {'target':<8}" + "".join(f"{n:>10}" for n in names)
+    head = (
+        f"{'scenario':<12}{'conc':>5} {'target':<8}"
+        + "".join(f"{n:>10}" for n in names)
+        + f"{'rt+gw':>9}{'/emu':>7}"
+    )
     lines = ["CPU ms per request", head, "-" * len(head)]
     for r in results:
         cpu = r.get("cpu_ms_per_request", {})
+        hop = hop_cpu(r)
+        emulator = cpu.get("emulator")
+        ratio = round(hop / emulator, 2) if hop is not None and emulator else None
         lines.append(
-            f"{r['scenario']:<10}{r['concurrency']:>5} {r['target']:<8}"
+            f"{r['scenario']:<12}{r['concurrency']:>5} {r['target']:<8}"
             + "".join(f"{_num(cpu.get(n)):>10}" for n in names)
+            + f"{_num(hop):>9}{_num(ratio):>7}"
         )
     return "\n".join(lines)
 
@@ -131,6 +205,20 @@ def goals(
             min(ratios) if ratios else None,
             GOALS["throughput_ratio_min"],
             at_least=True,
+        )
+    for scenario, goal, label in (
+        ("stream50", "hop_cpu_small_ms", "small prompt, 50-event stream"),
+        (CLAUDE_CODE_SCENARIO, "hop_cpu_claude_code_ms", "Claude Code 76 KB first turn, 50-event stream"),
+    ):
+        levels = sorted(
+            r["concurrency"] for r in results if r["scenario"] == scenario and r["target"] == "router"
+        )
+        level = CPU_GOAL_LEVEL if CPU_GOAL_LEVEL in levels else (levels[-1] if levels else 0)
+        row = find(results, scenario, level, "router")
+        check(
+            f"router+gateway CPU ms per request ({label}, c={level})",
+            hop_cpu(row) if row else None,
+            GOALS[goal],
         )
     rows = [*results, *([hold] if hold else [])]
     lost = sum(r["events_lost"] + r.get("events_reordered", 0) for r in rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import redis
@@ -28,6 +29,8 @@ class BenchStack:
 
     redis_url: str
     routers_wanted: int = 1
+    #: also a router and a gateway with WORKERS=2 (`w2-router` → `w2-gateway`), for the 1 vs 2 workers point
+    with_workers: bool = True
     prefix: str = field(default_factory=lambda: f"ksbench:{uuid.uuid4().hex[:10]}:")
     internal_key: str = field(default_factory=lambda: "bench-internal-" + uuid.uuid4().hex)
     client_key: str = field(default_factory=lambda: "bench-client-" + uuid.uuid4().hex)
@@ -35,6 +38,7 @@ class BenchStack:
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     account: Account | None = None
     account_id: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)  # more settings for every service
 
     @property
     def env(self) -> dict[str, str]:
@@ -46,6 +50,7 @@ class BenchStack:
             "ADMIN_PASSWORD": "bench-admin-password",
             "PROXY_API_KEY": self.client_key,
             "LOG_LEVEL": "WARNING",
+            **self.extra_env,
         }
 
     def start(self) -> BenchStack:
@@ -65,6 +70,10 @@ class BenchStack:
         router_env = {**env, "GATEWAY_URLS": gateway.url, "DEFAULT_MAX_CONCURRENCY": "100000"}
         for n in range(self.routers_wanted):
             self._spawn(f"router-{n + 1}", "services.router", env=router_env)
+        if self.with_workers:
+            w2_gateway = self._spawn("w2-gateway", "services.gateway", env={**env, "WORKERS": "2"})
+            w2_env = {**router_env, "GATEWAY_URLS": w2_gateway.url, "WORKERS": "2"}
+            self._spawn("w2-router", "services.router", env=w2_env)
         for proc in self.procs.values():
             proc.wait_healthy()
         self.account = self._add_account(emulator.url)
@@ -106,7 +115,12 @@ class BenchStack:
         return [p for n, p in self.procs.items() if n.startswith("router-")]
 
     def pids(self) -> dict[str, int]:
-        return {name: p.proc.pid for name, p in self.procs.items() if p.proc is not None}
+        """Each process by name; the workers of a WORKERS=2 service as `<name>/<n>` next to it."""
+        pids = {name: p.proc.pid for name, p in self.procs.items() if p.proc is not None}
+        for name in [n for n in pids if n.startswith("w2-")]:
+            for n, pid in enumerate(sorted(children(pids[name]))):
+                pids[f"{name}/{n}"] = pid
+        return pids
 
     def _add_account(self, emulator_url: str) -> Account:
         """An emulator account, added through the admin API and made active by the refresher."""
@@ -134,8 +148,22 @@ class BenchStack:
 
     def _wait_router_ready(self) -> None:
         deadline = time.monotonic() + 30
-        for router in self.routers:
+        w2 = [self.procs["w2-router"]] if "w2-router" in self.procs else []
+        for router in [*self.routers, *w2]:
             while httpx.get(router.url + "/ready", timeout=5).status_code != 200:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{router.name} not ready:\n{router.logs()}")
                 time.sleep(0.2)
+
+
+def children(pid: int) -> set[int]:
+    """Pids whose parent is `pid` (a supervisor's workers), read from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found

@@ -2,11 +2,20 @@
 
 Metric names start with `kiro_`. Labels never carry tokens or keys: accounts appear by id, client keys
 by name.
+
+With WORKERS > 1 (`shared/workers.py`) every worker writes its values to files in a directory of its
+supervisor's (`merge_workers`) and `/metrics`, whichever worker answers it, reports them merged: counters
+and histograms summed, each gauge by the mode it was defined with, and the process metrics of every live
+worker with a `pid` label.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,13 +24,24 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client import (
     ProcessCollector as _ProcessCollector,
 )
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 M = TypeVar("M", bound=MetricWrapperBase)
+
+#: the variable prometheus_client reads for the directory of per-process metric files
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+#: how a gauge's per-worker values merge: livesum for counts of things in flight, livemax for "is it up"
+#: flags and states, mostrecent for a value every worker reads from the same place (Redis)
+GaugeMode = Literal["livesum", "livemax", "livemin", "mostrecent"]
 
 # seconds; fine at the low end for proxy overheads, up to long generations
 LATENCY_BUCKETS = (
@@ -58,8 +78,22 @@ def counter(registry: CollectorRegistry, name: str, doc: str, labels: tuple[str,
     return Counter(name, doc, labels, registry=registry)
 
 
-def gauge(registry: CollectorRegistry, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-    return Gauge(name, doc, labels, registry=registry)
+def gauge(
+    registry: CollectorRegistry,
+    name: str,
+    doc: str,
+    labels: tuple[str, ...] = (),
+    merge: GaugeMode = "livesum",
+) -> Gauge:
+    return Gauge(name, doc, labels, registry=registry, multiprocess_mode=merge)
+
+
+def retire_series(gauge: Gauge, *labels: str) -> None:
+    """Drop a labelled gauge series; with workers, where prometheus_client cannot drop one, zero it."""
+    if WorkerFiles.path is None:
+        gauge.remove(*labels)
+    else:
+        gauge.labels(*labels).set(0)
 
 
 def histogram(
@@ -73,8 +107,62 @@ def histogram(
 
 
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
-    """Body and content type for a `/metrics` response."""
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    """Body and content type for a `/metrics` response: this process's registry, or with workers all of
+    their files merged."""
+    path = WorkerFiles.path
+    if path is None:
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, str(path))  # type: ignore[no-untyped-call]
+    merged.register(WorkerProcesses(path))
+    return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+class WorkerFiles:
+    """Where this process tree's workers keep their metric files; None in a single process."""
+
+    path: Path | None = None
+
+
+def merge_workers(path: Path) -> None:
+    """In a supervisor before it forks: its workers write metric values to files under `path` (which
+    prometheus_client finds through PROMETHEUS_MULTIPROC_DIR), and their `/metrics` merge them."""
+    os.environ[MULTIPROC_ENV] = str(path)
+    # prometheus_client chose its value store when first imported; metrics made from now on use files
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    WorkerFiles.path = path
+
+
+class WorkerProcesses(Collector):
+    """`process_*` metrics (memory, CPU, fds) of every live worker, told apart by a `pid` label.
+
+    Workers are found by the pids in their metric file names; a dead worker's files stay (its counters
+    still count) but it has no /proc entry any more.
+    """
+
+    _PID = re.compile(r"_(\d+)\.db$")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def pids(self) -> list[int]:
+        found = {int(m.group(1)) for f in self.path.iterdir() if (m := self._PID.search(f.name))}
+        return sorted(pid for pid in found if Path(f"/proc/{pid}").exists())
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for pid in self.pids():
+            for family in _process_metrics(pid):
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        yield from families.values()
+
+
+def _process_metrics(pid: int) -> Iterable[Metric]:
+    return _ProcessCollector(pid=lambda: pid, registry=None).collect()
 
 
 class LabelCache:

@@ -4,11 +4,14 @@ A load balancer or the router's gateway probe only notices a readiness change at
 the listener at once would refuse the requests it still sends meanwhile. `GracefulServer` keeps serving
 for `delay` seconds after the first SIGTERM/SIGINT (calling `on_drain` at once, so readiness answers
 503), then stops accepting and lets open streams finish within uvicorn's `timeout_graceful_shutdown`.
-A second signal skips what is left of the delay.
+A second signal skips what is left of the delay. A worker of `shared/workers.py` also stops this way
+when its supervisor is gone (killed), rather than serve on unsupervised.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -17,10 +20,19 @@ import uvicorn
 
 
 class GracefulServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, *, delay: float = 0.0, on_drain: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        delay: float = 0.0,
+        on_drain: Callable[[], None],
+        supervisor: int | None = None,
+    ) -> None:
         super().__init__(config)
         self.delay = delay
         self.on_drain = on_drain
+        self.supervisor = supervisor  # the pid of the parent supervising this worker
+        self._orphaned = False
         self._stop_at: float | None = None
         self._signal = 0
 
@@ -34,6 +46,9 @@ class GracefulServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
+        if self.supervisor is not None and not self._orphaned and os.getppid() != self.supervisor:
+            self._orphaned = True
+            self.handle_exit(signal.SIGTERM, None)
         if self._stop_at is not None and not self.should_exit and time.monotonic() >= self._stop_at:
             super().handle_exit(self._signal, None)
         return await super().on_tick(counter)

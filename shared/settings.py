@@ -10,7 +10,9 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import runtime_options
 from shared.errors import ConfigError
+from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.kiro.regions import InvalidRegionError, check_region, profile_arn_region
 from shared.redis_location import (
     REDIS_PORT,
@@ -209,3 +211,53 @@ class CommonSettings(BaseSettings):
     def secret(self, name: str) -> str:
         """The plain value of a secret setting ('' when unset)."""
         return self._secret(name)
+
+
+class ChatEndpointSettings(CommonSettings):
+    """The chat endpoints a service tries, in order (the gateway calls them; the account check does too).
+
+    The panel's runtime options win over these while set (docs/kiro-endpoints.md).
+    """
+
+    endpoint_order: str = Field(
+        runtime_options.ENDPOINT_ORDER,
+        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
+        "comma-separated list of codewhisperer, amazonq, kiro",
+    )
+    endpoint_origins: dict[str, str] = Field(
+        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
+        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
+    )
+
+    def check(self) -> None:
+        super().check()
+        try:
+            self.endpoint_order = parse_order(self.endpoint_order)
+            self.endpoint_origins = parse_origins(self.endpoint_origins)
+        except ValueError as exc:
+            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
+
+
+class HttpServiceSettings(CommonSettings):
+    """What every HTTP service (router, gateway) shares: body limit, connection deadlines, graceful stop,
+    worker processes."""
+
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="larger request bodies get 413 (Anthropic's API limit: 32 MB)"
+    )
+    http_head_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection whose request body stalls this long is closed"
+    )
+    drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
+    shutdown_delay_seconds: float = Field(
+        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="worker processes serving the port (metrics merged on it); more than 1 uses more "
+        "cores in one container (deploy/README.md, Workers or replicas)",
+    )

@@ -370,20 +370,20 @@ def build() -> dict[str, Any]:
         description="A replica failing 3 times in a row is ejected, then probed back in.",
     )
 
-    d.row("Processes")
+    d.row("Processes")  # with WORKERS > 1 a series per worker, told apart by `pid`
     d.panel(
         "Resident memory",
-        [('process_resident_memory_bytes{job=~"$job"}', "{{job}} {{instance}}")],
+        [('process_resident_memory_bytes{job=~"$job"}', "{{job}} {{instance}} {{pid}}")],
         unit="bytes",
     )
     d.panel(
         "CPU",
-        [(f'rate(process_cpu_seconds_total{{job=~"$job"}}[{RATE}])', "{{job}} {{instance}}")],
+        [(f'rate(process_cpu_seconds_total{{job=~"$job"}}[{RATE}])', "{{job}} {{instance}} {{pid}}")],
         unit="percentunit",
     )
     d.panel(
         "Open file descriptors",
-        [('process_open_fds{job=~"$job"}', "{{job}} {{instance}}")],
+        [('process_open_fds{job=~"$job"}', "{{job}} {{instance}} {{pid}}")],
     )
 
     return {

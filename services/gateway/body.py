@@ -14,16 +14,23 @@ __all__ = ["BodyTooLarge", "json_depth_exceeds", "parse_json_object", "read_body
 
 
 def json_depth_exceeds(value: Any, max_depth: int) -> bool:
-    """True when containers nest deeper than `max_depth` (iterative: deep input cannot blow the stack)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """True when containers nest deeper than `max_depth`.
+
+    Level by level (iterative: deep input cannot blow the stack), touching containers only: the cost is
+    the number of objects and arrays, never the bytes of the strings in them.
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
         if depth > max_depth:
             return True
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+        below = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
+        depth += 1
     return False
 
 
@@ -31,8 +38,6 @@ def parse_json_object(raw: bytes, max_depth: int) -> dict[str, Any]:
     """Parse a request body that must be one JSON object; every failure is a clear 400."""
     if not raw.strip():
         raise InvalidRequestError("request body is empty; expected a JSON object")
-    # a body cannot nest deeper than it has brackets, so most bodies skip the depth walk
-    may_be_deep = raw.count(b"{") + raw.count(b"[") > max_depth
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -41,6 +46,6 @@ def parse_json_object(raw: bytes, max_depth: int) -> dict[str, Any]:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidRequestError(f"request body must be a JSON object, not {type(value).__name__}")
-    if may_be_deep and json_depth_exceeds(value, max_depth):
+    if json_depth_exceeds(value, max_depth):
         raise InvalidRequestError(f"JSON nesting deeper than {max_depth} levels")
     return value

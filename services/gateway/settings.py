@@ -10,19 +10,17 @@ from services.gateway.client_keys import parse_digests
 from services.gateway.token_pool import WeightedToken, parse_token_list
 from shared import runtime_options
 from shared.errors import ConfigError
-from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.runtime_options import ClaudeThinkingFormat, ThinkingFormat
-from shared.settings import CommonSettings
+from shared.settings import ChatEndpointSettings, HttpServiceSettings
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(ChatEndpointSettings, HttpServiceSettings):
     """Configuration of the stateless gateway (environment variables, upper-case field names)."""
 
     host: str = Field("127.0.0.1", description="listen address")
     port: int = Field(8000, description="listen port")
 
     # request limits
-    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
     max_json_depth: int = Field(128, ge=8, description="deeper JSON nesting gets 400")
     kiro_payload_limit: int = Field(600_000, ge=1, description="Kiro request body limit in bytes")
     max_output_tokens: int = Field(64_000, ge=1, description="max_tokens above this is clamped")
@@ -33,15 +31,6 @@ class GatewaySettings(CommonSettings):
     offload_threads: int = Field(2, ge=1, description="worker threads for big requests (bounds their CPU)")
 
     # upstream behaviour
-    endpoint_order: str = Field(
-        runtime_options.ENDPOINT_ORDER,
-        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
-        "comma-separated list of codewhisperer, amazonq, kiro",
-    )
-    endpoint_origins: dict[str, str] = Field(
-        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
-        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
-    )
     retry_attempts: int = Field(3, ge=1, description="attempts per endpoint on transient failures")
     retry_base_delay: float = Field(0.5, ge=0, description="seconds; doubles per retry, with jitter")
     retry_max_delay: float = Field(4.0, ge=0, description="cap of one backoff delay (seconds)")
@@ -64,16 +53,6 @@ class GatewaySettings(CommonSettings):
         3600.0,
         ge=0,
         description="seconds an account's model list asked of Kiro by the gateway itself is kept",
-    )
-    drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for open streams")
-    shutdown_delay_seconds: float = Field(
-        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
-    )
-    http_head_timeout_seconds: float = Field(
-        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
-    )
-    http_body_timeout_seconds: float = Field(
-        30.0, gt=0, description="a connection whose request body stalls this long is closed"
     )
 
     # remote image URLs: fetched by the gateway (Kiro takes inline bytes only), behind an SSRF guard
@@ -171,11 +150,6 @@ class GatewaySettings(CommonSettings):
     def check(self) -> None:
         """Production needs a way to authenticate callers, and an env account only behind a client key."""
         super().check()
-        try:
-            self.endpoint_order = parse_order(self.endpoint_order)
-            self.endpoint_origins = parse_origins(self.endpoint_origins)
-        except ValueError as exc:
-            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
         digests = parse_digests(self.proxy_api_keys_sha256)  # malformed digests refuse to start anywhere
         client_keys = bool(self.secret("proxy_api_key") or digests)
         env_accounts = bool(self.env_tokens())

@@ -32,7 +32,7 @@ from services.refresher.refresh import (
     load,
     refresh_when_unlocked,
 )
-from services.refresher.usage import store_usage
+from services.refresher.usage import api_region, models_request, store_usage, usage_request
 from shared.accounts.checks import save_check
 from shared.accounts.model import Account
 from shared.crypto import SecretDecryptError, sha256_hex
@@ -190,21 +190,10 @@ def _network_error(exc: UpstreamError) -> KiroError:
     return KiroError(0, "network", "", exc.message)
 
 
-def _api_region(r: Refresher, account: Account) -> str:
-    return r.auth.endpoints.api_region(account.profile_arn or None, account.api_region or None)
-
-
 async def _models_step(r: Refresher, account: Account, endpoint: str) -> tuple[Step, list[dict[str, Any]]]:
     """ListAvailableModels on the host of the first chat route, as the gateways ask it."""
     step = Step("models")
-    request = r.auth.list_models(
-        r.store.access_token(account),
-        endpoint=endpoint,
-        api_region=_api_region(r, account),
-        profile_arn=account.profile_arn,
-        auth_kind=account.auth_kind,
-        machine_id=account.machine_id,
-    )
+    request = models_request(r, account, endpoint)
     timer = _Timer()
     try:
         answer = await _call(r, account, request)
@@ -227,13 +216,7 @@ async def _models_step(r: Refresher, account: Account, endpoint: str) -> tuple[S
 
 async def _usage_step(r: Refresher, account: Account) -> Step:
     step = Step("usage")
-    request = r.auth.usage_limits(
-        r.store.access_token(account),
-        api_region=_api_region(r, account),
-        profile_arn=account.profile_arn,
-        auth_kind=account.auth_kind,
-        machine_id=account.machine_id,
-    )
+    request = usage_request(r, account)
     timer = _Timer()
     try:
         answer = await _call(r, account, request)
@@ -303,7 +286,7 @@ async def chat_routes(r: Refresher, account: Account) -> tuple[ChatRoute, ...]:
         order = parse_order(stored_order) if isinstance(stored_order, str) else order
     with contextlib.suppress(ValueError):
         origins = parse_origins(stored_origins) if isinstance(stored_origins, dict) else origins
-    return r.auth.endpoints.chat_routes(_api_region(r, account), order, origins)
+    return r.auth.endpoints.chat_routes(api_region(r, account), order, origins)
 
 
 def _decoded(raw: str | None) -> Any:

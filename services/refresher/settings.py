@@ -6,13 +6,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared import runtime_options
 from shared.errors import ConfigError
-from shared.kiro.endpoint_table import parse_order, parse_origins
-from shared.settings import CommonSettings
+from shared.settings import ChatEndpointSettings
 
 
-class RefresherSettings(CommonSettings):
+class RefresherSettings(ChatEndpointSettings):
     """Environment of the refresher worker and CLI (env names are the upper-case field names)."""
 
     required_secrets: ClassVar[tuple[str, ...]] = ("kiro_secret_key",)
@@ -52,16 +50,6 @@ class RefresherSettings(CommonSettings):
     models_cache_ttl_seconds: int = Field(
         3600, ge=60, description="lifetime of a cached model list (renewed at half of it)"
     )
-    # the account check's chat tries the routes the gateways try (the panel's values win while set)
-    endpoint_order: str = Field(
-        runtime_options.ENDPOINT_ORDER,
-        description="chat endpoints tried in order: auto (per API region, docs/kiro-endpoints.md) or a "
-        "comma-separated list of codewhisperer, amazonq, kiro",
-    )
-    endpoint_origins: dict[str, str] = Field(
-        default_factory=lambda: dict(runtime_options.ENDPOINT_ORIGINS),
-        description='origin per chat endpoint replacing the default, e.g. {"amazonq": "CLI"}',
-    )
     device_flow_max_polls: int = Field(400, ge=1, description="polls of one device login before giving up")
     worker_poll_delay_seconds: float = Field(0.2, gt=0, description="how often an idle worker looks for jobs")
     refresher_metrics_host: str = Field("127.0.0.1", description="metrics listen address")
@@ -73,11 +61,6 @@ class RefresherSettings(CommonSettings):
         interval = self.usage_refresh_interval_seconds
         if 0 < interval < 60 and 60 % interval:
             raise ConfigError(f"USAGE_REFRESH_INTERVAL_SECONDS={interval}: below 60 it must divide a minute")
-        try:
-            self.endpoint_order = parse_order(self.endpoint_order)
-            self.endpoint_origins = parse_origins(self.endpoint_origins)
-        except ValueError as exc:
-            raise ConfigError(f"ENDPOINT_ORDER / ENDPOINT_ORIGINS: {exc}") from exc
 
     def usage_tick_seconds(self) -> int:
         """How often the usage schedule looks for accounts due (and the window their fetches spread over)."""

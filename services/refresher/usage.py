@@ -13,6 +13,7 @@ from shared.accounts.model import Account, AccountState
 from shared.accounts.store import MalformedAccountError
 from shared.errors import UpstreamError
 from shared.kiro.answers import UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.auth import AuthRequest
 from shared.kiro.models import encode_catalogue, model_infos
 from shared.logging import log_fields
 
@@ -51,13 +52,7 @@ async def after_token(r: Refresher, account_id: str, *, after_quota: bool = Fals
 
 async def fetch_usage(r: Refresher, account: Account) -> UsageLimits:
     """getUsageLimits for the account (raises UpstreamError)."""
-    request = r.auth.usage_limits(
-        r.store.access_token(account),
-        api_region=_api_region(r, account),
-        profile_arn=account.profile_arn,
-        auth_kind=account.auth_kind,
-        machine_id=account.machine_id,
-    )
+    request = usage_request(r, account)
     status, body = await r.http.send(request, proxy_url=r.store.proxy_url(account) or None)
     return parse_usage_limits(status, body)
 
@@ -112,13 +107,7 @@ async def refresh_models_cache(r: Refresher, account: Account) -> bool:
     `models_cache_ttl_seconds`: with the refresher gone, gateways stop trusting it and ask Kiro
     themselves. A failed call leaves the last list in place (until it expires). True when written.
     """
-    request = r.auth.list_models(
-        r.store.access_token(account),
-        api_region=_api_region(r, account),
-        profile_arn=account.profile_arn,
-        auth_kind=account.auth_kind,
-        machine_id=account.machine_id,
-    )
+    request = models_request(r, account)
     try:
         raw = parse_models(*await r.http.send(request, proxy_url=r.store.proxy_url(account) or None))
     except UpstreamError as exc:
@@ -159,5 +148,29 @@ async def renew_stale_model_lists(r: Refresher, account_ids: list[str], gate: as
     return sum(await asyncio.gather(*(one(account_id) for account_id in stale)))
 
 
-def _api_region(r: Refresher, account: Account) -> str:
+def api_region(r: Refresher, account: Account) -> str:
+    """The account's chat API region (its own setting, else its profile ARN's, else the default)."""
     return r.auth.endpoints.api_region(account.profile_arn or None, account.api_region or None)
+
+
+def usage_request(r: Refresher, account: Account) -> AuthRequest:
+    """getUsageLimits for the account (the schedule, a token refresh and the account check send it)."""
+    return r.auth.usage_limits(
+        r.store.access_token(account),
+        api_region=api_region(r, account),
+        profile_arn=account.profile_arn,
+        auth_kind=account.auth_kind,
+        machine_id=account.machine_id,
+    )
+
+
+def models_request(r: Refresher, account: Account, endpoint: str = "amazonq") -> AuthRequest:
+    """ListAvailableModels for the account, on the host that goes with chat `endpoint`."""
+    return r.auth.list_models(
+        r.store.access_token(account),
+        endpoint=endpoint,
+        api_region=api_region(r, account),
+        profile_arn=account.profile_arn,
+        auth_kind=account.auth_kind,
+        machine_id=account.machine_id,
+    )

@@ -64,7 +64,11 @@ def create_app(settings: RouterSettings) -> FastAPI:
         if encrypted := await ctx.store.encrypt_plain_proxy_urls():
             log.info("plain-text account proxy URLs encrypted", extra=log_fields(accounts=encrypted))
         metrics_port = settings.metrics_port
-        listener = await start_metrics_listener(ctx, settings.host, metrics_port) if metrics_port else None
+        listener = (
+            await start_metrics_listener(ctx, settings.host, metrics_port, shared=settings.workers > 1)
+            if metrics_port
+            else None
+        )
         await ctx.gateways.start(ctx.http)
         tasks = start_background(ctx)
         # startup objects live as long as the process: keep them out of every later full collection,

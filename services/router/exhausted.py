@@ -20,7 +20,7 @@ from collections import Counter
 
 from services.router.context import AppContext
 from services.router.errors import ClientError, unavailable_status
-from services.router.relay import Exchange
+from services.router.exchange import Exchange
 from shared.errors import FailureKind
 
 SDK_MAX_RETRY_AFTER = 120.0  # clients ignore longer retry-after values

@@ -17,9 +17,10 @@ from starlette.types import Receive
 from services.router.abandon import Abandoned, Abandonment
 from services.router.context import AppContext
 from services.router.errors import ClientError, unavailable_status
+from services.router.exchange import Exchange
 from services.router.exhausted import SDK_MAX_RETRY_AFTER, exhausted
 from services.router.failures import apply_failure
-from services.router.relay import Exchange, RelayResponse
+from services.router.relay import RelayResponse
 from services.router.reqlog import Finished
 from services.router.upstream import (
     GatewayUnreachable,

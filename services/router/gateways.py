@@ -27,6 +27,7 @@ from prometheus_client import Gauge
 from services.router.metrics import RouterMetrics
 from services.router.resolve import GatewayName, Resolve
 from shared.logging import log_fields
+from shared.metrics import retire_series
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class Gateways:
     def _retire(self, address: Address) -> None:
         """An address DNS no longer gives: no new requests; those in flight finish; its metrics go."""
         for gauge in (self._metrics.gateway_address_up, self._metrics.gateway_address_inflight):
-            gauge.remove(address.gateway.url, address.ip)
+            retire_series(gauge, address.gateway.url, address.ip)
 
     async def probe_all(self, session: aiohttp.ClientSession) -> None:
         await self.probe(session, self.addresses())

@@ -58,10 +58,17 @@ class RouterMetrics:
             registry, "kiro_router_tokens_total", "Tokens by direction (input/output)", ("direction", "model")
         )
         self.pool_accounts = gauge(
-            registry, "kiro_router_pool_accounts", "Accounts by state (refreshed from Redis)", ("state",)
+            registry,
+            "kiro_router_pool_accounts",
+            "Accounts by state (refreshed from Redis)",
+            ("state",),
+            "mostrecent",
         )
         self.inflight = gauge(
-            registry, "kiro_router_inflight", "In-flight requests of this process per account", ("account",)
+            registry,
+            "kiro_router_inflight",
+            "In-flight requests of this router (all its workers) per account",
+            ("account",),
         )
         self.no_account = counter(
             registry, "kiro_router_no_account_total", "503s because no account was usable", ("reason",)
@@ -77,6 +84,7 @@ class RouterMetrics:
             "kiro_router_gateway_up",
             "1 while some address of the gateway URL is admitted (not ejected)",
             ("gateway",),
+            "livemax",
         )
         # one series per address the gateway name resolves to now (removed when DNS stops giving it)
         self.gateway_address_up = gauge(
@@ -84,11 +92,12 @@ class RouterMetrics:
             "kiro_router_gateway_address_up",
             "1 while the gateway address is admitted, 0 while it is ejected",
             ("gateway", "address"),
+            "livemax",
         )
         self.gateway_address_inflight = gauge(
             registry,
             "kiro_router_gateway_address_inflight",
-            "Requests of this process in flight to the gateway address",
+            "Requests of this router (all its workers) in flight to the gateway address",
             ("gateway", "address"),
         )
         self.midstream_errors = counter(
@@ -98,6 +107,7 @@ class RouterMetrics:
             registry,
             "kiro_router_redis_breaker_state",
             "Redis circuit breaker: 0 closed, 1 open, 2 half-open",
+            merge="livemax",
         )
         self.redis_short_circuited = counter(
             registry, "kiro_router_redis_short_circuited_total", "Redis calls refused by the open breaker"

@@ -13,8 +13,11 @@ from services.router.routes.health import METRICS_CHALLENGE, METRICS_REFUSED, me
 from shared.metrics import exposition
 
 
-async def start_metrics_listener(ctx: AppContext, host: str, port: int) -> web.AppRunner:
-    """Serve `/metrics` on host:port until the returned runner is cleaned up."""
+async def start_metrics_listener(
+    ctx: AppContext, host: str, port: int, *, shared: bool = False
+) -> web.AppRunner:
+    """Serve `/metrics` on host:port until the returned runner is cleaned up; `shared`: every worker of
+    the router binds the port (SO_REUSEPORT), any of them answers with the merged metrics."""
 
     async def metrics(request: web.Request) -> web.Response:
         if not metrics_allowed(ctx, request.headers.get("Authorization", "")):
@@ -28,5 +31,5 @@ async def start_metrics_listener(ctx: AppContext, host: str, port: int) -> web.A
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=shared).start()
     return runner

@@ -1,11 +1,10 @@
-"""Pass a gateway's answer to the client chunk by chunk, then settle the lease, usage and metrics."""
+"""Pass a gateway's answer to the client chunk by chunk; `settlement.py` then settles lease and usage."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 
 import aiohttp
 from redis.exceptions import RedisError
@@ -14,34 +13,18 @@ from starlette.types import Receive, Scope, Send
 
 from services.router.context import AppContext
 from services.router.errors import in_band_error
-from services.router.failures import apply_failure
+from services.router.exchange import Exchange
 from services.router.hints import safe_model
 from services.router.internal_lines import InternalLines
-from services.router.reqlog import SERVED, Finished
+from services.router.settlement import Settled, settle
 from services.router.upstream import Upstream, response_headers
 from shared import contract
 from shared.accounts.pool import Lease
-from shared.client_errors import Protocol
-from shared.clientkeys import ClientKey
 from shared.contract import Usage
 from shared.disconnect import ClientWatch
-from shared.errors import FailureKind
-from shared.logging import log_fields, request_id_var
+from shared.logging import log_fields
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Exchange:
-    """One client request as the relay needs it after the pick."""
-
-    route: str
-    protocol: Protocol
-    model: str
-    key: ClientKey | None
-    request_id: str
-    started: float  # perf_counter at arrival
-    trail: list[str] = field(default_factory=list)  # "account:reason" of each account failed over
 
 
 class RelayResponse(Response):
@@ -88,7 +71,12 @@ class RelayResponse(Response):
             self.answer.close()
             if account:
                 ctx.metrics.child(ctx.metrics.inflight, account).dec()
-            await self._settle(outcome)
+            await settle(
+                self.ctx,
+                self.exchange,
+                self.lease,
+                Settled(self.status_code, outcome, self.usage, self.served_model, self.ttfb),
+            )
 
     async def _pump(self, send: Send) -> str:
         ex, ctx = self.exchange, self.ctx
@@ -127,96 +115,6 @@ class RelayResponse(Response):
             line = next((x for x in reversed(internal) if x.startswith(contract.USAGE_LINE)), b"")
             return Usage.from_trailer(line)
         return Usage.from_headers(self.upstream.headers)
-
-    async def _settle(self, outcome: str) -> None:
-        ctx, ex = self.ctx, self.exchange
-        usage = self.usage
-        account = self.lease.account_id if self.lease else ""
-        ok = outcome == "ok" and self.status_code < 400 and usage.failure is None
-        metrics = ctx.metrics
-        seconds = time.perf_counter() - ex.started
-        metrics.child(metrics.stream_seconds, ex.route).observe(seconds)
-        metrics.child(metrics.requests, ex.route, str(self.status_code), ex.model, account).inc()
-        metrics.child(metrics.attempts, "served" if ok else outcome if outcome != "ok" else "error").inc()
-        if usage.input_tokens or usage.output_tokens:
-            metrics.child(metrics.tokens, "input", ex.model).inc(usage.input_tokens)
-            metrics.child(metrics.tokens, "output", ex.model).inc(usage.output_tokens)
-        token = request_id_var.set(ex.request_id)
-        log.info(
-            "request done",
-            extra=log_fields(
-                route=ex.route,
-                status=self.status_code,
-                outcome=outcome,
-                account=account or "-",
-                model=ex.model or "-",
-                served_model=self.served_model or "-",
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                seconds=round(seconds, 3),
-            ),
-        )
-        entry = ctx.request_log.call(self._finished(outcome, ok, seconds)) if ctx.request_log.size else None
-        key_usage = None
-        if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
-            key_usage = ctx.client_keys.usage_call(
-                ex.key, usage.input_tokens, usage.output_tokens, error=not ok
-            )
-        try:
-            if self.lease is not None:
-                # the account is not to blame for a client's 4xx or a client hanging up
-                account_failed = outcome == "cut" or self.status_code >= 500 or usage.failure is not None
-                await ctx.pool.release(
-                    self.lease,
-                    "error" if account_failed else "ok",
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    credits=usage.credits,
-                    key_usage=key_usage,  # one round trip for the lease, the key's usage and the log
-                    log_entry=entry,
-                )
-                await self._apply_in_band_failure(usage)
-            else:
-                if key_usage is not None:
-                    await ctx.client_keys.write_usage(key_usage)
-                await ctx.request_log.write(entry)
-        except RedisError as exc:
-            log.error("could not settle the request", extra=log_fields(account=account, error=repr(exc)))
-            if self.lease is not None:
-                ctx.pending_releases.add(self.lease)
-        finally:
-            request_id_var.reset(token)
-
-    def _finished(self, outcome: str, ok: bool, seconds: float) -> Finished:
-        """The request log's view of this request (no content, no key material)."""
-        ex, usage = self.exchange, self.usage
-        return Finished(
-            route=ex.route,
-            model=ex.model,
-            served_model=self.served_model,
-            key=ex.key,
-            request_id=ex.request_id,
-            status=self.status_code,
-            outcome=SERVED if ok else "error" if outcome == "ok" else outcome,
-            account=self.lease.account_id if self.lease else "",
-            trail=tuple(ex.trail),
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            credits=usage.credits,
-            ttfb_ms=self.ttfb * 1000 if self.ttfb >= 0 else -1.0,
-            duration_ms=seconds * 1000,
-        )
-
-    async def _apply_in_band_failure(self, usage: Usage) -> None:
-        """A Kiro failure inside a started stream cannot fail over, but the account still pays for it."""
-        if self.lease is None or not usage.failure:
-            return
-        try:
-            kind = FailureKind(usage.failure)
-        except ValueError:
-            return
-        if kind.is_account_level:  # through the same outlier policy as failures before the first byte
-            await apply_failure(self.ctx, self.lease.account_id, kind, reason=usage.reason)
 
 
 class _Renewal:

@@ -8,10 +8,10 @@ from pydantic import Field, SecretStr
 
 from services.router.resolve import GatewayName
 from shared.errors import ConfigError
-from shared.settings import CommonSettings
+from shared.settings import HttpServiceSettings
 
 
-class RouterSettings(CommonSettings):
+class RouterSettings(HttpServiceSettings):
     """Environment of the client-facing router (env names are the upper-case field names)."""
 
     host: str = Field("127.0.0.1", description="listen address")
@@ -75,19 +75,6 @@ class RouterSettings(CommonSettings):
     )
     pool_gauge_interval_seconds: float = Field(15.0, gt=0, description="pool-by-state gauge refresh")
     runtime_settings_ttl_seconds: float = Field(5.0, ge=0, description="cache of the settings hash")
-    drain_timeout_seconds: float = Field(30.0, ge=0, description="SIGTERM: wait this long for streams")
-    shutdown_delay_seconds: float = Field(
-        0.0, ge=0, description="SIGTERM: keep serving (readiness 503) this long before closing the listener"
-    )
-    http_head_timeout_seconds: float = Field(
-        30.0, gt=0, description="a connection whose request head is not complete after this long is closed"
-    )
-    http_body_timeout_seconds: float = Field(
-        30.0, gt=0, description="a connection whose request body stalls this long is closed"
-    )
-    max_body_bytes: int = Field(
-        32 * 1024 * 1024, ge=1024, description="larger request bodies get 413 (Anthropic's API limit: 32 MB)"
-    )
     request_log_size: int = Field(
         1000, ge=0, description="recent requests kept for the admin panel's request log (0 = off)"
     )

@@ -1,4 +1,4 @@
-"""Fault suite 2: Redis paused (SIGSTOP) for 30 s under 50 concurrent clients.
+"""Fault suite 2: Redis paused (SIGSTOP) for 30 s (10 s in `make test`) under 50 concurrent clients.
 
 Every request must end without waiting for Redis to come back — served, or refused with a 503 an SDK
 retries — while the routers' memory and CPU per request stay within twice what they were just before. How
@@ -8,6 +8,7 @@ soon (the goal: within a second of the router's Redis deadline) is a figure of t
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from shared.settings import CommonSettings
@@ -20,7 +21,8 @@ from tests.support.redis_server import PrivateRedis, cpu_seconds, rss_kib
 TEST = "chaos2_redis_paused"
 #: REDIS_COMMAND_TIMEOUT's default: what a request may wait on one Redis call
 COMMAND_DEADLINE: float = CommonSettings.model_fields["redis_command_timeout"].default
-PAUSE_SECONDS = 30.0
+# 30 s in `make chaos`; `make test` sets 10 s (the same checks, a shorter stretch)
+PAUSE_SECONDS = float(os.environ.get("CHAOS_PAUSE_SECONDS") or 30.0)
 CLIENTS = 50
 WARM_UP = 50  # requests served before the baseline starts
 BASELINE = 300  # requests served in the baseline window

@@ -139,6 +139,32 @@ def test_goals_compare_the_router_hop_with_the_gateway_alone() -> None:
     assert checks["router-1 idle RSS MiB"]["ok"] and not checks["gateway idle RSS MiB"]["ok"]
 
 
+def test_the_two_worker_point_counts_every_worker_and_compares_with_one_worker() -> None:
+    def row(target: str, rps: float, cpu: dict[str, float]) -> dict[str, object]:
+        base = {"scenario": "stream50", "concurrency": 200, "target": target, "events_lost": 0}
+        return base | {
+            "ttft_p50_ms": 5.0,
+            "ttft_p99_ms": 9.0,
+            "throughput_rps": rps,
+            "cpu_ms_per_request": cpu,
+        }
+
+    one = {"router-1": 0.5, "gateway": 1.0, "emulator": 0.2, "w2-router/0": 0.01}
+    two = {"router-1": 0.01, "w2-router": 0.02, "w2-router/0": 0.3, "w2-router/1": 0.3, "w2-gateway/1": 1.1}
+    results = report.with_worker_ratios(
+        report.with_ratios(
+            [row("direct", 1000, {}), row("router", 400, one), row(report.WORKERS_TARGET, 600, two)]
+        )
+    )
+    by_target = {r["target"]: r for r in results}
+    assert by_target["router"]["stack_cpu_ms_per_request"] == 1.5  # the idle 2-worker processes left out
+    assert by_target[report.WORKERS_TARGET]["stack_cpu_ms_per_request"] == 1.72  # supervisor and workers
+    assert by_target[report.WORKERS_TARGET]["throughput_vs_1_worker"] == 1.5
+    assert by_target[report.WORKERS_TARGET]["throughput_vs_direct"] == 0.6
+    shown = report.workers_table(results, {"w2-gateway/1": 80.0, "refresher": 60.0}, {"w2-gateway/1": 50.0})
+    assert "idle RSS MiB: w2-gateway/1=80\n" in shown and shown.endswith("w2-gateway/1=50")
+
+
 def test_profile_summary_adds_up_lines_of_one_function(tmp_path: Path) -> None:
     raw = tmp_path / "p.txt"
     raw.write_text(

@@ -51,3 +51,31 @@ def test_install_and_image_install_from_the_locks() -> None:
     assert "-r requirements-dev.lock" in makefile
     dockerfile = (ROOT / "deploy/docker/Dockerfile").read_text()
     assert "pip install -r requirements.lock" in dockerfile
+
+
+def test_every_package_the_code_imports_is_declared() -> None:
+    """A package used only through another's dependencies breaks when that one drops it."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    declared = {
+        canonicalize_name(Requirement(line).name)
+        for line in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]
+    }
+    ours = {"services", "shared", "tests", "bench", "scripts"}
+    imported: set[str] = set()
+    for folder in ours:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    imported.add(node.module.split(".")[0])
+    owners = packages_distributions()
+    undeclared = sorted(
+        name
+        for name in imported - ours - set(sys.stdlib_module_names)
+        if not {canonicalize_name(d) for d in owners.get(name, [name])} & declared
+    )
+    assert undeclared == []

@@ -21,6 +21,13 @@ REQUIRED_ALERTS = {
     "KiroAccountNeedsRelogin",
     "KiroQuotaNearlyExhausted",
     "KiroClientRegistrationExpiring",
+    # capacity: each fires before a limit of docs/capacity.md is reached
+    "KiroRouterCpuSaturated",
+    "KiroGatewayCpuSaturated",
+    "KiroGatewayStreamsNearConnectionLimit",
+    "KiroPoolNearlyExhausted",
+    "KiroRedisCpuNearLimit",
+    "KiroRedisOpsNearLimit",
 }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from services.gateway.chat import ChatCall, new_translator
+from services.gateway.chat_call import ChatCall
 from services.gateway.credentials import KiroCredentials
 from services.gateway.errors import Protocol
+from services.gateway.kiro_call import new_translator
 from services.gateway.options import RuntimeOptions
 from services.gateway.translate import build_kiro_request, parse_anthropic
 from shared.kiro.endpoints import ChatRoute

@@ -138,3 +138,37 @@ async def test_a_key_deleted_after_use_is_refused_at_once(stack: Stack, seeder: 
 
     assert served.status_code == 200
     assert refused.status_code == 401
+
+
+async def test_session_tagged_body_is_routed_on_the_model_the_gateway_serves(
+    stack: Stack, seeder: Seeder
+) -> None:
+    """The router reads only a session-tagged body's opening, yet a later duplicate `model` (the one the
+    gateway reads) is what the key's model list is checked against; a body malformed past the opening is
+    still a 400 in the client's shape, and costs the account nothing."""
+    await seeder.account()
+    key = await seeder.client_key(allowed_models=("claude-sonnet-4.5",))
+    router = stack.start_router(stack.gateway.url)
+    headers = {
+        "x-api-key": key,
+        "x-claude-code-session-id": "5f0c3c1e-session",
+        "content-type": "application/json",
+        **ANTHROPIC,
+    }
+    opening = b'{"model": "claude-sonnet-4.5", "max_tokens": 32, '
+    messages = b'"messages": [{"role": "user", "content": "hi"}]'
+    async with httpx.AsyncClient(base_url=router.url, timeout=30) as client:
+        smuggled = await client.post(
+            "/v1/messages", content=opening + messages + b', "model": "claude-opus-4.5"}', headers=headers
+        )
+        malformed = await client.post(
+            "/v1/messages", content=opening + messages + b", oops}", headers=headers
+        )
+        served = await client.post("/v1/messages", content=opening + messages + b"}", headers=headers)
+
+    assert smuggled.status_code == 403, smuggled.text
+    assert smuggled.json()["error"]["type"] == "permission_error"
+    assert malformed.status_code == 400, malformed.text
+    assert malformed.json()["type"] == "error"
+    assert malformed.json()["error"]["type"] == "invalid_request_error"
+    assert served.status_code == 200, served.text

@@ -1,4 +1,4 @@
-"""What the router reads from a request body: model, stream flag, conversation affinity."""
+"""What the router reads from a request body: the model and the conversation affinity."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from services.router.errors import ClientError
-from services.router.hints import read_hints
+from services.router.hints import leading_model, read_hints
+from tests.support.procs import ROOT
 
 
 def _body(*messages: dict[str, object], **extra: object) -> bytes:
@@ -31,7 +32,7 @@ def test_conversation_hint_is_the_same_on_every_turn_of_a_conversation() -> None
     assert first.conversation is not None
     assert first.conversation == later.conversation
     assert first.conversation != other.conversation
-    assert (first.stream, later.stream, later.model) == (False, True, "claude-sonnet-4.5")
+    assert later.model == "claude-sonnet-4.5"
 
 
 def test_client_session_id_wins_over_the_message_hash() -> None:
@@ -61,7 +62,7 @@ def test_body_that_is_not_a_json_object_is_a_client_error(raw: bytes) -> None:
 def test_missing_or_odd_fields_are_tolerated() -> None:
     hints = read_hints(b'{"model": 5, "stream": "yes", "messages": "nope", "extra": {}}', None)
 
-    assert (hints.model, hints.stream, hints.conversation) == ("", False, None)
+    assert (hints.model, hints.conversation) == ("", None)
 
 
 def test_responses_conversation_hint_is_the_prompt_cache_key_or_the_first_input_item() -> None:
@@ -77,3 +78,72 @@ def test_responses_conversation_hint_is_the_prompt_cache_key_or_the_first_input_
     assert turn_one.conversation is not None and turn_one.conversation == turn_two.conversation
     assert keyed_one.conversation == keyed_two.conversation != turn_one.conversation
     assert read_hints(orjson.dumps({"model": "m", "input": "just text"}), None).conversation is not None
+
+
+def test_claude_code_turn_is_routed_from_its_first_bytes() -> None:
+    capture = orjson.loads(
+        (ROOT / "tests/fixtures/clients/claude_code_02_messages_stream_first_turn.json").read_bytes()
+    )
+    body = orjson.dumps(capture["body"])
+    session = capture["headers"]["X-Claude-Code-Session-Id"]
+    # the tool schemas name a `model` property too: an object value, not a second model
+    assert body.count(b'"model"') > 1
+
+    assert leading_model(body) == "claude-opus-4-8"
+    hints = read_hints(body, session)
+    assert hints.model == "claude-opus-4-8"
+    assert hints.conversation == read_hints(b'{"model": "m"}', session).conversation
+
+
+@pytest.mark.parametrize(
+    ("raw", "model"),
+    [
+        # a later top-level duplicate: the gateway reads the last one, so must the router
+        (b'{"model": "allowed", "messages": [], "model": "forbidden"}', "forbidden"),
+        (b'{"model": "allowed", "messages": [], "model" :\n "forbidden"}', "forbidden"),
+        # the same key spelled with escapes
+        (b'{"model": "allowed", "mod\\u0065l": "forbidden"}', "forbidden"),
+        (b'{"model": "allowed", "\\u006Dodel": "forbidden"}', "forbidden"),
+        # escapes inside the model itself
+        (b'{"model": "claude\\u002dsonnet", "messages": []}', "claude-sonnet"),
+        (b'{"model": "a\\"b", "messages": []}', 'a"b'),
+        # the model not first, or not a string
+        (b'{"messages": [], "model": "second"}', "second"),
+        (b'{"model": null, "messages": []}', ""),
+        (b'{"model": ["x"], "messages": []}', ""),
+        # `"model"` inside strings and nested objects is not the model
+        (
+            b'{"model": "real", "system": "say \\"model\\": \\"fake\\"", '
+            b'"tools": [{"model": {"type": "string"}}]}',
+            "real",
+        ),
+        (
+            b'{"model": "real", "messages": [{"role": "user", '
+            b'"content": [{"type": "tool_use", "input": {"model": "x"}}]}]}',
+            "real",
+        ),
+        # unicode in and around the model
+        (
+            '{"model": "mod\u00e8le-\u4e16", "system": "\u00e9t\u00e9 \U0001f600"}'.encode(),
+            "mod\u00e8le-\u4e16",
+        ),
+        (b' \r\n\t{ "model" : "spaced" }', "spaced"),
+    ],
+)
+def test_every_body_routes_on_the_model_the_gateway_reads(raw: bytes, model: str) -> None:
+    """Same answer as a full parse (last duplicate wins, escapes decoded), with a session header or not."""
+    assert read_hints(raw, "session-1").model == read_hints(raw, None).model == model
+
+
+def test_short_path_reads_only_the_opening_of_a_huge_body() -> None:
+    filler = [{"role": "user", "content": "x" * 1000}] * 20_000  # 20 MB the router never parses
+    body = b'{"model": "claude-sonnet-4.5", "messages": ' + orjson.dumps(filler)[:-1] + b", not json at all"
+
+    assert read_hints(body, "session-1").model == "claude-sonnet-4.5"
+    with pytest.raises(ClientError):  # without the header the whole body is parsed, and refused
+        read_hints(body, None)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"text"', b'{"model": 5}', b"", b'{"model": "a"'])
+def test_bodies_the_short_path_cannot_read_fall_back_to_the_full_parse(raw: bytes) -> None:
+    assert leading_model(raw) is None

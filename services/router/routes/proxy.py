@@ -13,9 +13,9 @@ from services.router.auth import AuthorizedKey, authorize_and_pick, require_key_
 from services.router.body import read_body
 from services.router.context import AppContext, Ctx, app_context
 from services.router.errors import ClientError, protocol_of
+from services.router.exchange import Exchange
 from services.router.forward import Outgoing, forward
 from services.router.hints import read_hints, safe_model
-from services.router.relay import Exchange
 from services.router.request_ids import request_id
 from shared.api_schemas import (
     ANTHROPIC_COUNT_TOKENS,
@@ -61,7 +61,7 @@ async def responses(request: Request) -> Response:
     return await _proxy(request, app_context(request), "responses")
 
 
-#: POST routes `hot.Front` serves as plain ASGI apps, before FastAPI's routing and dependency solving
+#: POST routes `shared.hot.HotRoutes` serves as plain ASGI apps, before FastAPI's routing and dependencies
 HOT_ROUTES = {
     "/v1/messages": plain_app(messages),
     "/v1/chat/completions": plain_app(chat_completions),

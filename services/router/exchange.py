@@ -1,0 +1,21 @@
+"""One client request as the router carries it from the pick to the end of the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.client_errors import Protocol
+from shared.clientkeys import ClientKey
+
+
+@dataclass
+class Exchange:
+    """One client request as the relay needs it after the pick."""
+
+    route: str
+    protocol: Protocol
+    model: str
+    key: ClientKey | None
+    request_id: str
+    started: float  # perf_counter at arrival
+    trail: list[str] = field(default_factory=list)  # "account:reason" of each account failed over
