@@ -61,10 +61,16 @@ class TestProxy:
         self._ready.set()
         await self._stop.wait()
         server.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # every other task of this private loop: handlers (also one accepted just before the close, not yet
+        # in `_tasks`) and their pipes; none may be left pending, or its sockets outlive the loop
+        me = asyncio.current_task()
+        while pending := [t for t in asyncio.all_tasks() if t is not me]:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await server.wait_closed()
+        for _ in range(3):  # the closed transports' callbacks (the sockets' actual close) run on these turns
+            await asyncio.sleep(0)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
