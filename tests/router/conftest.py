@@ -14,7 +14,7 @@ from shared.accounts.state import AccountStates
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.browser import browser, shots  # noqa: F401 - fixtures of the panel tests
-from tests.support.procs import ServiceProcess
+from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 
 SeedAccount = Callable[..., Awaitable[Account]]
 
@@ -69,3 +69,19 @@ def router(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
     env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9"}
     with ServiceProcess("services.router", env=env, name="router") as proc:
         yield proc
+
+
+@pytest.fixture
+def emulated_router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+    """A router with no gateway whose own Kiro calls (device logins, the account check's queue) meet the
+    emulator: the panel's tests."""
+    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9", "KIRO_EMULATOR_URL": emulator.url}
+    with ServiceProcess("services.router", env=env, name="router") as proc:
+        yield proc
+
+
+@pytest.fixture
+def start_refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[StartWorker]:
+    """Refresher worker processes for this test's prefix, the emulator as Kiro (`refresher_workers`)."""
+    with refresher_workers({**stack_env, "KIRO_EMULATOR_URL": emulator.url}) as start:
+        yield start

@@ -15,29 +15,19 @@ from playwright.async_api import Browser, expect
 
 from services.kiro_emulator.control import EmulatorControl, unique_name
 from tests.router.test_admin_panel import sign_in
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, StartWorker
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
-    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9", "KIRO_EMULATOR_URL": emulator.url}
-    with ServiceProcess("services.router", env=env, name="router") as proc:
-        yield proc
+def router(emulated_router: ServiceProcess) -> ServiceProcess:
+    return emulated_router
 
 
 @pytest.fixture
-def refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
-    port = free_port()
-    env = {
-        **stack_env,
-        "KIRO_EMULATOR_URL": emulator.url,
-        "REFRESHER_METRICS_PORT": str(port),
-        "WORKER_POLL_DELAY_SECONDS": "0.05",
-    }
-    with ServiceProcess("services.refresher", ["worker"], env=env, port=port, name="refresher") as proc:
-        yield proc
+def refresher(start_refresher: StartWorker) -> ServiceProcess:
+    return start_refresher(WORKER_POLL_DELAY_SECONDS="0.05")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,25 +13,20 @@ from playwright.async_api import Browser, FilePayload, Page, expect
 
 from tests.router.test_admin_api import kiro_go_config
 from tests.support.kiro_cli import social_login_db_bytes
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, StartWorker
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
 @pytest.fixture
-def router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
-    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9", "KIRO_EMULATOR_URL": emulator.url}
-    with ServiceProcess("services.router", env=env, name="router") as proc:
-        yield proc
+def router(emulated_router: ServiceProcess) -> ServiceProcess:
+    return emulated_router
 
 
 @pytest.fixture
-def refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+def refresher(start_refresher: StartWorker) -> ServiceProcess:
     """The worker that fetches new accounts' first tokens and finishes device logins."""
-    port = free_port()
-    env = {**stack_env, "KIRO_EMULATOR_URL": emulator.url, "REFRESHER_METRICS_PORT": str(port)}
-    with ServiceProcess("services.refresher", ["worker"], env=env, port=port, name="refresher") as proc:
-        yield proc
+    return start_refresher()
 
 
 async def emulator_account(emulator: ServiceProcess) -> str:

@@ -13,6 +13,7 @@ from shared.accounts.model import AccountState
 from shared.accounts.pool import PICK_FULL_SCAN, Lease, PickMiss, Pool, PoolLimits
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
+from tests.router.test_pool import _ids, _picks
 
 SIZE = 200
 assert SIZE > 4 * PICK_FULL_SCAN  # the sampled path is the one under test
@@ -23,18 +24,6 @@ async def _seed(seed_account: SeedAccount, count: int = SIZE, **fields: object) 
     for start in range(0, count, 50):
         await asyncio.gather(*(seed_account(i, **fields) for i in ids[start : start + 50]))
     return ids
-
-
-async def _picks(pool: Pool, n: int, **kwargs: object) -> list[Lease | PickMiss]:
-    results: list[Lease | PickMiss] = []
-    for start in range(0, n, 250):
-        batch = [pool.pick(**kwargs) for _ in range(min(250, n - start))]  # type: ignore[arg-type]
-        results.extend(await asyncio.gather(*batch))
-    return results
-
-
-def _ids(results: list[Lease | PickMiss]) -> Counter[str]:
-    return Counter(r.account_id for r in results if isinstance(r, Lease))
 
 
 async def test_a_large_pool_spreads_picks_over_every_account_by_weight(

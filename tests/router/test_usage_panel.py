@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,31 +11,20 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.router.test_admin_panel import sign_in
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, StartWorker
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
 @pytest.fixture
-def router(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
-    env = {**stack_env, "GATEWAY_URLS": "http://127.0.0.1:9", "KIRO_EMULATOR_URL": emulator.url}
-    with ServiceProcess("services.router", env=env, name="router") as proc:
-        yield proc
+def router(emulated_router: ServiceProcess) -> ServiceProcess:
+    return emulated_router
 
 
 @pytest.fixture
-def refresher(stack_env: dict[str, str], emulator: ServiceProcess) -> Iterator[ServiceProcess]:
+def refresher(start_refresher: StartWorker) -> ServiceProcess:
     """A worker fetching usage limits every second (no token refresh in between)."""
-    port = free_port()
-    env = {
-        **stack_env,
-        "KIRO_EMULATOR_URL": emulator.url,
-        "REFRESHER_METRICS_PORT": str(port),
-        "USAGE_REFRESH_INTERVAL_SECONDS": "1",
-        "WORKER_POLL_DELAY_SECONDS": "0.05",
-    }
-    with ServiceProcess("services.refresher", ["worker"], env=env, port=port, name="refresher") as proc:
-        yield proc
+    return start_refresher(USAGE_REFRESH_INTERVAL_SECONDS="1", WORKER_POLL_DELAY_SECONDS="0.05")
 
 
 async def test_accounts_table_shows_the_reset_date_and_days_left_and_new_usage_figures(
