@@ -26,12 +26,15 @@ Handler = Callable[[Request, GatewayState], Awaitable[Response]]
 
 
 def chat_app(handler: Handler) -> ASGIApp:
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, request.app.state.gateway)
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id(scope)
         token = request_id_var.set(rid)
         try:
             request = Request(scope, receive)
-            response = await answer(request, lambda request: handler(request, request.app.state.gateway))
+            response = await answer(request, endpoint)
             response.raw_headers += id_headers(scope["path"], rid)
             await response(scope, receive, send)
         finally:
