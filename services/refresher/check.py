@@ -37,7 +37,7 @@ from shared.accounts.checks import save_check
 from shared.accounts.model import Account
 from shared.crypto import SecretDecryptError, sha256_hex
 from shared.errors import AuthRefreshError, UpstreamError
-from shared.kiro.answers import UsageLimits, parse_models, parse_usage_limits
+from shared.kiro.answers import UsageLimits, json_or_text, parse_models, parse_usage_limits
 from shared.kiro.auth import AuthRequest
 from shared.kiro.endpoint_table import parse_order, parse_origins
 from shared.kiro.endpoints import ChatRoute
@@ -205,7 +205,7 @@ async def _models_step(r: Refresher, account: Account, endpoint: str) -> tuple[S
         step.status, step.error = "failed", describe_error(answer.status, answer.headers, answer.body)
         return step, []
     try:
-        models = parse_models(answer.status, _json(answer.body))
+        models = parse_models(answer.status, json_or_text(answer.body))
     except UpstreamError:
         step.status, step.error = "failed", KiroError(200, "", "", "the answer lists no models")
         return step, []
@@ -228,7 +228,7 @@ async def _usage_step(r: Refresher, account: Account) -> Step:
         step.status, step.error = "failed", describe_error(answer.status, answer.headers, answer.body)
         return step
     try:
-        usage = parse_usage_limits(answer.status, _json(answer.body))
+        usage = parse_usage_limits(answer.status, json_or_text(answer.body))
     except UpstreamError:
         step.status, step.error = "failed", KiroError(200, "", "", "the answer is not a usage report")
         return step
@@ -329,10 +329,3 @@ async def _chat_attempt(r: Refresher, account: Account, route: ChatRoute, model:
 
 def _host(url: str) -> str:
     return url.split("/", 3)[2] if url.count("/") >= 2 else url
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body) if body else {}
-    except orjson.JSONDecodeError:
-        return None
