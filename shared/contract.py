@@ -15,6 +15,8 @@ from typing import Final
 
 import orjson
 
+from shared.parsing import float_or_zero
+
 # --- router -> gateway -----------------------------------------------------------------------------
 ACCESS_TOKEN: Final = "X-Kiro-Access-Token"
 ACCOUNT_ID: Final = "X-Kiro-Account-Id"
@@ -103,14 +105,7 @@ class Usage:
     def from_headers(cls, headers: Mapping[str, str]) -> Usage:
         """The usage of `headers()`; missing or malformed values count as 0."""
         return cls(
-            int(_number(headers.get(USAGE_INPUT_TOKENS))),
-            int(_number(headers.get(USAGE_OUTPUT_TOKENS))),
-            _number(headers.get(USAGE_CREDITS)),
+            int(float_or_zero(headers.get(USAGE_INPUT_TOKENS))),
+            int(float_or_zero(headers.get(USAGE_OUTPUT_TOKENS))),
+            float_or_zero(headers.get(USAGE_CREDITS)),
         )
-
-
-def _number(raw: str | None) -> float:
-    try:
-        return float(raw) if raw else 0.0
-    except ValueError:
-        return 0.0

@@ -32,6 +32,7 @@ from shared.jobs import (
     refresh_started,
 )
 from shared.logging import log_fields
+from shared.parsing import float_or_zero
 
 log = logging.getLogger(__name__)
 
@@ -176,16 +177,9 @@ async def usage_due_accounts(r: Refresher) -> list[str]:
     for account_id, (enabled, state, access_token, expires, updated) in zip(ids, rows, strict=True):
         if enabled != "1" or not access_token or state in parked:
             continue
-        if _number(expires) > now and _number(updated) <= stale_before:
+        if float_or_zero(expires) > now and float_or_zero(updated) <= stale_before:
             due.append(account_id)
     return due
-
-
-def _number(raw: str | None) -> float:
-    try:
-        return float(raw or 0)
-    except ValueError:
-        return 0.0
 
 
 async def poll_device_flow_job(ctx: dict[str, Any], flow_id: str) -> str:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from shared import metrics as m
 from shared.accounts.model import AccountState
 from shared.keys import Keys
+from shared.parsing import float_or_zero
 from shared.redis import ping
 from shared.redis_topology import StackRedis
 
@@ -92,23 +93,16 @@ class RefresherMetrics:
             gauge.clear()
         for account_id, (state, expires, used, limit, registration) in zip(ids, rows, strict=True):
             tally[state or AccountState.INVALID.value] += 1
-            if expires_at := _number(expires):
+            if expires_at := float_or_zero(expires):
                 self.seconds_to_expiry.labels(account_id).set(round(expires_at - now, 1))
-            if registration_expires_at := _number(registration):
+            if registration_expires_at := float_or_zero(registration):
                 self.registration_seconds_to_expiry.labels(account_id).set(
                     round(registration_expires_at - now)
                 )
-            self.usage.labels(account_id).set(_number(used))
-            self.usage_limit.labels(account_id).set(_number(limit))
+            self.usage.labels(account_id).set(float_or_zero(used))
+            self.usage_limit.labels(account_id).set(float_or_zero(limit))
         for state in AccountState:
             self.accounts.labels(state.value).set(tally.get(state.value, 0))
-
-
-def _number(value: str | None) -> float:
-    try:
-        return float(value or 0)
-    except ValueError:
-        return 0.0
 
 
 async def start_server(

@@ -9,13 +9,7 @@ from services.router.context import AppContext
 from shared.accounts.pool import today
 from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
 from shared.clientkeys import ClientKey
-
-
-def _number(raw: str | None) -> float:
-    try:
-        return float(raw) if raw else 0.0
-    except ValueError:
-        return 0.0
+from shared.parsing import float_or_zero
 
 
 async def account_stats(
@@ -32,8 +26,8 @@ async def account_stats(
         rows: list[dict[str, str]] = await pipe.execute()
     out: dict[str, dict[str, Any]] = {}
     for account_id, raw in zip(ids, rows, strict=True):
-        stats: dict[str, Any] = {name: int(_number(raw.get(name))) for name in ACCOUNT_COUNTERS}
-        stats[Counter.CREDITS] = round(_number(raw.get(Counter.CREDITS)), 4)
+        stats: dict[str, Any] = {name: int(float_or_zero(raw.get(name))) for name in ACCOUNT_COUNTERS}
+        stats[Counter.CREDITS] = round(float_or_zero(raw.get(Counter.CREDITS)), 4)
         out[account_id] = stats
     return out
 
@@ -50,7 +44,7 @@ async def key_usage(
             pipe.hgetall(ctx.keys.client_key_usage(key.key_hash, day))
         rows: list[dict[str, str]] = await pipe.execute()
     return {
-        key.id: {name: int(_number(raw.get(name))) for name in KEY_COUNTERS}
+        key.id: {name: int(float_or_zero(raw.get(name))) for name in KEY_COUNTERS}
         for key, raw in zip(keys, rows, strict=True)
     }
 
