@@ -28,7 +28,6 @@ class TestProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
-        self._tasks: set[asyncio.Task[None]] = set()
         self._stop: asyncio.Event
 
     @property
@@ -61,8 +60,8 @@ class TestProxy:
         self._ready.set()
         await self._stop.wait()
         server.close()
-        # every other task of this private loop: handlers (also one accepted just before the close, not yet
-        # in `_tasks`) and their pipes; none may be left pending, or its sockets outlive the loop
+        # every other task of this private loop: handlers (also one accepted just before the close) and
+        # their pipes; none may be left pending, or its sockets outlive the loop
         me = asyncio.current_task()
         while pending := [t for t in asyncio.all_tasks() if t is not me]:
             for task in pending:
@@ -74,9 +73,6 @@ class TestProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         up_writer: asyncio.StreamWriter | None = None
         try:
             host, port = (
@@ -92,7 +88,6 @@ class TestProxy:
             for w in (writer, up_writer):
                 if w is not None:
                     w.close()
-            self._tasks.discard(task)
 
     @staticmethod
     async def _socks_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int]:
