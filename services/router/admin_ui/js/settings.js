@@ -20,6 +20,15 @@ export async function loadSettings() {
   $("#set-endpoint_origins").value = pairsText(s.endpoint_origins);
   for (const name of SETTING_NUMBERS) $(`#set-${name}`).value = s[name];
   showBuiltInAliases(s.built_in_aliases || []);
+  setLoaded(true);
+}
+
+// until the stored values are in, the form is read-only: a choice made earlier would be overwritten by
+// them, and a save would store the page's placeholders
+function setLoaded(loaded) {
+  const form = $("#settings-form");
+  form.setAttribute("aria-busy", String(!loaded));
+  for (const control of form.elements) control.disabled = !loaded;
 }
 
 // the built-in table of retired model names (read-only), and the operator aliases that replace an entry
@@ -83,5 +92,6 @@ async function saveSettings(event) {
 }
 
 export function wireSettings() {
+  setLoaded(false);
   $("#settings-form").addEventListener("submit", saveSettings);
 }
