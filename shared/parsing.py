@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 
 def float_or_zero(raw: str | None) -> float:
-    """`raw` as a float; 0.0 when it is missing, empty or not a number."""
+    """`raw` as a finite float; 0.0 when it is missing, empty, not a number, `inf` or `nan`.
+
+    A non-finite value would pass through sums and then raise where it is turned into an int.
+    """
     try:
-        return float(raw) if raw else 0.0
+        value = float(raw) if raw else 0.0
     except ValueError:
         return 0.0
+    return value if math.isfinite(value) else 0.0

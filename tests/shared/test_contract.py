@@ -40,3 +40,13 @@ def test_a_broken_trailer_counts_as_nothing_used_never_an_error(line: bytes) -> 
 
 def test_malformed_usage_headers_count_as_zero() -> None:
     assert Usage.from_headers({contract.USAGE_INPUT_TOKENS: "many", contract.USAGE_CREDITS: ""}) == Usage()
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e999"])
+def test_non_finite_usage_headers_count_as_zero(value: str) -> None:
+    headers = {
+        contract.USAGE_INPUT_TOKENS: value,
+        contract.USAGE_OUTPUT_TOKENS: value,
+        contract.USAGE_CREDITS: value,
+    }
+    assert Usage.from_headers(headers) == Usage()
