@@ -9,6 +9,7 @@ URL masked).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
+from services.router.credit_runway import account_runways
 from services.router.routes.admin_auth import Ctx
 from services.router.routes.admin_route import AdminRoute, body_limit
 from services.router.routes.admin_stats import account_stats
@@ -156,16 +158,23 @@ async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
 
 @router.get(
     "/accounts",
-    summary="Every account (no secrets) with today's stats and last check; malformed records apart",
+    summary="Every account (no secrets) with today's stats, last check and credit runway; malformed records "
+    "apart",
 )
 async def list_accounts(ctx: Ctx) -> dict[str, Any]:
     listing = await ctx.store.list()
     ids = [a.id for a in listing.accounts]
     stats = await account_stats(ctx, ids)
     checks = await load_checks(ctx.redis, ctx.keys, ids)
+    runways = await account_runways(ctx, listing.accounts, time.time())
     return {
         "accounts": [
-            {**ctx.store.public_view(a), "stats": stats[a.id], "last_check": checks[a.id]}
+            {
+                **ctx.store.public_view(a),
+                "stats": stats[a.id],
+                "last_check": checks[a.id],
+                "runway": runways[a.id].as_dict(),
+            }
             for a in listing.accounts
         ],
         "invalid": [{"id": i.id, "reason": i.reason} for i in listing.invalid],
