@@ -308,7 +308,7 @@ def build() -> dict[str, Any]:
         instant=True,
         width=24,
         height=6,
-        description="Accounts with a known limit and some use; the alert fires under 3 days before the reset.",
+        description="Accounts with a known limit and some use; the alert: under 3 days, before the reset.",
     )
     d.panel(
         "IdC / Builder ID login lapses in (client registration, per account)",
