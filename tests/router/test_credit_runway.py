@@ -86,8 +86,10 @@ async def test_admin_api_gives_each_account_and_the_pool_its_runway(
     ) as api:
         listing = (await api.get("/accounts")).json()
         answer = (await api.get("/runway")).json()
+        one = (await api.get("/accounts/burner")).json()
     by_id = {a["id"]: a["runway"] for a in listing["accounts"]}
     burner = by_id["burner"]
+    assert (one["runway"]["days_left"], one["runway"]["text"]) == (burner["days_left"], burner["text"])
     assert burner["burn_per_day"] == pytest.approx(300, rel=1e-3)  # 600 credits over the 2 days it existed
     assert burner["days_left"] == 2.0
     assert (burner["runs_out_before_reset"], burner["text"]) == (True, "runs out in ~2 days")

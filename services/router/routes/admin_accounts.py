@@ -153,7 +153,13 @@ async def _get(ctx: AppContext, account_id: str) -> Account:
 async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
     stats = await account_stats(ctx, [account.id])
     check = await load_check(ctx.redis, ctx.keys, account.id)
-    return {**ctx.store.public_view(account), "stats": stats[account.id], "last_check": check}
+    runways = await account_runways(ctx, [account], time.time())
+    return {
+        **ctx.store.public_view(account),
+        "stats": stats[account.id],
+        "last_check": check,
+        "runway": runways[account.id].as_dict(),
+    }
 
 
 @router.get(
@@ -293,7 +299,7 @@ async def device_flow_status(flow_id: FlowId, ctx: Ctx) -> dict[str, Any]:
     return await _ops(ctx).device_flows.status(flow_id)
 
 
-@router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats")
+@router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats and credit runway")
 async def get_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
     return await _view(ctx, await _get(ctx, account_id))
 
