@@ -301,6 +301,16 @@ def build() -> dict[str, Any]:
     )
 
     d.panel(
+        "Credit runway (days at the last 7 days' burn, per account)",
+        [("max by (account) (kiro_router_account_credit_runway_days)", "{{account}}")],
+        kind="bargauge",
+        unit="d",
+        instant=True,
+        width=24,
+        height=6,
+        description="Accounts with a known limit and some use; the alert: under 3 days, before the reset.",
+    )
+    d.panel(
         "IdC / Builder ID login lapses in (client registration, per account)",
         [("min by (account_id) (kiro_refresher_client_registration_seconds_to_expiry)", "{{account_id}}")],
         kind="bargauge",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import orjson
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
+from services.router.credit_runway import RunwayGauges
 from shared.logging import log_fields
 from shared.tasks import start_supervised
 
@@ -23,6 +25,7 @@ def start_background(ctx: AppContext) -> list[asyncio.Task[None]]:
         ctx.metrics.loop_restarts.labels(loop).inc()
 
     interval = ctx.settings.gateway_health_interval_seconds
+    runways = RunwayGauges()
     resolve_every = ctx.settings.gateway_resolve_interval_seconds
     return [
         start_supervised(
@@ -34,7 +37,7 @@ def start_background(ctx: AppContext) -> list[asyncio.Task[None]]:
             on_restart=restarted,
         ),
         start_supervised("change-notices", lambda: listen_for_changes(ctx), on_restart=restarted),
-        start_supervised("pool-gauges", lambda: refresh_pool_gauges(ctx), on_restart=restarted),
+        start_supervised("pool-gauges", lambda: refresh_pool_gauges(ctx, runways), on_restart=restarted),
     ]
 
 
@@ -71,13 +74,23 @@ def apply_notice(ctx: AppContext, data: object) -> None:
     ctx.credentials.drop(account_id if isinstance(account_id, str) else None)
 
 
-async def refresh_pool_gauges(ctx: AppContext) -> None:
-    """Keep `kiro_router_pool_accounts{state}` in step with Redis."""
+#: the runway gauges read every account and seven days of its stats, and change slowly: they are
+#: refreshed every this many rounds of the pool gauges (a minute by default)
+RUNWAY_EVERY_ROUNDS = 4
+
+
+async def refresh_pool_gauges(ctx: AppContext, runways: RunwayGauges) -> None:
+    """Keep `kiro_router_pool_accounts{state}` and, less often, the accounts' credit runway gauges in
+    step with Redis."""
+    rounds = 0
     while True:
         try:
             summary = await ctx.pool.summary()
             for state, count in summary.counts.items():
                 ctx.metrics.pool_accounts.labels(state).set(count)
+            if rounds % RUNWAY_EVERY_ROUNDS == 0:
+                await runways.refresh(ctx, time.time())
         except RedisError as exc:
             log.warning("pool gauge refresh failed", extra=log_fields(error=repr(exc)))
+        rounds += 1
         await asyncio.sleep(ctx.settings.pool_gauge_interval_seconds)

@@ -112,6 +112,22 @@ class RouterMetrics:
         self.redis_short_circuited = counter(
             registry, "kiro_router_redis_short_circuited_total", "Redis calls refused by the open breaker"
         )
+        # only accounts with a known limit and some burn in the last 7 days; an account's series go with it
+        # (with workers they drop to 0 in both, which the alert's `runway < reset` never matches)
+        self.credit_runway_days = gauge(
+            registry,
+            "kiro_router_account_credit_runway_days",
+            "Days until the account's credits run out at its average burn of the last 7 days",
+            ("account",),
+            "mostrecent",
+        )
+        self.credit_reset_days = gauge(
+            registry,
+            "kiro_router_account_credit_reset_days",
+            "Days until the account's usage limit resets (+Inf when no reset date is known)",
+            ("account",),
+            "mostrecent",
+        )
         self.loop_restarts = counter(
             registry,
             "kiro_router_background_restarts_total",

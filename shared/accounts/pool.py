@@ -277,6 +277,6 @@ class PoolSummary:
         return sum(self.counts.values())
 
 
-def today() -> str:
-    """The UTC day bucket used by stats keys (YYYY-MM-DD)."""
-    return time.strftime("%Y-%m-%d", time.gmtime())
+def today(now: float | None = None) -> str:
+    """The UTC day bucket used by stats keys (YYYY-MM-DD), of `now` (unix s) or the present."""
+    return time.strftime("%Y-%m-%d", time.gmtime(now))

@@ -21,6 +21,7 @@ REQUIRED_ALERTS = {
     "KiroAccountNeedsRelogin",
     "KiroQuotaNearlyExhausted",
     "KiroClientRegistrationExpiring",
+    "KiroAccountCreditsRunningOut",
     # capacity: each fires before a limit of docs/capacity.md is reached
     "KiroRouterCpuSaturated",
     "KiroGatewayCpuSaturated",

@@ -9,6 +9,7 @@ URL masked).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
+from services.router.credit_runway import account_runways
 from services.router.routes.admin_auth import Ctx
 from services.router.routes.admin_route import AdminRoute, body_limit
 from services.router.routes.admin_stats import account_stats
@@ -151,21 +153,34 @@ async def _get(ctx: AppContext, account_id: str) -> Account:
 async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
     stats = await account_stats(ctx, [account.id])
     check = await load_check(ctx.redis, ctx.keys, account.id)
-    return {**ctx.store.public_view(account), "stats": stats[account.id], "last_check": check}
+    runways = await account_runways(ctx, [account], time.time())
+    return {
+        **ctx.store.public_view(account),
+        "stats": stats[account.id],
+        "last_check": check,
+        "runway": runways[account.id].as_dict(),
+    }
 
 
 @router.get(
     "/accounts",
-    summary="Every account (no secrets) with today's stats and last check; malformed records apart",
+    summary="Every account (no secrets) with today's stats, last check and credit runway; malformed records "
+    "apart",
 )
 async def list_accounts(ctx: Ctx) -> dict[str, Any]:
     listing = await ctx.store.list()
     ids = [a.id for a in listing.accounts]
     stats = await account_stats(ctx, ids)
     checks = await load_checks(ctx.redis, ctx.keys, ids)
+    runways = await account_runways(ctx, listing.accounts, time.time())
     return {
         "accounts": [
-            {**ctx.store.public_view(a), "stats": stats[a.id], "last_check": checks[a.id]}
+            {
+                **ctx.store.public_view(a),
+                "stats": stats[a.id],
+                "last_check": checks[a.id],
+                "runway": runways[a.id].as_dict(),
+            }
             for a in listing.accounts
         ],
         "invalid": [{"id": i.id, "reason": i.reason} for i in listing.invalid],
@@ -284,7 +299,7 @@ async def device_flow_status(flow_id: FlowId, ctx: Ctx) -> dict[str, Any]:
     return await _ops(ctx).device_flows.status(flow_id)
 
 
-@router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats")
+@router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats and credit runway")
 async def get_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
     return await _view(ctx, await _get(ctx, account_id))
 

@@ -4,6 +4,7 @@ import { checkButton, checkCell } from "./account_check.js";
 import { api } from "./api.js";
 import { $, clearError, confirmDialog, h, intValue, showError, toast } from "./dom.js";
 import { STATE_LABELS, fmtCredits, fmtDate, fmtNum, fmtRelative } from "./format.js";
+import { runwayCell } from "./runway.js";
 
 function barFill(pct) {
   const fill = h("span");
@@ -46,6 +47,7 @@ function accountRow(a) {
       a.last_refresh_error ? h("span", { class: "reason" }, `refresh: ${a.last_refresh_error}`) : null),
     h("td", { class: "num weight" }, fmtNum(a.weight)),
     usageCell(a),
+    runwayCell(a),
     h("td", { title: a.access_expires_at ? new Date(a.access_expires_at * 1000).toLocaleString() : "" }, expiry),
     h("td", { class: "num" }, fmtNum(stats.requests)),
     h("td", { class: "num" }, fmtNum(stats.errors)),

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { STATES, STATE_LABELS, fmtCredits, fmtNum } from "./format.js";
+import { loadPoolRunway } from "./runway.js";
 
 function statCard(value, label, cls = "") {
   return h("div", { class: `stat ${cls}` }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
@@ -31,4 +32,5 @@ export async function loadDashboard() {
   ));
   $("#key-stats-table tbody").replaceChildren(...(rows.length ? rows
     : [h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No client keys yet."))]));
+  await loadPoolRunway();
 }
