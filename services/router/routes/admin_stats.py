@@ -91,6 +91,7 @@ class _Counted:
 
 
 def _counted(ctx: AppContext, by: By, accounts: list[Account], keys: list[ClientKey]) -> list[_Counted]:
+    """What the history is read for: every account, or every client key."""
     if by == "account":
         return [
             _Counted(
@@ -113,13 +114,12 @@ def _counted(ctx: AppContext, by: By, accounts: list[Account], keys: list[Client
 
 
 async def history(
-    ctx: AppContext, days: int, by: By, accounts: list[Account], keys: list[ClientKey]
+    ctx: AppContext, span: list[str], by: By, accounts: list[Account], keys: list[ClientKey]
 ) -> dict[str, Any]:
-    """Counters of the last `days` UTC days of every account or client key, and all time: one round trip.
+    """Counters of every account or client key on each day of `span`, and all time: one round trip.
 
     Every day is present, zero when nothing was counted (or its hash has expired).
     """
-    span = last_days(days)
     counted = _counted(ctx, by, accounts, keys)
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for entity in counted:
@@ -131,12 +131,14 @@ async def history(
     series: list[dict[str, Any]] = []
     for n, entity in enumerate(counted):
         own = rows[n * width : (n + 1) * width]
-        series.append({
-            "id": entity.id,
-            "name": entity.name,
-            "days": [{"day": day, **_counters(raw)} for day, raw in zip(span, own[:-1], strict=True)],
-            "all_time": _counters(own[-1]),
-        })  # fmt: skip
+        series.append(
+            {
+                "id": entity.id,
+                "name": entity.name,
+                "days": [{"day": day, **_counters(raw)} for day, raw in zip(span, own[:-1], strict=True)],
+                "all_time": _counters(own[-1]),
+            }
+        )
     return {
         "by": by,
         "series": series,
@@ -169,5 +171,5 @@ async def overview(ctx: AppContext, days: int = 1, by: By = "account") -> dict[s
             for a in listing.accounts
         ],
         "keys": [{"id": k.id, "name": k.name, "enabled": k.enabled, **usage[k.id]} for k in client_keys],
-        **await history(ctx, days, by, listing.accounts, client_keys),
+        **await history(ctx, last_days(days, day), by, listing.accounts, client_keys),
     }
