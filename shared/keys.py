@@ -51,6 +51,10 @@ class Keys:
         """Hash of per-day counters (requests, errors, tokens, credits); expires after a while."""
         return f"{self.prefix}{{acct:{account_id}}}:stats:{day}"
 
+    def account_stats_total(self, account_id: str) -> str:
+        """Hash of all-time counters (the per-day ones, summed since the account was added); never expires."""
+        return f"{self.prefix}{{acct:{account_id}}}:stats:total"
+
     def accounts(self) -> str:
         """Set of every account id, enabled or not."""
         return f"{self.prefix}accounts"
@@ -83,6 +87,10 @@ class Keys:
     def client_key_usage(self, key_hash: str, day: str) -> str:
         """Hash of per-day usage of one client key (requests, tokens); expires."""
         return f"{self.prefix}ckey:{key_hash}:usage:{day}"
+
+    def client_key_usage_total(self, key_hash: str) -> str:
+        """Hash of all-time usage of one client key (the per-day counters, summed); never expires."""
+        return f"{self.prefix}ckey:{key_hash}:usage:total"
 
     # --- admin ----------------------------------------------------------------------------------
     def admin(self) -> str:

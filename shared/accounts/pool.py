@@ -180,6 +180,7 @@ class Pool:
             self._keys.account(account),
             self._keys.account_stats(account, today()),
             self._keys.pool(),
+            self._keys.account_stats_total(account),
         ]
         args = argv(
             "release",

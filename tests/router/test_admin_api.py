@@ -13,8 +13,10 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 
 from services.gateway.settings import GatewaySettings
+from services.router.routes.admin_stats import last_days
 from shared.accounts.model import AccountState
 from shared.accounts.pool import today
+from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox, sha256_hex, verify_password
 from shared.keys import Keys
 from shared.kiro.models import RETIRED_MODELS
@@ -546,6 +548,78 @@ async def test_stats_show_pool_counts_totals_and_per_account_and_key_counters(
     assert {a["id"]: a["stats"]["errors"] for a in listing} == {first["id"]: 1, second["id"]: 0}
 
 
+ZERO = {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "credits": 0.0}
+
+
+def counters(requests: int, errors: int, tokens_in: int, tokens_out: int, credits: float) -> dict[str, Any]:
+    """A stats hash (or the answer's counters) in the order the history answers them."""
+    return {
+        "requests": requests,
+        "errors": errors,
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "credits": credits,
+    }
+
+
+async def test_history_per_account_has_every_day_oldest_first_zeros_included_and_all_time(
+    admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    alpha = (await add_social(admin, label="Alpha"))[0]["id"]
+    beta = (await add_social(admin, label="Beta"))[0]["id"]
+    week = last_days(7)
+    await redis.hset(keys.account_stats(alpha, week[0]), mapping=counters(5, 1, 500, 50, 0.5))
+    await redis.hset(keys.account_stats(alpha, week[-1]), mapping=counters(2, 0, 200, 20, 0.25))
+    await redis.hset(keys.account_stats(beta, week[-1]), mapping=counters(1, 1, 10, 0, 0.0))
+    await redis.hset(keys.account_stats(alpha, last_days(8)[0]), mapping=counters(99, 0, 0, 0, 9.0))
+    await redis.hset(keys.account_stats_total(alpha), mapping=counters(120, 3, 9000, 900, 12.5))
+    await redis.hset(keys.account_stats_total(beta), mapping=counters(1, 1, 10, 0, 0.0))
+
+    body = (await admin.get("/stats", params={"days": 7})).json()
+
+    assert body["by"] == "account"
+    assert body["totals"] == counters(3, 1, 210, 20, 0.25)  # today's figures as before
+    series = {s["id"]: s for s in body["series"]}
+    assert (series[alpha]["name"], series[beta]["name"]) == ("Alpha", "Beta")
+    days = series[alpha]["days"]
+    assert [d["day"] for d in days] == week
+    assert days[0] == {"day": week[0], **counters(5, 1, 500, 50, 0.5)}
+    assert days[1:6] == [{"day": day, **ZERO} for day in week[1:6]]
+    assert days[6] == {"day": week[6], **counters(2, 0, 200, 20, 0.25)}
+    assert [d["day"] for d in body["day_totals"]] == week
+    assert body["day_totals"][6] == {"day": week[6], **counters(3, 1, 210, 20, 0.25)}
+    assert body["day_totals"][3] == {"day": week[3], **ZERO}
+    assert series[alpha]["all_time"] == counters(120, 3, 9000, 900, 12.5)
+    assert body["all_time"] == counters(121, 4, 9010, 900, 12.5)
+
+    today_only = (await admin.get("/stats")).json()
+    assert [[d["day"] for d in s["days"]] for s in today_only["series"]] == [[week[-1]], [week[-1]]]
+
+
+async def test_history_per_client_key_names_each_key_and_reads_its_all_time_usage(
+    admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    client_keys = ClientKeys(redis, keys)
+    ci, _ = await client_keys.create("ci")
+    batch, _ = await client_keys.create("batch")
+    month = last_days(30)
+    await redis.hset(keys.client_key_usage(ci.key_hash, month[0]), mapping=counters(4, 0, 40, 4, 0.4))
+    await redis.hset(keys.client_key_usage(batch.key_hash, month[15]), mapping=counters(7, 2, 70, 7, 0.7))
+    await redis.hset(keys.client_key_usage_total(ci.key_hash), mapping=counters(50, 1, 400, 40, 4.0))
+
+    body = (await admin.get("/stats", params={"days": 30, "by": "key"})).json()
+
+    assert body["by"] == "key"
+    assert [(s["id"], s["name"]) for s in body["series"]] == [(ci.id, "ci"), (batch.id, "batch")]
+    by_name = {s["name"]: s for s in body["series"]}
+    assert len(by_name["ci"]["days"]) == len(by_name["batch"]["days"]) == 30
+    assert by_name["ci"]["days"][0] == {"day": month[0], **counters(4, 0, 40, 4, 0.4)}
+    assert by_name["batch"]["days"][15] == {"day": month[15], **counters(7, 2, 70, 7, 0.7)}
+    assert by_name["batch"]["all_time"] == ZERO
+    assert body["all_time"] == counters(50, 1, 400, 40, 4.0)
+    assert sum(d["requests"] for d in body["day_totals"]) == 11
+
+
 async def test_malformed_account_record_is_listed_apart_with_the_reason(
     admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
 ) -> None:
@@ -613,6 +687,10 @@ BAD_INPUT = [
     ("PUT", "/settings", {"auto_continue": "maybe"}, 422, "auto_continue"),
     ("PUT", "/settings", {"endpoint_order": "auto,kiro"}, 400, "use 'auto' or a comma-separated list"),
     ("POST", "/login", {}, 422, "password"),
+    ("GET", "/stats?days=0", None, 422, "days"),
+    ("GET", "/stats?days=36", None, 422, "less than or equal to 35"),
+    ("GET", "/stats?days=week", None, 422, "days"),
+    ("GET", "/stats?by=model", None, 422, "by"),
 ]
 
 

@@ -358,6 +358,33 @@ async def test_release_records_the_days_account_stats(
     assert await pool.in_flight("counted") == 0
 
 
+async def test_release_adds_each_served_request_to_the_accounts_all_time_totals(
+    pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
+) -> None:
+    await seed_account("veteran")
+    total = keys.account_stats_total("veteran")
+    await redis.hset(total, mapping={"requests": 40, "errors": 2, "input_tokens": 9000, "credits": "1.5"})
+    served, failed, unused = [await pool.pick() for _ in range(3)]
+    assert isinstance(served, Lease) and isinstance(failed, Lease) and isinstance(unused, Lease)
+    record, _ = await ClientKeys(redis, keys).create("settling")
+
+    await pool.release(served, "ok", input_tokens=120, output_tokens=30, credits=0.25)
+    usage = ClientKeys(redis, keys).usage_call(record, 5, 0, error=True)
+    await pool.release(failed, "error", input_tokens=5, key_usage=usage)  # the settle script
+    await pool.release(unused, "none")
+
+    totals = await redis.hgetall(total)
+    assert {k: totals[k] for k in ("requests", "errors", "input_tokens", "output_tokens")} == {
+        "requests": "42",
+        "errors": "3",
+        "input_tokens": "9125",
+        "output_tokens": "30",
+    }
+    assert float(totals["credits"]) == 1.75
+    assert await redis.ttl(total) == -1  # all-time: never expires, unlike the day's hash
+    assert await redis.ttl(keys.account_stats("veteran", today())) > 0
+
+
 async def test_release_with_key_usage_settles_lease_stats_and_key_in_one_call(
     pool: Pool, redis: aioredis.Redis, keys: Keys, seed_account: SeedAccount
 ) -> None:

@@ -35,6 +35,7 @@ def test_account_keys_share_one_hash_tag() -> None:
         keys.account_leases("a1"),
         keys.account_rate("a1"),
         keys.account_stats("a1", "d"),
+        keys.account_stats_total("a1"),
     ]
     tags = {re.search(r"\{(.*?)\}", k).group(1) for k in tagged}  # type: ignore[union-attr]
     assert tags == {"acct:a1"}

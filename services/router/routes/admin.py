@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.routes import admin_accounts, admin_auth, admin_keys, admin_requests, admin_runway
 from services.router.routes.admin_auth import Admin, Ctx, require_admin
 from services.router.routes.admin_route import AdminRoute, body_limit, public
 from services.router.routes.admin_settings import SettingsUpdate, read_settings, write_settings
-from services.router.routes.admin_stats import overview
+from services.router.routes.admin_stats import MAX_HISTORY_DAYS, By, overview
 
 #: the panel (index.html, app.css, js/*.js ES modules), mounted by the router app at /admin
 UI_DIR = Path(__file__).resolve().parent.parent / "admin_ui"
@@ -72,9 +72,26 @@ async def put_settings(body: SettingsUpdate, ctx: Ctx) -> dict[str, Any]:
     return await write_settings(ctx, body)
 
 
-@_protected.get("/stats", summary="Pool by state, today's totals, per account and per client key")
-async def stats(ctx: Ctx) -> dict[str, Any]:
-    return await overview(ctx)
+@_protected.get(
+    "/stats",
+    summary="Pool by state, today's totals, per account and per client key, and the last days' history",
+)
+async def stats(
+    ctx: Ctx,
+    *,
+    days: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_DAYS, description="UTC days of history, today included")
+    ] = 1,
+    by: Annotated[By, Query(description="history per account or per client key")] = "account",
+) -> dict[str, Any]:
+    """Today: `day`, `pool` (`{<state>: n, total, soonest_reset}`), `totals`, `accounts`, `keys`.
+
+    History of the last `days` UTC days, oldest first, every day present (zero when nothing was counted):
+    `by`; `series`: one per account or client key, `{id, name, days: [{day, <counters>}], all_time}`;
+    `day_totals`: `[{day, <counters>}]`; `all_time`: the series' all-time counters added up. The counters
+    are `requests, errors, input_tokens, output_tokens, credits`.
+    """
+    return await overview(ctx, days, by)
 
 
 _protected.include_router(admin_keys.router)

@@ -1,5 +1,6 @@
--- Free an in-flight lease and record the request's outcome in the account's daily stats.
--- KEYS[1] leases zset, KEYS[2] account hash, KEYS[3] stats hash of the day, KEYS[4] pool zset
+-- Free an in-flight lease and record the request's outcome in the account's daily and all-time stats.
+-- KEYS[1] leases zset, KEYS[2] account hash, KEYS[3] stats hash of the day, KEYS[4] pool zset,
+-- KEYS[5] all-time stats hash (same counters, no expiry)
 -- account_id; lease_id; outcome: 'ok' | 'error' | 'none' (nothing was served); input_tokens;
 -- output_tokens; credits; stats_ttl s
 -- A success closes the circuit breaker: failures and errors in a row back to 0, a finished cooldown
@@ -25,12 +26,14 @@ if outcome == 'ok' then
     end
   end
 end
-redis.call('HINCRBY', KEYS[3], C.requests, 1)
-if outcome == 'error' then
-  redis.call('HINCRBY', KEYS[3], C.errors, 1)
+for _, stats in ipairs({KEYS[3], KEYS[5]}) do
+  redis.call('HINCRBY', stats, C.requests, 1)
+  if outcome == 'error' then
+    redis.call('HINCRBY', stats, C.errors, 1)
+  end
+  redis.call('HINCRBY', stats, C.input_tokens, input_tokens or 0)
+  redis.call('HINCRBY', stats, C.output_tokens, output_tokens or 0)
+  redis.call('HINCRBYFLOAT', stats, C.credits, credits or 0)
 end
-redis.call('HINCRBY', KEYS[3], C.input_tokens, input_tokens or 0)
-redis.call('HINCRBY', KEYS[3], C.output_tokens, output_tokens or 0)
-redis.call('HINCRBYFLOAT', KEYS[3], C.credits, credits or 0)
 redis.call('EXPIRE', KEYS[3], stats_ttl)
 return 1

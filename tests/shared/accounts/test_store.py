@@ -86,6 +86,7 @@ async def test_delete_leaves_no_key_of_the_account_behind(
     await redis.set(keys.account_refresh_lock("a1"), "owner")
     await redis.set(keys.usage_limits("a1"), "{}")
     await redis.hset(keys.account_stats("a1", "2026-11-26"), "requests", 3)
+    await redis.hset(keys.account_stats_total("a1"), "requests", 30)
 
     assert await store.delete("a1")
 

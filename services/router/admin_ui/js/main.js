@@ -5,6 +5,7 @@ import { wireAccounts } from "./accounts.js";
 import { wireAddAccount } from "./add_account.js";
 import { api, whenUnauthorized } from "./api.js";
 import { wireBackup } from "./backup.js";
+import { wireDashboard } from "./dashboard.js";
 import { $, $$, clearError, showError } from "./dom.js";
 import { wireKeys } from "./keys.js";
 import { wireRequests } from "./requests.js";
@@ -40,6 +41,7 @@ function wire() {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
   wireTabs();
+  wireDashboard(() => refresh(true));
   wireAddAccount();
   wireAccounts();
   wireBackup();
