@@ -7,6 +7,7 @@ import { api, whenUnauthorized } from "./api.js";
 import { wireBackup } from "./backup.js";
 import { $, $$, clearError, showError } from "./dom.js";
 import { wireKeys } from "./keys.js";
+import { wirePassword } from "./password.js";
 import { wireRequests } from "./requests.js";
 import { wireSettings } from "./settings.js";
 import { refresh, showApp, showLogin, wireTabs } from "./tabs.js";
@@ -44,6 +45,7 @@ function wire() {
   wireAccounts();
   wireBackup();
   wireKeys();
+  wirePassword();
   wireSettings();
   wireRequests(() => refresh(true));
 }
