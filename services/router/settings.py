@@ -25,7 +25,9 @@ class RouterSettings(HttpServiceSettings):
     proxy_api_key: SecretStr | None = Field(
         None, description="bootstrap client API key, stored hashed at start when absent"
     )
-    admin_password: SecretStr | None = Field(None, description="admin panel password")
+    admin_password: SecretStr | None = Field(
+        None, description="admin panel password; one changed in the panel stays until this value changes"
+    )
     admin_api_key: SecretStr | None = Field(None, description="bearer key for the admin API")
     metrics_bearer: SecretStr | None = Field(
         None, description="when set, /metrics answers only `Authorization: Bearer <this>` (else 401)"

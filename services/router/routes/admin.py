@@ -26,7 +26,7 @@ router = APIRouter(prefix="/admin/api", tags=["admin"], route_class=AdminRoute)
 _protected = APIRouter(dependencies=[Depends(require_admin)], route_class=AdminRoute)
 
 
-#: the login form holds one password of at most 1024 characters
+#: the login and password forms hold passwords of at most 1024 characters
 LOGIN_BODY_LIMIT = 16 * 1024
 
 
@@ -54,6 +54,24 @@ async def logout(request: Request, response: Response, ctx: Ctx) -> dict[str, An
 @router.get("/session", summary="Who is signed in (401 when nobody)")
 async def session(admin: Annotated[Admin, Depends(require_admin)]) -> dict[str, Any]:
     return {"authenticated": True, "via": admin.via}
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    current_password: str = Field(min_length=1, max_length=1024, description="the password signed in with")
+    new_password: str = Field(min_length=1, max_length=1024, description="at least 12 characters")
+
+
+@_protected.post(
+    "/password", summary="Change the admin password (the current one required); every other session ends"
+)
+@body_limit(LOGIN_BODY_LIMIT)
+async def change_password(
+    body: PasswordChange, request: Request, admin: Annotated[Admin, Depends(require_admin)], ctx: Ctx
+) -> dict[str, Any]:
+    await admin_auth.change_password(ctx, request, admin, body.current_password, body.new_password)
+    return {"changed": True}
 
 
 @_protected.get("/settings", summary="Runtime settings (thinking suffix, aliases, failover attempts, ...)")

@@ -1,9 +1,12 @@
 """Admin authentication: password login (limits in `admin_login_limit`), cookie sessions, bearer key, CSRF.
 
-The password comes from ADMIN_PASSWORD and is kept scrypt-hashed in `keys.admin()`; the environment
-stays authoritative, so changing or removing ADMIN_PASSWORD and restarting replaces or deletes the stored
-hash and ends every session (each stores the password generation it was opened under). Session ids are
-random, sent only in an HttpOnly SameSite=Strict cookie and stored as their SHA-256.
+The password is kept scrypt-hashed in `keys.admin()`, shared by every router. It comes from
+ADMIN_PASSWORD, and the admin can change it in the panel (`change_password`, the current one required).
+At start a *changed* ADMIN_PASSWORD wins: the hash of the value applied last is kept too, so a restart
+with the same value keeps a password set in the panel, while a new value replaces it and a removed one
+deletes it. Each change writes a new password generation; a session stores the generation it was opened
+under and ends with it (a panel change carries the caller's own session over). Session ids are random,
+sent only in an HttpOnly SameSite=Strict cookie and stored as their SHA-256.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ SESSION_TTL_SECONDS = 12 * 3600
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSWORD_FIELD = "password_hash"
 _GENERATION_FIELD = "password_generation"
+#: scrypt hash of the ADMIN_PASSWORD value applied last (never the value): only a different one overrides
+_APPLIED_FIELD = "env_password_hash"
 _SCOPE_KEY = "kiro.admin"
 
 
@@ -114,62 +119,88 @@ async def _authenticate(request: Request, ctx: AppContext) -> Admin:
     return Admin("session")
 
 
-async def _store_password(ctx: AppContext, configured: str) -> str:
-    """Store the hash of `configured` ('' removes it) under a new generation, which ends every session."""
+def _session_record(client: str, generation: str) -> bytes:
+    return orjson.dumps({"created_at": time.time(), "client": client, "generation": generation})
+
+
+async def _apply_configured(ctx: AppContext, configured: str) -> str:
+    """Store ADMIN_PASSWORD's hash ('' removes it) as the password and as the value applied last, under a
+    new generation, which ends every session; the stored hash."""
     generation = secrets.token_urlsafe(16)
     key = ctx.keys.admin()
     pipe = ctx.redis.pipeline(transaction=True)
     if configured:
         stored = await asyncio.to_thread(hash_password, configured)
-        pipe.hset(key, mapping={_PASSWORD_FIELD: stored, _GENERATION_FIELD: generation})
+        pipe.hset(
+            key, mapping={_PASSWORD_FIELD: stored, _APPLIED_FIELD: stored, _GENERATION_FIELD: generation}
+        )
     else:
         stored = ""
-        pipe.hdel(key, _PASSWORD_FIELD)
+        pipe.hdel(key, _PASSWORD_FIELD, _APPLIED_FIELD)
         pipe.hset(key, _GENERATION_FIELD, generation)
     await pipe.execute()
     return stored
 
 
 async def ensure_password(ctx: AppContext) -> None:
-    """Make the stored hash follow ADMIN_PASSWORD; call once at start.
+    """Apply ADMIN_PASSWORD when it differs from the value applied last; call once at start.
 
-    The environment is authoritative: a changed password replaces the hash, a removed one deletes it,
-    and either ends every panel session (they carry the generation they were opened under).
+    A password changed in the panel stays while ADMIN_PASSWORD keeps its value; a new value replaces it and
+    a removed one deletes it, either ending every panel session (they carry the generation they were
+    opened under).
     """
     configured = ctx.settings.secret("admin_password")
-    stored = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _PASSWORD_FIELD))
-    if stored and configured:
-        unchanged = await asyncio.to_thread(verify_password, configured, stored)
+    key = ctx.keys.admin()
+    fields = ctx.redis.hmget(key, [_PASSWORD_FIELD, _APPLIED_FIELD])
+    stored, applied = await cast(Awaitable[list[str | None]], fields)
+    # routers from before the panel could change the password recorded no applied value: the stored one was it
+    last = applied or stored or ""
+    if configured and last:
+        unchanged = await asyncio.to_thread(verify_password, configured, last)
     else:
-        unchanged = not stored and not configured
+        unchanged = not configured and not last
     if unchanged:
+        if configured and not applied:
+            await cast(Awaitable[int], ctx.redis.hset(key, _APPLIED_FIELD, last))
         return
-    await _store_password(ctx, configured)
+    await _apply_configured(ctx, configured)
     log.warning(
         "admin password follows ADMIN_PASSWORD: stored hash replaced, every admin session ended",
         extra=log_fields(admin_password="changed" if configured else "removed"),
     )
 
 
-async def login(ctx: AppContext, request: Request, response: Response, password: str) -> None:
-    """Check the password (limits in `admin_login_limit`) and set the session cookie; raises 401/429/503."""
-    client = _client_address(request)
-    # the hash ensure_password() stored at start (stored again if Redis lost it): no scrypt before the
-    # attempt is reserved, so refused attempts cost no CPU
+async def _stored_hash(ctx: AppContext) -> str:
+    """The password hash in Redis (ADMIN_PASSWORD's again if Redis lost it); 503 when there is none.
+
+    Only read, no scrypt: a password check reserves its attempt before it costs CPU.
+    """
     stored = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _PASSWORD_FIELD))
     configured = ctx.settings.secret("admin_password")
     if not stored and configured:
-        stored = await _store_password(ctx, configured)
+        stored = await _apply_configured(ctx, configured)
     if not stored:
         raise HTTPException(503, "no admin password is configured: set ADMIN_PASSWORD and restart the router")
+    return stored
+
+
+async def _check_password(ctx: AppContext, client: str, password: str, refused: HTTPException) -> None:
+    """Verify `password` as one attempt of `client` counted by the login limits; raises `refused` or 429."""
+    stored = await _stored_hash(ctx)
     reservation = await admin_login_limit.reserve(ctx, client)
     # scrypt takes tens of milliseconds of CPU: off the event loop, so streams keep flowing
     if not await asyncio.to_thread(verify_password, password, stored):
-        raise _unauthorized("wrong password")  # the reservation stays counted as a failure
+        raise refused  # the reservation stays counted as a failure
     await admin_login_limit.release(ctx, reservation)
+
+
+async def login(ctx: AppContext, request: Request, response: Response, password: str) -> None:
+    """Check the password (limits in `admin_login_limit`) and set the session cookie; raises 401/429/503."""
+    client = _client_address(request)
+    await _check_password(ctx, client, password, _unauthorized("wrong password"))
     generation = await cast(Awaitable[str | None], ctx.redis.hget(ctx.keys.admin(), _GENERATION_FIELD))
     session_id = secrets.token_urlsafe(32)
-    record = orjson.dumps({"created_at": time.time(), "client": client, "generation": generation or ""})
+    record = _session_record(client, generation or "")
     await ctx.redis.set(ctx.keys.admin_session(sha256_hex(session_id)), record, ex=SESSION_TTL_SECONDS)
     response.set_cookie(
         COOKIE,
@@ -179,6 +210,35 @@ async def login(ctx: AppContext, request: Request, response: Response, password:
         httponly=True,
         samesite="strict",
         secure=_is_https(request),
+    )
+
+
+async def change_password(ctx: AppContext, request: Request, admin: Admin, current: str, new: str) -> None:
+    """Replace the password; every session but the caller's ends. Raises 400/403/429/503.
+
+    The current password is checked like a login (counted by the same limits), so this cannot be used to
+    guess it. The new hash, its generation and the caller's session moved to that generation are written
+    in one transaction: the caller's next request never sees the gap. ADMIN_PASSWORD is not touched; the
+    stored hash of its value stays, so only a different value overrides this password at a restart.
+    """
+    minimum = ctx.settings.min_admin_password_length
+    if len(new) < minimum:
+        raise HTTPException(
+            400, f"the new password needs at least {minimum} characters (the rule for ADMIN_PASSWORD)"
+        )
+    client = _client_address(request)
+    await _check_password(ctx, client, current, HTTPException(403, "the current password is wrong"))
+    stored = await asyncio.to_thread(hash_password, new)
+    generation = secrets.token_urlsafe(16)
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hset(ctx.keys.admin(), mapping={_PASSWORD_FIELD: stored, _GENERATION_FIELD: generation})
+    if admin.via == "session":
+        session = ctx.keys.admin_session(sha256_hex(request.cookies.get(COOKIE, "")))
+        pipe.set(session, _session_record(client, generation), keepttl=True, xx=True)
+    await pipe.execute()
+    log.warning(
+        "admin password changed in the admin API: every other admin session ended",
+        extra=log_fields(client=client, via=admin.via),
     )
 
 

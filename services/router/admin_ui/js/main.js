@@ -8,6 +8,7 @@ import { wireBackup } from "./backup.js";
 import { wireDashboard } from "./dashboard.js";
 import { $, $$, clearError, showError } from "./dom.js";
 import { wireKeys } from "./keys.js";
+import { wirePassword } from "./password.js";
 import { wireRequests } from "./requests.js";
 import { wireSettings } from "./settings.js";
 import { refresh, showApp, showLogin, wireTabs } from "./tabs.js";
@@ -46,6 +47,7 @@ function wire() {
   wireAccounts();
   wireBackup();
   wireKeys();
+  wirePassword();
   wireSettings();
   wireRequests(() => refresh(true));
 }
