@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from services.router.context import AppContext
+from shared.accounts.model import effective_state
 from shared.accounts.pool import today
 from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
 from shared.clientkeys import ClientKey
@@ -63,6 +65,7 @@ async def overview(ctx: AppContext) -> dict[str, Any]:
     totals["credits"] = round(totals["credits"], 4)
     client_keys = await ctx.client_keys.list()
     usage = await key_usage(ctx, client_keys, day)
+    now = time.time()
     return {
         "day": day,
         "pool": {**summary.counts, "total": summary.total, "soonest_reset": summary.soonest_reset},
@@ -71,7 +74,7 @@ async def overview(ctx: AppContext) -> dict[str, Any]:
             {
                 "id": a.id,
                 "label": a.label,
-                "state": a.state.value,
+                "state": effective_state(a.state, a.waiting_until, now).value,
                 "usage_current": a.usage_current,
                 "usage_limit": a.usage_limit,
                 **per_account.get(a.id, {}),
