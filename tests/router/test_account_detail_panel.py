@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from playwright.async_api import Browser, expect
 
 from services.refresher.context import Refresher
 from services.refresher.refresh import Outcome, refresh_account
+from shared.accounts.model import AccountState
 from shared.accounts.store import AccountStore
 from shared.crypto import SecretBox
 from tests.refresher.conftest import settings_from
@@ -35,7 +37,7 @@ async def _ask(url: str, key: str, text: str) -> str:
     return r.headers["request-id"]
 
 
-async def test_details_show_errors_requests_refreshes_proxy_and_region(
+async def test_details_show_state_errors_requests_refreshes_proxy_and_region(
     stack: Stack, seeder: Seeder, redis: aioredis.Redis, browser: Browser, shots: Path
 ) -> None:
     # short throttle cooldowns: the account is back in rotation for the second request
@@ -67,11 +69,23 @@ async def test_details_show_errors_requests_refreshes_proxy_and_region(
     # set last: the refresher would have called Kiro through it
     await AccountStore(redis, stack.keys, SecretBox(stack.secret_key)).update(failing, {"proxy_url": PROXY})
 
+    # stored as cooling down (weight 0: never picked): one for ten more minutes, one whose time has passed
+    cooling = await seeder.account(weight=0, state=AccountState.COOLDOWN, until=time.time() + 600)
+    lapsed = await seeder.account(weight=0, state=AccountState.COOLDOWN, until=time.time() - 60)
     page = await browser.new_page(viewport={"width": 1360, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await sign_in(page, router.url)
     await page.get_by_role("link", name="Accounts").click()
+    cooling_row = page.locator(f'#accounts-table tr[data-account-id="{cooling}"]')
+    await expect(cooling_row.locator(".badge-cooldown")).to_have_text("Cooldown")
+    await expect(cooling_row.locator(".usable-at")).to_have_text(re.compile(r"usable again in (9|10) min"))
+    lapsed_row = page.locator(f'#accounts-table tr[data-account-id="{lapsed}"]')
+    await expect(lapsed_row.locator(".badge-active")).to_have_text("Active")
+    await lapsed_row.get_by_role("button", name="Details").click()
+    await expect(page.locator("#detail-state")).to_contain_text("usable since")
+    await page.locator("#detail-dialog").get_by_role("button", name="Close").click()
+
     row = page.locator(f'#accounts-table tr[data-account-id="{failing}"]')
     await row.get_by_role("button", name="Details").click()
     dialog = page.locator("#detail-dialog")
