@@ -55,6 +55,14 @@ class Keys:
         """Hash of all-time counters (the per-day ones, summed since the account was added); never expires."""
         return f"{self.prefix}{{acct:{account_id}}}:stats:total"
 
+    def account_errors(self, account_id: str) -> str:
+        """List, newest first: the account's last failures (JSON: time, kind, reason), capped."""
+        return f"{self.prefix}{{acct:{account_id}}}:errors"
+
+    def account_refreshes(self, account_id: str) -> str:
+        """List, newest first: the account's last token refreshes (JSON: time, outcome, trigger), capped."""
+        return f"{self.prefix}{{acct:{account_id}}}:refreshes"
+
     def accounts(self) -> str:
         """Set of every account id, enabled or not."""
         return f"{self.prefix}accounts"

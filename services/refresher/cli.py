@@ -210,10 +210,10 @@ async def _list(ops: AccountOps, as_json: bool) -> None:
         return
     now = time.time()
     print(f"{'id':<26} {'kind':<7} {'state':<14} {'expires in':>10} {'usage':>14}  label")
-    for a in listing.accounts:
+    for a, view in zip(listing.accounts, views, strict=True):
         expires = f"{int(a.access_expires_at - now)}s" if a.access_expires_at else "-"
         usage = f"{a.usage_current:g}/{a.usage_limit:g}" if a.usage_limit else "-"
-        print(f"{a.id:<26} {a.auth_kind.value:<7} {a.state.value:<14} {expires:>10} {usage:>14}  {a.label}")
+        print(f"{a.id:<26} {a.auth_kind.value:<7} {view['state']:<14} {expires:>10} {usage:>14}  {a.label}")
     for i in listing.invalid:
         print(f"{i.id:<26} INVALID: {i.reason}")
 

@@ -24,6 +24,7 @@ from services.refresher.refresh import (
 )
 from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token, renew_stale_model_lists
+from shared.accounts.history import RefreshTrigger
 from shared.jobs import (
     USAGE_AFTER_QUOTA,
     USAGE_SCHEDULED,
@@ -83,7 +84,7 @@ async def refresh_due_job(ctx: dict[str, Any]) -> int:
     async def one(account_id: str) -> Outcome | None:
         async with gate:
             try:
-                return await refresh_account(r, account_id)
+                return await refresh_account(r, account_id, trigger=RefreshTrigger.SCHEDULED)
             except TransientRefreshError:
                 # arq retries with backoff from here on (and collapses with on-demand triggers)
                 await enqueue_refresh(ctx["redis"], r.keys, account_id, reason="retry")

@@ -20,6 +20,8 @@ from redis.exceptions import RedisError
 from services.refresher.context import Refresher
 from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token
+from shared.accounts import history
+from shared.accounts.history import RefreshTrigger
 from shared.accounts.model import Account, AccountState, AuthKind
 from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.accounts.store import MalformedAccountError
@@ -83,9 +85,18 @@ def is_fresh(r: Refresher, account: Account, *, force: bool, requested_at: float
 
 
 async def refresh_account(
-    r: Refresher, account_id: str, *, force: bool = False, requested_at: float = 0.0
+    r: Refresher,
+    account_id: str,
+    *,
+    force: bool = False,
+    requested_at: float = 0.0,
+    trigger: RefreshTrigger | None = None,
 ) -> Outcome:
-    """Refresh one account if it needs it. Raises TransientRefreshError when the caller should retry."""
+    """Refresh one account if it needs it. Raises TransientRefreshError when the caller should retry.
+
+    `trigger` goes into the account's refresh history (default: forced or on demand, after `force`).
+    """
+    trigger = trigger or (RefreshTrigger.FORCED if force else RefreshTrigger.ON_DEMAND)
     account = await load(r, account_id)
     if account is None:
         return Outcome.SKIPPED
@@ -106,7 +117,7 @@ async def refresh_account(
             if is_fresh(r, account, force=force, requested_at=requested_at):
                 return await _fresh(r, account_id, force=force)
             try:
-                outcome = await _refresh_locked(r, account)
+                outcome = await _refresh_locked(r, account, trigger)
             except SecretDecryptError as exc:
                 # encrypted with another KIRO_SECRET_KEY: no refresh can work until an operator acts
                 log.error("account secrets do not decrypt", extra=log_fields(account=account_id))
@@ -122,7 +133,12 @@ async def refresh_account(
 
 
 async def refresh_when_unlocked(
-    r: Refresher, account_id: str, *, force: bool = False, requested_at: float = 0.0
+    r: Refresher,
+    account_id: str,
+    *,
+    force: bool = False,
+    requested_at: float = 0.0,
+    trigger: RefreshTrigger | None = None,
 ) -> Outcome:
     """`refresh_account`, waiting up to one lock lifetime while another worker holds the account's lock.
 
@@ -132,7 +148,9 @@ async def refresh_when_unlocked(
     """
     deadline = time.monotonic() + r.settings.refresh_lock_ttl_seconds
     while True:
-        outcome = await refresh_account(r, account_id, force=force, requested_at=requested_at)
+        outcome = await refresh_account(
+            r, account_id, force=force, requested_at=requested_at, trigger=trigger
+        )
         if outcome is not Outcome.LOCKED or time.monotonic() >= deadline:
             return outcome
         await asyncio.sleep(LOCK_POLL_SECONDS)
@@ -175,14 +193,14 @@ async def _lock_renewed(r: Refresher, account_id: str, owner: str) -> AsyncItera
         await asyncio.gather(renewal, return_exceptions=True)
 
 
-async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
+async def _refresh_locked(r: Refresher, account: Account, trigger: RefreshTrigger) -> Outcome:
     refresh_token = r.store.refresh_token(account)
     used_prev = False
     try:
         tokens = await call_refresh(r, account, refresh_token)
     except AuthRefreshError as exc:
         if exc.kind is not FailureKind.INVALID_TOKEN:
-            await _record_failure(r, account.id, exc.message)
+            await _record_failure(r, account.id, exc, trigger)
             raise TransientRefreshError(exc.message) from exc
         # Rotated behind our back? A worker whose lock expired may have written a newer token.
         current = await load(r, account.id)
@@ -193,14 +211,14 @@ async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
             return Outcome.SUPERSEDED
         prev = r.store.prev_refresh_token(account)
         if not prev:
-            return await _needs_relogin(r, account, exc)
+            return await _needs_relogin(r, account, exc, trigger)
         try:
             tokens = await call_refresh(r, account, prev)
         except AuthRefreshError as again:
             if again.kind is not FailureKind.INVALID_TOKEN:
-                await _record_failure(r, account.id, again.message)
+                await _record_failure(r, account.id, again, trigger)
                 raise TransientRefreshError(again.message) from again
-            return await _needs_relogin(r, account, exc)
+            return await _needs_relogin(r, account, exc, trigger)
         refresh_token, used_prev = prev, True
     rotated = tokens.refresh_token if tokens.refresh_token and tokens.refresh_token != refresh_token else None
     if used_prev and rotated is None:
@@ -217,6 +235,7 @@ async def _refresh_locked(r: Refresher, account: Account) -> Outcome:
         extra=log_fields(account=account.id, version=result.version, rotated=rotated is not None),
     )
     await r.states.notify(account.id, "token_refreshed")
+    await history.record(r.redis, r.keys, account.id, history.Refresh("ok", trigger))
     return Outcome.REFRESHED
 
 
@@ -290,7 +309,9 @@ async def call_refresh(r: Refresher, account: Account, refresh_token: str) -> To
         r.metrics.refresh_attempts.labels(kind.value, result).inc()
 
 
-async def _needs_relogin(r: Refresher, account: Account, exc: AuthRefreshError) -> Outcome:
+async def _needs_relogin(
+    r: Refresher, account: Account, exc: AuthRefreshError, trigger: RefreshTrigger
+) -> Outcome:
     reason = f"refresh token rejected, log in again ({exc.message})"
     lapsed = account.client_secret_expires_at
     if account.auth_kind is AuthKind.IDC and 0 < lapsed <= time.time():
@@ -298,10 +319,21 @@ async def _needs_relogin(r: Refresher, account: Account, exc: AuthRefreshError) 
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(lapsed))
         reason = f"the OIDC client registration expired on {when}; sign in again ({exc.message})"
     log.warning("account needs re-login", extra=log_fields(account=account.id, reason=exc.reason))
-    await _record_failure(r, account.id, exc.message)
+    await _record_failure(r, account.id, exc, trigger)
     await r.states.needs_relogin(account.id, reason)
     return Outcome.NEEDS_RELOGIN
 
 
-async def _record_failure(r: Refresher, account_id: str, message: str) -> None:
+async def _record_failure(
+    r: Refresher, account_id: str, exc: AuthRefreshError, trigger: RefreshTrigger
+) -> None:
+    """The failed refresh on the record (last error, count) and in the account's history."""
+    message = exc.message
     await r.store.set_fields(account_id, {"last_refresh_error": message[:300]}, increment="refresh_failures")
+    await history.record(
+        r.redis,
+        r.keys,
+        account_id,
+        history.Failure(exc.kind, message, "refresher"),
+        history.Refresh(exc.kind.value, trigger, message),
+    )

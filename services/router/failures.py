@@ -10,6 +10,7 @@ from typing import cast
 from redis.exceptions import RedisError
 
 from services.router.context import AppContext
+from shared.accounts import history
 from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.errors import FailureKind
 from shared.jobs import enqueue_refresh, enqueue_usage_refresh
@@ -34,8 +35,10 @@ async def apply_failure(
     Kiro's verdicts (a throttle, exhausted quota, a rejected token, a suspension) act at once; a transient
     error only counts towards `outlier_consecutive_errors` in a row (outlier detection, as Envoy's
     consecutive 5xx), so one blip never takes an account out of rotation. `reason` is Kiro's own words,
-    kept with a suspension.
+    kept with a suspension and in the account's error history.
     """
+    if kind.is_account_level:
+        await history.record(ctx.redis, ctx.keys, account_id, history.Failure(kind, reason or "", "router"))
     s = ctx.settings
     if kind is FailureKind.INVALID_TOKEN:
         ctx.credentials.drop(account_id)

@@ -41,6 +41,17 @@ _REGION_FIELDS = frozenset({"auth_region", "api_region"})
 #: why a new account is `pending` (out of the pool) until the refresher got its first access token
 PENDING_REASON = "waiting for the first token refresh"
 POOL_STATES = frozenset({AccountState.ACTIVE, AccountState.COOLDOWN, AccountState.EXHAUSTED})
+#: In-pool states that end by themselves at a time (the pool score): `cooldown_until`, `exhausted_until`.
+WAITING_STATES = frozenset({AccountState.COOLDOWN, AccountState.EXHAUSTED})
+
+
+def effective_state(state: AccountState, until: float, now: float) -> AccountState:
+    """The state an account is really in: a cooldown or exhaustion whose time has passed is active.
+
+    The stored field only goes back to active at the account's next success (release.lua), which can be
+    minutes after the pick started choosing it again (its pool score is in the past).
+    """
+    return AccountState.ACTIVE if state in WAITING_STATES and until <= now else state
 
 
 @dataclass
@@ -135,9 +146,27 @@ class Account:
     def has_refresh_token(self) -> bool:
         return bool(self.refresh_token_enc)
 
-    def public_view(self) -> dict[str, Any]:
+    @property
+    def waiting_until(self) -> float:
+        """When a cooldown or exhaustion ends (its pool score); 0 in any other state."""
+        if self.state is AccountState.COOLDOWN:
+            return self.cooldown_until
+        if self.state is AccountState.EXHAUSTED:
+            return self.exhausted_until
+        return 0.0
+
+    def public_view(self, now: float | None = None) -> dict[str, Any]:
         """Everything but secrets (presence flags instead); the admin API adds the masked proxy URL
-        (`AccountStore.public_view`)."""
+        (`AccountStore.public_view`).
+
+        `state` is the effective state (`effective_state`): a lapsed cooldown shows as active, with
+        `usable_since` (when it lapsed) and no reason; `usable_at` is when a cooldown or exhaustion still
+        running ends (None otherwise).
+        """
+        now = time.time() if now is None else now
+        until = self.waiting_until
+        state = effective_state(self.state, until, now)
+        lapsed = state is not self.state
         data = asdict(self)
         for secret in (
             "refresh_token_enc",
@@ -149,12 +178,16 @@ class Account:
         ):
             data.pop(secret)
         data["auth_kind"] = self.auth_kind.value
-        data["state"] = self.state.value
+        data["state"] = state.value
+        data["usable_at"] = until if state in WAITING_STATES else None
+        data["usable_since"] = until if lapsed and until else None
+        if lapsed:
+            data["state_reason"] = ""  # what the next success writes (release.lua)
         data["has_refresh_token"] = bool(self.refresh_token_enc)
         data["has_access_token"] = bool(self.access_token_enc)
         data["has_client_secret"] = bool(self.client_secret_enc)
         data["has_proxy_url"] = bool(self.proxy_url_enc or self.proxy_url)
-        data["usage_reset_days"] = self.usage_reset_days()
+        data["usage_reset_days"] = self.usage_reset_days(now)
         return data
 
     def usage_reset_days(self, now: float | None = None) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, cast
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from shared.accounts.model import AccountState
+from shared.accounts.model import AccountState, effective_state
 from shared.accounts.scripts import argv, register, source, with_schema
 from shared.keys import Keys
 from shared.redis_topology import StackRedis
@@ -260,6 +260,8 @@ class Pool:
             now = time.time()
             for (state, enabled), score in zip(rows[0::2], rows[1::2], strict=True):
                 name = state if state in counts else AccountState.INVALID.value
+                if score is not None:  # a lapsed cooldown counts as active, as the panel shows it
+                    name = effective_state(AccountState(name), float(score), now).value
                 if enabled == "0" and name in (AccountState.ACTIVE, AccountState.COOLDOWN):
                     name = AccountState.DISABLED.value
                 counts[name] += 1

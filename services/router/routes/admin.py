@@ -13,7 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router.routes import admin_accounts, admin_auth, admin_keys, admin_requests, admin_runway
+from services.router.routes import (
+    admin_account_detail,
+    admin_accounts,
+    admin_auth,
+    admin_keys,
+    admin_requests,
+    admin_runway,
+)
 from services.router.routes.admin_auth import Admin, Ctx, require_admin
 from services.router.routes.admin_route import AdminRoute, body_limit, public
 from services.router.routes.admin_settings import SettingsUpdate, read_settings, write_settings
@@ -114,6 +121,7 @@ async def stats(
 
 _protected.include_router(admin_keys.router)
 _protected.include_router(admin_accounts.router)
+_protected.include_router(admin_account_detail.router)
 _protected.include_router(admin_requests.router)
 _protected.include_router(admin_runway.router)
 router.include_router(_protected)

@@ -3,6 +3,7 @@ by state."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -10,7 +11,7 @@ from functools import partial
 from typing import Any, Literal
 
 from services.router.context import AppContext
-from shared.accounts.model import Account
+from shared.accounts.model import Account, effective_state
 from shared.accounts.pool import STATS_TTL_SECONDS, today
 from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
 from shared.clientkeys import ClientKey
@@ -155,6 +156,7 @@ async def overview(ctx: AppContext, days: int = 1, by: By = "account") -> dict[s
     per_account = await account_stats(ctx, (a.id for a in listing.accounts), day)
     client_keys = await ctx.client_keys.list()
     usage = await key_usage(ctx, client_keys, day)
+    now = time.time()
     return {
         "day": day,
         "pool": {**summary.counts, "total": summary.total, "soonest_reset": summary.soonest_reset},
@@ -163,7 +165,7 @@ async def overview(ctx: AppContext, days: int = 1, by: By = "account") -> dict[s
             {
                 "id": a.id,
                 "label": a.label,
-                "state": a.state.value,
+                "state": effective_state(a.state, a.waiting_until, now).value,
                 "usage_current": a.usage_current,
                 "usage_limit": a.usage_limit,
                 **per_account.get(a.id, {}),

@@ -1,6 +1,7 @@
 // The accounts tab: the pool's accounts, their actions and the edit dialog.
 
 import { checkButton, checkCell } from "./account_check.js";
+import { detailButton } from "./account_detail.js";
 import { api } from "./api.js";
 import { $, clearError, confirmDialog, h, intValue, showError, toast } from "./dom.js";
 import { STATE_LABELS, fmtCredits, fmtDate, fmtNum, fmtRelative } from "./format.js";
@@ -44,6 +45,7 @@ function accountRow(a) {
       a.proxy_url ? h("div", { class: "cell-sub" }, `proxy ${a.proxy_url}`) : null),
     h("td", {}, h("span", { class: `badge badge-${a.state}` }, STATE_LABELS[a.state] || a.state),
       a.state_reason ? h("span", { class: "reason" }, a.state_reason) : null,
+      a.usable_at ? h("span", { class: "reason usable-at" }, `usable again ${fmtRelative(a.usable_at)}`) : null,
       a.last_refresh_error ? h("span", { class: "reason" }, `refresh: ${a.last_refresh_error}`) : null),
     h("td", { class: "num weight" }, fmtNum(a.weight)),
     usageCell(a),
@@ -58,6 +60,7 @@ function accountRow(a) {
         : h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "enable") }, "Enable"),
       h("button", { type: "button", class: "btn btn-sm", onclick: () => accountAction(a, "refresh") }, "Refresh"),
       checkButton(a, loadAccounts),
+      detailButton(a),
       h("button", { type: "button", class: "btn btn-sm", onclick: () => openEdit(a) }, "Edit"),
       h("button", { type: "button", class: "btn btn-sm btn-link-danger", onclick: () => deleteAccount(a),
         "aria-label": `Delete ${name}` }, "Delete"),
