@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 
 from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script
+from shared.accounts.schema import Counter
 from shared.accounts.scripts import argv, register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
@@ -126,6 +127,22 @@ class Admission:
         return self.verdict == "ok"
 
 
+_COUNTS = ("rpm", "daily_tokens", "max_concurrency", "monthly_credits", "expires_at")
+
+
+def check_limits(values: dict[str, Any], *, now: float | None = None) -> None:
+    """ValueError unless the limits are non-negative ints and the note fits; with `now` (a new key) the
+    expiry must be after it or 0."""
+    for name in _COUNTS:
+        value = values.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+    if len(values.get("note", "")) > NOTE_MAX_CHARS:
+        raise ValueError(f"note is longer than {NOTE_MAX_CHARS} characters")
+    if now is not None and 0 < values.get("expires_at", 0) <= now:
+        raise ValueError("expires_at must be in the future (or 0 = never)")
+
+
 _EDITABLE = frozenset(
     {"name", "enabled", "allowed_models", "rpm", "daily_tokens", "max_concurrency", "monthly_credits"}
     | {"expires_at", "note"}
@@ -157,6 +174,13 @@ class ClientKeys:
         note: str = "",
     ) -> tuple[ClientKey, str]:
         """Store a new key (generated unless `plain` is given); the plain key is returned only here."""
+        limits: dict[str, Any] = {"rpm": rpm, "daily_tokens": daily_tokens, "note": note}
+        limits |= {
+            "max_concurrency": max_concurrency,
+            "monthly_credits": monthly_credits,
+            "expires_at": expires_at,
+        }
+        check_limits(limits, now=time.time())
         plain = plain or new_api_key()
         key = ClientKey(
             id=secrets.token_hex(6),
@@ -344,6 +368,20 @@ class ClientKeys:
         now_ms = int(self._clock() * 1000)
         return await cast(Awaitable[int], self._client.zcount(inflight, f"({now_ms}", "+inf"))
 
+    async def standing(self, keys: list[ClientKey]) -> dict[str, dict[str, float | int]]:
+        """Per key id: credits of the current UTC month and requests in flight, read in one round trip."""
+        now = self._clock()
+        month, now_ms = _month(now), int(now * 1000)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(self._keys.client_key_usage_month(key.key_hash, month), Counter.CREDITS)
+                pipe.zcount(self._keys.client_key_inflight(key.key_hash), f"({now_ms}", "+inf")
+            rows = await pipe.execute()
+        return {
+            key.id: {"month_credits": round(float(credits or 0), 4), "in_flight": int(count)}
+            for key, credits, count in zip(keys, rows[0::2], rows[1::2], strict=True)
+        }
+
     async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, float]:
         """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens,
         credits."""
@@ -380,6 +418,7 @@ class ClientKeys:
         unknown = set(changes) - _EDITABLE
         if unknown:
             raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+        check_limits(changes)
         key = await self.get(key_id)
         if key is None:
             return None
