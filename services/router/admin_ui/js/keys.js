@@ -43,7 +43,7 @@ function limitFields(prefix) {
 
 function keyRow(k) {
   const usage = k.usage || {};
-  return h("tr", { "data-key-id": k.id, class: k.expired ? "row-expired" : "" },
+  return h("tr", { "data-key-id": k.id },
     h("td", { class: "cell-title" }, k.name, k.note ? h("div", { class: "muted key-note" }, k.note) : ""),
     h("td", { class: "mono" }, k.hint || "—"),
     h("td", {}, statusBadge(k)),
