@@ -126,3 +126,18 @@ async def test_expired_key_is_refused_and_a_new_key_cannot_be_created_expired(
         await store.create("wordy", note="x" * 501)
     with pytest.raises(ValueError, match="max_concurrency"):
         await store.update(record.id, max_concurrency=-1)
+
+
+async def test_a_long_stream_renews_its_in_flight_entry_with_its_lease(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    store = ClientKeys(redis, keys)
+    record, plain = await store.create("streamer", max_concurrency=1)
+    short_leases = Pool(redis, keys, PoolLimits(lease_ttl_seconds=0.3))
+
+    _, streaming, _ = await store.authorize_and_pick(plain, "m", short_leases)
+    await store.renew_slot(record, streaming.request_id, 60)
+    until_ms = await redis.zscore(keys.client_key_inflight(record.key_hash), streaming.request_id)
+
+    assert until_ms is not None and until_ms > (time.time() + 50) * 1000
+    assert await redis.pttl(keys.client_key_inflight(record.key_hash)) > 50_000
