@@ -158,6 +158,7 @@ class ClientKeys:
         self._clock = clock  # picks the day and month whose usage counts (Redis's clock judges expiry)
         self._admit = register(client, "clientkey_admit")
         self._usage = register(client, "clientkey_usage")
+        self._renew = register(client, "clientkey_renew")
         self._admit_pick = composed_script(client, "admit_pick", "clientkey_admit", "pick")
 
     async def create(
@@ -353,14 +354,11 @@ class ClientKeys:
 
     async def renew_slot(self, key: ClientKey, request_id: str, ttl: float) -> None:
         """Keep a long stream's in-flight entry counting for another `ttl` seconds (with its lease)."""
-        if not request_id or not key.max_concurrency:
-            return
-        inflight = self._keys.client_key_inflight(key.key_hash)
-        until_ms = int((self._clock() + ttl) * 1000)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.zadd(inflight, {request_id: until_ms}, xx=True)
-            pipe.pexpire(inflight, int(ttl * 1000), gt=True)
-            await pipe.execute()
+        if request_id and key.max_concurrency:
+            keys = [self._keys.client_key_inflight(key.key_hash)]
+            await run_script(
+                self._renew, keys, argv("clientkey_renew", request_id=request_id, slot_ms=int(ttl * 1000))
+            )
 
     async def in_flight(self, key: ClientKey) -> int:
         """Admitted requests of the key not yet settled (entries past their expiry do not count)."""
