@@ -116,7 +116,7 @@ class ClientKey:
 @dataclass(frozen=True)
 class Admission:
     """The verdict on one request: `ok`, or why not (`gone`, `disabled`, `expired`, `model`, `credits`,
-    `tokens`, `concurrency`, `rpm`); `request_id` names an admitted request's in-flight entry."""
+    `tokens`, `concurrency`, `rpm`); `request_id` names an admitted request's in-flight entry ('' = none)."""
 
     verdict: str
     retry_after: float = 0.0
@@ -285,8 +285,8 @@ class ClientKeys:
             return None, Admission("gone")
         key = ClientKey.from_redis(data)
         now = self._clock()
-        if verdict == "ok":
-            return key, Admission("ok", request_id=request_id)
+        if verdict == "ok":  # only a capped key's request holds an in-flight entry
+            return key, Admission("ok", request_id=request_id if key.max_concurrency else "")
         if verdict == "tokens":
             return key, Admission("tokens", next_utc_day(now) - now)
         if verdict == "credits":
@@ -354,7 +354,7 @@ class ClientKeys:
 
     async def renew_slot(self, key: ClientKey, request_id: str, ttl: float) -> None:
         """Keep a long stream's in-flight entry counting for another `ttl` seconds (with its lease)."""
-        if request_id and key.max_concurrency:
+        if request_id:
             keys = [self._keys.client_key_inflight(key.key_hash)]
             await run_script(
                 self._renew, keys, argv("clientkey_renew", request_id=request_id, slot_ms=int(ttl * 1000))
