@@ -175,13 +175,11 @@ class ClientKeys:
         note: str = "",
     ) -> tuple[ClientKey, str]:
         """Store a new key (generated unless `plain` is given); the plain key is returned only here."""
-        limits: dict[str, Any] = {"rpm": rpm, "daily_tokens": daily_tokens, "note": note}
-        limits |= {
-            "max_concurrency": max_concurrency,
-            "monthly_credits": monthly_credits,
-            "expires_at": expires_at,
-        }
-        check_limits(limits, now=time.time())
+        limits = {"rpm": rpm, "daily_tokens": daily_tokens, "max_concurrency": max_concurrency}
+        check_limits(
+            {**limits, "monthly_credits": monthly_credits, "expires_at": expires_at, "note": note},
+            now=self._clock(),
+        )
         plain = plain or new_api_key()
         key = ClientKey(
             id=secrets.token_hex(6),
@@ -383,20 +381,14 @@ class ClientKeys:
     async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, float]:
         """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens,
         credits."""
-        raw = await _hgetall(
-            self._client, self._keys.client_key_usage(key.key_hash, day or _day(self._clock()))
-        )
-        return {name: float(value) for name, value in raw.items()}
-
-    async def usage_of_month(self, key: ClientKey) -> dict[str, float]:
-        """Counters of the current UTC month (what the credit budget counts)."""
-        month = self._keys.client_key_usage_month(key.key_hash, _month(self._clock()))
-        return {name: float(value) for name, value in (await _hgetall(self._client, month)).items()}
+        return await self._counters(self._keys.client_key_usage(key.key_hash, day or _day(self._clock())))
 
     async def usage_total(self, key: ClientKey) -> dict[str, float]:
-        """All-time counters of the key."""
-        raw = await _hgetall(self._client, self._keys.client_key_usage_total(key.key_hash))
-        return {name: float(value) for name, value in raw.items()}
+        """All-time counters of the key (the same names as `usage`)."""
+        return await self._counters(self._keys.client_key_usage_total(key.key_hash))
+
+    async def _counters(self, name: str) -> dict[str, float]:
+        return {counter: float(value) for counter, value in (await _hgetall(self._client, name)).items()}
 
     async def list(self) -> list[ClientKey]:
         hashes = sorted(await cast(Awaitable[set[str]], self._client.smembers(self._keys.client_keys())))
