@@ -261,7 +261,7 @@ class ClientKeys:
                 self._keys.client_key(digest),
                 self._keys.client_key_rate(digest),
                 self._keys.client_key_usage(digest, _day(now)),
-                self._keys.client_key_usage_month(digest, _month(now)),
+                self._keys.client_key_month_credits(digest, _month(now)),
                 self._keys.client_key_usage_total(digest),
                 self._keys.client_key_inflight(digest),
             ],
@@ -328,7 +328,7 @@ class ClientKeys:
         return ScriptCall(
             [
                 self._keys.client_key_usage(digest, _day(now)),
-                self._keys.client_key_usage_month(digest, _month(now)),
+                self._keys.client_key_month_credits(digest, _month(now)),
                 self._keys.client_key_usage_total(digest),
                 self._keys.client_key_inflight(digest),
             ],
@@ -370,7 +370,7 @@ class ClientKeys:
         month, now_ms = _month(now), int(now * 1000)
         async with self._client.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hget(self._keys.client_key_usage_month(key.key_hash, month), Counter.CREDITS)
+                pipe.hget(self._keys.client_key_month_credits(key.key_hash, month), Counter.CREDITS)
                 pipe.zcount(self._keys.client_key_inflight(key.key_hash), f"({now_ms}", "+inf")
             rows = await pipe.execute()
         return {

@@ -88,8 +88,8 @@ class Keys:
         """Hash of all-time usage of one client key (the day's counters, summed); no TTL."""
         return f"{self.prefix}ckey:{key_hash}:usage:total"
 
-    def client_key_usage_month(self, key_hash: str, month: str) -> str:
-        """Hash of one UTC month's usage of a client key (`YYYY-MM`, what the credit budget reads)."""
+    def client_key_month_credits(self, key_hash: str, month: str) -> str:
+        """Hash: `credits` of a client key in one UTC month (`YYYY-MM`), what its budget reads; expires."""
         return f"{self.prefix}ckey:{key_hash}:month:{month}"
 
     def client_key_inflight(self, key_hash: str) -> str:

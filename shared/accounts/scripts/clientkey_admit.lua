@@ -1,7 +1,7 @@
 -- Authorize one request of a client API key in one call: the record, its expiry, model list, monthly
 -- credit and daily token budgets, concurrency cap and requests per minute.
--- KEYS[1] key record hash, KEYS[2] RPM window zset, KEYS[3] usage hash of the day, KEYS[4] usage hash of
--- the month, KEYS[5] all-time usage hash, KEYS[6] in-flight zset (request id -> expiry ms)
+-- KEYS[1] key record hash, KEYS[2] RPM window zset, KEYS[3] usage hash of the day, KEYS[4] credits hash of
+-- the month (read only), KEYS[5] all-time usage hash, KEYS[6] in-flight zset (request id -> expiry ms)
 -- request_id: unique (the in-flight entry settle removes); ttl: usage ttl s; model: requested ('' = not
 -- checked); slot_ms: how long an in-flight entry counts unless renewed (the lease ttl)
 -- Returns {verdict, retry after ms, record as a flat field/value list}; verdict is 'ok', 'gone', 'disabled',
@@ -51,10 +51,8 @@ if cap > 0 then
   redis.call('ZADD', KEYS[6], now_ms + slot_ms, request_id)
   redis.call('PEXPIRE', KEYS[6], slot_ms)
 end
-for i = 3, 5 do
-  redis.call('HINCRBY', KEYS[i], C.requests, 1)
-end
+redis.call('HINCRBY', KEYS[3], C.requests, 1)
+redis.call('HINCRBY', KEYS[5], C.requests, 1)
 redis.call('EXPIRE', KEYS[3], ttl)
-redis.call('EXPIRE', KEYS[4], ttl)
 redis.call('HSET', KEYS[1], K.last_used_at, tostring(now_ms / 1000))
 return {'ok', 0, raw}
