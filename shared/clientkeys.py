@@ -1,25 +1,34 @@
-"""Client API keys: stored as SHA-256 hashes, with per-key model list, RPM and daily token budget.
+"""Client API keys: stored as SHA-256 hashes, with per-key model list, RPM, daily token budget, monthly
+credit budget, concurrency cap and expiry.
 
-Limits are enforced in Redis (one Lua call per request), so every router replica shares them.
+Limits are enforced in Redis (one Lua call per request), so every router replica shares them. An admitted
+request holds an entry in the key's in-flight set until it is settled (`usage_call`, or `release_slot` for
+a request that ends without one); an entry nobody removes stops counting when it expires.
 """
 
 from __future__ import annotations
 
+import calendar
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 
 from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script
+from shared.accounts.schema import Counter
 from shared.accounts.scripts import argv, register
 from shared.crypto import constant_time_equals, new_api_key, sha256_hex
 from shared.keys import Keys
 from shared.redis_topology import StackRedis
 
 USAGE_TTL_SECONDS = 35 * 86400
+#: how long an admitted request counts against the concurrency cap unless renewed (the router passes its
+#: lease ttl; streams renew both together)
+SLOT_TTL_SECONDS = 120.0
+NOTE_MAX_CHARS = 500
 
 
 @dataclass
@@ -33,12 +42,19 @@ class ClientKey:
     allowed_models: tuple[str, ...] = ()  # empty = every model
     rpm: int = 0  # requests per minute, 0 = unlimited
     daily_tokens: int = 0  # input + output tokens per UTC day, 0 = unlimited
+    max_concurrency: int = 0  # requests in flight at once, 0 = unlimited
+    monthly_credits: int = 0  # Kiro credits per UTC calendar month, 0 = unlimited
+    expires_at: int = 0  # unix seconds after which the key is refused, 0 = never
+    note: str = ""  # free text for the admin
     hint: str = ""  # last characters of the plain key, to tell keys apart in the panel
     created_at: float = field(default_factory=time.time)
     last_used_at: float = 0.0
 
     def allows_model(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
+
+    def expired(self, now: float) -> bool:
+        return 0 < self.expires_at <= now
 
     def to_redis(self) -> dict[str, str]:
         return {
@@ -49,6 +65,10 @@ class ClientKey:
             "allowed_models": orjson.dumps(list(self.allowed_models)).decode(),
             "rpm": str(self.rpm),
             "daily_tokens": str(self.daily_tokens),
+            "max_concurrency": str(self.max_concurrency),
+            "monthly_credits": str(self.monthly_credits),
+            "expires_at": str(self.expires_at),
+            "note": self.note,
             "hint": self.hint,
             "created_at": str(self.created_at),
             "last_used_at": str(self.last_used_at),
@@ -65,6 +85,10 @@ class ClientKey:
             allowed_models=tuple(str(m) for m in models),
             rpm=int(data.get("rpm") or 0),
             daily_tokens=int(data.get("daily_tokens") or 0),
+            max_concurrency=int(data.get("max_concurrency") or 0),
+            monthly_credits=int(data.get("monthly_credits") or 0),
+            expires_at=int(data.get("expires_at") or 0),
+            note=data.get("note", ""),
             hint=data.get("hint", ""),
             created_at=float(data.get("created_at") or 0),
             last_used_at=float(data.get("last_used_at") or 0),
@@ -79,6 +103,10 @@ class ClientKey:
             "allowed_models": list(self.allowed_models),
             "rpm": self.rpm,
             "daily_tokens": self.daily_tokens,
+            "max_concurrency": self.max_concurrency,
+            "monthly_credits": self.monthly_credits,
+            "expires_at": self.expires_at,
+            "note": self.note,
             "hint": self.hint,
             "created_at": self.created_at,
             "last_used_at": self.last_used_at,
@@ -87,27 +115,50 @@ class ClientKey:
 
 @dataclass(frozen=True)
 class Admission:
-    """The verdict on one request: `ok`, or why not (`gone`, `disabled`, `model`, `tokens`, `rpm`)."""
+    """The verdict on one request: `ok`, or why not (`gone`, `disabled`, `expired`, `model`, `credits`,
+    `tokens`, `concurrency`, `rpm`); `request_id` names an admitted request's in-flight entry ('' = none)."""
 
     verdict: str
     retry_after: float = 0.0
+    request_id: str = ""
 
     @property
     def ok(self) -> bool:
         return self.verdict == "ok"
 
 
-_EDITABLE = frozenset({"name", "enabled", "allowed_models", "rpm", "daily_tokens"})
+_COUNTS = ("rpm", "daily_tokens", "max_concurrency", "monthly_credits", "expires_at")
+
+
+def check_limits(values: dict[str, Any], *, now: float | None = None) -> None:
+    """ValueError unless the limits are non-negative ints and the note fits; with `now` (a new key) the
+    expiry must be after it or 0."""
+    for name in _COUNTS:
+        value = values.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+    if len(values.get("note", "")) > NOTE_MAX_CHARS:
+        raise ValueError(f"note is longer than {NOTE_MAX_CHARS} characters")
+    if now is not None and 0 < values.get("expires_at", 0) <= now:
+        raise ValueError("expires_at must be in the future (or 0 = never)")
+
+
+_EDITABLE = frozenset(
+    {"name", "enabled", "allowed_models", "rpm", "daily_tokens", "max_concurrency", "monthly_credits"}
+    | {"expires_at", "note"}
+)
 
 
 class ClientKeys:
     """Client key store and limiter bound to one Redis client and key prefix."""
 
-    def __init__(self, client: StackRedis, keys: Keys) -> None:
+    def __init__(self, client: StackRedis, keys: Keys, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._keys = keys
+        self._clock = clock  # picks the day and month whose usage counts (Redis's clock judges expiry)
         self._admit = register(client, "clientkey_admit")
         self._usage = register(client, "clientkey_usage")
+        self._renew = register(client, "clientkey_renew")
         self._admit_pick = composed_script(client, "admit_pick", "clientkey_admit", "pick")
 
     async def create(
@@ -118,8 +169,17 @@ class ClientKeys:
         allowed_models: tuple[str, ...] = (),
         rpm: int = 0,
         daily_tokens: int = 0,
+        max_concurrency: int = 0,
+        monthly_credits: int = 0,
+        expires_at: int = 0,
+        note: str = "",
     ) -> tuple[ClientKey, str]:
         """Store a new key (generated unless `plain` is given); the plain key is returned only here."""
+        limits = {"rpm": rpm, "daily_tokens": daily_tokens, "max_concurrency": max_concurrency}
+        check_limits(
+            {**limits, "monthly_credits": monthly_credits, "expires_at": expires_at, "note": note},
+            now=self._clock(),
+        )
         plain = plain or new_api_key()
         key = ClientKey(
             id=secrets.token_hex(6),
@@ -128,6 +188,10 @@ class ClientKeys:
             allowed_models=allowed_models,
             rpm=rpm,
             daily_tokens=daily_tokens,
+            max_concurrency=max_concurrency,
+            monthly_credits=monthly_credits,
+            expires_at=expires_at,
+            note=note,
             hint="…" + plain[-4:],
         )
         async with self._client.pipeline(transaction=True) as pipe:
@@ -156,15 +220,14 @@ class ClientKeys:
     async def authorize(self, plain: str, model: str = "") -> tuple[ClientKey | None, Admission]:
         """Find the presented key and count one request against its limits, in one Redis call.
 
-        Returns (None, gone) for an unknown key; otherwise the record and the verdict: `ok`, `disabled`,
-        `model` (not in the key's model list), `tokens` (daily budget used up) or `rpm`.
+        Returns (None, gone) for an unknown key; otherwise the record and the verdict (see `Admission`).
         """
         if not plain:
             return None, Admission("gone")
         return await self._authorize(sha256_hex(plain), model)
 
     async def admit(self, key: ClientKey, model: str = "") -> Admission:
-        """Count one request of a known key against its limits (RPM window, daily token budget)."""
+        """Count one request of a known key against its limits (see `Admission`)."""
         _, admission = await self._authorize(key.key_hash, model)
         return admission
 
@@ -178,68 +241,154 @@ class ClientKeys:
         if not plain:
             return None, Admission("gone"), None
         digest = sha256_hex(plain)
-        admit = self._admit_call(digest, model)
+        admit = self._admit_call(digest, model, pool.limits.lease_ttl_seconds)
         pick = pool.pick_call((), conversation)
         result = await run_script(self._admit_pick, admit.keys + pick.keys, admit.args + pick.args)
-        key, admission = self._admission(result[0], digest)
+        key, admission = self._admission(result[0], digest, str(admit.args[0]))
         if not admission.ok or len(result) < 2:
             return key, admission, None
         return key, admission, pool.pick_result(result[1])
 
     async def _authorize(self, digest: str, model: str) -> tuple[ClientKey | None, Admission]:
-        call = self._admit_call(digest, model)
-        return self._admission(await run_script(self._admit, call.keys, call.args), digest)
+        call = self._admit_call(digest, model, SLOT_TTL_SECONDS)
+        result = await run_script(self._admit, call.keys, call.args)
+        return self._admission(result, digest, str(call.args[0]))
 
-    def _admit_call(self, digest: str, model: str) -> ScriptCall:
+    def _admit_call(self, digest: str, model: str, slot_ttl: float) -> ScriptCall:
+        now = self._clock()
         return ScriptCall(
             [
                 self._keys.client_key(digest),
                 self._keys.client_key_rate(digest),
-                self._keys.client_key_usage(digest, _today()),
+                self._keys.client_key_usage(digest, _day(now)),
+                self._keys.client_key_month_credits(digest, _month(now)),
+                self._keys.client_key_usage_total(digest),
+                self._keys.client_key_inflight(digest),
             ],
-            argv("clientkey_admit", request_id=secrets.token_hex(8), ttl=USAGE_TTL_SECONDS, model=model),
+            argv(
+                "clientkey_admit",
+                request_id=secrets.token_hex(8),
+                ttl=USAGE_TTL_SECONDS,
+                model=model,
+                slot_ms=int(slot_ttl * 1000),
+            ),
         )
 
-    @staticmethod
-    def _admission(result: list[Any], digest: str) -> tuple[ClientKey | None, Admission]:
+    def _admission(
+        self, result: list[Any], digest: str, request_id: str
+    ) -> tuple[ClientKey | None, Admission]:
         verdict, retry_ms, raw = result
         data = dict(zip(raw[0::2], raw[1::2], strict=True))
         if not data or not constant_time_equals(data.get("hash", ""), digest):
             return None, Admission("gone")
         key = ClientKey.from_redis(data)
+        now = self._clock()
+        if verdict == "ok":  # only a capped key's request holds an in-flight entry
+            return key, Admission("ok", request_id=request_id if key.max_concurrency else "")
         if verdict == "tokens":
-            return key, Admission("tokens", _seconds_to_utc_midnight())
+            return key, Admission("tokens", next_utc_day(now) - now)
+        if verdict == "credits":
+            return key, Admission("credits", next_utc_month(now) - now)
         return key, Admission(str(verdict), int(retry_ms) / 1000)
 
     async def record_usage(
-        self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False
+        self,
+        key: ClientKey,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        credits: float = 0.0,
+        error: bool = False,
+        request_id: str = "",
     ) -> None:
-        """Add a finished request's tokens (and whether it failed) to today's usage of the key."""
-        await self.write_usage(self.usage_call(key, input_tokens, output_tokens, error=error))
+        """Settle a request of the key on its own (see `usage_call`)."""
+        call = self.usage_call(
+            key, input_tokens, output_tokens, credits=credits, error=error, request_id=request_id
+        )
+        await self.write_usage(call)
 
     async def write_usage(self, call: ScriptCall) -> None:
         """Run one `usage_call` result on its own."""
         await run_script(self._usage, call.keys, call.args)
 
     def usage_call(
-        self, key: ClientKey, input_tokens: int, output_tokens: int, *, error: bool = False
+        self,
+        key: ClientKey,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        credits: float = 0.0,
+        error: bool = False,
+        request_id: str = "",
     ) -> ScriptCall:
-        """KEYS and ARGV of `clientkey_usage.lua`, to run alone or with the lease release (`Pool.release`)."""
+        """KEYS and ARGV of `clientkey_usage.lua`, to run alone or with the lease release (`Pool.release`):
+        frees the request's in-flight entry (`Admission.request_id`) and adds its usage to the day, the
+        month and the all-time totals."""
+        now, digest = self._clock(), key.key_hash
         return ScriptCall(
-            [self._keys.client_key_usage(key.key_hash, _today())],
+            [
+                self._keys.client_key_usage(digest, _day(now)),
+                self._keys.client_key_month_credits(digest, _month(now)),
+                self._keys.client_key_usage_total(digest),
+                self._keys.client_key_inflight(digest),
+            ],
             argv(
                 "clientkey_usage",
                 input=input_tokens,
                 output=output_tokens,
+                credits=credits,
                 failed="1" if error else "0",
                 ttl=USAGE_TTL_SECONDS,
+                request_id=request_id,
             ),
         )
 
-    async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, int]:
-        """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens."""
-        raw = await _hgetall(self._client, self._keys.client_key_usage(key.key_hash, day or _today()))
-        return {name: int(value) for name, value in raw.items()}
+    async def release_slot(self, key: ClientKey, request_id: str) -> None:
+        """Free an admitted request's in-flight entry when it ends without a settle (client gone)."""
+        if request_id:
+            await cast(
+                Awaitable[int], self._client.zrem(self._keys.client_key_inflight(key.key_hash), request_id)
+            )
+
+    async def renew_slot(self, key: ClientKey, request_id: str, ttl: float) -> None:
+        """Keep a long stream's in-flight entry counting for another `ttl` seconds (with its lease)."""
+        if request_id:
+            keys = [self._keys.client_key_inflight(key.key_hash)]
+            await run_script(
+                self._renew, keys, argv("clientkey_renew", request_id=request_id, slot_ms=int(ttl * 1000))
+            )
+
+    async def in_flight(self, key: ClientKey) -> int:
+        """Admitted requests of the key not yet settled (entries past their expiry do not count)."""
+        inflight = self._keys.client_key_inflight(key.key_hash)
+        now_ms = int(self._clock() * 1000)
+        return await cast(Awaitable[int], self._client.zcount(inflight, f"({now_ms}", "+inf"))
+
+    async def standing(self, keys: list[ClientKey]) -> dict[str, dict[str, float | int]]:
+        """Per key id: credits of the current UTC month and requests in flight, read in one round trip."""
+        now = self._clock()
+        month, now_ms = _month(now), int(now * 1000)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(self._keys.client_key_month_credits(key.key_hash, month), Counter.CREDITS)
+                pipe.zcount(self._keys.client_key_inflight(key.key_hash), f"({now_ms}", "+inf")
+            rows = await pipe.execute()
+        return {
+            key.id: {"month_credits": round(float(credits or 0), 4), "in_flight": int(count)}
+            for key, credits, count in zip(keys, rows[0::2], rows[1::2], strict=True)
+        }
+
+    async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, float]:
+        """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens,
+        credits."""
+        return await self._counters(self._keys.client_key_usage(key.key_hash, day or _day(self._clock())))
+
+    async def usage_total(self, key: ClientKey) -> dict[str, float]:
+        """All-time counters of the key (the same names as `usage`)."""
+        return await self._counters(self._keys.client_key_usage_total(key.key_hash))
+
+    async def _counters(self, name: str) -> dict[str, float]:
+        return {counter: float(value) for counter, value in (await _hgetall(self._client, name)).items()}
 
     async def list(self) -> list[ClientKey]:
         hashes = sorted(await cast(Awaitable[set[str]], self._client.smembers(self._keys.client_keys())))
@@ -255,10 +404,11 @@ class ClientKeys:
         return next((k for k in await self.list() if k.id == key_id), None)
 
     async def update(self, key_id: str, **changes: Any) -> ClientKey | None:
-        """Change `name`, `enabled`, `allowed_models`, `rpm` or `daily_tokens`; None when unknown."""
+        """Change any of `_EDITABLE` (name, enabled, the limits, expiry, note); None when unknown."""
         unknown = set(changes) - _EDITABLE
         if unknown:
             raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+        check_limits(changes)
         key = await self.get(key_id)
         if key is None:
             return None
@@ -273,7 +423,12 @@ class ClientKeys:
         if key is None:
             return False
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._keys.client_key(key.key_hash), self._keys.client_key_rate(key.key_hash))
+            pipe.delete(
+                self._keys.client_key(key.key_hash),
+                self._keys.client_key_rate(key.key_hash),
+                self._keys.client_key_usage_total(key.key_hash),
+                self._keys.client_key_inflight(key.key_hash),
+            )
             pipe.srem(self._keys.client_keys(), key.key_hash)
             await pipe.execute()
         return True
@@ -283,10 +438,21 @@ def _hgetall(client: StackRedis, key: str) -> Awaitable[dict[str, str]]:
     return cast(Awaitable[dict[str, str]], client.hgetall(key))
 
 
-def _today() -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime())
+def _day(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-def _seconds_to_utc_midnight() -> float:
-    now = time.time()
-    return 86400 - (now % 86400)
+def _month(now: float) -> str:
+    return time.strftime("%Y-%m", time.gmtime(now))
+
+
+def next_utc_day(now: float) -> float:
+    """Unix time of the next 00:00 UTC (when a daily token budget starts again)."""
+    return now - now % 86400 + 86400
+
+
+def next_utc_month(now: float) -> float:
+    """Unix time of the first of next month, 00:00 UTC (when a monthly credit budget starts again)."""
+    year, month = time.gmtime(now)[:2]
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return float(calendar.timegm((year, month, 1, 0, 0, 0)))

@@ -93,12 +93,20 @@ class Keys:
         return f"{self.prefix}ckey:{key_hash}:rate"
 
     def client_key_usage(self, key_hash: str, day: str) -> str:
-        """Hash of per-day usage of one client key (requests, tokens); expires."""
+        """Hash of per-day usage of one client key (requests, tokens, credits); expires."""
         return f"{self.prefix}ckey:{key_hash}:usage:{day}"
 
     def client_key_usage_total(self, key_hash: str) -> str:
-        """Hash of all-time usage of one client key (the per-day counters, summed); never expires."""
+        """Hash of all-time usage of one client key (the day's counters, summed); no TTL."""
         return f"{self.prefix}ckey:{key_hash}:usage:total"
+
+    def client_key_month_credits(self, key_hash: str, month: str) -> str:
+        """Hash: `credits` of a client key in one UTC month (`YYYY-MM`), what its budget reads; expires."""
+        return f"{self.prefix}ckey:{key_hash}:month:{month}"
+
+    def client_key_inflight(self, key_hash: str) -> str:
+        """Sorted set of a client key's admitted, unsettled requests, scored by expiry (ms)."""
+        return f"{self.prefix}ckey:{key_hash}:inflight"
 
     # --- admin ----------------------------------------------------------------------------------
     def admin(self) -> str:

@@ -214,6 +214,19 @@ def build() -> dict[str, Any]:
         unit="reqps",
         description="Failovers happen before the first byte; refusals are answered with 503 / 401 / 429.",
     )
+    d.panel(
+        "Requests by client key (top 10)",
+        [(f"topk(10, sum by (client_key) (rate({requests}[{RATE}])))", "{{client_key}}")],
+        unit="reqps",
+        width=12,
+        description="Keys by id (the panel's Client keys tab names them); '-' is a request without one.",
+    )
+    d.panel(
+        "Credits by client key (top 10)",
+        [(f"topk(10, sum by (client_key) (increase(kiro_router_credits_total[{RATE}])))", "{{client_key}}")],
+        width=12,
+        description="Kiro credits the key's requests were charged, as the usage trailer reports them.",
+    )
 
     d.row("Latency")
     d.panel(

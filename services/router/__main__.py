@@ -1,5 +1,5 @@
 """`python -m services.router [--host H] [--port P]`: the router under uvicorn (WORKERS processes),
-draining on SIGTERM."""
+draining on SIGTERM. `python -m services.router keys ...` manages client keys (see keys_cli.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import uvicorn
 from fastapi import FastAPI
 
+from services.router import keys_cli
 from services.router.app import create_app
 from services.router.settings import RouterSettings
 from shared.errors import ConfigError
@@ -67,6 +68,9 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        return keys_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m services.router", description=__doc__)
     parser.add_argument("--host", help="listen address (default: HOST setting)")
     parser.add_argument("--port", type=int, help="listen port (default: PORT setting, 8088)")

@@ -22,7 +22,7 @@ _NO_RETRY_AFTER = 120.0  # SDKs ignore longer retry-after values; say so instead
 
 
 async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
-    """FastAPI dependency: a known, enabled client key, else 401/403 in the client's shape."""
+    """FastAPI dependency: a known, enabled, unexpired client key, else 401/403 in the client's shape."""
     key = await ctx.client_keys.authenticate(_required_key(request, ctx))
     if key is None:
         ctx.metrics.key_rejections.labels("invalid").inc()
@@ -30,6 +30,11 @@ async def require_client_key(request: Request, ctx: Ctx) -> ClientKey:
     if not key.enabled:
         ctx.metrics.key_rejections.labels("disabled").inc()
         error = ClientError(403, "this API key is disabled", code="api_key_disabled")
+        await _log_refusal(ctx, request, key, error, route=_route_of(request.url.path), model="")
+        raise error
+    if key.expired(time.time()):
+        ctx.metrics.key_rejections.labels("expired").inc()
+        error = _expired(key)
         await _log_refusal(ctx, request, key, error, route=_route_of(request.url.path), model="")
         raise error
     return key
@@ -53,10 +58,12 @@ async def require_key_before_body(request: Request, ctx: AppContext) -> str:
 
 async def authorize_and_pick(
     request: Request, ctx: AppContext, route: str, model: str, conversation: str | None
-) -> tuple[ClientKey, Lease | PickMiss]:
+) -> tuple[ClientKey, str, Lease | PickMiss]:
     """Admit one request and, once admitted, pick its first account: one Redis call for both.
 
-    Admission checks the key, its model list, RPM and daily budget; a refused request takes no account.
+    Admission checks the key, its expiry, model list, budgets, concurrency cap and RPM; a refused request
+    takes no account. Returns the key, the request's in-flight entry (freed when the request ends) and
+    the pick.
     A known key's refusal is logged in the request log; an unknown key's only counted (a flood of bad
     keys must not push real requests out of the log).
     """
@@ -73,7 +80,7 @@ async def authorize_and_pick(
         raise
     assert picked is not None  # an admitted request always carries its pick
     ctx.metrics.pick_seconds.observe(time.perf_counter() - start)
-    return admitted, picked
+    return admitted, verdict.request_id, picked
 
 
 async def _log_refusal(
@@ -126,8 +133,26 @@ def _admitted(ctx: AppContext, key: ClientKey | None, verdict: Admission, model:
     ctx.metrics.key_rejections.labels(verdict.verdict).inc()
     if verdict.verdict == "disabled":
         raise ClientError(403, "this API key is disabled", code="api_key_disabled")
+    if verdict.verdict == "expired":
+        raise _expired(key)
     if verdict.verdict == "model":
         raise ClientError(403, f"this API key may not use model {model!r}", code="model_not_allowed")
+    if verdict.verdict == "concurrency":
+        raise ClientError(
+            429,
+            f"concurrency limit: this API key allows {key.max_concurrency} requests at a time",
+            code="rate_limit_exceeded",
+            retry_after=verdict.retry_after,
+        )
+    if verdict.verdict == "credits":
+        raise ClientError(
+            429,
+            f"the monthly credit budget of this API key ({key.monthly_credits} credits) is used up until "
+            f"{_utc(time.time() + verdict.retry_after)}",
+            code="insufficient_quota",
+            retry_after=verdict.retry_after,
+            should_retry=verdict.retry_after <= _NO_RETRY_AFTER,
+        )
     if verdict.verdict == "rpm":
         raise ClientError(
             429,
@@ -142,6 +167,14 @@ def _admitted(ctx: AppContext, key: ClientKey | None, verdict: Admission, model:
         retry_after=verdict.retry_after,
         should_retry=verdict.retry_after <= _NO_RETRY_AFTER,
     )
+
+
+def _expired(key: ClientKey) -> ClientError:
+    return ClientError(401, f"this API key expired at {_utc(key.expires_at)}", code="api_key_expired")
+
+
+def _utc(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(round(unix)))
 
 
 #: route parameter type: `key: AuthorizedKey`

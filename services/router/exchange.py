@@ -19,3 +19,9 @@ class Exchange:
     request_id: str
     started: float  # perf_counter at arrival
     trail: list[str] = field(default_factory=list)  # "account:reason" of each account failed over
+    key_slot: str = ""  # the admitted request's entry in its key's in-flight set (freed when it ends)
+
+    @property
+    def key_label(self) -> str:
+        """The client key in metrics: its id (never the key or its name), "-" without one."""
+        return self.key.id if self.key is not None else "-"

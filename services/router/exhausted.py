@@ -49,7 +49,7 @@ async def exhausted(ctx: AppContext, exchange: Exchange, kinds: list[FailureKind
     else:
         status, kind = unavailable_status(exchange.protocol, retryable=True)
         code = "accounts_unavailable"
-    ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "").inc()
+    ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "", exchange.key_label).inc()
     return ClientError(
         status, message, kind=kind, code=code, retry_after=retry_after, should_retry=should_retry
     )

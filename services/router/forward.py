@@ -65,8 +65,9 @@ async def forward(
 
     `first_pick` is the pick made together with the key's admission (one Redis call for both); later
     attempts pick alone. A lease this function holds when it fails (a Redis error, a cancelled request)
-    is freed at once rather than left to expire. With the client's `receive`, a client that disconnects
-    before the first byte stops the gateway call in progress and any further failover.
+    is freed at once rather than left to expire, and so is the client key's in-flight entry of a request
+    that ends here. With the client's `receive`, a client that disconnects before the first byte stops the
+    gateway call in progress and any further failover.
     """
     held = _Held(first_pick if isinstance(first_pick, Lease) else None)
     watch = Abandonment(receive) if receive is not None else None
@@ -77,10 +78,12 @@ async def forward(
     except Abandoned:
         if held.lease is not None:
             _release_soon(ctx, held.lease)
+        _free_key_slot_soon(ctx, exchange)
         return await _abandoned(ctx, exchange)
     except BaseException:
         if held.lease is not None:
             _release_soon(ctx, held.lease)
+        _free_key_slot_soon(ctx, exchange)  # a ClientError was settled already: freeing twice is harmless
         raise
     finally:
         if watch is not None:
@@ -90,7 +93,7 @@ async def forward(
 async def _abandoned(ctx: AppContext, exchange: Exchange) -> Response:
     """The client went away before the first byte: log it (499, as nginx) and answer no one."""
     log.info("client disconnected before the first byte", extra=log_fields(route=exchange.route))
-    ctx.metrics.requests.labels(exchange.route, "499", exchange.model, "").inc()
+    ctx.metrics.requests.labels(exchange.route, "499", exchange.model, "", exchange.key_label).inc()
     await _log_end(ctx, exchange, 499, "abandoned", "client_disconnected")
     return Response(status_code=499)
 
@@ -115,7 +118,26 @@ def _release_soon(ctx: AppContext, lease: Lease) -> None:
             log.warning("lease not released", extra=log_fields(account=lease.account_id, error=repr(exc)))
             ctx.pending_releases.add(lease)
 
-    task = asyncio.ensure_future(release())
+    _keep(asyncio.ensure_future(release()))
+
+
+def _free_key_slot_soon(ctx: AppContext, exchange: Exchange) -> None:
+    """Free the client key's in-flight entry of a request the router ends without a settle."""
+    key, slot = exchange.key, exchange.key_slot
+    if key is None or not slot:
+        return
+
+    async def free() -> None:
+        try:
+            await ctx.client_keys.release_slot(key, slot)
+        except RedisError as exc:  # the entry stops counting when it expires
+            log.warning("key in-flight entry not freed", extra=log_fields(key=key.id, error=repr(exc)))
+
+    _keep(asyncio.ensure_future(free()))
+
+
+def _keep(task: asyncio.Task[None]) -> None:
+    """Hold a fire-and-forget task until it is done (the loop keeps only weak references)."""
     _releasing.add(task)
     task.add_done_callback(_releasing.discard)
 
@@ -245,7 +267,7 @@ async def _count_error(
 ) -> None:
     """Count a request the router ends itself as an error in the client key's usage, and log it."""
     if exchange.key is not None:
-        await ctx.client_keys.record_usage(exchange.key, 0, 0, error=True)
+        await ctx.client_keys.record_usage(exchange.key, 0, 0, error=True, request_id=exchange.key_slot)
     await _log_end(ctx, exchange, status, outcome, reason)
 
 
@@ -340,7 +362,7 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
     log.warning("no usable account", extra=log_fields(reason=reason, pick=miss.reason))
     if reason == "cooling" and counts["exhausted"] and not counts["cooldown"]:
         # every account is out of quota: the same answer as when each one tried said so (exhausted.py)
-        ctx.metrics.requests.labels(exchange.route, "429", exchange.model, "").inc()
+        ctx.metrics.requests.labels(exchange.route, "429", exchange.model, "", exchange.key_label).inc()
         return ClientError(
             429,
             message,
@@ -354,7 +376,7 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
     )
     # a long cooldown is still "overloaded, come back at Retry-After" (told not to retry before it)
     status, kind = unavailable_status(exchange.protocol, retryable=retryable or reason == "cooling")
-    ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "").inc()
+    ctx.metrics.requests.labels(exchange.route, str(status), exchange.model, "", exchange.key_label).inc()
     return ClientError(
         status,
         message,
@@ -366,7 +388,7 @@ async def _no_account(ctx: AppContext, exchange: Exchange, miss: PickMiss) -> Cl
 
 
 def _no_gateway(ctx: AppContext, exchange: Exchange) -> ClientError:
-    ctx.metrics.requests.labels(exchange.route, "502", exchange.model, "").inc()
+    ctx.metrics.requests.labels(exchange.route, "502", exchange.model, "", exchange.key_label).inc()
     return ClientError(
         502, "no gateway is reachable", code="gateway_unreachable", retry_after=2, should_retry=True
     )

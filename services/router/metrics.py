@@ -20,7 +20,7 @@ M = TypeVar("M", Counter, Gauge, Histogram)
 
 
 class RouterMetrics:
-    """Every metric the router writes; accounts appear by id, client keys by name, never secrets."""
+    """Every metric the router writes; accounts and client keys appear by id, never secrets."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -28,8 +28,8 @@ class RouterMetrics:
         self.requests = counter(
             registry,
             "kiro_router_requests_total",
-            "Client requests by route, final status, model and account",
-            ("route", "status", "model", "account"),
+            "Client requests by route, final status, model, account and client key id",
+            ("route", "status", "model", "account", "client_key"),
         )
         self.attempts = counter(
             registry, "kiro_router_attempts_total", "Gateway attempts by outcome", ("outcome",)
@@ -55,7 +55,16 @@ class RouterMetrics:
             buckets=DURATION_BUCKETS,
         )
         self.tokens = counter(
-            registry, "kiro_router_tokens_total", "Tokens by direction (input/output)", ("direction", "model")
+            registry,
+            "kiro_router_tokens_total",
+            "Tokens by direction (input/output), model and client key id",
+            ("direction", "model", "client_key"),
+        )
+        self.credits = counter(
+            registry,
+            "kiro_router_credits_total",
+            "Kiro credits by client key id and model",
+            ("client_key", "model"),
         )
         self.pool_accounts = gauge(
             registry,

@@ -53,7 +53,7 @@ class RelayResponse(Response):
         relay = asyncio.current_task()
         assert relay is not None  # an ASGI app always runs inside a task
         watch = ClientWatch(receive)  # a hang-up cancels this task
-        renewal = _Renewal(ctx, self.lease) if self.lease else None
+        renewal = _Renewal(ctx, self.lease, ex) if self.lease else None
         ctx.open_streams.add(relay)
         outcome = "disconnected"
         try:
@@ -118,11 +118,13 @@ class RelayResponse(Response):
 
 
 class _Renewal:
-    """Renews a stream's lease every `lease_ttl_seconds`/3 from a timer: no task until a renewal is due."""
+    """Renews a stream's lease (and its client key's in-flight entry) every `lease_ttl_seconds`/3 from a
+    timer: no task until a renewal is due."""
 
-    def __init__(self, ctx: AppContext, lease: Lease) -> None:
+    def __init__(self, ctx: AppContext, lease: Lease, exchange: Exchange) -> None:
         self._ctx = ctx
         self._lease = lease
+        self._exchange = exchange
         self._period = ctx.settings.lease_ttl_seconds / 3
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(self._period, self._due)
@@ -138,7 +140,10 @@ class _Renewal:
         self._timer = self._loop.call_later(self._period, self._due)
 
     async def _renew(self) -> None:
+        ctx, ex = self._ctx, self._exchange
         try:
-            await self._ctx.pool.renew(self._lease)
+            await ctx.pool.renew(self._lease)
+            if ex.key is not None:
+                await ctx.client_keys.renew_slot(ex.key, ex.key_slot, ctx.settings.lease_ttl_seconds)
         except RedisError as exc:
             log.warning("lease renewal failed", extra=log_fields(error=repr(exc)))

@@ -43,11 +43,14 @@ async def settle(ctx: AppContext, ex: Exchange, lease: Lease | None, done: Settl
     metrics = ctx.metrics
     seconds = time.perf_counter() - ex.started
     metrics.child(metrics.stream_seconds, ex.route).observe(seconds)
-    metrics.child(metrics.requests, ex.route, str(done.status), ex.model, account).inc()
+    client_key = ex.key_label
+    metrics.child(metrics.requests, ex.route, str(done.status), ex.model, account, client_key).inc()
     metrics.child(metrics.attempts, "served" if ok else outcome if outcome != "ok" else "error").inc()
     if usage.input_tokens or usage.output_tokens:
-        metrics.child(metrics.tokens, "input", ex.model).inc(usage.input_tokens)
-        metrics.child(metrics.tokens, "output", ex.model).inc(usage.output_tokens)
+        metrics.child(metrics.tokens, "input", ex.model, client_key).inc(usage.input_tokens)
+        metrics.child(metrics.tokens, "output", ex.model, client_key).inc(usage.output_tokens)
+    if usage.credits:
+        metrics.child(metrics.credits, client_key, ex.model).inc(usage.credits)
     token = request_id_var.set(ex.request_id)
     log.info(
         "request done",
@@ -65,8 +68,15 @@ async def settle(ctx: AppContext, ex: Exchange, lease: Lease | None, done: Settl
     )
     entry = ctx.request_log.call(_finished(ex, lease, done, ok, seconds)) if ctx.request_log.size else None
     key_usage = None
-    if ex.key is not None and (usage.input_tokens or usage.output_tokens or not ok):
-        key_usage = ctx.client_keys.usage_call(ex.key, usage.input_tokens, usage.output_tokens, error=not ok)
+    if ex.key is not None:  # also when nothing is counted: it frees the request's in-flight entry
+        key_usage = ctx.client_keys.usage_call(
+            ex.key,
+            usage.input_tokens,
+            usage.output_tokens,
+            credits=usage.credits,
+            error=not ok,
+            request_id=ex.key_slot,
+        )
     try:
         if lease is not None:
             # the account is not to blame for a client's 4xx or a client hanging up

@@ -69,9 +69,10 @@ def test_dashboard_shows_what_operators_look_for(board: dict[str, Any]) -> None:
         "kiro_refresher_client_registration_seconds_to_expiry",
         "kiro_refresher_refresh_attempts_total",
         "kiro_router_pick_seconds_bucket",
+        "kiro_router_credits_total",
     ]:
         assert metric in queries, metric
-    for label in ("route", "model", "status"):
+    for label in ("route", "model", "status", "client_key"):
         assert f"sum by ({label})" in queries
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -415,6 +416,31 @@ async def test_client_key_is_shown_once_and_stored_only_as_its_hash(
     assert (await admin.delete(f"/keys/{created['id']}")).status_code == 200
     assert (await admin.get("/keys")).json()["keys"] == []
     assert not await redis.exists(keys.client_key(sha256_hex(plain)))
+
+
+async def test_client_key_limits_are_validated_and_listed_with_month_credits_and_requests_in_flight(
+    admin: httpx.AsyncClient,
+) -> None:
+    in_a_day = int(time.time()) + 86400
+    limits = {"max_concurrency": 3, "monthly_credits": 500, "expires_at": in_a_day, "note": "ci runners"}
+    bad = [{"max_concurrency": -1}, {"monthly_credits": 1.5}, {"note": "x" * 501}, {"expires_at": 1_000_000}]
+
+    r = await admin.post("/keys", json={"name": "ci", **limits})
+    refused = [await admin.post("/keys", json={"name": "bad", **fields}) for fields in bad]
+    [row] = (await admin.get("/keys")).json()["keys"]
+    expire_now = await admin.patch(f"/keys/{row['id']}", json={"expires_at": 1_000_000, "note": ""})
+    [expired] = (await admin.get("/keys")).json()["keys"]
+
+    assert r.status_code == 201, r.text
+    assert [x.status_code for x in refused] == [422, 422, 422, 422]
+    assert {name: row[name] for name in limits} == limits
+    assert (row["month_credits"], row["in_flight"], row["expired"], row["usage"]["credits"]) == (
+        0,
+        0,
+        False,
+        0,
+    )
+    assert expire_now.status_code == 200 and expired["expired"] and expired["note"] == ""
 
 
 async def test_a_kiro_cli_database_upload_adds_its_login(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -192,7 +193,9 @@ async def test_health_readiness_root_and_metrics(stack: Stack, seeder: Seeder) -
     assert 'kiro_router_requests_total{account="' in metrics
     assert "kiro_router_pick_seconds_bucket" in metrics
     assert "kiro_router_ttfb_seconds_bucket" in metrics
-    assert 'kiro_router_tokens_total{direction="input",model="claude-sonnet-4.5"}' in metrics
+    assert re.search(
+        r'kiro_router_tokens_total\{client_key="\w+",direction="input",model="claude-sonnet-4.5"\}', metrics
+    )
     assert key not in metrics
     assert await _pool_gauge_shows_one_active(url)
 

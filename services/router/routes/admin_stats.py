@@ -66,8 +66,8 @@ async def account_stats(
 
 async def key_usage(
     ctx: AppContext, keys: list[ClientKey], day: str | None = None
-) -> dict[str, dict[str, int]]:
-    """Usage of each client key (by key id) for one day: requests, errors, tokens."""
+) -> dict[str, dict[str, Any]]:
+    """Usage of each client key (by key id) for one day: requests, errors, tokens, credits."""
     if not keys:
         return {}
     day = day or today()
@@ -75,10 +75,12 @@ async def key_usage(
         for key in keys:
             pipe.hgetall(ctx.keys.client_key_usage(key.key_hash, day))
         rows: list[dict[str, str]] = await pipe.execute()
-    return {
-        key.id: {name: int(float_or_zero(raw.get(name))) for name in KEY_COUNTERS}
-        for key, raw in zip(keys, rows, strict=True)
-    }
+    out: dict[str, dict[str, Any]] = {}
+    for key, raw in zip(keys, rows, strict=True):
+        usage: dict[str, Any] = {name: int(float_or_zero(raw.get(name))) for name in KEY_COUNTERS}
+        usage[Counter.CREDITS] = round(float_or_zero(raw.get(Counter.CREDITS)), 4)
+        out[key.id] = usage
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,9 @@ async def _proxy(request: Request, ctx: AppContext, route: str) -> Response:
     await require_key_before_body(request, ctx)  # an unknown key gets its 401 before a byte is read
     body = await read_body(request, ctx.settings.max_body_bytes)
     hints = read_hints(body, request.headers.get("x-claude-code-session-id"))
-    key, picked = await authorize_and_pick(request, ctx, route, hints.model, hints.conversation)
+    key, slot, picked = await authorize_and_pick(request, ctx, route, hints.model, hints.conversation)
     exchange = _exchange(request, key, route, hints.model)
+    exchange.key_slot = slot
     out = Outgoing(request.method, _path(request), body, list(request.headers.items()), hints.conversation)
     return await forward(ctx, exchange, out, first_pick=picked, receive=request.receive)
 
