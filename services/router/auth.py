@@ -13,7 +13,7 @@ from services.router.hints import safe_model
 from services.router.reqlog import Finished
 from services.router.request_ids import request_id
 from shared.accounts.pool import Lease, PickMiss
-from shared.clientkeys import Admission, ClientKey
+from shared.clientkey_record import Admission, ClientKey
 from shared.crypto import sha256_hex
 from shared.hot import STARTED
 from shared.http_auth import presented_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.client_errors import Protocol
-from shared.clientkeys import ClientKey
+from shared.clientkey_record import ClientKey
 
 
 @dataclass

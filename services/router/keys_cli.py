@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from services.router.settings import RouterSettings
-from shared.clientkeys import ClientKey, ClientKeys
+from shared.clientkey_record import ClientKey
+from shared.clientkeys import ClientKeys
 from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.redis import create_redis, redis_version_once_up

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from shared.accounts.pool import ScriptCall, run_script
 from shared.accounts.scripts import register
-from shared.clientkeys import ClientKey
+from shared.clientkey_record import ClientKey
 from shared.keys import Keys
 from shared.logging import log_fields
 from shared.redis_topology import StackRedis

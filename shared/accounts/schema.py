@@ -15,6 +15,7 @@ from functools import cache
 from typing import Final
 
 from shared.accounts.model import Account, AccountState
+from shared.clientkey_record import ClientKey
 
 
 class Counter(enum.StrEnum):
@@ -38,8 +39,6 @@ SCRIPT_ONLY_ACCOUNT_FIELDS: Final = ("errors_in_row",)  # transient errors in a 
 @cache
 def lua_names() -> dict[str, frozenset[str]]:
     """The names each schema table (`F`, `K`, `S`, `C`) offers the scripts."""
-    from shared.clientkeys import ClientKey  # clientkeys runs scripts: imported late, not at module load
-
     return {
         "F": frozenset([f.name for f in fields(Account)] + list(SCRIPT_ONLY_ACCOUNT_FIELDS)),
         "K": frozenset(f.name for f in fields(ClientKey)),

@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.accounts.pool import Lease, Pool, PoolLimits
-from shared.clientkeys import ClientKeys, next_utc_month
+from shared.clientkey_record import next_utc_month
+from shared.clientkeys import ClientKeys
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
 from tests.support.polling import wait_for

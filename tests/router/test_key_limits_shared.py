@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from shared.clientkeys import ClientKey, next_utc_month
+from shared.clientkey_record import ClientKey, next_utc_month
 from tests.router.stack import Seeder, Stack
 from tests.support.polling import wait_for
 

@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from services.kiro_emulator.control import directive
 from services.router.reqlog import Finished, RequestLog
 from shared.accounts.pool import Lease, Pool, today
-from shared.clientkeys import ClientKey, ClientKeys
+from shared.clientkey_record import ClientKey
+from shared.clientkeys import ClientKeys
 from shared.crypto import sha256_hex
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from services.router.routes.admin_auth import Ctx
 from services.router.routes.admin_route import AdminRoute
 from services.router.routes.admin_stats import key_usage
-from shared.clientkeys import NOTE_MAX_CHARS
+from shared.clientkey_record import NOTE_MAX_CHARS
 
 router = APIRouter(route_class=AdminRoute)
 

@@ -14,7 +14,7 @@ from services.router.context import AppContext
 from shared.accounts.model import Account, effective_state
 from shared.accounts.pool import STATS_TTL_SECONDS, today
 from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
-from shared.clientkeys import ClientKey
+from shared.clientkey_record import ClientKey
 from shared.parsing import float_or_zero
 
 #: the history reaches back as far as the day hashes live (they expire after 35 days)

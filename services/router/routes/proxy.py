@@ -24,7 +24,7 @@ from shared.api_schemas import (
     OPENAI_RESPONSES,
     json_body,
 )
-from shared.clientkeys import ClientKey
+from shared.clientkey_record import ClientKey
 from shared.hot import STARTED, plain_app
 
 router = APIRouter()

@@ -12,7 +12,7 @@ from shared.accounts import scripts
 from shared.accounts.model import Account, AccountState
 from shared.accounts.schema import SCRIPT_ONLY_ACCOUNT_FIELDS, Counter, bind_names, lua_names
 from shared.accounts.scripts import argv, signature
-from shared.clientkeys import ClientKey
+from shared.clientkey_record import ClientKey
 
 SCRIPTS = sorted(p.stem for p in Path(scripts.__file__).with_name("scripts").glob("*.lua"))
 #: scripts that only slice their KEYS/ARGV between parts that name their own arguments
