@@ -27,3 +27,21 @@ def test_the_gateway_app_never_loads_cryptography_bpe_openai_redis_or_jsonschema
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("stack", "redis_loaded"), [(False, "False"), (True, "True")])
+def test_a_supervisor_preloads_the_vocabulary_and_in_the_stack_the_redis_client(
+    stack: bool, redis_loaded: str
+) -> None:
+    # loaded before forking, the workers share these pages; a standalone gateway still never loads Redis
+    where = ", redis_url='redis://127.0.0.1:6379/0'" if stack else ""
+    code = (
+        "import sys; from services.gateway.app import preload; from services.gateway.settings import "
+        "GatewaySettings; from services.gateway.translate import tokens; "
+        f"preload(GatewaySettings.load(internal_api_key='k'{where})); "
+        "print('redis' in sys.modules, tokens._encoding.cache_info().currsize)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
+    )
+    assert out.stdout.split() == [redis_loaded, "1"]
