@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -12,21 +13,36 @@ from tests.support.procs import ROOT
 pytestmark = pytest.mark.e2e  # starts processes (tools or services)
 
 HEAVY = ["bpe_openai", "cryptography", "jsonschema", "redis", "referencing", "rpds"]
+#: development tools: the Kiro emulator, the `make run` launcher, the benchmark, the embedded Redis
+TOOLS = ["services.kiro_emulator", "services.stack", "bench", "fakeredis"]
 
 
-def test_the_gateway_app_never_loads_cryptography_bpe_openai_redis_or_jsonschema() -> None:
-    # cryptography (~7 MiB): only hashing and constant-time compares are used here; bpe_openai maps 74 MB
-    # (only its vocabulary file is read); Redis is the router's and refresher's business (standalone);
-    # jsonschema (~1.6 MiB with referencing and rpds) waits for the first request with a JSON Schema
-    code = (
-        "import sys; from services.gateway.app import create_app; from services.gateway.settings import "
-        "GatewaySettings; create_app(GatewaySettings.load(internal_api_key='k')); "
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+def loaded(code: str, watched: list[str]) -> list[str]:
+    """Which of the `watched` packages a fresh interpreter has imported after running `code`."""
+    code += (
+        f"\nimport json, sys; print(json.dumps(sorted({{w for w in {watched!r} for m in sys.modules "
+        "if m == w or m.startswith(w + '.')})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
     )
-    assert out.stdout.strip() == "[]"
+    return list(json.loads(out.stdout))
+
+
+def test_the_gateway_never_loads_cryptography_bpe_openai_redis_jsonschema_or_tools() -> None:
+    # cryptography (~7 MiB): only hashing and constant-time compares are used here; bpe_openai maps 74 MB
+    # (only its vocabulary file is read); Redis is the router's and refresher's business (standalone);
+    # jsonschema (~1.6 MiB with referencing and rpds) waits for the first request with a JSON Schema
+    code = (
+        "import services.gateway.__main__; from services.gateway.app import create_app; "
+        "from services.gateway.settings import GatewaySettings; "
+        "create_app(GatewaySettings.load(internal_api_key='k'))"
+    )
+    assert loaded(code, HEAVY + TOOLS) == []
+
+
+def test_the_router_never_loads_the_tokenizer_jsonschema_or_tools() -> None:
+    assert loaded("import services.router.__main__", ["tiktoken", "bpe_openai", "jsonschema", *TOOLS]) == []
 
 
 @pytest.mark.parametrize(("stack", "redis_loaded"), [(False, "False"), (True, "True")])
