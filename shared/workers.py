@@ -34,6 +34,7 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from shared.logging import log_fields
 from shared.metrics import WorkerFiles, merge_workers
+from shared.server import trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,10 @@ class _Supervisor:
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        # what is imported so far stays shared with the workers: keep their collections off those pages
+        # what is imported so far stays shared with the workers: keep their collections off those pages,
+        # and the heap that start-up freed out of every copy
         gc.freeze()
+        trim_heap()
         try:
             for slot in range(self.count):
                 self._start(slot)

