@@ -108,9 +108,9 @@ async def test_refresher_killed_mid_job_loses_no_token_and_a_forced_refresh_need
     r: Refresher, queue: ArqRedis, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     emu = emulator_account(ctl, rotate_refresh=True)
-    # the killed worker's request stays in flight upstream: had it been answered first, the token it
-    # asked for — that nobody will ever store — would be the only valid one
-    ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=20_000, times=1)
+    # the killed worker's request stays in flight upstream until released (60 s at most): had it been
+    # answered first, the token it asked for — that nobody will ever store — would be the only valid one
+    held = ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
     (account_id,) = (await r.ops.add_refresh_token("social", emu["refresh_token"])).added
     doomed = start_worker()
     assert await enqueue_refresh(queue, r.keys, account_id, force=True, reason="first")
@@ -120,8 +120,9 @@ async def test_refresher_killed_mid_job_loses_no_token_and_a_forced_refresh_need
     os.kill(_pid(doomed), signal.SIGKILL)
     start_worker()
     took = await _forced_refresh_takes(r, queue, account_id)
-    # it did not wait for the killed worker's request to end (20 s upstream): that is still unanswered
+    # it did not wait for the killed worker's request to end: that is still unanswered
     assert "401" not in ctl.statuses(emu["name"])["social_refresh"]
+    ctl.release_fault(held)
     await wait_for(
         lambda: asyncio.sleep(0, ctl.statuses(emu["name"])["social_refresh"].get("401")),
         within=25,
