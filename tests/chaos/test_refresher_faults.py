@@ -195,8 +195,11 @@ async def test_lock_holder_stopped_past_its_lease_never_writes_a_stale_token(
     rotating = emulator_account(ctl, rotate_refresh=True)
     fixed = emulator_account(ctl)  # the same refresh token answers twice: the stale result reaches the write
     accounts: dict[str, str] = {}
+    held: list[str] = []  # the holder's refresh requests, answered once the other worker has refreshed
     for emu in (rotating, fixed):
-        ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=6000, times=1)
+        held.append(
+            ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
+        )
         (account_id,) = (await r.ops.add_refresh_token("social", emu["refresh_token"])).added
         accounts[account_id] = emu["name"]
     lease = {"REFRESH_LOCK_TTL_SECONDS": "3"}
@@ -217,7 +220,9 @@ async def test_lock_holder_stopped_past_its_lease_never_writes_a_stale_token(
             await wait_for(lambda a=account_id: _refreshed_since(r, a, since), within=30, what="the other")
         took = time.monotonic() - started
         newer = {a: r.store.access_token(await _account(r, a)) for a in accounts}
-        for name in accounts.values():  # both delayed answers are sent meanwhile
+        for rule in held:
+            ctl.release_fault(rule)
+        for name in accounts.values():  # both delayed answers are sent while the holder is still stopped
             await wait_for(lambda n=name: asyncio.sleep(0, _answered(ctl, n) >= 2), what="the delayed answer")
     finally:
         holder.signal(signal.SIGCONT)
