@@ -8,13 +8,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
+from tests.router.browser import REFRESH_MS
 from tests.router.stack import Seeder, Stack
 from tests.router.test_admin_panel import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
-REFRESH_MS = 5_000  # the panel's refresh period (admin_ui/js/tabs.js)
 
 
 async def _post(url: str, key: str, model: str = "claude-sonnet-4.5") -> int:
@@ -60,7 +60,7 @@ async def test_requests_view_shows_failover_trail_filters_errors_and_refreshes(
     await expect(rows).to_have_count(2)
 
     assert await _post(router.url, key) == 200  # auto refresh brings it in
-    await page.clock.run_for(REFRESH_MS)
+    await page.clock.run_for(REFRESH_MS + 500)
     await expect(rows).to_have_count(3)
     await page.get_by_label("Auto refresh").uncheck()
     assert await _post(router.url, key) == 200
