@@ -20,7 +20,7 @@ from shared.accounts.model import Account
 from shared.jobs import enqueue_refresh
 from shared.redis import create_queue_redis
 from tests.chaos.conftest import figure
-from tests.refresher.conftest import emulator_account, settings_from
+from tests.refresher.conftest import emulator_account, refresh_upstream, settings_from
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 from tests.support.redis_server import PrivateRedis
@@ -117,6 +117,7 @@ async def test_refresher_killed_mid_job_loses_no_token_and_a_forced_refresh_need
     owner = await wait_for(lambda: r.tokens.lock_owner(account_id), what="the lock holder")
     assert owner.split(":")[1] == str(_pid(doomed))
 
+    await refresh_upstream(ctl, emu["name"])
     os.kill(_pid(doomed), signal.SIGKILL)
     start_worker()
     took = await _forced_refresh_takes(r, queue, account_id)
@@ -210,6 +211,8 @@ async def test_lock_holder_stopped_past_its_lease_never_writes_a_stale_token(
         owner = await wait_for(lambda a=account_id: r.tokens.lock_owner(a), what="the lock holder")
         assert owner.split(":")[1] == str(_pid(holder))
 
+    for name in accounts.values():
+        await refresh_upstream(ctl, name)
     holder.signal(signal.SIGSTOP)  # holding both locks, both answers on their way
     try:
         start_worker(**lease)

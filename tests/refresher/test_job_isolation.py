@@ -19,7 +19,7 @@ from services.refresher.context import Refresher
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
 from shared.redis import create_queue_redis
-from tests.refresher.conftest import StartWorker, emulator_account, settings_from
+from tests.refresher.conftest import StartWorker, emulator_account, refresh_upstream, settings_from
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
 from tests.support.redis_server import PrivateRedis
@@ -102,6 +102,7 @@ async def test_forced_refresh_after_a_worker_died_mid_job_succeeds_within_30_s_a
         owner = await wait_for(lambda: refresher.tokens.lock_owner(account_id), what="the lock holder")
         assert doomed.proc is not None and owner.split(":")[1] == str(doomed.proc.pid)
 
+        await refresh_upstream(ctl, emu["name"])
         os.kill(doomed.proc.pid, signal.SIGKILL)  # mid-job, its lock held
         start_worker(REFRESH_LOCK_TTL_SECONDS="10")
         asked = time.monotonic()

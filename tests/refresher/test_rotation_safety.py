@@ -19,7 +19,7 @@ from services.refresher.context import Refresher
 from services.refresher.refresh import Outcome, refresh_account
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
-from tests.refresher.conftest import StartWorker, emulator_account
+from tests.refresher.conftest import StartWorker, emulator_account, refresh_upstream
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
 
@@ -107,6 +107,7 @@ async def test_worker_paused_past_its_lock_never_writes_a_stale_token(
     paused = start_worker(REFRESH_LOCK_TTL_SECONDS="1", REFRESH_TIMEOUT_SECONDS="20")
     await enqueue_refresh(arq_pool, refresher.keys, account_id, force=True)
     assert await _lock_holder_pid(refresher, account_id) == _pid(paused)
+    await refresh_upstream(ctl, emu["name"])
 
     paused.signal(signal.SIGSTOP)
     try:
@@ -148,6 +149,7 @@ async def test_worker_killed_mid_refresh_loses_no_token_and_the_next_run_refresh
     await enqueue_refresh(arq_pool, refresher.keys, account_id)
     assert await _lock_holder_pid(refresher, account_id) == _pid(doomed)
 
+    await refresh_upstream(ctl, emu["name"])
     os.kill(_pid(doomed), signal.SIGKILL)
     start_worker(REFRESH_LOCK_TTL_SECONDS="1", REFRESH_INTERVAL_SECONDS="1")
 
