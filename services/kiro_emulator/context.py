@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -91,7 +90,7 @@ class Exchange:
         answer = rule.error_answer()
         if answer is not None or not self.endpoint.startswith("chat_"):
             if rule.first_byte_delay_ms:
-                await asyncio.sleep(rule.first_byte_delay_ms / 1000)
+                await self.state.hold(rule)
             if answer is not None:
                 raise answer
         return rule

@@ -104,6 +104,10 @@ class EmulatorControl:
     def delete_fault(self, rule_id: str) -> None:
         self._call("DELETE", f"/_emulator/faults/{rule_id}")
 
+    def release_fault(self, rule_id: str) -> None:
+        """End now the `first_byte_delay_ms` of the requests this rule holds back."""
+        self._call("POST", f"/_emulator/faults/{rule_id}/release")
+
     # observations
 
     def counters(self) -> dict[str, Any]:

@@ -162,6 +162,12 @@ async def delete_fault(request: web.Request) -> web.Response:
     raise _bad(f"unknown fault rule {rule_id}", 404)
 
 
+async def release_fault(request: web.Request) -> web.Response:
+    rule_id = request.match_info["rule_id"]
+    request.app[STATE].release(rule_id)
+    return json_response({"released": rule_id})
+
+
 async def counters(request: web.Request) -> web.Response:
     ref = request.query.get("account")
     if not ref:
@@ -263,6 +269,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/_emulator/faults", add_fault)
     r.add_delete("/_emulator/faults", clear_faults)
     r.add_delete("/_emulator/faults/{rule_id}", delete_fault)
+    r.add_post("/_emulator/faults/{rule_id}/release", release_fault)
     r.add_get("/_emulator/counters", counters)
     r.add_get("/_emulator/requests", recorded_requests)
     r.add_get("/_emulator/device", device_flows)

@@ -5,6 +5,8 @@ One asyncio loop owns it; no locks needed. Tokens are indexed for O(1) lookups o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from collections import Counter, deque
@@ -81,6 +83,7 @@ class EmulatorState:
         self.user_codes: dict[str, str] = {}
         self.global_scripts: deque[QueuedScript] = deque()
         self.global_faults: list[FaultRule] = []
+        self.releases: dict[str, asyncio.Event] = {}  # rule id -> ends the delays it holds now
         self.total: Counter[str] = Counter()
         self.unattributed: deque[dict[str, Any]] = deque(maxlen=self.history_size)
         if self.demo_account:
@@ -219,6 +222,16 @@ class EmulatorState:
                         rule.times -= 1
                     return rule
         return None
+
+    async def hold(self, rule: FaultRule) -> None:
+        """Wait out a rule's first-byte delay, or less if a test releases the rule (`release`)."""
+        released = self.releases.setdefault(rule.id or "", asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), (rule.first_byte_delay_ms or 0) / 1000)
+
+    def release(self, rule_id: str) -> None:
+        """Answer now the requests a rule holds back (later ones wait out its delay again)."""
+        self.releases.pop(rule_id, asyncio.Event()).set()
 
     def take_script(self, account: Account | None, chat: ChatRequest) -> Script | None:
         """The first queued script whose conditions match (account queue first), one use taken off it."""

@@ -20,7 +20,7 @@ from shared.accounts.model import Account
 from shared.jobs import enqueue_refresh
 from shared.redis import create_queue_redis
 from tests.chaos.conftest import figure
-from tests.refresher.conftest import emulator_account, settings_from
+from tests.refresher.conftest import emulator_account, refresh_upstream, settings_from
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 from tests.support.redis_server import PrivateRedis
@@ -108,20 +108,22 @@ async def test_refresher_killed_mid_job_loses_no_token_and_a_forced_refresh_need
     r: Refresher, queue: ArqRedis, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     emu = emulator_account(ctl, rotate_refresh=True)
-    # the killed worker's request stays in flight upstream: had it been answered first, the token it
-    # asked for — that nobody will ever store — would be the only valid one
-    ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=20_000, times=1)
+    # the killed worker's request stays in flight upstream until released (60 s at most): had it been
+    # answered first, the token it asked for — that nobody will ever store — would be the only valid one
+    held = ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
     (account_id,) = (await r.ops.add_refresh_token("social", emu["refresh_token"])).added
     doomed = start_worker()
     assert await enqueue_refresh(queue, r.keys, account_id, force=True, reason="first")
     owner = await wait_for(lambda: r.tokens.lock_owner(account_id), what="the lock holder")
     assert owner.split(":")[1] == str(_pid(doomed))
 
+    await refresh_upstream(ctl, emu["name"])
     os.kill(_pid(doomed), signal.SIGKILL)
     start_worker()
     took = await _forced_refresh_takes(r, queue, account_id)
-    # it did not wait for the killed worker's request to end (20 s upstream): that is still unanswered
+    # it did not wait for the killed worker's request to end: that is still unanswered
     assert "401" not in ctl.statuses(emu["name"])["social_refresh"]
+    ctl.release_fault(held)
     await wait_for(
         lambda: asyncio.sleep(0, ctl.statuses(emu["name"])["social_refresh"].get("401")),
         within=25,
@@ -194,8 +196,11 @@ async def test_lock_holder_stopped_past_its_lease_never_writes_a_stale_token(
     rotating = emulator_account(ctl, rotate_refresh=True)
     fixed = emulator_account(ctl)  # the same refresh token answers twice: the stale result reaches the write
     accounts: dict[str, str] = {}
+    held: list[str] = []  # the holder's refresh requests, answered once the other worker has refreshed
     for emu in (rotating, fixed):
-        ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=6000, times=1)
+        held.append(
+            ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
+        )
         (account_id,) = (await r.ops.add_refresh_token("social", emu["refresh_token"])).added
         accounts[account_id] = emu["name"]
     lease = {"REFRESH_LOCK_TTL_SECONDS": "3"}
@@ -206,6 +211,8 @@ async def test_lock_holder_stopped_past_its_lease_never_writes_a_stale_token(
         owner = await wait_for(lambda a=account_id: r.tokens.lock_owner(a), what="the lock holder")
         assert owner.split(":")[1] == str(_pid(holder))
 
+    for name in accounts.values():
+        await refresh_upstream(ctl, name)
     holder.signal(signal.SIGSTOP)  # holding both locks, both answers on their way
     try:
         start_worker(**lease)
@@ -216,7 +223,9 @@ async def test_lock_holder_stopped_past_its_lease_never_writes_a_stale_token(
             await wait_for(lambda a=account_id: _refreshed_since(r, a, since), within=30, what="the other")
         took = time.monotonic() - started
         newer = {a: r.store.access_token(await _account(r, a)) for a in accounts}
-        for name in accounts.values():  # both delayed answers are sent meanwhile
+        for rule in held:
+            ctl.release_fault(rule)
+        for name in accounts.values():  # both delayed answers are sent while the holder is still stopped
             await wait_for(lambda n=name: asyncio.sleep(0, _answered(ctl, n) >= 2), what="the delayed answer")
     finally:
         holder.signal(signal.SIGCONT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from services.kiro_emulator.control import EmulatorControl, directive, unique_name
 from tests.kiro_emulator.conftest import Kiro, kiro_body
+from tests.support.polling import wait_until
 from tests.support.procs import ServiceProcess
 
 KINDS = {
@@ -107,6 +109,18 @@ def test_fault_delay_holds_back_the_first_byte_of_non_chat_endpoints(
     start = time.monotonic()
     assert kiro.get("usage", account["access_token"]).status_code == 200
     assert time.monotonic() - start >= 0.25
+
+
+def test_a_released_fault_answers_the_requests_it_holds_at_once(
+    kiro: Kiro, ctl: EmulatorControl, account: dict[str, Any]
+) -> None:
+    rule_id = ctl.add_fault(account=account["name"], endpoint="usage", first_byte_delay_ms=60_000, times=2)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(kiro.get, "usage", account["access_token"])
+        wait_until(lambda: ctl.counts(account["name"]).get("usage"), what="the held request")
+        ctl.release_fault(rule_id)
+        assert held.result(timeout=30).status_code == 200  # not the 60 s delay
+    assert ctl.statuses(account["name"])["usage"] == {"200": 1}
 
 
 @pytest.mark.parametrize(

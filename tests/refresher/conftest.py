@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from services.refresher.context import Refresher
 from services.refresher.settings import RefresherSettings
 from shared.accounts.ops import AccountOps
 from shared.keys import Keys
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 
 
@@ -77,3 +79,11 @@ def start_worker(refresher_env: dict[str, str]) -> Iterator[StartWorker]:
 def emulator_account(ctl: EmulatorControl, prefix: str = "refr", **fields: Any) -> dict[str, Any]:
     """Register an emulator account under a unique name; returns its view (tokens included)."""
     return ctl.register_account(unique_name(prefix), **fields)
+
+
+async def refresh_upstream(ctl: EmulatorControl, name: str) -> None:
+    """Wait until the emulator has the account's refresh request (one a fault rule holds is in flight)."""
+    await wait_for(
+        lambda: asyncio.sleep(0, ctl.counts(name).get("social_refresh", 0) >= 1),
+        what=f"the refresh request of {name} upstream",
+    )

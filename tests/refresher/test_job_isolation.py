@@ -19,7 +19,7 @@ from services.refresher.context import Refresher
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
 from shared.redis import create_queue_redis
-from tests.refresher.conftest import StartWorker, emulator_account, settings_from
+from tests.refresher.conftest import StartWorker, emulator_account, refresh_upstream, settings_from
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
 from tests.support.redis_server import PrivateRedis
@@ -91,9 +91,9 @@ async def test_forced_refresh_after_a_worker_died_mid_job_succeeds_within_30_s_a
     refresher: Refresher, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     emu = emulator_account(ctl, rotate_refresh=True)
-    # the dead worker's request stays in flight upstream for 20 s: had it been answered first, the token
-    # it asked for (and nobody will ever store) would be the only valid one
-    ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=20_000, times=1)
+    # the dead worker's request stays in flight upstream until released (60 s at most): had it been
+    # answered first, the token it asked for (and nobody will ever store) would be the only valid one
+    held = ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
     (account_id,) = (await refresher.ops.add_refresh_token("social", emu["refresh_token"])).added
     queue = create_queue_redis(refresher.settings, socket_timeout=5.0)
     try:
@@ -102,19 +102,21 @@ async def test_forced_refresh_after_a_worker_died_mid_job_succeeds_within_30_s_a
         owner = await wait_for(lambda: refresher.tokens.lock_owner(account_id), what="the lock holder")
         assert doomed.proc is not None and owner.split(":")[1] == str(doomed.proc.pid)
 
+        await refresh_upstream(ctl, emu["name"])
         os.kill(doomed.proc.pid, signal.SIGKILL)  # mid-job, its lock held
         start_worker(REFRESH_LOCK_TTL_SECONDS="10")
         asked = time.monotonic()
         assert await enqueue_refresh(queue, refresher.keys, account_id, force=True, reason="after crash")
         await wait_for(lambda: _active(refresher, account_id), within=30, what="the forced refresh")
         took = time.monotonic() - asked
-        # it did not wait for the dead worker's request to end (20 s upstream): that is still unanswered
+        # it did not wait for the dead worker's request to end: that is still unanswered
         assert "401" not in ctl.statuses(emu["name"])["social_refresh"]
     finally:
         await queue.aclose(close_connection_pool=True)
     print(f"forced refresh after a worker died mid-job: {took:.1f} s")
 
     # the dead worker's request is answered at last: with a token rotated away, so nothing is lost
+    ctl.release_fault(held)
     await wait_for(
         lambda: asyncio.sleep(0, ctl.statuses(emu["name"])["social_refresh"].get("401")),
         within=25,

@@ -19,7 +19,7 @@ from services.refresher.context import Refresher
 from services.refresher.refresh import Outcome, refresh_account
 from shared.accounts.model import AccountState
 from shared.jobs import enqueue_refresh
-from tests.refresher.conftest import StartWorker, emulator_account
+from tests.refresher.conftest import StartWorker, emulator_account, refresh_upstream
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
 
@@ -101,11 +101,13 @@ async def test_worker_paused_past_its_lock_never_writes_a_stale_token(
     refresher: Refresher, arq_pool: ArqRedis, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     emu = emulator_account(ctl, rotate_refresh=True)
-    ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=2500, times=1)
+    # its answer is held until another worker has rotated the token (60 s at most)
+    held = ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
     (account_id,) = (await refresher.ops.add_refresh_token("social", emu["refresh_token"])).added
     paused = start_worker(REFRESH_LOCK_TTL_SECONDS="1", REFRESH_TIMEOUT_SECONDS="20")
     await enqueue_refresh(arq_pool, refresher.keys, account_id, force=True)
     assert await _lock_holder_pid(refresher, account_id) == _pid(paused)
+    await refresh_upstream(ctl, emu["name"])
 
     paused.signal(signal.SIGSTOP)
     try:
@@ -117,6 +119,7 @@ async def test_worker_paused_past_its_lock_never_writes_a_stale_token(
         )
         after_second = await refresher.store.get(account_id)
         assert after_second is not None and after_second.token_version == 1
+        ctl.release_fault(held)
     finally:
         paused.signal(signal.SIGCONT)
 
@@ -139,16 +142,19 @@ async def test_worker_killed_mid_refresh_loses_no_token_and_the_next_run_refresh
     refresher: Refresher, arq_pool: ArqRedis, ctl: EmulatorControl, start_worker: StartWorker
 ) -> None:
     emu = emulator_account(ctl, rotate_refresh=True)
-    ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=4000, times=1)
+    # the dead worker's request is held until the next run has refreshed (60 s at most)
+    held = ctl.add_fault(account=emu["name"], endpoint="social_refresh", first_byte_delay_ms=60_000, times=1)
     (account_id,) = (await refresher.ops.add_refresh_token("social", emu["refresh_token"])).added
     doomed = start_worker(REFRESH_LOCK_TTL_SECONDS="1")
     await enqueue_refresh(arq_pool, refresher.keys, account_id)
     assert await _lock_holder_pid(refresher, account_id) == _pid(doomed)
 
+    await refresh_upstream(ctl, emu["name"])
     os.kill(_pid(doomed), signal.SIGKILL)
     start_worker(REFRESH_LOCK_TTL_SECONDS="1", REFRESH_INTERVAL_SECONDS="1")
 
     await wait_for(lambda: _active(refresher, account_id), within=15, what="refresh by the next run")
+    ctl.release_fault(held)
     await _assert_holds_the_emulators_current_tokens(refresher, ctl, emu["name"], account_id)
     account = await refresher.store.get(account_id)
     assert account is not None and account.token_version == 1

@@ -21,6 +21,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: the panel reloads the shown tab this often (admin_ui/js/tabs.js); a test that installed the page's
+#: clock moves it on by this much (and a little) for one reload instead of waiting for it
+REFRESH_MS = 5_000
 
 
 @pytest.fixture

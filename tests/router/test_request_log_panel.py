@@ -8,6 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
+from tests.router.browser import REFRESH_MS
 from tests.router.stack import Seeder, Stack
 from tests.router.test_admin_panel import sign_in
 
@@ -36,6 +37,7 @@ async def test_requests_view_shows_failover_trail_filters_errors_and_refreshes(
     assert await _post(router.url, haiku_only) == 403
 
     page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    await page.clock.install()  # the panel's refresh timer: the test moves its clock on, not waits
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await sign_in(page, router.url)
@@ -58,9 +60,11 @@ async def test_requests_view_shows_failover_trail_filters_errors_and_refreshes(
     await expect(rows).to_have_count(2)
 
     assert await _post(router.url, key) == 200  # auto refresh brings it in
-    await expect(rows).to_have_count(3, timeout=15_000)
+    await page.clock.run_for(REFRESH_MS + 500)
+    await expect(rows).to_have_count(3)
     await page.get_by_label("Auto refresh").uncheck()
     assert await _post(router.url, key) == 200
-    await page.wait_for_timeout(6_000)  # longer than one refresh period
+    await page.clock.run_for(REFRESH_MS + 1_000)  # longer than one refresh period
+    await page.wait_for_timeout(1_000)  # what a refresh it started would take to show
     await expect(rows).to_have_count(3)
     assert errors == []

@@ -21,6 +21,8 @@ from tests.support.procs import free_port
 from tests.support.redis_server import PrivateRedis
 
 SERVICE = "kst-primary"
+#: a primary starts a replica's full sync at once (by default it waits 5 s for more replicas to join)
+SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
 
 
 def _wait(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -92,7 +94,7 @@ class SentinelGroup:
     """A primary, one replica and three sentinels; `url` is the `redis+sentinel://` address of it."""
 
     def __init__(self) -> None:
-        self.primary = PrivateRedis()
+        self.primary = PrivateRedis(args=SYNC_AT_ONCE)
         self.replica: PrivateRedis | None = None
         self.sentinels: list[Sentinel] = []
 
@@ -103,7 +105,9 @@ class SentinelGroup:
 
     def start(self) -> SentinelGroup:
         self.primary.start()
-        self.replica = PrivateRedis(args=("--replicaof", "127.0.0.1", str(self.primary.port))).start()
+        # the replica too: after a failover it is the primary others sync from
+        self.replica = PrivateRedis(args=(*SYNC_AT_ONCE, "--replicaof", "127.0.0.1", str(self.primary.port)))
+        self.replica.start()
         port = self.replica.port
         _wait(lambda: _ask(port, "INFO", "replication")["master_link_status"] == "up", "replica in sync")
         self.sentinels = [Sentinel(self.primary.port).start() for _ in range(3)]
