@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -17,16 +18,29 @@ HEAVY = ["bpe_openai", "cryptography", "jsonschema", "redis", "referencing", "rp
 TOOLS = ["services.kiro_emulator", "services.stack", "bench", "fakeredis"]
 
 
+def python(code: str) -> str:
+    """What a fresh interpreter prints running `code`, with no Redis setting of ours in its environment
+    (`make test` exports REDIS_URL, which would make every gateway here a gateway of the stack)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REDIS_")}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    return out.stdout
+
+
 def loaded(code: str, watched: list[str]) -> list[str]:
     """Which of the `watched` packages a fresh interpreter has imported after running `code`."""
     code += (
         f"\nimport json, sys; print(json.dumps(sorted({{w for w in {watched!r} for m in sys.modules "
         "if m == w or m.startswith(w + '.')})))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
-    )
-    return list(json.loads(out.stdout))
+    return list(json.loads(python(code)))
 
 
 def test_the_gateway_never_loads_cryptography_bpe_openai_redis_jsonschema_or_tools() -> None:
@@ -59,7 +73,4 @@ def test_a_supervisor_preloads_the_vocabulary_and_in_the_stack_the_redis_client(
         f"preload(GatewaySettings.load(internal_api_key='k'{where})); "
         "print('redis' in sys.modules, tokens._encoding.cache_info().currsize)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT
-    )
-    assert out.stdout.split() == [redis_loaded, "1"]
+    assert python(code).split() == [redis_loaded, "1"]
