@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis.asyncio as aioredis
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Request, expect
 
 from services.router.routes.admin_stats import last_days
 from shared.clientkeys import ClientKeys
 from shared.keys import Keys
+from tests.router.browser import REFRESH_MS
 from tests.router.conftest import SeedAccount
 from tests.router.test_admin_panel import sign_in
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess
+
+#: how often the open dashboard reads its history again (js/dashboard.js)
+HISTORY_MS = 60_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -96,3 +103,41 @@ async def test_dashboard_charts_thirty_days_per_account_then_per_key(
     await expect(requests_chart.locator("title", has_text=f"{month[0]} · batch: 8 requests")).to_have_count(1)
     await expect(page.locator("#all-time-table th.entity")).to_have_text("Key")
     await page.screenshot(path=shots / "history-by-key.png", full_page=True)
+
+
+async def test_the_open_dashboard_reads_its_history_once_a_minute_not_at_every_refresh(
+    router: ServiceProcess, seed_account: SeedAccount, browser: Browser
+) -> None:
+    """The history costs (accounts or keys) × (days + 1) Redis reads: the 5 s refresh reads today only."""
+    await seed_account("acc-alpha", label="Alpha")
+    page = await browser.new_page(viewport={"width": 1360, "height": 1000})
+    await page.clock.install()  # the panel's timers run on the test's clock
+    asked: list[str] = []  # the `days` of every stats request the page makes
+
+    def note(request: Request) -> None:
+        url = urlsplit(request.url)
+        if url.path.endswith("/admin/api/stats"):
+            asked.append(parse_qs(url.query)["days"][0])
+
+    async def until(check: Callable[[], bool], what: str) -> None:
+        async def poll() -> bool:
+            return check()
+
+        await wait_for(poll, what=what)
+
+    page.on("request", note)
+    await sign_in(page, router.url)
+    await until(lambda: "7" in asked, "the dashboard's first load, with 7 days of history")
+
+    seen = len(asked)
+    for _ in range(3):  # refreshes within the minute: today's figures only
+        await page.clock.run_for(REFRESH_MS)
+    await until(lambda: len(asked) >= seen + 3, "three refreshes")
+    assert set(asked[seen:]) == {"1"}, asked
+
+    seen = len(asked)
+    await page.clock.run_for(HISTORY_MS)  # a minute on: the history again
+    await until(lambda: "7" in asked[seen:], "the history read again after a minute")
+
+    await page.get_by_role("button", name="30 days").click()  # a pick reads it at once
+    await until(lambda: "30" in asked, "the picked span read at once")

@@ -10,6 +10,10 @@ import { loadPoolRunway } from "./runway.js";
 const view = { days: 7, by: "account" };
 let loads = 0; // an answer to an older load (made before another pick) is dropped
 let drawn = ""; // the history on screen: the same figures are not redrawn, so a hovered bar keeps its readout
+// The history costs the router (accounts or keys) × (days + 1) Redis reads: it is read again when the tab
+// opens, on a pick, and once a minute; the tab's 5 s refresh in between reads today's figures only.
+const HISTORY_MS = 60_000;
+let historyAt = -Infinity;
 
 function statCard(value, label, cls = "") {
   return h("div", { class: `stat ${cls}` }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
@@ -80,9 +84,12 @@ function showHistory(stats) {
     : [h("tr", {}, h("td", { colspan: 6, class: "empty" }, none))]));
 }
 
-export async function loadDashboard() {
+/** Reload the dashboard; `initial` (the tab opened or a pick changed) reads the history again too. */
+export async function loadDashboard(initial = false) {
   const load = ++loads;
-  const stats = await api("GET", `/stats?days=${view.days}&by=${view.by}`);
+  if (initial) historyAt = -Infinity; // until an answer with the history is shown, every load asks for it
+  const withHistory = Date.now() - historyAt >= HISTORY_MS;
+  const stats = await api("GET", `/stats?days=${withHistory ? view.days : 1}&by=${view.by}`);
   if (load !== loads) return;
   const pool = stats.pool || {};
   $("#pool-cards").replaceChildren(
@@ -90,7 +97,10 @@ export async function loadDashboard() {
     ...STATES.map((s) => statCard(fmtNum(pool[s] ?? 0), STATE_LABELS[s], `s-${s}`)),
   );
   $("#total-cards").replaceChildren(...counterCards(stats.totals));
-  showHistory(stats);
+  if (withHistory) {
+    historyAt = Date.now();
+    showHistory(stats);
+  }
   const rows = (stats.keys || []).map((k) => h("tr", {},
     h("td", {}, k.name || k.id),
     h("td", { class: "num" }, fmtNum(k.requests)),

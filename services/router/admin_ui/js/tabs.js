@@ -53,7 +53,7 @@ function stopRefresh() {
 export async function refresh(initial) {
   if ($("#app-view").hidden) return;
   try {
-    if (currentTab === "dashboard") await loadDashboard();
+    if (currentTab === "dashboard") await loadDashboard(initial);
     else if (currentTab === "accounts") await loadAccounts();
     else if (currentTab === "keys") await loadKeys();
     else if (currentTab === "requests") await loadRequests(initial);
