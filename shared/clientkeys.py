@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script
+from shared.accounts.pool import Lease, PickMiss, Pool, ScriptCall, composed_script, run_script, today
 from shared.accounts.schema import Counter
 from shared.accounts.scripts import argv, register
 from shared.clientkey_record import Admission, ClientKey, check_limits, next_utc_day, next_utc_month
@@ -144,7 +144,7 @@ class ClientKeys:
             [
                 self._keys.client_key(digest),
                 self._keys.client_key_rate(digest),
-                self._keys.client_key_usage(digest, _day(now)),
+                self._keys.client_key_usage(digest, today(now)),
                 self._keys.client_key_month_credits(digest, _month(now)),
                 self._keys.client_key_usage_total(digest),
                 self._keys.client_key_inflight(digest),
@@ -211,7 +211,7 @@ class ClientKeys:
         now, digest = self._clock(), key.key_hash
         return ScriptCall(
             [
-                self._keys.client_key_usage(digest, _day(now)),
+                self._keys.client_key_usage(digest, today(now)),
                 self._keys.client_key_month_credits(digest, _month(now)),
                 self._keys.client_key_usage_total(digest),
                 self._keys.client_key_inflight(digest),
@@ -265,7 +265,7 @@ class ClientKeys:
     async def usage(self, key: ClientKey, day: str | None = None) -> dict[str, float]:
         """Counters of one UTC day (default today): requests, errors, input_tokens, output_tokens, tokens,
         credits."""
-        return await self._counters(self._keys.client_key_usage(key.key_hash, day or _day(self._clock())))
+        return await self._counters(self._keys.client_key_usage(key.key_hash, day or today(self._clock())))
 
     async def usage_total(self, key: ClientKey) -> dict[str, float]:
         """All-time counters of the key (the same names as `usage`)."""
@@ -320,10 +320,6 @@ class ClientKeys:
 
 def _hgetall(client: StackRedis, key: str) -> Awaitable[dict[str, str]]:
     return cast(Awaitable[dict[str, str]], client.hgetall(key))
-
-
-def _day(now: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
 def _month(now: float) -> str:

@@ -283,3 +283,9 @@ class PoolSummary:
 def today(now: float | None = None) -> str:
     """The UTC day bucket used by stats keys (YYYY-MM-DD), of `now` (unix s) or the present."""
     return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def last_days(count: int, now: float | None = None) -> list[str]:
+    """The day buckets of the last `count` UTC days up to `now`'s (default the present), oldest first."""
+    now = time.time() if now is None else now
+    return [today(now - back * 86400) for back in range(count - 1, -1, -1)]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.accounts.pool import today
+from shared.accounts.pool import last_days
 
 #: UTC days averaged for the daily burn (the day stats are kept 35 days)
 WINDOW_DAYS = 7
@@ -29,7 +29,7 @@ DAY_SECONDS = 86400.0
 
 def window_days(now: float) -> list[str]:
     """The UTC day buckets of the window (`today()` format), today first."""
-    return [today(now - back * DAY_SECONDS) for back in range(WINDOW_DAYS)]
+    return last_days(WINDOW_DAYS, now)[::-1]
 
 
 def daily_burn(credits: Sequence[float], created_at: float, now: float) -> float:

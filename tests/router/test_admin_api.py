@@ -14,9 +14,8 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 
 from services.gateway.settings import GatewaySettings
-from services.router.routes.admin_stats import last_days
 from shared.accounts.model import AccountState
-from shared.accounts.pool import today
+from shared.accounts.pool import last_days, today
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox, sha256_hex, verify_password
 from shared.keys import Keys

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, Request, expect
 
-from services.router.routes.admin_stats import last_days
+from shared.accounts.pool import last_days
 from shared.clientkeys import ClientKeys
 from shared.keys import Keys
 from tests.router.browser import REFRESH_MS

@@ -6,13 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from functools import partial
 from typing import Any, Literal
 
 from services.router.context import AppContext
 from shared.accounts.model import Account, effective_state
-from shared.accounts.pool import STATS_TTL_SECONDS, today
+from shared.accounts.pool import STATS_TTL_SECONDS, last_days, today
 from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
 from shared.clientkey_record import ClientKey
 from shared.parsing import float_or_zero
@@ -26,9 +25,10 @@ HISTORY_COUNTERS = (*ACCOUNT_COUNTERS, Counter.CREDITS)
 By = Literal["account", "key"]
 
 
-def _counters(raw: dict[str, str]) -> dict[str, Any]:
-    """The history counters of one stored hash: whole numbers, credits to 4 decimals, 0 when missing."""
-    out: dict[str, Any] = {name: int(float_or_zero(raw.get(name))) for name in ACCOUNT_COUNTERS}
+def _counters(raw: dict[str, str], whole: Iterable[str] = ACCOUNT_COUNTERS) -> dict[str, Any]:
+    """The counters of one stored hash: the `whole` ones as whole numbers, credits to 4 decimals, 0 when
+    missing."""
+    out: dict[str, Any] = {name: int(float_or_zero(raw.get(name))) for name in whole}
     out[Counter.CREDITS] = round(float_or_zero(raw.get(Counter.CREDITS)), 4)
     return out
 
@@ -41,12 +41,6 @@ def _sum(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
             total[name] += row[name]
     total[Counter.CREDITS] = round(total[Counter.CREDITS], 4)
     return total
-
-
-def last_days(count: int, end: str | None = None) -> list[str]:
-    """The last `count` UTC days up to `end` (default today), oldest first, as the stats keys name them."""
-    last = date.fromisoformat(end or today())
-    return [(last - timedelta(days=back)).isoformat() for back in range(count - 1, -1, -1)]
 
 
 async def account_stats(
@@ -75,12 +69,7 @@ async def key_usage(
         for key in keys:
             pipe.hgetall(ctx.keys.client_key_usage(key.key_hash, day))
         rows: list[dict[str, str]] = await pipe.execute()
-    out: dict[str, dict[str, Any]] = {}
-    for key, raw in zip(keys, rows, strict=True):
-        usage: dict[str, Any] = {name: int(float_or_zero(raw.get(name))) for name in KEY_COUNTERS}
-        usage[Counter.CREDITS] = round(float_or_zero(raw.get(Counter.CREDITS)), 4)
-        out[key.id] = usage
-    return out
+    return {key.id: _counters(raw, KEY_COUNTERS) for key, raw in zip(keys, rows, strict=True)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +141,13 @@ async def history(
 
 async def overview(ctx: AppContext, days: int = 1, by: By = "account") -> dict[str, Any]:
     """The dashboard: pool counts by state, today's totals, per account and per key, and the history."""
-    day = today()
+    now = time.time()
+    day = today(now)
     summary = await ctx.pool.summary()
     listing = await ctx.store.list()
     per_account = await account_stats(ctx, (a.id for a in listing.accounts), day)
     client_keys = await ctx.client_keys.list()
     usage = await key_usage(ctx, client_keys, day)
-    now = time.time()
     return {
         "day": day,
         "pool": {**summary.counts, "total": summary.total, "soonest_reset": summary.soonest_reset},
@@ -175,5 +164,5 @@ async def overview(ctx: AppContext, days: int = 1, by: By = "account") -> dict[s
             for a in listing.accounts
         ],
         "keys": [{"id": k.id, "name": k.name, "enabled": k.enabled, **usage[k.id]} for k in client_keys],
-        **await history(ctx, last_days(days, day), by, listing.accounts, client_keys),
+        **await history(ctx, last_days(days, now), by, listing.accounts, client_keys),
     }
