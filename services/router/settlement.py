@@ -68,7 +68,8 @@ async def settle(ctx: AppContext, ex: Exchange, lease: Lease | None, done: Settl
     )
     entry = ctx.request_log.call(_finished(ex, lease, done, ok, seconds)) if ctx.request_log.size else None
     key_usage = None
-    if ex.key is not None:  # also when nothing is counted: it frees the request's in-flight entry
+    counted = usage.input_tokens or usage.output_tokens or usage.credits or not ok
+    if ex.key is not None and (counted or ex.key_slot):  # a slot alone still needs freeing
         key_usage = ctx.client_keys.usage_call(
             ex.key,
             usage.input_tokens,
