@@ -155,6 +155,10 @@ class Account:
             return self.exhausted_until
         return 0.0
 
+    def effective_state(self, now: float) -> AccountState:
+        """The state the account is really in at `now` (`effective_state`)."""
+        return effective_state(self.state, self.waiting_until, now)
+
     def public_view(self, now: float | None = None) -> dict[str, Any]:
         """Everything but secrets (presence flags instead); the admin API adds the masked proxy URL
         (`AccountStore.public_view`).
@@ -165,7 +169,7 @@ class Account:
         """
         now = time.time() if now is None else now
         until = self.waiting_until
-        state = effective_state(self.state, until, now)
+        state = self.effective_state(now)
         lapsed = state is not self.state
         data = asdict(self)
         for secret in (

@@ -1,22 +1,20 @@
 """Admin API: everything known about one account in one answer, for the panel's account detail view.
 
-The public view (state as it really is, proxy masked), the chat API region it is served in, today's
-counters, its last check, its last failures and token refreshes (`shared.accounts.history`), and the
-requests of the request log it served or failed over from.
+What `GET /accounts/{id}` answers (state as it really is, proxy masked, today's counters, its last
+check, its credit runway), the chat API region it is served in, its last failures and token refreshes
+(`shared.accounts.history`), and the requests of the request log it served or failed over from.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
-from services.router.routes.admin_accounts import AccountId
+from services.router.routes.admin_accounts import AccountId, account_view, get_or_404
 from services.router.routes.admin_auth import Ctx
 from services.router.routes.admin_route import AdminRoute
-from services.router.routes.admin_stats import account_stats
 from shared.accounts import history
-from shared.accounts.checks import load_check
 from shared.kiro.endpoints import KiroEndpoints
 
 router = APIRouter(route_class=AdminRoute)
@@ -30,18 +28,13 @@ REQUESTS_SHOWN = 50
     summary="One account in full: effective state, region, stats, last check, errors, refreshes, requests",
 )
 async def account_detail(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
-    account = await ctx.store.get(account_id)
-    if account is None:
-        raise HTTPException(404, f"no account with id {account_id!r}")
-    stats = await account_stats(ctx, [account_id])
+    account = await get_or_404(ctx, account_id)
     events = await history.load(ctx.redis, ctx.keys, account_id)
     page = await ctx.request_log.read(REQUESTS_SHOWN, account=account_id)
     api_region = KiroEndpoints.from_settings(ctx.settings).api_region(account.profile_arn, account.api_region)
     return {
-        **ctx.store.public_view(account),
+        **await account_view(ctx, account),
         "region": {"api": api_region, "auth": account.auth_region},
-        "stats": stats[account_id],
-        "last_check": await load_check(ctx.redis, ctx.keys, account_id),
         **events,
         "requests": {
             "served": [e for e in page.entries if e["account"] == account_id],

@@ -143,14 +143,16 @@ def _not_found(account_id: str) -> HTTPException:
     return HTTPException(404, f"no account with id {account_id!r}")
 
 
-async def _get(ctx: AppContext, account_id: str) -> Account:
+async def get_or_404(ctx: AppContext, account_id: str) -> Account:
+    """The stored account, or a 404 naming the id."""
     account = await ctx.store.get(account_id)
     if account is None:
         raise _not_found(account_id)
     return account
 
 
-async def _view(ctx: AppContext, account: Account) -> dict[str, Any]:
+async def account_view(ctx: AppContext, account: Account) -> dict[str, Any]:
+    """What the API answers for one account: its public view, today's stats, last check and runway."""
     stats = await account_stats(ctx, [account.id])
     check = await load_check(ctx.redis, ctx.keys, account.id)
     runways = await account_runways(ctx, [account], time.time())
@@ -214,7 +216,7 @@ async def add_account(body: AccountCreate, response: Response, ctx: Ctx) -> dict
         await ops.update(account_id, {"weight": body.weight, "proxy_url": body.proxy_url})
     if account_id in report.updated:
         response.status_code = 200
-    return await _view(ctx, await _get(ctx, account_id))
+    return await account_view(ctx, await get_or_404(ctx, account_id))
 
 
 def _single(report: ImportReport) -> str:
@@ -301,7 +303,7 @@ async def device_flow_status(flow_id: FlowId, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/accounts/{account_id}", summary="One account (no secrets) with today's stats and credit runway")
 async def get_account(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
-    return await _view(ctx, await _get(ctx, account_id))
+    return await account_view(ctx, await get_or_404(ctx, account_id))
 
 
 @router.patch(
@@ -320,7 +322,7 @@ async def update_account(account_id: AccountId, body: AccountPatch, ctx: Ctx) ->
         raise HTTPException(400, str(exc)) from exc
     if account is None:
         raise _not_found(account_id)
-    return await _view(ctx, account)
+    return await account_view(ctx, account)
 
 
 @router.delete("/accounts/{account_id}", summary="Delete an account and everything stored for it")
@@ -338,7 +340,7 @@ CHECK_WAIT_SECONDS = 30.0
 async def last_check(account_id: AccountId, ctx: Ctx) -> dict[str, Any]:
     check = await load_check(ctx.redis, ctx.keys, account_id)
     if check is None:
-        await _get(ctx, account_id)
+        await get_or_404(ctx, account_id)
         raise HTTPException(404, f"account {account_id!r} was never checked")
     return check
 
@@ -357,7 +359,7 @@ async def run_check(
         float, Query(ge=0, le=60, description="seconds to wait for the result")
     ] = CHECK_WAIT_SECONDS,
 ) -> dict[str, Any]:
-    await _get(ctx, account_id)
+    await get_or_404(ctx, account_id)
     try:
         job = await enqueue_check(ctx.arq, ctx.keys, account_id, source="admin")
     except (RedisError, OSError, TimeoutError) as exc:
@@ -380,10 +382,10 @@ async def account_action(
 ) -> dict[str, Any]:
     ops = _ops(ctx)
     if action == "refresh":
-        await _get(ctx, account_id)
+        await get_or_404(ctx, account_id)
         queued = await ops.request_refresh(account_id, force=True, reason="admin")
         return {"account_id": account_id, "queued": queued}
     account = await ops.set_enabled(account_id, action == "enable")
     if account is None:
         raise _not_found(account_id)
-    return await _view(ctx, account)
+    return await account_view(ctx, account)

@@ -24,7 +24,7 @@ async def credit_runway(ctx: Ctx) -> dict[str, Any]:
         "window_days": WINDOW_DAYS,
         "pool": pool_of(accounts, runways, now).as_dict(),
         "accounts": [
-            {"id": a.id, "label": a.label, "state": a.state.value, **runways[a.id].as_dict()}
+            {"id": a.id, "label": a.label, "state": a.effective_state(now).value, **runways[a.id].as_dict()}
             for a in accounts
         ],
     }

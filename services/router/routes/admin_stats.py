@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, Literal
 
 from services.router.context import AppContext
-from shared.accounts.model import Account, effective_state
+from shared.accounts.model import Account
 from shared.accounts.pool import STATS_TTL_SECONDS, last_days, today
 from shared.accounts.schema import ACCOUNT_COUNTERS, KEY_COUNTERS, Counter
 from shared.clientkey_record import ClientKey
@@ -156,7 +156,7 @@ async def overview(ctx: AppContext, days: int = 1, by: By = "account") -> dict[s
             {
                 "id": a.id,
                 "label": a.label,
-                "state": effective_state(a.state, a.waiting_until, now).value,
+                "state": a.effective_state(now).value,
                 "usage_current": a.usage_current,
                 "usage_limit": a.usage_limit,
                 **per_account.get(a.id, {}),
