@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import redis.asyncio as aioredis
@@ -259,6 +261,18 @@ async def redis_version_once_up(
             if time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(0.25)
+
+
+@asynccontextmanager
+async def command_line_redis(settings: CommonSettings, max_connections: int) -> AsyncIterator[StackRedis]:
+    """The stack's Redis for a one-shot command (the CLIs): any topology, its version checked once it
+    answers (within 5 s), closed with its pool afterwards."""
+    redis = create_redis(settings, max_connections=max_connections, allow_cluster=True)
+    try:
+        await redis_version_once_up(redis, within=5.0)
+        yield redis
+    finally:
+        await redis.aclose()
 
 
 def _version_tuple(version: str) -> tuple[int, int]:

@@ -32,7 +32,7 @@ from shared.errors import KiroStackError
 from shared.keys import Keys
 from shared.kiro.probe import KiroError
 from shared.kiro.regions import is_region
-from shared.redis import create_queue_redis, create_redis, redis_version_once_up
+from shared.redis import command_line_redis, create_queue_redis
 
 FORMATS = ("kiro-go", "kiro-auth-token", "kiro-cli", "refresh-tokens")
 
@@ -160,14 +160,12 @@ def _load_import(raw: bytes, fmt: str | None) -> tuple[str, Any]:
 @asynccontextmanager
 async def _ops(settings: RefresherSettings) -> AsyncIterator[AccountOps]:
     keys = Keys(settings.redis_key_prefix)
-    redis = create_redis(settings, max_connections=8, allow_cluster=True)
-    arq = create_queue_redis(settings)
-    try:
-        await redis_version_once_up(redis, within=5.0)
-        yield AccountOps(redis, keys, SecretBox(settings.secret("kiro_secret_key")), arq)
-    finally:
-        await arq.aclose()
-        await redis.aclose()  # its pool too (create_redis)
+    async with command_line_redis(settings, max_connections=8) as redis:
+        arq = create_queue_redis(settings)
+        try:
+            yield AccountOps(redis, keys, SecretBox(settings.secret("kiro_secret_key")), arq)
+        finally:
+            await arq.aclose()
 
 
 async def _import(ops: AccountOps, args: argparse.Namespace) -> ImportReport:

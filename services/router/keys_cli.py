@@ -11,8 +11,7 @@ import asyncio
 import calendar
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -22,7 +21,7 @@ from shared.clientkey_record import ClientKey
 from shared.clientkeys import ClientKeys
 from shared.errors import KiroStackError
 from shared.keys import Keys
-from shared.redis import create_redis, redis_version_once_up
+from shared.redis import command_line_redis
 
 
 def _expiry(value: str) -> int:
@@ -154,19 +153,9 @@ async def run_command(store: ClientKeys, args: argparse.Namespace) -> int:
     return 0
 
 
-@asynccontextmanager
-async def _store(settings: RouterSettings) -> AsyncIterator[ClientKeys]:
-    redis = create_redis(settings, max_connections=4, allow_cluster=True)
-    try:
-        await redis_version_once_up(redis, within=5.0)
-        yield ClientKeys(redis, Keys(settings.redis_key_prefix))
-    finally:
-        await redis.aclose()
-
-
 async def _run(settings: RouterSettings, args: argparse.Namespace) -> int:
-    async with _store(settings) as store:
-        return await run_command(store, args)
+    async with command_line_redis(settings, max_connections=4) as redis:
+        return await run_command(ClientKeys(redis, Keys(settings.redis_key_prefix)), args)
 
 
 def main(argv: Sequence[str]) -> int:
