@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { $, h, toast } from "./dom.js";
-import { fmtMs, fmtRelative } from "./format.js";
+import { fmtDateTime, fmtMs, fmtRelative } from "./format.js";
 
 const POLL_MS = 1000;
 const POLL_LIMIT_MS = 180_000;
@@ -100,7 +100,7 @@ function stepRow(step) {
 /** The details dialog of one check result. */
 export function showCheck(a, result) {
   $("#check-title").textContent = `Check of ${accountName(a)}`;
-  const when = new Date(result.checked_at * 1000).toLocaleString();
+  const when = fmtDateTime(result.checked_at);
   $("#check-summary").replaceChildren(
     h("span", { class: `badge badge-check-${result.ok ? "ok" : "failed"}` }, result.ok ? "OK" : "Failed"),
     ` ran ${when}, took ${fmtMs(result.duration_ms)}${result.source ? `, from ${result.source}` : ""}`,

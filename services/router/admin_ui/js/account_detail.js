@@ -5,14 +5,14 @@
 import { errorText } from "./account_check.js";
 import { api } from "./api.js";
 import { $, h, toast } from "./dom.js";
-import { STATE_LABELS, fmtCredits, fmtDate, fmtMs, fmtNum, fmtRelative } from "./format.js";
+import { STATE_LABELS, fmtCredits, fmtDate, fmtDateTime, fmtMs, fmtNum, fmtRelative } from "./format.js";
 
 const TRIGGER_LABELS = { scheduled: "scheduled", forced: "forced", on_demand: "on demand" };
 const accountName = (a) => a.label || a.email || a.id;
 
 // a time as "12/5/2026, 07:12:31 (3 min ago)"
 function when(ts) {
-  return `${new Date(ts * 1000).toLocaleString()} (${fmtRelative(ts)})`;
+  return `${fmtDateTime(ts)} (${fmtRelative(ts)})`;
 }
 
 function section(id, title, ...body) {
@@ -83,7 +83,7 @@ function checkSection(d) {
 
 function errorsSection(d) {
   const rows = d.errors.map((e) => h("tr", { "data-kind": e.kind },
-    h("td", { title: when(e.at) }, new Date(e.at * 1000).toLocaleString()),
+    h("td", { title: when(e.at) }, fmtDateTime(e.at)),
     h("td", {}, h("span", { class: "mono" }, e.kind)),
     h("td", {}, e.source),
     h("td", {}, e.reason || h("span", { class: "muted" }, "—"))));
@@ -92,7 +92,7 @@ function errorsSection(d) {
 
 function refreshesSection(d) {
   const rows = d.refreshes.map((r) => h("tr", { "data-outcome": r.outcome },
-    h("td", { title: when(r.at) }, new Date(r.at * 1000).toLocaleString()),
+    h("td", { title: when(r.at) }, fmtDateTime(r.at)),
     h("td", {}, h("span", { class: `badge ${r.outcome === "ok" ? "badge-active" : "badge-disabled"}` },
       r.outcome === "ok" ? "OK" : r.outcome)),
     h("td", {}, TRIGGER_LABELS[r.trigger] || r.trigger),
@@ -105,7 +105,7 @@ function requestRows(entries, accountId) {
   return entries.map((r) => {
     const step = (r.tried || []).find((t) => t.account === accountId);
     return h("tr", { "data-request-id": r.request_id },
-      h("td", { title: when(r.at) }, new Date(r.at * 1000).toLocaleString()),
+      h("td", { title: when(r.at) }, fmtDateTime(r.at)),
       h("td", {}, r.model || "—"),
       h("td", {}, `${r.outcome} ${r.status}`),
       h("td", {}, step ? `${step.reason}; served by ${r.account || "none"}` : fmtMs(r.duration_ms)));

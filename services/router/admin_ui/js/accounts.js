@@ -4,7 +4,7 @@ import { checkButton, checkCell } from "./account_check.js";
 import { detailButton } from "./account_detail.js";
 import { api } from "./api.js";
 import { $, clearError, confirmDialog, h, intValue, showError, toast } from "./dom.js";
-import { STATE_LABELS, fmtCredits, fmtDate, fmtNum, fmtRelative } from "./format.js";
+import { STATE_LABELS, fmtCredits, fmtDate, fmtDateTime, fmtNum, fmtRelative } from "./format.js";
 import { runwayCell } from "./runway.js";
 
 function barFill(pct) {
@@ -50,7 +50,7 @@ function accountRow(a) {
     h("td", { class: "num weight" }, fmtNum(a.weight)),
     usageCell(a),
     runwayCell(a),
-    h("td", { title: a.access_expires_at ? new Date(a.access_expires_at * 1000).toLocaleString() : "" }, expiry),
+    h("td", { title: a.access_expires_at ? fmtDateTime(a.access_expires_at) : "" }, expiry),
     h("td", { class: "num" }, fmtNum(stats.requests)),
     h("td", { class: "num" }, fmtNum(stats.errors)),
     checkCell(a),

@@ -15,6 +15,9 @@ export function fmtDate(ts) {
   return new Date(ts * 1000).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
 }
 
+// a unix time as the browser's local date and time
+export const fmtDateTime = (ts) => new Date(ts * 1000).toLocaleString();
+
 export function fmtRelative(ts) {
   if (!ts) return "—";
   const diff = ts - Date.now() / 1000;
