@@ -2,3 +2,7 @@
 
 `shared` never imports `services`.
 """
+
+from shared.lazy_modules import defer
+
+defer()

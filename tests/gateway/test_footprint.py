@@ -74,3 +74,18 @@ def test_a_supervisor_preloads_the_vocabulary_and_in_the_stack_the_redis_client(
         "print('redis' in sys.modules, tokens._encoding.cache_info().currsize)"
     )
     assert python(code).split() == [redis_loaded, "1"]
+
+
+def test_talking_to_redis_loads_neither_pyjwt_nor_cryptography() -> None:
+    # redis-py imports PyJWT (and so cryptography, ~13 MiB) for an authentication the stack never uses: it
+    # stays a stand-in (shared.lazy_modules) through a gateway's start and a Redis round trip
+    code = (
+        "import asyncio, services.gateway.app, services.gateway.models_redis\n"
+        "from shared.redis import create_redis\nfrom shared.settings import CommonSettings\n"
+        "async def main():\n"
+        "    client = create_redis(CommonSettings(redis_url='redis://127.0.0.1:6379/0'))\n"
+        "    await client.ping()\n    await client.aclose()\n"
+        "asyncio.run(main())"
+    )
+    # (redis-py does import the `cryptography` package itself, to see whether it is installed: ~0.1 MiB)
+    assert loaded(code, ["cryptography.hazmat", "jwt.api_jwt", "jwt.algorithms"]) == []
