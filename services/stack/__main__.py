@@ -13,7 +13,7 @@ import httpx
 
 from services.stack.redis_boot import RedisHandle, ensure_redis, sync_client
 from services.stack.secrets_file import load_or_create
-from services.stack.supervisor import Supervisor
+from services.stack.supervisor import RESTART_DELAY_CAP_SECONDS, RESTART_DELAY_SECONDS, Supervisor
 from shared.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,9 @@ def _announce_when_up(sup: Supervisor, args: argparse.Namespace, redis_url: str)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    sup = Supervisor(cwd=str(ROOT))
+    sup = Supervisor(
+        cwd=str(ROOT), restart_delay=args.restart_delay, restart_delay_cap=args.restart_delay_cap
+    )
     handle = start_stack(sup, args)
     try:
         # supervision starts at once: a service that dies while the others boot is restarted too
@@ -127,6 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--gateway-port", type=int, default=GATEWAY_PORT)
     run.add_argument("--metrics-port", type=int, default=None, help="refresher /metrics port")
     run.add_argument("--state-dir", default=str(STATE_DIR), help="dev secrets and private Redis data")
+    run.add_argument(
+        "--restart-delay",
+        type=float,
+        default=RESTART_DELAY_SECONDS,
+        help="seconds before restarting a service that exited (doubles on each further exit)",
+    )
+    run.add_argument(
+        "--restart-delay-cap",
+        type=float,
+        default=RESTART_DELAY_CAP_SECONDS,
+        help="longest delay before a restart, in seconds",
+    )
     run.set_defaults(func=cmd_run)
     demo = sub.add_parser("demo", help="the stack against the Kiro emulator, one streamed request")
     demo.add_argument("--keep", action="store_true", help="keep the stack running after the request")

@@ -1,9 +1,10 @@
 """Runs the services as child processes with prefixed, coloured output, restarts and a clean shutdown.
 
-A service that exits on its own is restarted after a backoff (1 s, doubling up to 30 s) and the launcher
-says so. One that keeps crashing — `CRASH_LIMIT` exits within `CRASH_WINDOW_SECONDS` — is a fault no
-restart will fix (a port in use, a bad setting): the launcher names it, stops the stack and exits
-non-zero, so `make run` never looks healthy while a part of it is gone.
+A service that exits on its own is restarted after a backoff (by default 1 s, doubling up to 30 s: the
+launcher's `--restart-delay` and `--restart-delay-cap`) and the launcher says so. One that keeps
+crashing — `CRASH_LIMIT` exits within `CRASH_WINDOW_SECONDS` — is a fault no restart will fix (a port in
+use, a bad setting): the launcher names it, stops the stack and exits non-zero, so `make run` never looks
+healthy while a part of it is gone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ COLOURS = {"router": "36", "gateway": "35", "refresher": "33", "emulator": "32",
 #: this many exits of one service within the window: stop restarting, stop the stack
 CRASH_LIMIT = 5
 CRASH_WINDOW_SECONDS = 60.0
+#: the first restart of a service waits this long; each next one twice as long, up to the cap
+RESTART_DELAY_SECONDS = 1.0
+RESTART_DELAY_CAP_SECONDS = 30.0
 
 
 @dataclass
@@ -31,10 +35,10 @@ class Child:
     name: str
     args: list[str]
     env: dict[str, str]
+    backoff: Backoff  # the delay before its next restart
     process: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = None
     exits: deque[float] = field(default_factory=deque)  # when it exited, within the crash window
-    backoff: Backoff = field(default_factory=lambda: Backoff(first=1.0, cap=30.0))
     restart_at: float | None = None
 
 
@@ -48,10 +52,15 @@ class Supervisor:
     colour: bool = field(default_factory=sys.stdout.isatty)
     crash_limit: int = CRASH_LIMIT
     crash_window: float = CRASH_WINDOW_SECONDS
+    restart_delay: float = RESTART_DELAY_SECONDS
+    restart_delay_cap: float = RESTART_DELAY_CAP_SECONDS
 
     def start(self, name: str, module: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(
-            name, [sys.executable, "-m", module, *args], {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+            name,
+            [sys.executable, "-m", module, *args],
+            {**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            Backoff(first=self.restart_delay, cap=self.restart_delay_cap),
         )
         self.children.append(child)
         self._spawn(child)

@@ -11,11 +11,17 @@ import orjson
 import pytest
 from playwright.async_api import Browser, FilePayload, Page, expect
 
+from tests.router.browser import REFRESH_MS
 from tests.router.test_admin_api import kiro_go_config
 from tests.support.kiro_cli import social_login_db_bytes
+from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, StartWorker
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+#: the add dialog asks how a device login goes this often (add_account.js: the flow's interval, at least
+#: 2 s; the emulator's is 1 s)
+DEVICE_POLL_MS = 2_000
 
 
 @pytest.fixture
@@ -38,6 +44,32 @@ async def emulator_account(emulator: ServiceProcess) -> str:
         return str(r.json()["refresh_token"])
 
 
+def admin_api(router: ServiceProcess, stack_env: dict[str, str]) -> httpx.AsyncClient:
+    """The router's admin API, as the panel reads it."""
+    bearer = {"Authorization": f"Bearer {stack_env['ADMIN_API_KEY']}"}
+    return httpx.AsyncClient(base_url=router.url + "/admin/api", headers=bearer, timeout=10)
+
+
+async def until_active(api: httpx.AsyncClient, label: str) -> None:
+    """Wait until the refresher has fetched the first token of the account labelled `label`."""
+
+    async def active() -> bool:
+        accounts = (await api.get("/accounts")).raise_for_status().json()["accounts"]
+        return any(a["label"] == label and a["state"] == "active" for a in accounts)
+
+    await wait_for(active, within=15, what=f"the refresher to activate {label!r}")
+
+
+async def until_device_login_done(api: httpx.AsyncClient, flow_id: str) -> None:
+    """Wait until the refresher has finished (or given up on) the device login `flow_id`."""
+
+    async def done() -> bool:
+        status = (await api.get(f"/accounts/device-flow/{flow_id}")).raise_for_status().json()
+        return status["status"] != "pending"
+
+    await wait_for(done, within=15, what="the refresher to finish the device login")
+
+
 async def sign_in(page: Page, url: str) -> None:
     await page.goto(url + "/admin/")
     await page.get_by_label("Admin password").fill("test-admin-password")
@@ -46,10 +78,16 @@ async def sign_in(page: Page, url: str) -> None:
 
 
 async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
-    router: ServiceProcess, refresher: ServiceProcess, emulator: ServiceProcess, browser: Browser, shots: Path
+    router: ServiceProcess,
+    refresher: ServiceProcess,
+    emulator: ServiceProcess,
+    stack_env: dict[str, str],
+    browser: Browser,
+    shots: Path,
 ) -> None:
     refresh_token = await emulator_account(emulator)
     page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    await page.clock.install()  # the panel's timers: the test moves its clock on once the server is done
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
@@ -73,7 +111,10 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     await expect(row).to_be_visible()
     await expect(row).to_contain_text("social")
     # the refresher fetches its first token from the emulator; the table refreshes by itself
-    await expect(row.locator(".badge")).to_have_text("Active", timeout=15_000)
+    async with admin_api(router, stack_env) as api:
+        await until_active(api, "emulated social")
+    await page.clock.run_for(REFRESH_MS + 500)
+    await expect(row.locator(".badge")).to_have_text("Active")
 
     # change its weight
     await row.get_by_role("button", name="Edit").click()
@@ -85,14 +126,19 @@ async def test_operator_adds_edits_imports_creates_a_key_and_logs_out(
     await page.get_by_role("button", name="Add account").click()
     await dialog.get_by_role("tab", name="Device login").click()
     await dialog.get_by_label("Label").fill("device builder")
-    await dialog.get_by_role("button", name="Start device login").click()
+    async with page.expect_response(re.compile(r"/admin/api/accounts/device-flow$")) as started:
+        await dialog.get_by_role("button", name="Start device login").click()
+    flow_id = (await (await started.value).json())["flow_id"]
     user_code = (await dialog.locator("#device-user-code").text_content() or "").strip()
     assert user_code
     await expect(dialog.get_by_role("link")).to_have_attribute("href", re.compile(re.escape(user_code)))
     await page.screenshot(path=shots / "device-login.png")
     async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as client:
         (await client.post("/_emulator/device/approve", json={"user_code": user_code})).raise_for_status()
-    await expect(dialog).to_contain_text("Signed in. The account was added.", timeout=15_000)
+    async with admin_api(router, stack_env) as api:
+        await until_device_login_done(api, flow_id)
+    await page.clock.run_for(DEVICE_POLL_MS + 500)  # the dialog asks again and shows it
+    await expect(dialog).to_contain_text("Signed in. The account was added.")
     await dialog.get_by_role("button", name="Done").click()
     await expect(page.locator("#accounts-table tbody tr", has_text="device builder")).to_be_visible()
 

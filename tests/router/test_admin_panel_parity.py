@@ -11,7 +11,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, FilePayload, expect
 
-from tests.router.test_admin_panel import refresher, router, sign_in  # noqa: F401 - fixtures
+from tests.router.browser import REFRESH_MS
+from tests.router.test_admin_panel import admin_api, refresher, router, sign_in, until_active  # noqa: F401 - fixtures
 from tests.support.procs import ROOT, ServiceProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -31,9 +32,9 @@ async def test_operator_sets_claude_thinking_adds_an_entra_login_sets_its_region
     async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as control:
         r = await control.post("/_emulator/accounts", json={"name": name, "auth_kind": "external_idp"})
         login = r.raise_for_status().json()
-    bearer = {"Authorization": f"Bearer {stack_env['ADMIN_API_KEY']}"}
-    async with httpx.AsyncClient(base_url=router.url + "/admin/api", headers=bearer, timeout=10) as api:
+    async with admin_api(router, stack_env) as api:
         page = await browser.new_page(viewport={"width": 1360, "height": 900})
+        await page.clock.install()  # the panel's refresh timer: moved on once the account is active
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await sign_in(page, router.url)
@@ -67,7 +68,9 @@ async def test_operator_sets_claude_thinking_adds_an_entra_login_sets_its_region
         await dialog.get_by_role("button", name="Add account").click()
         row = page.locator("#accounts-table tbody tr", has_text="entra login")
         await expect(row).to_contain_text("external_idp")
-        await expect(row.locator(".badge")).to_have_text("Active", timeout=15_000)
+        await until_active(api, "entra login")
+        await page.clock.run_for(REFRESH_MS + 500)  # the table refreshes by itself
+        await expect(row.locator(".badge")).to_have_text("Active")
 
         # its API region: a bad one is refused with the reason, a good one is stored
         await row.get_by_role("button", name="Edit").click()

@@ -97,8 +97,11 @@ def test_demo_streams_an_answer_through_router_and_gateway(redis_url: str) -> No
     assert "stop_reason=end_turn" in done.stdout
 
 
-def _launch(tmp_path: Path, **env_vars: str) -> tuple[subprocess.Popen[str], int, int]:
-    """`python -m services.stack run` with `env_vars`, no secrets given (it generates its own), free ports.
+def _launch(
+    tmp_path: Path, run_args: tuple[str, ...] = (), **env_vars: str
+) -> tuple[subprocess.Popen[str], int, int]:
+    """`python -m services.stack run [run_args]` with `env_vars`, no secrets given (it generates its own),
+    free ports.
 
     Returns the launcher process, the router port and the gateway port."""
     router_port, gateway_port, metrics_port = free_port(), free_port(), free_port()
@@ -108,7 +111,7 @@ def _launch(tmp_path: Path, **env_vars: str) -> tuple[subprocess.Popen[str], int
     args = [
         sys.executable, "-m", "services.stack", "run",
         "--router-port", str(router_port), "--gateway-port", str(gateway_port),
-        "--metrics-port", str(metrics_port), "--state-dir", str(tmp_path / "state"),
+        "--metrics-port", str(metrics_port), "--state-dir", str(tmp_path / "state"), *run_args,
     ]  # fmt: skip
     proc = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -168,7 +171,13 @@ def test_launcher_restarts_a_killed_service_and_says_so(
 def test_a_service_that_keeps_crashing_is_named_and_the_stack_stops_non_zero(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
-    proc, router_port, gateway_port = _launch(tmp_path, REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix)
+    # a short backoff, capped: the crash loop takes a second instead of 1 + 2 + 4 + 8 s
+    proc, router_port, gateway_port = _launch(
+        tmp_path,
+        ("--restart-delay", "0.1", "--restart-delay-cap", "0.4"),
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=key_prefix,
+    )
     seen: list[str] = []
     # something else holds the gateway's port: every start of the gateway fails
     with socket.socket() as squatter:
@@ -181,7 +190,7 @@ def test_a_service_that_keeps_crashing_is_named_and_the_stack_stops_non_zero(
             _stop(proc)
     output = "".join(seen)
     assert proc.returncode == 1, output
-    assert re.search(r"gateway exited with code \d+; restarting in 1 s", output)
-    assert "restarting in 8 s" in output  # backoff: 1, 2, 4, 8
+    delays = re.findall(r"gateway exited with code \d+; restarting in ([\d.]+) s", output)
+    assert delays == ["0.1", "0.2", "0.4", "0.4"], output  # doubles from --restart-delay up to its cap
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{router_port}/health", timeout=2)
