@@ -32,6 +32,7 @@ from shared.keys import Keys
 from shared.kiro.auth import KiroAuth
 from shared.kiro.endpoints import KiroEndpoints
 from shared.kiro.transport import ProxySessions
+from shared.server import NO_TELEMETRY
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await state.responses.close()
             await state.catalog.close()
 
-    app = FastAPI(title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Kiro Stack gateway", lifespan=lifespan, docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY
+    )
     app.add_middleware(RequestIdMiddleware)  # before HotRoutes: the chat routes carry their ids themselves
     app.add_middleware(HotRoutes, routes=HOT_ROUTES)  # later middlewares wrap the chat routes too
     app.include_router(health.router)

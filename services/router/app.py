@@ -43,6 +43,7 @@ from shared.metrics import new_registry
 from shared.redis import create_queue_redis, create_redis, redis_version_once_up
 from shared.redis_breaker import BreakerState, CircuitBreaker, RedisUnavailable
 from shared.retry_budget import RetryBudget
+from shared.server import NO_TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,12 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
     # /openapi.json is served by admin_openapi: the admin API is described to the admin only
     app = FastAPI(
-        title="Kiro Stack router", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Kiro Stack router",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.add_exception_handler(ClientError, _client_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisError, _redis_error)  # type: ignore[arg-type]

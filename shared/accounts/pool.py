@@ -280,9 +280,20 @@ class PoolSummary:
         return sum(self.counts.values())
 
 
+#: [(start, end, label)] of the UTC day `today` named last: several calls per proxied request fall in it
+_last_day: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
+
+
 def today(now: float | None = None) -> str:
     """The UTC day bucket used by stats keys (YYYY-MM-DD), of `now` (unix s) or the present."""
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
+    at = time.time() if now is None else now
+    start, end, label = _last_day[0]
+    if start <= at < end:
+        return label
+    label = time.strftime("%Y-%m-%d", time.gmtime(at))
+    start = at - at % 86400  # unix time has no leap seconds: every UTC day is 86,400 of them
+    _last_day[0] = (start, start + 86400, label)
+    return label
 
 
 def last_days(count: int, now: float | None = None) -> list[str]:
