@@ -31,6 +31,11 @@ def validate_fernet_key(key: str) -> None:
         raise ConfigError("KIRO_SECRET_KEY is not a Fernet key (urlsafe base64 of 32 bytes)")
 
 
+def load_fernet() -> None:
+    """Import `cryptography` now: a supervisor does it before forking, so its workers share the pages."""
+    from cryptography.fernet import Fernet  # noqa: F401
+
+
 def generate_fernet_key() -> str:
     from cryptography.fernet import Fernet  # lazily: see the module docstring
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from services.router import keys_cli
 from services.router.app import create_app
 from services.router.settings import RouterSettings
+from shared.crypto import load_fernet
 from shared.errors import ConfigError
 from shared.http_deadlines import ClientDeadlines, deadline_protocol
 from shared.logging import configure_logging
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = args.host or settings.host, args.port or settings.port
     if settings.workers == 1:
         return serve(settings, host, port)
+    load_fernet()  # every worker decrypts tokens: loaded once here, the workers share its pages
     supervisor = os.getpid()
     return supervise(
         settings.workers,

@@ -169,6 +169,8 @@ async def test_router_workers_share_the_metrics_port_and_sum_their_counters(
         assert router.proc is not None
         supervisor = router.proc.pid
         workers = await wait_for(lambda: _two(children(supervisor)), what="two worker processes")
+        # cryptography (every worker decrypts tokens) is loaded before the fork: its pages are shared
+        assert "cryptography" in Path(f"/proc/{supervisor}/maps").read_text()
         sent = 0
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
 
