@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection, Connection
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -65,6 +66,31 @@ def _get_connection(pool_class: type[aioredis.ConnectionPool]) -> _GetConnection
     if found is None:
         found = cast(_GetConnection, inspect.unwrap(pool_class.get_connection))
         _get_connection_of[pool_class] = found
+    return found
+
+
+class _HiredisPacking:
+    """Commands packed by hiredis (in C), as redis-py's synchronous client packs them; its asyncio connection
+    packs in Python. Byte for byte the same output (tests/shared/test_redis_packing.py), ~7 µs less for a
+    script call of 20 arguments, two of which every proxied request makes."""
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
+
+
+_packing_of: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def hiredis_packing(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`connection_class` (plain, TLS, Sentinel-managed…) packing its commands with hiredis."""
+    found = _packing_of.get(connection_class)
+    if found is None:
+        bases = (_HiredisPacking, connection_class)
+        found = cast(type[AbstractConnection], type(connection_class.__name__, bases, {}))
+        _packing_of[connection_class] = found
     return found
 
 
@@ -209,6 +235,7 @@ def create_redis(
         pool = aioredis.BlockingConnectionPool.from_url(
             location.url, max_connections=size, timeout=settings.redis_socket_timeout, **options
         )
+    pool.connection_class = hiredis_packing(pool.connection_class)
     client = BoundedRedis(connection_pool=pool)
     client.auto_close_connection_pool = True
     client.guard = guard

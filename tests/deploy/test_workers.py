@@ -154,6 +154,11 @@ async def _two(pids: set[int]) -> set[int] | None:
     return pids if len(pids) == 2 else None
 
 
+def mapped_files(pid: int) -> str:
+    """The files a process has mapped (shared libraries included), as /proc lists them."""
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
 async def test_router_workers_share_the_metrics_port_and_sum_their_counters(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -170,7 +175,7 @@ async def test_router_workers_share_the_metrics_port_and_sum_their_counters(
         supervisor = router.proc.pid
         workers = await wait_for(lambda: _two(children(supervisor)), what="two worker processes")
         # cryptography (every worker decrypts tokens) is loaded before the fork: its pages are shared
-        assert "cryptography" in Path(f"/proc/{supervisor}/maps").read_text()
+        assert "cryptography" in mapped_files(supervisor)
         sent = 0
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
 
