@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import uvloop
 from cryptography.fernet import Fernet
 
 from bench.stats import percentile
@@ -132,7 +133,7 @@ async def run_size(client: Redis, accounts: int, picks: int) -> list[tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(run(parse_args(argv)))
+    return uvloop.run(run(parse_args(argv)))  # the router's event loop
 
 
 if __name__ == "__main__":
