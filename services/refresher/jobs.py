@@ -160,26 +160,44 @@ async def usage_due_job(ctx: dict[str, Any]) -> int:
     return len(due)
 
 
+#: the usage fields the schedule reads: when the figures were fetched, failures in a row, the last one
+USAGE_TIMES = ("usage_updated_at", "usage_failures", "usage_failed_at")
+
+
+def usage_retry_after(failures: int, interval: float) -> float:
+    """Seconds the schedule waits after `failures` getUsageLimits calls failed in a row: one minute,
+    doubling, never longer than the interval itself (an account Kiro keeps refusing is not asked every
+    minute; one that failed once is asked again soon)."""
+    if failures <= 0:
+        return 0.0
+    return float(min(interval, 60 * 2 ** min(failures - 1, 16)))
+
+
 async def usage_due_accounts(r: Refresher) -> list[str]:
     """Enabled, not parked accounts with a live access token whose usage limits are older than the
-    interval (an expired token is the periodic refresh's job, which fetches the usage after it)."""
+    interval (an expired token is the periodic refresh's job, which fetches the usage after it), and
+    whose last failed fetch, if any, is older than `usage_retry_after`."""
     ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
     pipe = r.redis.pipeline(transaction=False)
     for account_id in ids:
         pipe.hmget(
             r.keys.account(account_id),
-            ["enabled", "state", "access_token_enc", "access_expires_at", "usage_updated_at"],
+            [*("enabled", "state", "access_token_enc", "access_expires_at"), *USAGE_TIMES],
         )
     rows = await pipe.execute()
     now = time.time()
-    stale_before = now - r.settings.usage_refresh_interval_seconds
+    interval = r.settings.usage_refresh_interval_seconds
     parked = {s.value for s in PARKED_STATES}
     due: list[str] = []
-    for account_id, (enabled, state, access_token, expires, updated) in zip(ids, rows, strict=True):
-        if enabled != "1" or not access_token or state in parked:
+    for account_id, row in zip(ids, rows, strict=True):
+        enabled, state, access_token, expires, updated, failures, failed_at = row
+        if enabled != "1" or not access_token or state in parked or float_or_zero(expires) <= now:
             continue
-        if float_or_zero(expires) > now and float_or_zero(updated) <= stale_before:
-            due.append(account_id)
+        if float_or_zero(updated) > now - interval:
+            continue
+        if float_or_zero(failed_at) > now - usage_retry_after(int(float_or_zero(failures)), interval):
+            continue
+        due.append(account_id)
     return due
 
 

@@ -42,6 +42,9 @@ async def after_token(r: Refresher, account_id: str, *, after_quota: bool = Fals
     except UpstreamError as exc:
         r.metrics.usage_fetches.labels(exc.kind.value).inc()
         log.warning("usage limits unavailable", extra=log_fields(account=account_id, error=exc.message))
+        # the schedule asks again later the more calls failed in a row (`usage_retry_after`)
+        failed = {"usage_failed_at": repr(time.time())}
+        await r.store.set_fields(account_id, failed, increment="usage_failures")
     else:
         r.metrics.usage_fetches.labels("ok").inc()
         await store_usage(r, account, usage)
@@ -66,6 +69,7 @@ async def store_usage(r: Refresher, account: Account, usage: UsageLimits) -> Non
         "usage_limit": repr(usage.limit),
         "usage_reset_at": repr(usage.reset_at),
         "usage_updated_at": repr(now),
+        "usage_failures": "0",
     }
     if usage.email and not account.email:
         values["email"] = usage.email

@@ -105,6 +105,8 @@ class Account:
     usage_limit: float = 0.0
     usage_reset_at: float = 0.0
     usage_updated_at: float = 0.0
+    usage_failures: int = 0  # getUsageLimits calls failed in a row (the schedule backs off)
+    usage_failed_at: float = 0.0
     # bookkeeping
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)

@@ -8,8 +8,10 @@ import pytest
 
 from services.kiro_emulator.control import EmulatorControl
 from services.refresher.context import Refresher
-from services.refresher.jobs import usage_due_accounts
+from services.refresher.jobs import usage_due_accounts, usage_retry_after
+from services.refresher.refresh import Outcome, refresh_account
 from services.refresher.settings import RefresherSettings
+from services.refresher.usage import after_token
 from shared.accounts.model import Account, AccountState
 from shared.accounts.ops import AccountOps
 from shared.errors import ConfigError
@@ -67,6 +69,39 @@ async def test_only_enabled_accounts_with_a_live_token_and_old_figures_are_due(
     await refresher.redis.hset(refresher.keys.account(disabled), "enabled", "0")
     assert refresher.settings.usage_refresh_interval_seconds == 900
     assert set(await usage_due_accounts(refresher)) & {fresh, stale, expired, disabled} == {stale}
+
+
+def test_after_failures_in_a_row_the_schedule_waits_longer_up_to_the_interval() -> None:
+    assert [usage_retry_after(n, 900) for n in range(7)] == [0, 60, 120, 240, 480, 900, 900]
+    assert usage_retry_after(1_000, 900) == 900
+    assert usage_retry_after(3, 20) == 20  # a short interval is never stretched
+
+
+async def test_an_account_whose_usage_fetch_keeps_failing_is_not_asked_every_minute(
+    refresher: Refresher, ctl: EmulatorControl
+) -> None:
+    emu = emulator_account(ctl)
+    (account_id,) = (await refresher.ops.add_refresh_token("social", emu["refresh_token"])).added
+    assert await refresh_account(refresher, account_id) is Outcome.REFRESHED
+    rule = ctl.add_fault(account=emu["name"], endpoint="usage", status=500, times=0)
+    await refresher.redis.hset(refresher.keys.account(account_id), "usage_updated_at", "0")
+    for _ in range(3):
+        await after_token(refresher, account_id)
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.usage_failures == 3
+    assert time.time() - account.usage_failed_at < 60
+    assert account_id not in await usage_due_accounts(refresher)  # asked again in 4 minutes, not 1
+    long_ago = repr(time.time() - usage_retry_after(3, 900) - 1)
+    await refresher.redis.hset(refresher.keys.account(account_id), "usage_failed_at", long_ago)
+    assert account_id in await usage_due_accounts(refresher)
+
+    ctl.delete_fault(rule)
+    await after_token(refresher, account_id)
+    account = await refresher.store.get(account_id)
+    assert account is not None
+    assert account.usage_failures == 0
+    assert account_id not in await usage_due_accounts(refresher)  # fresh figures: due in 15 minutes
 
 
 @pytest.mark.parametrize("interval", [7, 45])
