@@ -323,4 +323,5 @@ def _hgetall(client: StackRedis, key: str) -> Awaitable[dict[str, str]]:
 
 
 def _month(now: float) -> str:
-    return time.strftime("%Y-%m", time.gmtime(now))
+    """The UTC month (`YYYY-MM`) of `now`: its day's label cut short (`today` remembers the day)."""
+    return today(now)[:7]
