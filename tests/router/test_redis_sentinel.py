@@ -1,4 +1,4 @@
-"""The stack on Sentinel: routers, gateway and refresher reach Redis through `redis+sentinel://`, and a
+"""The stack on Sentinel: routers, gateways and refresher reach Redis through `redis+sentinel://`, and a
 killed primary under load is replaced without losing accounts, client keys or refresh tokens; the
 refresher rotates a token on the promoted primary.
 
@@ -47,8 +47,8 @@ def sentinel_group() -> Iterator[SentinelGroup]:
 def sentinel_stack(
     sentinel_group: SentinelGroup, secret_key: str, emulator: ServiceProcess
 ) -> Iterator[Stack]:
-    """emulator → gateway → two routers, every one on `redis+sentinel://`."""
-    yield from start_stack(sentinel_group.url, secret_key, emulator)
+    """emulator → two gateways → two routers, every one on `redis+sentinel://`."""
+    yield from start_stack(sentinel_group.url, secret_key, emulator, gateways=2)
 
 
 @pytest.fixture
