@@ -88,12 +88,30 @@ def gauge(
     return Gauge(name, doc, labels, registry=registry, multiprocess_mode=merge)
 
 
+#: gauge series this process retired while workers share metric files: prometheus_client cannot delete one
+#: from the files, so it is zeroed there and `/metrics` leaves it out while its merged value is 0 (every
+#: worker retires the same series: they resolve the same names and read the same pool)
+_retired: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+
+
+def _series_key(gauge: Gauge, labels: tuple[str, ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return gauge._name, tuple(sorted(zip(gauge._labelnames, labels, strict=True)))
+
+
 def retire_series(gauge: Gauge, *labels: str) -> None:
-    """Drop a labelled gauge series; with workers, where prometheus_client cannot drop one, zero it."""
+    """Drop a labelled gauge series (an address DNS stopped giving, an account gone). With workers it is
+    zeroed and hidden instead, so pod churn does not grow `/metrics` without end."""
     if WorkerFiles.path is None:
         gauge.remove(*labels)
     else:
         gauge.labels(*labels).set(0)
+        _retired.add(_series_key(gauge, labels))
+
+
+def series(gauge: Gauge, *labels: str) -> Gauge:
+    """`gauge.labels(*labels)` for a series that may have been retired before: it shows again."""
+    _retired.discard(_series_key(gauge, labels))
+    return gauge.labels(*labels)
 
 
 def histogram(
@@ -113,9 +131,27 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     if path is None:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     merged = CollectorRegistry()
-    MultiProcessCollector(merged, str(path))  # type: ignore[no-untyped-call]
+    merged.register(_WithoutRetired(MultiProcessCollector(None, str(path))))  # type: ignore[no-untyped-call]
     merged.register(WorkerProcesses(path))
     return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+class _WithoutRetired(Collector):
+    """The merged worker files without the series `retire_series` retired, while their value is 0."""
+
+    def __init__(self, files: Collector) -> None:
+        self.files = files
+
+    def collect(self) -> Iterator[Metric]:
+        retired = set(_retired)
+        for family in self.files.collect():
+            if retired:
+                family.samples = [
+                    sample
+                    for sample in family.samples
+                    if sample.value != 0 or (family.name, tuple(sorted(sample.labels.items()))) not in retired
+                ]
+            yield family
 
 
 class WorkerFiles:

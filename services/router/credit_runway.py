@@ -9,7 +9,7 @@ from services.router.context import AppContext
 from shared.accounts.model import POOL_STATES, Account
 from shared.accounts.runway import Runway, daily_burn, pool_runway, runway, window_days
 from shared.accounts.schema import Counter
-from shared.metrics import retire_series
+from shared.metrics import retire_series, series
 from shared.parsing import float_or_zero
 
 
@@ -53,8 +53,8 @@ class RunwayGauges:
         for account_id, r in runways.items():
             if r.days_left is None or r.burn_per_day <= 0:
                 continue
-            metrics.credit_runway_days.labels(account_id).set(r.days_left)
-            metrics.credit_reset_days.labels(account_id).set(r.reset_days(now))
+            series(metrics.credit_runway_days, account_id).set(r.days_left)
+            series(metrics.credit_reset_days, account_id).set(r.reset_days(now))
             shown.add(account_id)
         for account_id in self._shown - shown:
             retire_series(metrics.credit_runway_days, account_id)

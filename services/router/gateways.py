@@ -27,7 +27,7 @@ from prometheus_client import Gauge
 from services.router.metrics import RouterMetrics
 from services.router.resolve import GatewayName, Resolve
 from shared.logging import log_fields
-from shared.metrics import retire_series
+from shared.metrics import retire_series, series
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,8 @@ class Gateways:
         return Address(
             name,
             ip,
-            self._metrics.gateway_address_up.labels(name.url, ip),
-            self._metrics.gateway_address_inflight.labels(name.url, ip),
+            series(self._metrics.gateway_address_up, name.url, ip),
+            series(self._metrics.gateway_address_inflight, name.url, ip),
         )
 
     def _retire(self, address: Address) -> None:

@@ -122,7 +122,7 @@ class RouterMetrics:
             registry, "kiro_router_redis_short_circuited_total", "Redis calls refused by the open breaker"
         )
         # only accounts with a known limit and some burn in the last 7 days; an account's series go with it
-        # (with workers they drop to 0 in both, which the alert's `runway < reset` never matches)
+        # (with workers too: `shared.metrics.retire_series`)
         self.credit_runway_days = gauge(
             registry,
             "kiro_router_account_credit_runway_days",
