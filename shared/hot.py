@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.server import IdleTrim
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: scope key: `time.perf_counter()` when the request reached the app (TTFB and durations start there)
@@ -27,21 +29,26 @@ STARTED = "kiro.started"
 
 
 class HotRoutes:
-    """Serves exact `POST` paths with their own ASGI apps; stamps every request's arrival time."""
+    """Serves exact `POST` paths with their own ASGI apps; stamps every request's arrival time and counts
+    the requests in flight for `idle` (the heap goes back to the kernel once none is)."""
 
-    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp]) -> None:
+    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp], idle: IdleTrim | None = None) -> None:
         self.app = app
         self.routes = routes
+        self.idle = idle or IdleTrim()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope.setdefault(STARTED, time.perf_counter())
-            if scope["method"] == "POST":
-                hot = self.routes.get(route_path(scope))
-                if hot is not None:
-                    await hot(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault(STARTED, time.perf_counter())
+        hot = self.routes.get(route_path(scope)) if scope["method"] == "POST" else None
+        idle = self.idle
+        idle.begin()
+        try:
+            await (hot or self.app)(scope, receive, send)
+        finally:
+            idle.end()
 
 
 def route_path(scope: Scope) -> str:

@@ -13,6 +13,7 @@ go back to the kernel (`trim_heap`): otherwise an idle process keeps them reside
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -67,6 +68,41 @@ class GracefulServer(uvicorn.Server):
         if self._stop_at is not None and not self.should_exit and time.monotonic() >= self._stop_at:
             super().handle_exit(self._signal, None)
         return await super().on_tick(counter)
+
+
+class IdleTrim:
+    """Gives back to the kernel the heap a burst of requests left behind, once the process is idle.
+
+    Python and malloc keep freed memory for reuse: after a burst of Claude Code's first turns (~76 KB each,
+    parsed and translated 50 at a time) an idle gateway held ~25 MiB more than before it. `trim_heap` returns
+    that (a few ms when there is much to return, ~0.2 ms otherwise), so it runs only with no request in
+    flight: `delay` seconds after the last one ended, at most once per `spacing` seconds.
+    """
+
+    def __init__(self, delay: float = 2.0, spacing: float = 30.0) -> None:
+        self.delay = delay
+        self.spacing = spacing
+        self.in_flight = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = float("-inf")
+
+    def begin(self) -> None:
+        self.in_flight += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            loop = asyncio.get_running_loop()
+            at = max(loop.time() + self.delay, self._last + self.spacing)
+            self._timer = loop.call_at(at, self._trim, loop)
+
+    def _trim(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._last = loop.time()
+        trim_heap()
 
 
 def trim_heap() -> None:
