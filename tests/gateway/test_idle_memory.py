@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -13,12 +12,13 @@ import pytest
 from tests.gateway.support import Emulator, start_gateway
 from tests.support.polling import wait_for
 from tests.support.procs import ROOT, ServiceProcess
+from tests.support.redis_server import rss_kib
 
 pytestmark = pytest.mark.e2e  # starts a gateway of its own: its heap is this test's alone
 
 #: Claude Code's captured first turn: 76 KB, 24 tools, 3 system blocks
 FIRST_TURN = ROOT / "tests" / "fixtures" / "clients" / "claude_code_02_messages_stream_first_turn.json"
-MIB = 1024 * 1024
+MIB_IN_KIB = 1024
 
 
 @pytest.fixture
@@ -26,14 +26,6 @@ def own_gateway(emulator: ServiceProcess) -> Iterator[ServiceProcess]:
     proc = start_gateway(emulator.url)
     yield proc
     proc.stop()
-
-
-def resident(pid: int) -> int:
-    """VmRSS of a process, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 async def test_an_idle_gateway_returns_the_heap_a_burst_of_claude_code_turns_left(
@@ -56,11 +48,11 @@ async def test_an_idle_gateway_returns_the_heap_a_burst_of_claude_code_turns_lef
                 await answer.read()
 
         await asyncio.gather(*(one() for _ in range(400)))
-    after_burst = resident(pid)
+    after_burst, _ = rss_kib(pid)
 
     async def given_back() -> int | None:
-        now = resident(pid)
-        return now if now < after_burst - 8 * MIB else None
+        now, _ = rss_kib(pid)
+        return now if now < after_burst - 8 * MIB_IN_KIB else None
 
     # within a few seconds of the last request (shared.server.IdleTrim); it held on to it before
     await wait_for(given_back, within=15, what="the gateway to give back the burst's memory")

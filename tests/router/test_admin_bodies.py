@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.procs import ServiceProcess
+from tests.support.redis_server import rss_kib
 
 pytestmark = pytest.mark.e2e
 
 MiB = 1024 * 1024
-
-
-def memory_kib(proc: ServiceProcess) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak) of a process, in KiB."""
-    assert proc.proc is not None
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{proc.proc.pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            out[name] = int(value.split()[0])
-    return out
 
 
 def json_document(size: int) -> tuple[Iterator[bytes], dict[str, str]]:
@@ -46,11 +35,12 @@ def json_document(size: int) -> tuple[Iterator[bytes], dict[str, str]]:
 def test_unauthenticated_100_mib_import_is_refused_without_the_router_reading_it(
     router: ServiceProcess,
 ) -> None:
-    before = memory_kib(router)
+    assert router.proc is not None
+    _, peak_before = rss_kib(router.proc.pid)
     content, headers = json_document(100 * MiB)
     r = httpx.post(router.url + "/admin/api/accounts/import", content=content, headers=headers, timeout=60)
-    after = memory_kib(router)
-    grown_mib = (after["VmHWM"] - before["VmHWM"]) / 1024
+    _, peak_after = rss_kib(router.proc.pid)
+    grown_mib = (peak_after - peak_before) / 1024
     print(f"\nunauthenticated 100 MiB import: status {r.status_code}, router peak RSS +{grown_mib:.1f} MiB")
     assert r.status_code == 401, r.text
     assert grown_mib < 20, f"router peak RSS grew {grown_mib:.0f} MiB for a body it should never read"
