@@ -30,12 +30,12 @@ STARTED = "kiro.started"
 
 class HotRoutes:
     """Serves exact `POST` paths with their own ASGI apps; stamps every request's arrival time and counts
-    the requests in flight for `idle` (the heap goes back to the kernel once none is)."""
+    the requests in flight (`IdleTrim`: the heap goes back to the kernel once none is)."""
 
-    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp], idle: IdleTrim | None = None) -> None:
+    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp]) -> None:
         self.app = app
         self.routes = routes
-        self.idle = idle or IdleTrim()
+        self.idle = IdleTrim()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

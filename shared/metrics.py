@@ -136,6 +136,11 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(merged), CONTENT_TYPE_LATEST
 
 
+def _hidden(name: str, labels: dict[str, str], value: float) -> bool:
+    """A retired series (`retire_series`) still at 0 in the merged files."""
+    return value == 0 and (name, tuple(sorted(labels.items()))) in _retired
+
+
 class _WithoutRetired(Collector):
     """The merged worker files without the series `retire_series` retired, while their value is 0."""
 
@@ -143,13 +148,12 @@ class _WithoutRetired(Collector):
         self.files = files
 
     def collect(self) -> Iterator[Metric]:
-        retired = set(_retired)
         for family in self.files.collect():
-            if retired:
+            if _retired:
                 family.samples = [
                     sample
                     for sample in family.samples
-                    if sample.value != 0 or (family.name, tuple(sorted(sample.labels.items()))) not in retired
+                    if not _hidden(family.name, sample.labels, sample.value)
                 ]
             yield family
 
