@@ -12,6 +12,8 @@ import struct
 import threading
 from urllib.parse import urlsplit
 
+from tests.support.acceptor import Acceptor
+
 
 class TestProxy:
     """`kind` "http": every connection is relayed to `upstream` (absolute-form requests work against
@@ -29,6 +31,7 @@ class TestProxy:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
         self._stop: asyncio.Event
+        self._writers: list[asyncio.StreamWriter] = []
 
     @property
     def url(self) -> str:
@@ -54,31 +57,33 @@ class TestProxy:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        sock: socket.socket = server.sockets[0]
-        self.port = sock.getsockname()[1]
+        acceptor = Acceptor(self._handle)
+        self.port = acceptor.port
         self._ready.set()
         await self._stop.wait()
-        server.close()
-        # every other task of this private loop: handlers (also one accepted just before the close) and
-        # their pipes; none may be left pending, or its sockets outlive the loop
+        # A transport with unsent bytes waits for its peer on close(); abort() drops it at once.
+        for w in self._writers:
+            w.transport.abort()
+        await acceptor.close()
+        # every other task of this private loop (a handler's pipes); none may be left pending
         me = asyncio.current_task()
         while pending := [t for t in asyncio.all_tasks() if t is not me]:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await server.wait_closed()
         for _ in range(3):  # the closed transports' callbacks (the sockets' actual close) run on these turns
             await asyncio.sleep(0)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._writers.append(writer)
         up_writer: asyncio.StreamWriter | None = None
         try:
             host, port = (
                 self._upstream if self.kind == "http" else await self._socks_handshake(reader, writer)
             )
             up_reader, up_writer = await asyncio.open_connection(host, port)
+            self._writers.append(up_writer)
             if self.kind == "socks5":
                 writer.write(b"\x05\x00\x00\x01" + socket.inet_aton("0.0.0.0") + struct.pack(">H", 0))
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
@@ -87,7 +92,7 @@ class TestProxy:
         finally:
             for w in (writer, up_writer):
                 if w is not None:
-                    w.close()
+                    w.close()  # stays in _writers: a close waiting on unsent bytes is aborted at shutdown
 
     @staticmethod
     async def _socks_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int]:

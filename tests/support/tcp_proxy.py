@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from tests.support.acceptor import Acceptor
 from tests.support.procs import free_port
 
 
@@ -22,7 +23,7 @@ class RoundRobinProxy:
         self.reset_next = 0  # the next this-many connections are reset at once
         self.resets = 0
         self._turn = 0
-        self._server: asyncio.Server | None = None
+        self._acceptor: Acceptor | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self._pipes: set[asyncio.Task[None]] = set()
 
@@ -31,7 +32,7 @@ class RoundRobinProxy:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> RoundRobinProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._acceptor = Acceptor(self._accept, port=self.port)
         return self
 
     def drop_clients(self) -> None:
@@ -40,14 +41,12 @@ class RoundRobinProxy:
             writer.transport.abort()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            await self._acceptor.close()  # stops accepting and cancels the handlers, which abort both ends
         self.drop_clients()
         for pipe in list(self._pipes):
             pipe.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.reset_next > 0:
