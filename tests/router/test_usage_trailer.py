@@ -12,6 +12,7 @@ from aiohttp import web
 
 from services.kiro_emulator.control import directive
 from tests.router.stack import Seeder, Stack
+from tests.support.polling import wait_for
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.e2e
@@ -27,8 +28,16 @@ async def _raw_stream(url: str, path: str, headers: dict[str, str], body: dict[s
 
 
 async def _today(seeder: Seeder) -> dict[str, int]:
+    """The client key's usage of the day, once a request's tokens are in it: the router settles a request
+    just after its last byte, so the client can read that byte first."""
     (key,) = await seeder.client_keys.list()
-    return await seeder.client_keys.usage(key)
+
+    async def settled() -> dict[str, int] | None:
+        usage = await seeder.client_keys.usage(key)
+        return usage if "input_tokens" in usage else None
+
+    found: dict[str, int] = await wait_for(settled, 10, "the request's tokens in the key's usage")
+    return found
 
 
 async def test_no_internal_line_reaches_clients_and_usage_is_still_counted(
