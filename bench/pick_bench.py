@@ -26,6 +26,7 @@ from bench.stats import percentile
 from shared.accounts.model import Account, AccountState
 from shared.accounts.pool import Lease, Pool, PoolLimits
 from shared.accounts.state import AccountStates
+from shared.accounts.store import AccountStore
 from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
@@ -52,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def seed(client: Redis, keys: Keys, box: SecretBox, count: int) -> None:
     states = AccountStates(client, keys)
+    store = AccountStore(client, keys, box)
     for n in range(count):
         account = Account(
             id=f"bench-{n:03d}",
@@ -61,8 +63,7 @@ async def seed(client: Redis, keys: Keys, box: SecretBox, count: int) -> None:
             access_expires_at=time.time() + 3600,
             token_version=1,
         )
-        await client.hset(keys.account(account.id), mapping=account.to_redis())  # type: ignore[misc]
-        await client.sadd(keys.accounts(), account.id)  # type: ignore[misc]
+        await store.create(account)
         await states.set(account.id, AccountState.ACTIVE, "bench", 0.0, notify=False)
 
 

@@ -27,6 +27,7 @@ from cryptography.fernet import Fernet
 
 from services.kiro_emulator.control import EmulatorControl
 from shared.accounts.ops import AccountOps
+from shared.accounts.store import read_fields
 from shared.crypto import SecretBox
 from shared.jobs import REFRESH_DUE, enqueue_refresh
 from shared.keys import Keys
@@ -49,10 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def count_active(client: aioredis.Redis, keys: Keys, ids: list[str]) -> int:
-    pipe = client.pipeline(transaction=False)
-    for account_id in ids:
-        pipe.hget(keys.account(account_id), "state")
-    return sum(1 for state in await pipe.execute() if state == "active")
+    states = await read_fields(client, keys, ids, ["state"])
+    return sum(1 for (state,) in states if state == "active")
 
 
 async def add_accounts(ops: AccountOps, ctl: EmulatorControl, count: int, tag: str) -> dict[str, str]:

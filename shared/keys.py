@@ -1,23 +1,23 @@
 """Every Redis key the stack uses is built here, under one configurable prefix.
 
-Keys of one account carry `{acct:ID}` as a hash tag. The pool's scripts touch pool-wide keys and keys of
-several accounts in one call, so on a Redis Cluster the prefix itself must carry a hash tag (`{ks}:`):
-Redis hashes only the first `{...}` of a name, which puts every key of the stack in one slot (see
-docs/architecture.md, "Redis topologies"). Pool-wide structures stay few and small.
+Two kinds of hash tag spread a stack over a Redis Cluster's slots (docs/architecture.md, "Redis
+topologies"):
+- `{pool}`: everything a pick or a state change reads or writes in one script: the pool sorted set, the
+  accounts set, the per-account pick state (one hash of *columns*, field `<name>:<account id>`: state,
+  enabled, weight, caps, breaker counters, token expiry, in-flight count, governor time), the leases, the
+  conversations' sticky accounts, the client keys (admission runs with the pick) and the request log
+  (appended by the settle). Every such key is a fixed name, so each script names all it touches in KEYS.
+- `{admin}`: the admin sign-in limiter's counters (its scripts read several at once).
+- `{acct:ID}`: one account's bulk data: the record (names, region, encrypted tokens), stats, errors,
+  refreshes, usage, models, check, refresh lock.
+The `{pool}` slot is also the stack's home on a Cluster: keys written in one MULTI/EXEC (client keys, the
+admin's password and sessions, device logins) live there.
+A prefix with a hash tag of its own (`{ks}:`) still puts every key of the stack in one slot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-def hash_tag(prefix: str) -> str | None:
-    """The hash tag a key prefix gives every key (its first `{...}`, when not empty, as Redis reads it)."""
-    start = prefix.find("{")
-    end = prefix.find("}", start + 1)
-    if start < 0 or end < 0 or end == start + 1:
-        return None
-    return prefix[start + 1 : end]
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ class Keys:
     """Key builder bound to one prefix (default `ks:`)."""
 
     prefix: str = "ks:"
+    #: prefix of every key under the pick's hash tag (`{pool}`)
+    pick_prefix: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pick_prefix", f"{self.prefix}{{pool}}:")
 
     # --- accounts -------------------------------------------------------------------------------
     def account(self, account_id: str) -> str:
@@ -34,14 +39,6 @@ class Keys:
     def account_prefix(self, account_id: str) -> str:
         """Prefix of every key of one account (for deletion that leaves nothing behind)."""
         return f"{self.prefix}{{acct:{account_id}}}:"
-
-    def account_leases(self, account_id: str) -> str:
-        """Sorted set of in-flight request leases, scored by lease expiry (ms)."""
-        return f"{self.prefix}{{acct:{account_id}}}:leases"
-
-    def account_rate(self, account_id: str) -> str:
-        """Governor state (GCRA theoretical arrival time / last start) of one account."""
-        return f"{self.prefix}{{acct:{account_id}}}:rate"
 
     def account_refresh_lock(self, account_id: str) -> str:
         """Refresh lock (SET NX PX + compare-and-delete): one refresher at a time per account."""
@@ -65,73 +62,107 @@ class Keys:
 
     def accounts(self) -> str:
         """Set of every account id, enabled or not."""
-        return f"{self.prefix}accounts"
+        return f"{self.pick_prefix}accounts"
 
     def pool(self) -> str:
         """Sorted set of pickable accounts scored by the time (unix s) they become usable."""
-        return f"{self.prefix}pool"
+        return f"{self.pick_prefix}pool"
 
-    def pool_weights(self) -> str:
-        """Hash: account id -> pick weight, filled by the pick, dropped by writers of `weight`."""
-        return f"{self.prefix}pool:weights"
+    def account_columns(self) -> str:
+        """Hash: every account's pick state, field `<name>:<account id>` (see shared/accounts/columns.py)."""
+        return f"{self.pick_prefix}columns"
+
+    def leases(self) -> str:
+        """Sorted set of in-flight request leases of every account (`<account id>|<lease id>`), scored by
+        lease expiry (ms); the columns keep each account's count."""
+        return f"{self.pick_prefix}leases"
 
     def sticky(self, conversation: str) -> str:
         """String: the account a conversation used last (expires)."""
-        return f"{self.prefix}sticky:{conversation}"
+        return f"{self.pick_prefix}sticky:{conversation}"
+
+    def layout(self) -> str:
+        """String: the version of the key layout the stored data is in (shared/accounts/layout.py)."""
+        return f"{self.pick_prefix}layout"
+
+    def layout_lock(self) -> str:
+        """String: held (SET NX PX) by the process that moves stored data to the current layout."""
+        return f"{self.pick_prefix}layout-lock"
+
+    # --- the layout before the pick's hash tag (read once, by the move to the current one) -----------
+    def legacy_accounts(self) -> str:
+        return f"{self.prefix}accounts"
+
+    def legacy_pool(self) -> str:
+        return f"{self.prefix}pool"
+
+    def legacy_pool_weights(self) -> str:
+        return f"{self.prefix}pool:weights"
+
+    def legacy_request_log(self) -> str:
+        return f"{self.prefix}reqlog"
+
+    def legacy_admin(self) -> str:
+        return f"{self.prefix}admin"
+
+    def legacy_moved_prefixes(self) -> tuple[str, ...]:
+        """Prefixes of the keys moved under the pick's tag as they are: client keys (`ckey:*`, `ckeys`),
+        admin sessions and device logins."""
+        return (f"{self.prefix}ckey", f"{self.prefix}admin:session:", f"{self.prefix}device:")
 
     # --- client API keys ------------------------------------------------------------------------
     def client_key(self, key_hash: str) -> str:
         """Hash: one client API key record (name, enabled, limits), found by the key's SHA-256."""
-        return f"{self.prefix}ckey:{key_hash}"
+        return f"{self.pick_prefix}ckey:{key_hash}"
 
     def client_keys(self) -> str:
         """Set of every client key hash."""
-        return f"{self.prefix}ckeys"
+        return f"{self.pick_prefix}ckeys"
 
     def client_key_rate(self, key_hash: str) -> str:
         """Per-key RPM limiter state."""
-        return f"{self.prefix}ckey:{key_hash}:rate"
+        return f"{self.pick_prefix}ckey:{key_hash}:rate"
 
     def client_key_usage(self, key_hash: str, day: str) -> str:
         """Hash of per-day usage of one client key (requests, tokens, credits); expires."""
-        return f"{self.prefix}ckey:{key_hash}:usage:{day}"
+        return f"{self.pick_prefix}ckey:{key_hash}:usage:{day}"
 
     def client_key_usage_total(self, key_hash: str) -> str:
         """Hash of all-time usage of one client key (the day's counters, summed); no TTL."""
-        return f"{self.prefix}ckey:{key_hash}:usage:total"
+        return f"{self.pick_prefix}ckey:{key_hash}:usage:total"
 
     def client_key_month_credits(self, key_hash: str, month: str) -> str:
         """Hash: `credits` of a client key in one UTC month (`YYYY-MM`), what its budget reads; expires."""
-        return f"{self.prefix}ckey:{key_hash}:month:{month}"
+        return f"{self.pick_prefix}ckey:{key_hash}:month:{month}"
 
     def client_key_inflight(self, key_hash: str) -> str:
         """Sorted set of a client key's admitted, unsettled requests, scored by expiry (ms)."""
-        return f"{self.prefix}ckey:{key_hash}:inflight"
+        return f"{self.pick_prefix}ckey:{key_hash}:inflight"
 
     # --- admin ----------------------------------------------------------------------------------
     def admin(self) -> str:
         """Hash: admin password hash and other admin credentials."""
-        return f"{self.prefix}admin"
+        return f"{self.pick_prefix}admin"
 
     def admin_session(self, session_id_hash: str) -> str:
         """String: one admin panel session (expires)."""
-        return f"{self.prefix}admin:session:{session_id_hash}"
+        return f"{self.pick_prefix}admin:session:{session_id_hash}"
 
     def admin_login_failures(self, subject: str) -> str:
         """Integer: failed (or in-progress) admin logins from one client address ('*' = all) in the window."""
-        return f"{self.prefix}admin:login-failures:{subject}"
+        return f"{self.prefix}{{admin}}:login-failures:{subject}"
 
     def admin_login_turn(self) -> str:
         """String: unix ms of the next slowed-down admin password check (while the admin is attacked)."""
-        return f"{self.prefix}admin:login-turn"
+        return f"{self.prefix}{{admin}}:login-turn"
 
     def admin_trusted_client(self, address: str) -> str:
         """String: set while a client address that signed in successfully skips the login slow-down."""
-        return f"{self.prefix}admin:trusted-client:{address}"
+        return f"{self.prefix}{{admin}}:trusted-client:{address}"
 
     def device_flow(self, flow_id: str) -> str:
         """Hash: one pending device-authorization login (expires)."""
-        return f"{self.prefix}device:{flow_id}"
+        return f"{self.pick_prefix}device:{flow_id}"
 
     # --- stack-wide -----------------------------------------------------------------------------
     def settings(self) -> str:
@@ -161,7 +192,7 @@ class Keys:
 
     def request_log(self) -> str:
         """Stream: recent requests (capped with XADD MAXLEN ~)."""
-        return f"{self.prefix}reqlog"
+        return f"{self.pick_prefix}reqlog"
 
     def arq_queue(self) -> str:
         """The arq queue name used for refresher jobs."""

@@ -31,8 +31,9 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.accounts.layout import ensure_layout
 from shared.errors import ConfigError
-from shared.keys import Keys, hash_tag
+from shared.keys import Keys
 from shared.redis_breaker import CircuitBreaker
 from shared.redis_guard import NETWORK_ERRORS, Guard
 from shared.redis_location import Topology
@@ -218,15 +219,9 @@ def create_redis(
                 f"REDIS_URL names a Redis Cluster ({location.describe()}), which this program cannot use; "
                 "use a single server or Sentinel"
             )
-        if hash_tag(settings.redis_key_prefix) is None:
-            raise ConfigError(
-                f"REDIS_URL names a Redis Cluster ({location.describe()}): REDIS_KEY_PREFIX must carry a "
-                f"hash tag such as {{ks}}: (now {settings.redis_key_prefix!r}), so the pool's scripts find "
-                "all their keys in one slot"
-            )
         cluster = cluster_client(location, size, _CONNECT_RETRIES, options)
         cluster.guard = guard
-        cluster.home_key = settings.redis_key_prefix
+        cluster.home_key = Keys(settings.redis_key_prefix).pick_prefix  # MULTI/EXEC keys live in its slot
         return cluster
     pool: aioredis.ConnectionPool
     if location.topology is Topology.SENTINEL:
@@ -308,10 +303,11 @@ async def redis_version_once_up(
 @asynccontextmanager
 async def command_line_redis(settings: CommonSettings, max_connections: int) -> AsyncIterator[StackRedis]:
     """The stack's Redis for a one-shot command (the CLIs): any topology, its version checked once it
-    answers (within 5 s), closed with its pool afterwards."""
+    answers (within 5 s), its data in the current key layout, closed with its pool afterwards."""
     redis = create_redis(settings, max_connections=max_connections, allow_cluster=True)
     try:
         await redis_version_once_up(redis, within=5.0)
+        await ensure_layout(redis, Keys(settings.redis_key_prefix))
         yield redis
     finally:
         await redis.aclose()

@@ -58,8 +58,8 @@ class CommonSettings(BaseSettings):
     )
     redis_key_prefix: str = Field(
         "ks:",
-        description="prefix of every Redis key this stack writes; on a Redis Cluster it must carry a hash "
-        "tag such as {ks}: (every key in one slot)",
+        description="prefix of every Redis key this stack writes (on a Redis Cluster a prefix with a hash "
+        "tag such as {ks}: keeps every key in one slot; without one the stack spreads over the slots)",
     )
     redis_max_connections: int = Field(256, ge=1, description="connection pool size per process")
     redis_socket_timeout: float = Field(

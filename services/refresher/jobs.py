@@ -25,6 +25,7 @@ from services.refresher.refresh import (
 from services.refresher.resilient import REDIS_DOWN
 from services.refresher.usage import after_token, renew_stale_model_lists
 from shared.accounts.history import RefreshTrigger
+from shared.accounts.store import read_fields
 from shared.jobs import (
     USAGE_AFTER_QUOTA,
     USAGE_SCHEDULED,
@@ -121,10 +122,8 @@ async def usable_accounts(r: Refresher, skip: set[str]) -> list[str]:
 async def _in_rotation(r: Refresher) -> list[tuple[str, float]]:
     """(id, access token expiry) of every enabled, not parked account with a refresh token, by id."""
     ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
-    pipe = r.redis.pipeline(transaction=False)
-    for account_id in ids:
-        pipe.hmget(r.keys.account(account_id), ["enabled", "state", "access_expires_at", "refresh_token_enc"])
-    rows = await pipe.execute()
+    fields = ("enabled", "state", "access_expires_at", "refresh_token_enc")
+    rows = await read_fields(r.redis, r.keys, ids, fields)
     parked = {s.value for s in PARKED_STATES}
     found: list[tuple[str, float]] = []
     for account_id, (enabled, state, expires, refresh_token) in zip(ids, rows, strict=True):
@@ -178,13 +177,8 @@ async def usage_due_accounts(r: Refresher) -> list[str]:
     interval (an expired token is the periodic refresh's job, which fetches the usage after it), and
     whose last failed fetch, if any, is older than `usage_retry_after`."""
     ids = sorted(await cast(Awaitable[set[str]], r.redis.smembers(r.keys.accounts())))
-    pipe = r.redis.pipeline(transaction=False)
-    for account_id in ids:
-        pipe.hmget(
-            r.keys.account(account_id),
-            [*("enabled", "state", "access_token_enc", "access_expires_at"), *USAGE_TIMES],
-        )
-    rows = await pipe.execute()
+    fields = (*("enabled", "state", "access_token_enc", "access_expires_at"), *USAGE_TIMES)
+    rows = await read_fields(r.redis, r.keys, ids, fields)
     now = time.time()
     interval = r.settings.usage_refresh_interval_seconds
     parked = {s.value for s in PARKED_STATES}

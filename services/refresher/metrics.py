@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from shared import metrics as m
 from shared.accounts.model import AccountState
+from shared.accounts.store import read_fields
 from shared.keys import Keys
 from shared.parsing import float_or_zero
 from shared.redis import ping
@@ -75,13 +76,8 @@ class RefresherMetrics:
     async def collect_accounts(self, client: StackRedis, keys: Keys) -> None:
         """Read every account's state and token expiry from Redis into the gauges."""
         ids = sorted(await client.smembers(keys.accounts()))  # type: ignore[misc]
-        pipe = client.pipeline(transaction=False)
-        for account_id in ids:
-            pipe.hmget(
-                keys.account(account_id),
-                ["state", "access_expires_at", "usage_current", "usage_limit", "client_secret_expires_at"],
-            )
-        rows = await pipe.execute()
+        fields = ("state", "access_expires_at", "usage_current", "usage_limit", "client_secret_expires_at")
+        rows = await read_fields(client, keys, ids, fields)
         now = time.time()
         tally: Tally[str] = Tally()
         for gauge in (

@@ -14,6 +14,7 @@ from services.refresher.metrics import start_server
 from services.refresher.resilient import ResilientWorker
 from services.refresher.settings import RefresherSettings, cron_schedule
 from shared import jobs as names
+from shared.accounts.layout import ensure_layout
 from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.logging import configure_logging, log_fields
@@ -35,6 +36,7 @@ def build_worker(settings: RefresherSettings) -> ResilientWorker:
         refresher = Refresher.build(settings, ctx["redis"])
         ctx["refresher"] = refresher
         version = await check_redis_version(refresher.redis)
+        await ensure_layout(refresher.redis, keys)
         ctx["metrics_runner"] = None
         if settings.refresher_metrics_port:
             ctx["metrics_runner"] = await start_server(

@@ -31,6 +31,7 @@ from services.router.resolve import resolver
 from services.router.routes import admin, admin_auth, admin_openapi, health, proxy
 from services.router.runtime import RuntimeSettings
 from services.router.settings import RouterSettings
+from shared.accounts.layout import ensure_layout
 from shared.accounts.pool import Pool, PoolLimits
 from shared.accounts.state import AccountStates
 from shared.accounts.store import AccountStore
@@ -116,6 +117,7 @@ async def _build_context(settings: RouterSettings) -> AppContext:
     version = await redis_version_once_up(redis, within=REDIS_START_WAIT_SECONDS)
     log.info("redis", extra=log_fields(redis=settings.redis_location().describe(), redis_version=version))
     keys = Keys(settings.redis_key_prefix)
+    await ensure_layout(redis, keys)
     box = SecretBox(settings.secret("kiro_secret_key"))
     metrics = RouterMetrics(new_registry())
     if redis.guard.breaker is not None:

@@ -6,6 +6,7 @@ slots, the governor spacing and the circuit breaker all live in scripts that rea
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Iterable
@@ -15,10 +16,11 @@ from typing import Any, NamedTuple, cast
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from shared.accounts.columns import column
 from shared.accounts.model import AccountState, effective_state
 from shared.accounts.scripts import argv, register, source, with_schema
 from shared.keys import Keys
-from shared.redis_topology import StackRedis
+from shared.redis_topology import BoundedCluster, StackRedis
 
 #: a pool with at most this many usable accounts is read whole by each pick (exact weights)
 PICK_FULL_SCAN = 32
@@ -65,6 +67,33 @@ async def run_script(script: AsyncScript, keys: list[str], args: list[str | int 
         return await cast(Awaitable[Any], client.evalsha(script.sha, len(keys), *values))
 
 
+async def run_scripts(
+    client: StackRedis, calls: list[tuple[AsyncScript, list[str], list[str | int | float]]]
+) -> list[Any]:
+    """Several registered scripts in one round trip (a pipeline, no transaction: their keys may live in
+    different slots); one that Redis did not know yet is loaded and run again on its own (NOSCRIPT means
+    it did not run). Raises the first error of any call. On a Cluster (whose client pipelines no scripts)
+    they run side by side, each on its slot's primary."""
+    if len(calls) == 1:
+        return [await run_script(*calls[0])]
+    results: list[Any]
+    if isinstance(client, BoundedCluster):
+        results = list(await asyncio.gather(*(run_script(*call) for call in calls), return_exceptions=True))
+    else:
+        pipe = client.pipeline(transaction=False)
+        for script, keys, args in calls:
+            values: list[Any] = [*keys, *args]
+            pipe.evalsha(script.sha, len(keys), *values)
+        results = await pipe.execute(raise_on_error=False)
+        for n, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                results[n] = await run_script(*calls[n])
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
 @dataclass(frozen=True)
 class PoolLimits:
     """Stack defaults for the pick; accounts may override concurrency and spacing."""
@@ -102,18 +131,12 @@ class Pool:
         self.limits = limits or PoolLimits()
         self._pick = register(client, "pick")
         self._release = register(client, "release")
+        self._count = register(client, "count_request")
         self._report = register(client, "report")
         self._renew = register(client, "renew")
         self._settle = composed_script(client, "settle", "release", "clientkey_usage", "reqlog")
-        # key templates from keys.py, split around the account id so the scripts never re-spell them
-        marker = "\x00"
-        head, data_sfx = keys.account(marker).split(marker)
-        self._key_parts = {
-            "head": head,
-            "data_sfx": data_sfx,
-            "lease_sfx": keys.account_leases(marker).split(marker)[1],
-            "rate_sfx": keys.account_rate(marker).split(marker)[1],
-        }
+        self._pick_keys = [keys.pool(), keys.account_columns(), keys.leases()]
+        self._release_keys = [keys.leases(), keys.account_columns(), keys.pool(), keys.accounts()]
 
     def set_governor_defaults(self, max_concurrency: int, min_interval_ms: int) -> None:
         """The concurrency cap and start spacing of accounts without their own, from the next pick on."""
@@ -130,14 +153,13 @@ class Pool:
     def pick_call(self, exclude: Iterable[str] = (), conversation: str | None = None) -> ScriptCall:
         """KEYS and ARGV of `pick.lua` for one pick (a new lease id each time)."""
         lim = self.limits
-        keys = [self._keys.pool(), self._keys.pool_weights()]
+        keys = [*self._pick_keys]
         if conversation and lim.sticky_ttl_seconds > 0:
             keys.append(self._keys.sticky(conversation))
         return ScriptCall(
             keys,
             argv(
                 "pick",
-                **self._key_parts,
                 lease_id=secrets.token_hex(8),
                 ttl_ms=int(lim.lease_ttl_seconds * 1000),
                 def_cap=lim.max_concurrency,
@@ -172,41 +194,43 @@ class Pool:
         """Free the lease; `outcome` ok / error counts a served request, `none` only frees the slot.
 
         `key_usage` (from `ClientKeys.usage_call`) adds the request to its client key's usage and
-        `log_entry` (KEYS and ARGV of `reqlog.lua`) appends it to the request log, in the same round trip.
+        `log_entry` (KEYS and ARGV of `reqlog.lua`) appends it to the request log, in the same call. The
+        account's stats follow in a second call: they live with the account, in its own slot.
         """
         account = lease.account_id
-        keys = [
-            self._keys.account_leases(account),
-            self._keys.account(account),
-            self._keys.account_stats(account, today()),
-            self._keys.pool(),
-            self._keys.account_stats_total(account),
-        ]
-        args = argv(
-            "release",
-            account_id=account,
-            lease_id=lease.lease_id,
-            outcome=outcome,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            credits=credits,
-            stats_ttl=STATS_TTL_SECONDS,
-        )
-        if key_usage is None and log_entry is None:
-            await run_script(self._release, keys, args)
-            return
-        args.append("0" if key_usage is None else "1")
-        for part in (key_usage, log_entry):
-            if part is not None:
-                keys += part.keys
-                args += part.args
-        await run_script(self._settle, keys, args)
+        keys = [*self._release_keys]
+        args = argv("release", account_id=account, lease_id=lease.lease_id, outcome=outcome)
+        script = self._release
+        if key_usage is not None or log_entry is not None:
+            script = self._settle
+            args.append("0" if key_usage is None else "1")
+            for part in (key_usage, log_entry):
+                if part is not None:
+                    keys += part.keys
+                    args += part.args
+        calls = [(script, keys, args)]
+        if outcome != "none":  # the stats live with the account, in its own slot: a second call, same trip
+            count_keys = [
+                self._keys.account(account),
+                self._keys.account_stats(account, today()),
+                self._keys.account_stats_total(account),
+            ]
+            count_args = argv(
+                "count_request",
+                outcome=outcome,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                credits=credits,
+                stats_ttl=STATS_TTL_SECONDS,
+            )
+            calls.append((self._count, count_keys, count_args))
+        await run_scripts(self._client, calls)
 
     async def renew(self, lease: Lease) -> bool:
         """Extend a long stream's lease; False when it had already expired."""
         done = await self._renew(
-            keys=[self._keys.account_leases(lease.account_id)],
-            args=[lease.lease_id, int(self.limits.lease_ttl_seconds * 1000)],
+            keys=[self._keys.leases()],
+            args=[f"{lease.account_id}|{lease.lease_id}", int(self.limits.lease_ttl_seconds * 1000)],
         )
         return bool(done)
 
@@ -227,7 +251,7 @@ class Pool:
         failures in a row so far), None when it is not pooled.
         """
         until = await self._report(
-            keys=[self._keys.account(account_id), self._keys.pool()],
+            keys=[self._keys.account_columns(), self._keys.pool(), self._keys.accounts()],
             args=argv(
                 "report",
                 account_id=account_id,
@@ -244,7 +268,9 @@ class Pool:
     async def in_flight(self, account_id: str) -> int:
         """Leases currently held on the account (expired ones not counted)."""
         now_ms = int(time.time() * 1000)
-        return int(await self._client.zcount(self._keys.account_leases(account_id), now_ms, "+inf"))
+        held = await self._client.zrangebyscore(self._keys.leases(), now_ms, "+inf")
+        mine = f"{account_id}|"
+        return sum(1 for member in held if member.startswith(mine) and "|" not in member[len(mine) :])
 
     async def summary(self) -> PoolSummary:
         """Accounts by state and the soonest reset among waiting ones (for gauges and 503 messages)."""
@@ -252,13 +278,13 @@ class Pool:
         counts = {state.value: 0 for state in AccountState}
         soonest = 0.0
         if ids:
+            fields = [column(name, account_id) for account_id in ids for name in ("state", "enabled")]
             async with self._client.pipeline(transaction=False) as pipe:
-                for account_id in ids:
-                    pipe.hmget(self._keys.account(account_id), ["state", "enabled"])
-                    pipe.zscore(self._keys.pool(), account_id)
-                rows = await pipe.execute()
+                pipe.hmget(self._keys.account_columns(), fields)
+                pipe.zmscore(self._keys.pool(), ids)
+                values, scores = await pipe.execute()
             now = time.time()
-            for (state, enabled), score in zip(rows[0::2], rows[1::2], strict=True):
+            for state, enabled, score in zip(values[0::2], values[1::2], scores, strict=True):
                 name = state if state in counts else AccountState.INVALID.value
                 if score is not None:  # a lapsed cooldown counts as active, as the panel shows it
                     name = effective_state(AccountState(name), float(score), now).value

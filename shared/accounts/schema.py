@@ -14,6 +14,7 @@ from dataclasses import fields
 from functools import cache
 from typing import Final
 
+from shared.accounts.columns import SCRIPT_COLUMNS
 from shared.accounts.model import Account, AccountState
 from shared.clientkey_record import ClientKey
 
@@ -32,15 +33,12 @@ class Counter(enum.StrEnum):
 ACCOUNT_COUNTERS: Final = (Counter.REQUESTS, Counter.ERRORS, Counter.INPUT_TOKENS, Counter.OUTPUT_TOKENS)
 KEY_COUNTERS: Final = (*ACCOUNT_COUNTERS, Counter.TOKENS)
 
-#: account hash fields only the scripts write (never part of `Account`)
-SCRIPT_ONLY_ACCOUNT_FIELDS: Final = ("errors_in_row",)  # transient errors in a row (outlier detection)
-
 
 @cache
 def lua_names() -> dict[str, frozenset[str]]:
     """The names each schema table (`F`, `K`, `S`, `C`) offers the scripts."""
     return {
-        "F": frozenset([f.name for f in fields(Account)] + list(SCRIPT_ONLY_ACCOUNT_FIELDS)),
+        "F": frozenset([f.name for f in fields(Account)] + list(SCRIPT_COLUMNS)),
         "K": frozenset(f.name for f in fields(ClientKey)),
         "S": frozenset(s.value for s in AccountState),
         "C": frozenset(c.value for c in Counter),

@@ -109,10 +109,15 @@ def _raw(name: str) -> str:
     return (_DIR / f"{name}.lua").read_text()
 
 
+#: `col(name, id)`: the field of one account's column in the columns hash (`shared.accounts.columns`)
+_COL = "local function col(name, id) return name .. ':' .. id end\n"
+
+
 @cache
 def source(name: str) -> str:
     """The script body with its named arguments bound (no shared names: see `with_schema`)."""
-    return signature(name).lua() + _raw(name)
+    raw = _raw(name)
+    return signature(name).lua() + (_COL if "col(" in raw else "") + raw
 
 
 def with_schema(lua: str) -> str:

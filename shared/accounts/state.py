@@ -1,7 +1,7 @@
 """Account state transitions (active, cooldown, exhausted, disabled, needs re-login), one Lua script each.
 
 Every writer (router on failures, refresher on refresh results, admin API) goes through here so the
-account hash and the pool sorted set never disagree.
+account's state (its columns, `shared.accounts.columns`) and the pool sorted set never disagree.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class AccountStates:
     ) -> bool:
         """Move the account to `state`; returns False when the account does not exist."""
         done = await self._set_state(
-            keys=[self._keys.account(account_id), self._keys.pool()],
+            keys=[self._keys.account_columns(), self._keys.pool(), self._keys.accounts()],
             args=argv(
                 "set_state",
                 id=account_id,
@@ -61,7 +61,7 @@ class AccountStates:
     async def end_cooldown(self, account_id: str, reason: str) -> bool:
         """Back into rotation now if it is cooling down for `reason` (and only then); True when it was."""
         ended = await self._end_cooldown(
-            keys=[self._keys.account(account_id), self._keys.pool()], args=[account_id, reason]
+            keys=[self._keys.account_columns(), self._keys.pool()], args=[account_id, reason]
         )
         if ended:
             await self.notify(account_id, "account_changed")

@@ -1,17 +1,20 @@
-"""CRUD on account records: read (malformed records flagged, never dropped), create, update, delete.
+"""CRUD on accounts: read (malformed records flagged, never dropped), create, update, delete.
 
+An account is its record (`{acct:ID}`) and its pick state, the columns under the pick's tag
+(`shared.accounts.columns`); the store reads both as one and writes each in its own slot.
 The store writes tokens only when it creates a record; every later token write belongs to the refresher
-(`shared.accounts.tokens`). Writes to an existing record go through a script that refuses to touch a
-deleted account, so a slow writer can never resurrect one.
+(`shared.accounts.tokens`). Writes to an existing account go through scripts that refuse to touch a
+deleted one, so a slow writer can never resurrect it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
+from shared.accounts import columns
 from shared.accounts.model import Account, mask_proxy_url
 from shared.accounts.scripts import register
 from shared.crypto import SecretBox, SecretDecryptError
@@ -74,8 +77,11 @@ class AccountStore:
         self._client = client
         self._keys = keys
         self._box = box
+        self._register = register(client, "register_account")
         self._create = register(client, "create_account")
         self._hset_existing = register(client, "hset_existing")
+        self._hset_columns = register(client, "hset_columns")
+        self._forget = register(client, "forget_account")
 
     @property
     def keys(self) -> Keys:
@@ -88,10 +94,13 @@ class AccountStore:
     # --- reading --------------------------------------------------------------------------------
     async def get(self, account_id: str) -> Account | None:
         """The account, or None when it does not exist; raises MalformedAccountError on a bad record."""
-        data = await cast(Awaitable[dict[str, str]], self._client.hgetall(self._keys.account(account_id)))
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hgetall(self._keys.account(account_id))
+        pipe.hmget(self._keys.account_columns(), columns.columns_of(account_id, columns.ACCOUNT_COLUMNS))
+        data, values = await pipe.execute()
         if not data:
             return None
-        return _parse(account_id, data)
+        return _parse(account_id, columns.merge(data, values))
 
     async def exists(self, account_id: str) -> bool:
         """True when a record with this id is stored."""
@@ -107,32 +116,48 @@ class AccountStore:
         pipe = self._client.pipeline(transaction=False)
         for account_id in ids:
             pipe.hgetall(self._keys.account(account_id))
+        if ids:
+            fields = [
+                f for account_id in ids for f in columns.columns_of(account_id, columns.ACCOUNT_COLUMNS)
+            ]
+            pipe.hmget(self._keys.account_columns(), fields)
         rows = await pipe.execute()
+        width = len(columns.ACCOUNT_COLUMNS)
+        values = rows.pop() if ids else []
         accounts: list[Account] = []
         invalid: list[InvalidRecord] = []
-        for account_id, data in zip(ids, rows, strict=True):
+        for n, (account_id, data) in enumerate(zip(ids, rows, strict=True)):
             if not data:
                 invalid.append(InvalidRecord(account_id, "listed in the accounts set but has no record"))
                 continue
             try:
-                accounts.append(_parse(account_id, data))
+                accounts.append(_parse(account_id, columns.merge(data, values[n * width : (n + 1) * width])))
             except MalformedAccountError as exc:
                 invalid.append(InvalidRecord(account_id, str(exc)))
         return AccountListing(accounts, invalid)
 
     # --- writing --------------------------------------------------------------------------------
     async def create(self, account: Account) -> bool:
-        """Store a new record (with its encrypted secrets); False when the id is taken."""
-        record = account.to_redis()
+        """Store a new account (with its encrypted secrets); False when the id is taken.
+
+        The id and the pick state are registered first: the id is taken from then on, and should the
+        record's write never come, the account is listed as one without a record (`list`), not lost.
+        """
+        values = account.to_redis()
         if account.proxy_url:  # given plain (new account, restore): stored encrypted
-            record |= self._proxy_fields(account.proxy_url)
-        args: list[str] = [account.id]
-        for name, value in record.items():
-            args += [name, value]
-        created = await self._create(
-            keys=[self._keys.account(account.id), self._keys.accounts(), self._keys.pool_weights()], args=args
+            values |= self._proxy_fields(account.proxy_url)
+        record, state = columns.split(values)
+        state |= {
+            "token_until": columns.token_until(record),
+            "token_version": record.get("token_version", "0"),
+        }
+        registered = await self._register(
+            keys=[self._keys.accounts(), self._keys.account_columns()], args=[account.id, *_pairs(state)]
         )
-        return bool(created)
+        if not registered:
+            return False
+        await self._create(keys=[self._keys.account(account.id)], args=_pairs(record))
+        return True
 
     async def update(self, account_id: str, changes: dict[str, object]) -> bool:
         """Change editable fields of an existing account; False when it does not exist.
@@ -169,24 +194,35 @@ class AccountStore:
         """
         if TOKEN_FIELDS & set(values) or increment in TOKEN_FIELDS:
             raise ValueError("token fields are written by the refresher's TokenStore only")
-        args: list[str] = [account_id]
-        for name, value in values.items():
-            args += [name, value]
+        record, state = columns.split(values)
         if increment:
-            args += [f"+{increment}", "1"]
-        done = await self._hset_existing(
-            keys=[self._keys.account(account_id), self._keys.pool_weights()], args=args
-        )
-        return bool(done)
+            if columns.is_column(increment):
+                raise ValueError(f"{increment} is pick state: it is not counted here")
+            record[f"+{increment}"] = "1"
+        done = True
+        if state:
+            done = bool(
+                await self._hset_columns(
+                    keys=[self._keys.account_columns(), self._keys.accounts()],
+                    args=[account_id, *_pairs(state)],
+                )
+            )
+        if done and (record or not state):
+            done = bool(await self._hset_existing(keys=[self._keys.account(account_id)], args=_pairs(record)))
+        return done
 
     async def delete(self, account_id: str) -> bool:
         """Remove the account from the pool and the accounts set and delete every key it owns."""
-        pipe = self._client.pipeline(transaction=True)
-        pipe.zrem(self._keys.pool(), account_id)
-        pipe.srem(self._keys.accounts(), account_id)
-        pipe.exists(self._keys.account(account_id))
-        pipe.hdel(self._keys.pool_weights(), account_id)
-        _, removed, existed, _ = await pipe.execute()
+        removed = await self._forget(
+            keys=[
+                self._keys.accounts(),
+                self._keys.pool(),
+                self._keys.account_columns(),
+                self._keys.leases(),
+            ],
+            args=[account_id, *columns.COLUMNS],
+        )
+        existed = await self._client.exists(self._keys.account(account_id))
         pattern = _GLOB.sub(r"\\\1", self._keys.account_prefix(account_id)) + "*"
         doomed = [key async for key in self._client.scan_iter(match=pattern, count=500)]
         if doomed:
@@ -226,6 +262,34 @@ class AccountStore:
 def plain_proxy_url(account: Account, box: SecretBox) -> str:
     """The account's plain proxy URL: decrypted, or a plain one stored before proxies were encrypted."""
     return box.decrypt(account.proxy_url_enc) if account.proxy_url_enc else account.proxy_url
+
+
+async def read_fields(
+    client: StackRedis, keys: Keys, ids: list[str], names: Sequence[str]
+) -> list[list[str | None]]:
+    """The stored values of `names` (account fields, in order) of each account of `ids`: record fields
+    and pick-state columns (`shared.accounts.columns`) alike, in one round trip."""
+    in_record = [n for n in names if not columns.is_column(n)]
+    in_columns = [n for n in names if columns.is_column(n)]
+    pipe = client.pipeline(transaction=False)
+    if in_record:
+        for account_id in ids:
+            pipe.hmget(keys.account(account_id), in_record)
+    if in_columns and ids:
+        pipe.hmget(keys.account_columns(), [f for one in ids for f in columns.columns_of(one, in_columns)])
+    rows: list[list[str | None]] = await pipe.execute() if len(pipe) else []
+    from_columns = rows.pop() if in_columns and ids else []
+    out: list[list[str | None]] = []
+    width = len(in_columns)
+    for n in range(len(ids)):
+        record = dict(zip(in_record, rows[n], strict=True)) if in_record else {}
+        state = dict(zip(in_columns, from_columns[n * width : (n + 1) * width], strict=True))
+        out.append([state[name] if name in state else record[name] for name in names])
+    return out
+
+
+def _pairs(values: dict[str, str]) -> list[str]:
+    return [item for pair in values.items() for item in pair]
 
 
 def _parse(account_id: str, data: dict[str, str]) -> Account:

@@ -34,6 +34,7 @@ class TokenStore:
         self._keys = keys
         self._box = box
         self._write = register(client, "write_tokens")
+        self._token_column = register(client, "token_column")
         self._release = register(client, "release_lock")
         self._extend = register(client, "extend_lock")
 
@@ -47,18 +48,29 @@ class TokenStore:
         rotated_refresh_token: str | None = None,
         profile_arn: str = "",
     ) -> WriteResult:
-        """Store a new access token (and the rotated refresh token) if `token_version` is unchanged."""
+        """Store a new access token (and the rotated refresh token) if `token_version` is unchanged.
+
+        Then the pick learns the new expiry (`token_column.lua`, under the pick's tag). Should that second
+        call be lost, the pick goes on seeing the old expiry: the account reads as having no usable token
+        and is refreshed again, so nothing stays wrong.
+        """
+        expires = repr(float(access_expires_at))
         written, version = await self._write(
             keys=[self._keys.account(account_id)],
             args=argv(
                 "write_tokens",
                 expected=expected_version,
                 access_token_enc=self._box.encrypt(access_token),
-                access_expires_at=repr(float(access_expires_at)),
+                access_expires_at=expires,
                 refresh_token_enc=self._box.encrypt(rotated_refresh_token) if rotated_refresh_token else "",
                 profile_arn=profile_arn,
             ),
         )
+        if written:
+            await self._token_column(
+                keys=[self._keys.account_columns(), self._keys.accounts()],
+                args=argv("token_column", id=account_id, version=int(version), token_until=expires),
+            )
         return WriteResult(bool(written), int(version))
 
     async def acquire_lock(self, account_id: str, ttl_ms: int) -> str | None:

@@ -17,6 +17,7 @@ import httpx
 
 from tests.chaos.conftest import figure
 from tests.router.stack import Seeder, Stack
+from tests.support.accounts import columns_of
 
 RETRY_AFTER = [None, None, 90, 150, 600]  # per account: Kiro's Retry-After on its 429s
 THROTTLES_EACH = 200
@@ -113,8 +114,8 @@ async def test_a_throttle_storm_never_retries_an_account_and_cools_each_for_its_
 
 async def _cooldown(seeder: Seeder, account: str) -> float:
     """The cooldown the last throttle gave: pool score (when usable again) minus when it was set."""
-    state, until, at = await seeder.redis.hmget(
-        seeder.keys.account(account), ["state", "cooldown_until", "updated_at"]
+    state, until, at = await columns_of(
+        seeder.redis, seeder.keys, account, "state", "cooldown_until", "updated_at"
     )
     score = await seeder.redis.zscore(seeder.keys.pool(), account)
     assert state == "cooldown"

@@ -15,6 +15,7 @@ import httpx
 
 from tests.chaos.conftest import figure
 from tests.router.stack import Seeder, Stack
+from tests.support.accounts import column_of
 
 ACCOUNTS = 5
 REQUESTS = 120
@@ -48,7 +49,7 @@ async def test_a_total_upstream_outage_gets_at_most_1_2_kiro_calls_per_request(
     calls = sum(chaos_seeder.chat_calls(name) for name in accounts)
     ratio = calls / REQUESTS
     statuses = Counter(a.status_code for a in answers)
-    states = Counter([await chaos_seeder.redis.hget(chaos_seeder.keys.account(n), "state") for n in accounts])
+    states = Counter([await column_of(chaos_seeder.redis, chaos_seeder.keys, n, "state") for n in accounts])
     test = "upstream_outage"
     figure(test, "client requests", REQUESTS)
     figure(test, "Kiro chat calls", calls)

@@ -10,6 +10,7 @@ import pytest
 from services.kiro_emulator.control import directive
 from shared.accounts.model import AccountState
 from tests.router.stack import Seeder, Stack
+from tests.support.accounts import column_of
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,7 @@ async def test_a_suspension_mid_stream_disables_the_account(stack: Stack, seeder
     assert "event: error" in r.text and "content_block_delta" in r.text
     state = None
     for _ in range(200):  # the router applies the failure as the stream ends
-        state = await seeder.redis.hget(seeder.keys.account(account), "state")
+        state = await column_of(seeder.redis, seeder.keys, account, "state")
         if state == AccountState.DISABLED.value:
             break
         await asyncio.sleep(0.05)

@@ -18,6 +18,7 @@ from shared.accounts.ops import AccountOps
 from shared.accounts.state import INVALID_TOKEN_REASON
 from shared.crypto import SecretBox
 from tests.refresher.conftest import emulator_account, settings_from
+from tests.support.accounts import columns_of
 
 PROFILE = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/REFRESHTEST"
 
@@ -313,7 +314,7 @@ async def test_a_malformed_record_is_flagged_invalid_and_left_alone(refresher: R
 
     assert await refresh_account(refresher, account_id) is Outcome.SKIPPED
 
-    state, reason = await refresher.redis.hmget(refresher.keys.account(account_id), ["state", "state_reason"])
+    state, reason = await columns_of(refresher.redis, refresher.keys, account_id, "state", "state_reason")
     assert state == "invalid" and "auth_kind" in reason
     listing = await refresher.store.list()
     assert [item.id for item in listing.invalid] == [account_id]

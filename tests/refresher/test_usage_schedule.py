@@ -16,6 +16,7 @@ from shared.accounts.model import Account, AccountState
 from shared.accounts.ops import AccountOps
 from shared.errors import ConfigError
 from tests.refresher.conftest import StartWorker, emulator_account
+from tests.support.accounts import set_columns
 from tests.support.polling import wait_for
 
 
@@ -63,10 +64,10 @@ async def test_only_enabled_accounts_with_a_live_token_and_old_figures_are_due(
                 "access_token_enc": refresher.store.box.encrypt("access-" + account_id),
                 "access_expires_at": repr(expires),
                 "usage_updated_at": repr(updated),
-                "state": "active",
             },
         )
-    await refresher.redis.hset(refresher.keys.account(disabled), "enabled", "0")
+        await set_columns(refresher.redis, refresher.keys, account_id, {"state": "active"})
+    await set_columns(refresher.redis, refresher.keys, disabled, {"enabled": "0"})
     assert refresher.settings.usage_refresh_interval_seconds == 900
     assert set(await usage_due_accounts(refresher)) & {fresh, stale, expired, disabled} == {stale}
 

@@ -14,6 +14,7 @@ from shared.accounts.state import AccountStates
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.browser import browser, shots  # noqa: F401 - fixtures of the panel tests
+from tests.support.accounts import put_account
 from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 
 SeedAccount = Callable[..., Awaitable[Account]]
@@ -55,8 +56,7 @@ def seed_account(redis: aioredis.Redis, keys: Keys, box: SecretBox, states: Acco
             **fields,
         }
         account = Account(id=account_id, **values)  # type: ignore[arg-type]
-        await redis.hset(keys.account(account_id), mapping=account.to_redis())
-        await redis.sadd(keys.accounts(), account_id)
+        await put_account(redis, keys, account)
         await states.set(account_id, state, "seeded", until, notify=False)
         return account
 

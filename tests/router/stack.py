@@ -20,6 +20,7 @@ from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from shared.redis_location import Topology, parse_redis_url
+from tests.support.accounts import put_account
 from tests.support.procs import ServiceProcess
 
 
@@ -184,8 +185,7 @@ class Seeder:
         )
         for key, value in fields.items():
             setattr(account, key, value)
-        await self.redis.hset(self.keys.account(name), mapping=account.to_redis())
-        await self.redis.sadd(self.keys.accounts(), name)
+        await put_account(self.redis, self.keys, account)
         await self.states.set(name, state, "seeded", until, notify=False)
         return name
 

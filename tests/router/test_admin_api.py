@@ -20,6 +20,7 @@ from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox, sha256_hex, verify_password
 from shared.keys import Keys
 from shared.kiro.models import RETIRED_MODELS
+from tests.support.accounts import put_account
 from tests.support.kiro_cli import PROFILE_ARN, social_login_db_bytes
 from tests.support.procs import ServiceProcess
 
@@ -649,7 +650,7 @@ async def test_malformed_account_record_is_listed_apart_with_the_reason(
     admin: httpx.AsyncClient, redis: aioredis.Redis, keys: Keys
 ) -> None:
     await redis.sadd(keys.accounts(), "acc_broken")
-    await redis.hset(keys.account("acc_broken"), mapping={"id": "acc_broken", "weight": "heavy"})
+    await put_account(redis, keys, {"id": "acc_broken", "weight": "heavy"})
     body = (await admin.get("/accounts")).json()
     assert body["accounts"] == []
     assert body["invalid"][0]["id"] == "acc_broken" and "weight" in body["invalid"][0]["reason"]

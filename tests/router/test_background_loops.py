@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from services.router.app import create_app
 from services.router.context import AppContext
 from services.router.settings import RouterSettings
+from shared.accounts.columns import column
 from shared.accounts.state import AccountStates
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
@@ -105,9 +106,9 @@ async def test_pool_gauges_update_again_after_an_account_record_that_is_not_utf8
 
     await wait_for(lambda: _is(active_gauge, 2.0), 10, "the gauge to count two active accounts")
 
-    await redis.hset(keys.account("acc-b"), "state", b"\xff\xfe")
+    await redis.hset(keys.account_columns(), column("state", "acc-b"), b"\xff\xfe")
     await wait_for(lambda: asyncio.sleep(0, _crash_logged(caplog, "pool-gauges")), 10, "a log line")
-    await redis.delete(keys.account("acc-b"))
+    await redis.hdel(keys.account_columns(), column("state", "acc-b"))
     await redis.srem(keys.accounts(), "acc-b")
 
     await wait_for(lambda: _is(active_gauge, 1.0), 15, "the gauge to follow the pool again")

@@ -7,6 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from shared.accounts.columns import column
 from shared.accounts.pool import Lease, Pool, PoolLimits
 from shared.clientkeys import ClientKeys
 from shared.crypto import sha256_hex
@@ -138,7 +139,9 @@ async def test_refused_requests_take_no_account_slot_nor_governor_spacing(
     _, first, lease = await store.authorize_and_pick(limited, "claude-sonnet-4.5", pool)
     assert first.ok and isinstance(lease, Lease)
     await pool.release(lease)
-    await redis.delete(keys.account_rate("spaced"))  # the governor allows the next start at once
+    await redis.hdel(
+        keys.account_columns(), column("next_start", "spaced")
+    )  # the next start may come at once
     refusals = [
         await store.authorize_and_pick(limited, "claude-sonnet-4.5", pool),
         await store.authorize_and_pick(haiku_only, "claude-sonnet-4.5", pool),
@@ -153,5 +156,5 @@ async def test_refused_requests_take_no_account_slot_nor_governor_spacing(
         ("gone", None),
     ]
     assert await pool.in_flight("spaced") == 0
-    assert not await redis.exists(keys.account_rate("spaced"))
+    assert not await redis.hexists(keys.account_columns(), column("next_start", "spaced"))
     assert isinstance(await pool.pick(), Lease)

@@ -16,6 +16,7 @@ import pytest
 from services.router.hints import read_hints
 from shared.accounts.model import AccountState
 from tests.router.stack import Seeder, Stack
+from tests.support.accounts import column_of, in_flight
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -63,10 +64,10 @@ async def test_account_level_failure_fails_over_to_another_account(
     assert response.json()["content"][0]["text"] == "failover please"
     assert seeder.chat_calls(failing) >= 1
     assert seeder.chat_calls(healthy) == 1
-    assert await seeder.redis.hget(seeder.keys.account(failing), "state") == expected_state.value
+    assert await column_of(seeder.redis, seeder.keys, failing, "state") == expected_state.value
     assert not any(h.lower().startswith("x-kiro-") for h in response.headers)
     if fault == "suspended":  # disabled with Kiro's own words (X-Kiro-Failure-Reason)
-        reason = await seeder.redis.hget(seeder.keys.account(failing), "state_reason")
+        reason = await column_of(seeder.redis, seeder.keys, failing, "state_reason")
         assert reason.startswith("suspended by Kiro: ") and "temporarily suspended" in reason
 
 
@@ -96,7 +97,7 @@ async def test_client_error_is_returned_as_is_without_trying_another_account(
     assert response.json()["type"] == "error"
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert seeder.chat_calls(second) == 0
-    assert await seeder.redis.hget(seeder.keys.account(first), "state") == "active"
+    assert await column_of(seeder.redis, seeder.keys, first, "state") == "active"
 
 
 async def test_every_account_throttled_is_a_429_with_the_pools_retry_after(
@@ -114,7 +115,7 @@ async def test_every_account_throttled_is_a_429_with_the_pools_retry_after(
     assert 59 <= int(response.headers["retry-after"]) <= 73  # the throttle cooldown (60 s, +20 % jitter)
     for name in accounts:
         assert seeder.chat_calls(name) == 1  # never the same account twice, not even its other endpoint
-        assert await seeder.redis.hget(seeder.keys.account(name), "state") == "cooldown"
+        assert await column_of(seeder.redis, seeder.keys, name, "state") == "cooldown"
 
 
 @pytest.mark.parametrize("protocol", ["anthropic", "openai"])
@@ -163,7 +164,7 @@ async def test_one_transient_kiro_error_leaves_the_only_account_serving(stack: S
     assert failed.headers["x-should-retry"] == "true"
     assert served.status_code == 200, served.text
     assert served.json()["content"][0]["text"] == "after the blip"
-    assert await seeder.redis.hget(seeder.keys.account(account), "state") == "active"
+    assert await column_of(seeder.redis, seeder.keys, account, "state") == "active"
 
 
 async def test_every_accounts_token_rejected_is_a_retryable_503_not_an_authentication_error(
@@ -257,8 +258,7 @@ async def test_gateway_dying_mid_stream_gives_an_in_band_error_and_frees_the_lea
 async def _eventually_zero(seeder: Seeder, account: str) -> bool:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        now_ms = int(time.time() * 1000)
-        if await seeder.redis.zcount(seeder.keys.account_leases(account), now_ms, "+inf") == 0:
+        if await in_flight(seeder.redis, seeder.keys, account) == 0:
             return True
         await asyncio.sleep(0.05)
     return False
@@ -366,7 +366,7 @@ async def test_throttling_inside_a_started_stream_cools_the_account_without_a_re
     assert response.status_code == 200
     assert b"event: error" in response.content
     assert seeder.chat_calls(account) == 1 and seeder.chat_calls(other) == 0
-    assert await seeder.redis.hget(seeder.keys.account(account), "state") == "cooldown"
+    assert await column_of(seeder.redis, seeder.keys, account, "state") == "cooldown"
 
 
 def _session_hash(session: str) -> str:
@@ -438,5 +438,4 @@ async def _no_open_lease(seeder: Seeder, accounts: list[str]) -> bool:
 
 
 async def _open_leases(seeder: Seeder, account: str) -> int:
-    now_ms = int(time.time() * 1000)
-    return int(await seeder.redis.zcount(seeder.keys.account_leases(account), now_ms, "+inf"))
+    return await in_flight(seeder.redis, seeder.keys, account)

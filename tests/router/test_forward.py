@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import httpx
 import orjson
@@ -16,10 +15,11 @@ from services.router.settings import RouterSettings
 from shared.clientkeys import ClientKeys
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
+from tests.support.accounts import columns_of, in_flight
 
 
 async def _open_leases(redis: aioredis.Redis, keys: Keys, account: str) -> int:
-    return int(await redis.zcount(keys.account_leases(account), int(time.time() * 1000), "+inf"))
+    return await in_flight(redis, keys, account)
 
 
 async def _eventually_none_open(redis: aioredis.Redis, keys: Keys, account: str) -> int:
@@ -157,7 +157,7 @@ async def test_a_suspension_in_a_started_stream_disables_the_account_with_kiros_
 
     status = await _stream_through_router(redis_url, key_prefix, secret_key, redis, keys, _STARTED + trailer)
 
-    state, reason = await redis.hmget(keys.account("acct-suspended-late"), ["state", "state_reason"])
+    state, reason = await columns_of(redis, keys, "acct-suspended-late", "state", "state_reason")
     assert status == 200
     assert state == "disabled"
     assert reason == f"suspended by Kiro: {why}"
@@ -177,7 +177,7 @@ async def test_a_transient_error_in_a_started_stream_counts_once_without_a_coold
 
     status = await _stream_through_router(redis_url, key_prefix, secret_key, redis, keys, _STARTED + trailer)
 
-    state, in_row = await redis.hmget(keys.account("acct-blip-late"), ["state", "errors_in_row"])
+    state, in_row = await columns_of(redis, keys, "acct-blip-late", "state", "errors_in_row")
     assert status == 200
     assert (state, in_row) == ("active", "1")
     assert await redis.zscore(keys.pool(), "acct-blip-late") == 0

@@ -115,10 +115,10 @@ def _slow_stream(text: str, chunks: int) -> dict[str, object]:
 
 
 async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack, seeder: Seeder) -> None:
-    account = await seeder.account()
+    await seeder.account()
     key = await seeder.client_key()
     body = _slow_stream("w" * 2000, chunks=100)  # ten seconds of stream
-    leases = seeder.keys.account_leases(account)
+    leases = seeder.keys.leases()  # this stack's only account holds them all
 
     async with (
         httpx.AsyncClient(timeout=30) as client,
@@ -137,11 +137,11 @@ async def test_client_disconnect_mid_stream_frees_the_lease_at_once(stack: Stack
 
 
 async def test_a_long_stream_keeps_renewing_its_lease(stack: Stack, seeder: Seeder) -> None:
-    account = await seeder.account()
+    await seeder.account()
     router = stack.start_router(stack.gateway.url, LEASE_TTL_SECONDS="1.5")  # renewed every 0.5 s
     key = await seeder.client_key()
     body = _slow_stream("r" * 600, chunks=30)  # three seconds of stream
-    leases = seeder.keys.account_leases(account)
+    leases = seeder.keys.leases()  # this stack's only account holds them all
     expiries: list[float] = []
 
     async with (

@@ -18,6 +18,7 @@ from shared.clientkeys import ClientKeys
 from shared.crypto import SecretBox
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
+from tests.support.accounts import column_of, columns_of
 from tests.support.polling import wait_for
 
 
@@ -234,7 +235,7 @@ async def test_consecutive_failures_grow_the_cooldown_up_to_the_cap(
         waits.append(round(until - start))
 
     assert waits == [60, 120, 200, 200]
-    assert await redis.hget(keys.account("flaky"), "state") == "cooldown"
+    assert await column_of(redis, keys, "flaky", "state") == "cooldown"
     assert float(await redis.zscore(keys.pool(), "flaky") or 0) > time.time() + 150
 
 
@@ -256,7 +257,7 @@ async def test_success_after_a_finished_cooldown_closes_the_breaker(
 
     await pool.release(lease, "ok", input_tokens=10, output_tokens=5)
 
-    record = await redis.hmget(keys.account("healed"), ["state", "failures"])
+    record = await columns_of(redis, keys, "healed", "state", "failures")
     assert record == ["active", "0"]
     assert await redis.zscore(keys.pool(), "healed") == 0
 
@@ -273,13 +274,13 @@ async def test_transient_errors_cool_an_account_only_after_three_in_a_row(
     await seed_account("blip")
 
     first, second = await _transient(pool, "blip"), await _transient(pool, "blip")
-    state_after_two = await redis.hget(keys.account("blip"), "state")
+    state_after_two = await column_of(redis, keys, "blip", "state")
     score_after_two = await redis.zscore(keys.pool(), "blip")
     third = await _transient(pool, "blip")
 
     assert (first, second, state_after_two, score_after_two) == (0.0, 0.0, "active", 0)
     assert third is not None and third >= time.time() + 4
-    assert await redis.hget(keys.account("blip"), "state") == "cooldown"
+    assert await column_of(redis, keys, "blip", "state") == "cooldown"
 
 
 async def test_a_success_between_transient_errors_starts_the_count_again(
@@ -294,7 +295,7 @@ async def test_a_success_between_transient_errors_starts_the_count_again(
         await pool.release(lease, "ok")
 
     assert results == [0.0] * 6
-    assert await redis.hget(keys.account("mostly-fine"), "state") == "active"
+    assert await column_of(redis, keys, "mostly-fine", "state") == "active"
 
 
 async def test_errors_of_requests_in_flight_do_not_extend_an_ejection(
@@ -308,7 +309,7 @@ async def test_errors_of_requests_in_flight_do_not_extend_an_ejection(
 
     assert ejected_until is not None and ejected_until > time.time()
     assert later == [pytest.approx(ejected_until)] * 6
-    assert await redis.hget(keys.account("ejected"), "failures") == "1"
+    assert await column_of(redis, keys, "ejected", "failures") == "1"
 
 
 async def test_a_verdict_cools_an_account_with_errors_in_row_at_once(
@@ -322,7 +323,7 @@ async def test_a_verdict_cools_an_account_with_errors_in_row_at_once(
     )
 
     assert until is not None and until >= time.time() + 59
-    assert await redis.hget(keys.account("throttled-now"), "state") == "cooldown"
+    assert await column_of(redis, keys, "throttled-now", "state") == "cooldown"
 
 
 async def test_cool_down_leaves_disabled_accounts_out_of_the_pool(

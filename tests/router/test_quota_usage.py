@@ -10,6 +10,7 @@ import pytest
 
 from shared.accounts.model import AccountState
 from tests.router.stack import Seeder, Stack
+from tests.support.accounts import column_of
 from tests.support.polling import wait_for
 from tests.support.procs import refresher_workers
 
@@ -36,7 +37,7 @@ async def test_a_quota_error_fetches_the_usage_limits_once_and_the_admin_api_sho
 
             async def fetched() -> bool:
                 # the fetch stored the figures and moved the end of the exhaustion to Kiro's reset
-                until = await seeder.redis.hget(seeder.keys.account(account), "exhausted_until")
+                until = await column_of(seeder.redis, seeder.keys, account, "exhausted_until")
                 return abs(float(until or 0) - reset) < 1
 
             await wait_for(fetched, within=15, what="the usage fetch after the quota error")

@@ -1,5 +1,6 @@
 """The stack on a real Redis Cluster (three primaries on loopback): two routers and two gateways on
-`redis+cluster://` with a hash-tagged key prefix, the refresher with its job queue on the plain Redis
+`redis+cluster://` with a plain key prefix (each account's keys in a slot of its own, the pool's in one
+more), the refresher with its job queue on the plain Redis
 (`QUEUE_REDIS_URL`: arq cannot use a Cluster), the Kiro emulator upstream.
 
 An account added through the admin API gets its token from the refresher; the real SDKs stream and
@@ -17,12 +18,14 @@ import anthropic
 import httpx
 import openai
 import pytest
+import redis as sync_redis
 
 from services.kiro_emulator.control import unique_name
 from shared.redis import create_redis
 from shared.redis_topology import BoundedCluster
 from shared.settings import CommonSettings
 from tests.router.stack import Seeder, Stack, start_stack
+from tests.support.accounts import column_of
 from tests.support.polling import wait_for
 from tests.support.procs import ServiceProcess, StartWorker, refresher_workers
 from tests.support.redis_topologies import ClusterGroup
@@ -49,7 +52,7 @@ def cluster_stack(
         cluster.url,
         secret_key,
         emulator,
-        prefix=f"{{kst-{uuid.uuid4().hex[:12]}}}:",
+        prefix=f"kst-{uuid.uuid4().hex[:12]}:",
         gateways=2,
         QUEUE_REDIS_URL=redis_url,
         ADMIN_API_KEY=ADMIN_KEY,
@@ -153,7 +156,22 @@ async def test_a_failing_account_fails_over_to_another(cluster_stack: Stack, see
     assert answer.status_code == 200, answer.text
     assert answer.json()["content"][0]["text"] == "fail over"
     assert seeder.chat_calls(failing) >= 1 and seeder.chat_calls(healthy) == 1
-    assert await seeder.redis.hget(seeder.keys.account(failing), "state") == "cooldown"  # type: ignore[misc]
+    assert await column_of(seeder.redis, seeder.keys, failing, "state") == "cooldown"  # type: ignore[misc]
+
+
+async def test_the_stacks_keys_spread_over_the_primaries(
+    cluster: ClusterGroup, cluster_stack: Stack, seeder: Seeder
+) -> None:
+    # the pool's keys share one slot; each account's record, tokens and stats sit in a slot of their own
+    for _ in range(8):
+        await seeder.account()
+
+    holding = 0
+    for node in cluster.nodes:
+        with sync_redis.Redis(port=node.port) as client:
+            holding += any(True for _ in client.scan_iter(match=f"{cluster_stack.prefix}*", count=1000))
+
+    assert holding >= 2  # all on one primary: 1 chance in 3**8
 
 
 async def test_client_key_limits_and_the_request_log(cluster_stack: Stack, seeder: Seeder) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from shared.accounts.model import AccountState
 from tests.router.stack import Seeder, Stack
+from tests.support.accounts import column_of
 
 pytestmark = pytest.mark.e2e
 
@@ -70,4 +71,4 @@ async def test_an_answer_that_never_fits_reaches_the_client_without_blaming_the_
     stats = await _settled(seeder, first)
     assert stats.get("requests") == "1" and stats.get("errors", "0") == "0"
     assert int(stats.get("output_tokens", "0")) > 0
-    assert await seeder.redis.hget(seeder.keys.account(first), "state") == AccountState.ACTIVE.value
+    assert await column_of(seeder.redis, seeder.keys, first, "state") == AccountState.ACTIVE.value

@@ -1,5 +1,5 @@
-"""Every key lives under the configured prefix; account keys share one cluster slot, and a hash-tagged
-prefix (what a Redis Cluster needs) puts every key of the stack in one slot."""
+"""Every key lives under the configured prefix; an account's bulk keys share its own slot, what the pick
+and admission touch share the pool's, and a hash-tagged prefix puts every key of the stack in one slot."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 from redis.crc import key_slot
 
-from shared.keys import Keys, hash_tag
+from shared.keys import Keys
 
 
 def _all_keys(keys: Keys) -> list[str]:
@@ -17,7 +17,8 @@ def _all_keys(keys: Keys) -> list[str]:
         if name.startswith("_"):
             continue
         params = [p for p in inspect.signature(method).parameters.values()]
-        out.append(method(*["x" for _ in params]))
+        built = method(*["x" for _ in params])
+        out += [built] if isinstance(built, str) else list(built)
     return out
 
 
@@ -28,29 +29,52 @@ def test_every_key_starts_with_the_prefix() -> None:
     assert all(k.startswith("pfx:") for k in built), built
 
 
-def test_account_keys_share_one_hash_tag() -> None:
+def _tag(key: str) -> str:
+    found = re.search(r"\{(.+?)\}", key)
+    return found.group(1) if found else ""
+
+
+def test_account_bulk_keys_share_the_accounts_own_hash_tag() -> None:
     keys = Keys()
     tagged = [
         keys.account("a1"),
-        keys.account_leases("a1"),
-        keys.account_rate("a1"),
+        keys.account_refresh_lock("a1"),
         keys.account_stats("a1", "d"),
         keys.account_stats_total("a1"),
+        keys.account_errors("a1"),
+        keys.account_refreshes("a1"),
+        keys.account_models("a1"),
+        keys.usage_limits("a1"),
+        keys.account_check("a1"),
+        keys.refresh_pending("a1", False),
     ]
-    tags = {re.search(r"\{(.*?)\}", k).group(1) for k in tagged}  # type: ignore[union-attr]
-    assert tags == {"acct:a1"}
+    assert {_tag(k) for k in tagged} == {"acct:a1"}
     assert all(k.startswith(keys.account_prefix("a1")) for k in tagged)
+
+
+def test_everything_the_pick_and_admission_touch_shares_the_pools_hash_tag() -> None:
+    keys = Keys()
+    tagged = [
+        keys.pool(),
+        keys.accounts(),
+        keys.account_columns(),
+        keys.leases(),
+        keys.sticky("conv"),
+        keys.client_key("h"),
+        keys.client_keys(),
+        keys.client_key_rate("h"),
+        keys.client_key_usage("h", "d"),
+        keys.client_key_usage_total("h"),
+        keys.client_key_month_credits("h", "m"),
+        keys.client_key_inflight("h"),
+        keys.request_log(),
+    ]
+    assert {_tag(k) for k in tagged} == {"pool"}
+    assert key_slot(keys.account("a1").encode()) != key_slot(keys.pool().encode())
 
 
 def test_a_hash_tagged_prefix_puts_every_key_in_one_slot() -> None:
     keys = Keys("{ks}:")
     slots = {key_slot(k.encode()) for k in _all_keys(keys)}
-    assert slots == {key_slot(b"{ks}:pool")}
+    assert slots == {key_slot(b"{ks}:")}
     assert {key_slot(k.encode()) for k in _all_keys(Keys())} != slots  # the default prefix spreads them
-
-
-def test_hash_tag_reads_the_prefix_as_redis_does() -> None:
-    assert hash_tag("{ks}:") == "ks"
-    assert hash_tag("app:{ks}:") == "ks"
-    assert hash_tag("ks:") is None
-    assert hash_tag("{}:ks:") is None  # an empty tag does not count: Redis hashes the whole name

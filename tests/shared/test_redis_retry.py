@@ -24,6 +24,7 @@ from shared.crypto import SecretBox
 from shared.keys import Keys
 from shared.redis import BoundedRedis, create_redis
 from shared.settings import CommonSettings
+from tests.support.accounts import put_account
 
 
 class ReplyDroppingProxy:
@@ -132,8 +133,7 @@ async def _seed_account(redis: aioredis.Redis, keys: Keys, box: SecretBox, accou
         access_expires_at=time.time() + 3600,
         token_version=1,
     )
-    await redis.hset(keys.account(account_id), mapping=account.to_redis())  # type: ignore[misc]
-    await redis.sadd(keys.accounts(), account_id)  # type: ignore[misc]
+    await put_account(redis, keys, account)
     await AccountStates(redis, keys).set(account_id, AccountState.ACTIVE, "seeded", 0.0, notify=False)
 
 

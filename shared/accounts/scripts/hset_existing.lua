@@ -1,21 +1,18 @@
--- Set fields of an account hash only while the account exists (a deleted account is never resurrected).
--- KEYS[1] account hash, KEYS[2] the pool's weights hash (its entry is dropped when `weight` changes);
--- ARGV[1] account id, then field, value pairs; a field named '+refresh_failures' is incremented by its value.
+-- Set fields of an account record only while the account exists (a deleted account is never resurrected).
+-- KEYS[1] account hash; ARGV: field, value pairs; a field named '+refresh_failures' is incremented by its
+-- value.
 -- Returns 1 when written, 0 when the account does not exist.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], F.updated_at, tostring(tonumber(t[1]) + tonumber(t[2]) / 1e6))
-for i = 2, #ARGV, 2 do
+for i = 1, #ARGV, 2 do
   local field = ARGV[i]
   if string.sub(field, 1, 1) == '+' then
     redis.call('HINCRBY', KEYS[1], string.sub(field, 2), tonumber(ARGV[i + 1]))
   else
     redis.call('HSET', KEYS[1], field, ARGV[i + 1])
-    if field == F.weight then
-      redis.call('HDEL', KEYS[2], ARGV[1])
-    end
   end
 end
 return 1

@@ -1,13 +1,13 @@
 -- Pick one usable account by weight and take an in-flight lease on it, in one atomic step.
--- KEYS[1] pool zset, KEYS[2] weights hash (account id -> weight; a missing entry is read from the account
--- and cached, writers of `weight` delete theirs), KEYS[3] sticky key of the conversation (absent = no
--- affinity: never an empty name, which a Cluster would hash to a slot of its own). Only the drawn candidates' records are read, not every account's.
--- head: account key head ("<prefix>{acct:"); data_sfx, lease_sfx, rate_sfx: suffixes of the data hash,
--- leases zset and rate key; lease_id; ttl_ms: lease ttl; def_cap, def_interval: default max concurrency and
+-- KEYS[1] pool zset, KEYS[2] the accounts' columns hash (shared/accounts/columns.py: weight, enabled,
+-- state, token_until, caps, in-flight count, governor time), KEYS[3] leases zset of every account
+-- (`<id>|<lease>` -> expiry ms), KEYS[4] sticky key of the conversation (absent = no affinity: never an
+-- empty name, which a Cluster would hash to a slot of its own). Only the drawn candidates' columns are read.
+-- lease_id; ttl_ms: lease ttl; def_cap, def_interval: default max concurrency and
 -- min interval ms; jitter: governor jitter ratio; margin: access token margin s; sticky_ttl s;
 -- full_scan: largest usable count read whole; sample: ranks drawn in a larger pool;
 -- tried: account ids already tried for this request (never picked again)
---! ARGV: head data_sfx lease_sfx rate_sfx lease_id ttl_ms:n def_cap:n def_interval:n jitter:n margin:n sticky_ttl:n full_scan:n sample:n ...tried
+--! ARGV: lease_id ttl_ms:n def_cap:n def_interval:n jitter:n margin:n sticky_ttl:n full_scan:n sample:n ...tried
 -- Returns {'ok', account id, lease id} or {'none', reason, retry after ms} where reason is
 --   'empty' (no account in the pool), 'cooling' (every account waits), 'busy' (concurrency cap or governor),
 --   'no_token' (no usable access token), 'excluded' (every usable account was already tried).
@@ -29,6 +29,17 @@ end
 -- conversation's account), drawn by weight within the sample, so a pick costs the same at 5 or 2,000
 -- accounts; only when no sampled account can take the request does the pick read every member, to
 -- find one or say exactly why none can.
+local cols = KEYS[2]
+-- leases of crashed requests (never released) stop counting once they expire
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms)
+if #expired > 0 then
+  for _, member in ipairs(expired) do
+    local id = string.match(member, '^(.*)|[^|]*$')
+    if id then redis.call('HINCRBY', cols, col(F.inflight, id), -1) end
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
+end
+
 local count = redis.call('ZCOUNT', KEYS[1], '-inf', now_s)
 if count == 0 then
   if redis.call('ZCARD', KEYS[1]) == 0 then return {'none', 'empty', 0} end
@@ -37,12 +48,11 @@ end
 
 local ids, weights, total = {}, {}, 0
 local n_excluded, n_no_token = 0, 0
-local wkey = KEYS[2]
-local sticky = KEYS[3]
+local sticky = KEYS[4]
 local preferred = nil
 if sticky then preferred = redis.call('GET', sticky) end
 
--- candidates: `members` not excluded, with their weights (a missing weight is read and cached)
+-- candidates: `members` not excluded, with their weights (a missing weight is 100)
 local function load(members)
   ids, weights, total = {}, {}, 0
   for _, id in ipairs(members) do
@@ -54,13 +64,11 @@ local function load(members)
   end
   for from = 1, #ids, 1000 do  -- unpack() is bounded by the Lua stack
     local upto = math.min(from + 999, #ids)
-    local cached = redis.call('HMGET', wkey, unpack(ids, from, upto))
+    local fields = {}
+    for j = from, upto do fields[#fields + 1] = col(F.weight, ids[j]) end
+    local stored = redis.call('HMGET', cols, unpack(fields))
     for j = from, upto do
-      local weight = tonumber(cached[j - from + 1])
-      if weight == nil then
-        weight = tonumber(redis.call('HGET', head .. ids[j] .. data_sfx, F.weight)) or 100
-        redis.call('HSET', wkey, ids[j], weight)
-      end
+      local weight = tonumber(stored[j - from + 1]) or 100
       if weight < 0 then weight = 0 end
       weights[j] = weight
       total = total + weight
@@ -71,19 +79,20 @@ end
 -- the candidate's record: usable (enabled, pickable state, fresh token) -> its cap and spacing
 local caps, intervals = {}, {}
 local function usable(i)
-  local f = redis.call('HMGET', head .. ids[i] .. data_sfx, F.enabled, F.state, F.access_token_enc, F.access_expires_at,
-    F.max_concurrency, F.min_interval_ms)
+  local id = ids[i]
+  local f = redis.call('HMGET', cols, col(F.enabled, id), col(F.state, id), col(F.token_until, id),
+    col(F.max_concurrency, id), col(F.min_interval_ms, id))
   local state = f[2]
   if f[1] ~= '1' or not (state == S.active or state == S.cooldown or state == S.exhausted) then
     return false
   end
-  if not f[3] or f[3] == '' or (tonumber(f[4]) or 0) <= now_s + margin then
+  if (tonumber(f[3]) or 0) <= now_s + margin then
     n_no_token = n_no_token + 1
     return false
   end
-  local cap = tonumber(f[5]) or 0
+  local cap = tonumber(f[4]) or 0
   if cap <= 0 then cap = def_cap end
-  local interval = tonumber(f[6]) or -1
+  local interval = tonumber(f[5]) or -1
   if interval < 0 then interval = def_interval end
   caps[i], intervals[i] = cap, interval
   return true
@@ -93,26 +102,23 @@ end
 local busy_wait = -1
 local function try_take(i)
   local id = ids[i]
-  local leases = head .. id .. lease_sfx
-  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now_ms)
-  if redis.call('ZCARD', leases) >= caps[i] then
+  if (tonumber(redis.call('HGET', cols, col(F.inflight, id))) or 0) >= caps[i] then
     if busy_wait < 0 or busy_wait > 50 then busy_wait = 50 end
     return false
   end
   local interval = intervals[i]
   if interval > 0 then
-    local rate = head .. id .. rate_sfx
-    local next_ms = tonumber(redis.call('GET', rate) or '0')
+    local next_ms = tonumber(redis.call('HGET', cols, col(F.next_start, id))) or 0
     if now_ms < next_ms then
       local wait = next_ms - now_ms
       if busy_wait < 0 or wait < busy_wait then busy_wait = wait end
       return false
     end
     local spacing = math.floor(interval * (1 + jitter * math.random()))
-    redis.call('SET', rate, tostring(now_ms + spacing), 'PX', spacing + 1000)
+    redis.call('HSET', cols, col(F.next_start, id), tostring(now_ms + spacing))
   end
-  redis.call('ZADD', leases, now_ms + ttl_ms, lease_id)
-  redis.call('PEXPIRE', leases, ttl_ms + 60000)
+  redis.call('ZADD', KEYS[3], now_ms + ttl_ms, id .. '|' .. lease_id)
+  redis.call('HINCRBY', cols, col(F.inflight, id), 1)
   if sticky and sticky_ttl > 0 then
     redis.call('SET', sticky, id, 'EX', sticky_ttl)
   end

@@ -15,6 +15,7 @@ from shared.accounts.model import Account
 from shared.accounts.ops import AccountOps
 from shared.accounts.store import AccountStore, MalformedAccountError
 from shared.keys import Keys
+from tests.support.accounts import put_account
 
 CRAFTED = "x@127.0.0.1:8443/#"
 CRAFTED_ARN = f"arn:aws:codewhisperer:{CRAFTED}:111122223333:profile/P"
@@ -86,8 +87,7 @@ async def test_a_bad_region_stored_by_an_older_version_is_flagged_not_dropped(
     store: AccountStore, redis: aioredis.Redis, keys: Keys
 ) -> None:
     for account_id, field, value in (("r1", "auth_region", CRAFTED), ("r2", "profile_arn", CRAFTED_ARN)):
-        await redis.hset(keys.account(account_id), mapping=Account(id=account_id).to_redis() | {field: value})
-        await redis.sadd(keys.accounts(), account_id)
+        await put_account(redis, keys, Account(id=account_id).to_redis() | {field: value})
         with pytest.raises(MalformedAccountError, match=field):
             await store.get(account_id)
     listing = await store.list()

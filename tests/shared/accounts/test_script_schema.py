@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from shared.accounts import scripts
+from shared.accounts.columns import SCRIPT_COLUMNS
 from shared.accounts.model import Account, AccountState
-from shared.accounts.schema import SCRIPT_ONLY_ACCOUNT_FIELDS, Counter, bind_names, lua_names
+from shared.accounts.schema import Counter, bind_names, lua_names
 from shared.accounts.scripts import argv, signature
 from shared.clientkey_record import ClientKey
 
@@ -18,7 +19,7 @@ SCRIPTS = sorted(p.stem for p in Path(scripts.__file__).with_name("scripts").glo
 #: scripts that only slice their KEYS/ARGV between parts that name their own arguments
 COMPOSED = {"admit_pick", "settle"}
 NAMES = {
-    "F": {f.name for f in fields(Account)} | set(SCRIPT_ONLY_ACCOUNT_FIELDS),
+    "F": {f.name for f in fields(Account)} | set(SCRIPT_COLUMNS),
     "K": {f.name for f in fields(ClientKey)},
     "S": {s.value for s in AccountState},
     "C": {c.value for c in Counter},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
+from shared.accounts.columns import column
 from shared.accounts.model import Account, AccountState, AuthKind
 from shared.accounts.store import AccountStore
 from shared.keys import Keys
@@ -39,7 +40,7 @@ async def test_list_flags_malformed_records_with_a_reason_instead_of_dropping_th
     await store.create(Account(id="bad-kind"))
     await redis.hset(keys.account("bad-kind"), "auth_kind", "kerberos")
     await store.create(Account(id="bad-number"))
-    await redis.hset(keys.account("bad-number"), "weight", "heavy")
+    await redis.hset(keys.account_columns(), column("weight", "bad-number"), "heavy")
     await redis.sadd(keys.accounts(), "ghost")
 
     listing = await store.list()
@@ -82,7 +83,10 @@ async def test_delete_leaves_no_key_of_the_account_behind(
     await store.create(Account(id="a1", state=AccountState.ACTIVE))
     await store.create(Account(id="a2"))
     await redis.zadd(keys.pool(), {"a1": 0, "a2": 0})
-    await redis.zadd(keys.account_leases("a1"), {"lease": 1})
+    await redis.zadd(keys.leases(), {"a1|lease": 1, "a2|lease": 1})
+    await redis.hset(
+        keys.account_columns(), mapping={column("inflight", "a1"): 1, column("inflight", "a2"): 1}
+    )
     await redis.set(keys.account_refresh_lock("a1"), "owner")
     await redis.set(keys.usage_limits("a1"), "{}")
     await redis.hset(keys.account_stats("a1", "2026-11-26"), "requests", 3)
@@ -94,4 +98,6 @@ async def test_delete_leaves_no_key_of_the_account_behind(
     assert left == []
     assert await redis.zrange(keys.pool(), 0, -1) == ["a2"]
     assert await redis.smembers(keys.accounts()) == {"a2"}
+    assert await redis.zrange(keys.leases(), 0, -1) == ["a2|lease"]
+    assert [f for f in await redis.hkeys(keys.account_columns()) if f.endswith(":a1")] == []
     assert not await store.delete("a1")

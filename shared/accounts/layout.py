@@ -1,0 +1,137 @@
+"""Moves stored data from the one-slot layout to the current one, once, at start.
+
+Until this layout, an account's pick state was in its record, the pool and accounts set had no hash tag,
+and client keys, the request log, the admin's password and sessions and device logins sat beside them.
+Now the pick state is in the columns under the pick's tag (`shared.accounts.columns`), and the others
+moved under that tag too (`shared/keys.py`). The admin sign-in limiter's counters are not moved: they
+expire within minutes. Every process that reads or writes them runs `ensure_layout` first. It is:
+- **idempotent**: each step can run again after a crash half-way (an account's columns are written in one
+  command, and read back before they are written again; keys are copied before the old name is deleted);
+- **one at a time**: under a lock, while the others wait for the layout mark;
+- **lossless**: nothing is deleted before its copy is stored. Leases, governor times and conversations'
+  sticky accounts are not moved: they expire on their own within minutes and only cost a fresh pick.
+
+Processes of the former version still running after the move write to the old places; stop them first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable
+from typing import Any, cast
+
+from redis.exceptions import ResponseError
+
+from shared.accounts import columns
+from shared.accounts.scripts import register
+from shared.errors import ConfigError
+from shared.keys import Keys
+from shared.logging import log_fields
+from shared.redis_topology import StackRedis
+
+log = logging.getLogger("kiro.layout")
+
+#: the layout this code reads and writes (the value of `Keys.layout()`)
+LAYOUT_VERSION = "2"
+#: how long the mover may hold its lock before another process may take over
+LOCK_MS = 120_000
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+async def ensure_layout(client: StackRedis, keys: Keys, *, wait: float = 60.0) -> bool:
+    """Move stored data to the current layout unless that was done; True when this call moved it.
+
+    Waits up to `wait` seconds while another process moves it; `ConfigError` when it takes longer.
+    """
+    if await client.get(keys.layout()) == LAYOUT_VERSION:
+        return False
+    owner = secrets.token_hex(8)
+    deadline = time.monotonic() + wait
+    while not await client.set(keys.layout_lock(), owner, nx=True, px=LOCK_MS):
+        if await client.get(keys.layout()) == LAYOUT_VERSION:
+            return False
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"Redis data is being moved to the current key layout by another process (lock "
+                f"{keys.layout_lock()!r}) for over {wait:.0f} s; start again once it is done"
+            )
+        await asyncio.sleep(0.2)
+    try:
+        if await client.get(keys.layout()) == LAYOUT_VERSION:
+            return False
+        moved = await _move(client, keys)
+        await client.set(keys.layout(), LAYOUT_VERSION)
+        if any(moved.values()):
+            log.warning("redis data moved to the current key layout", extra=log_fields(**moved))
+        return True
+    finally:
+        await register(client, "release_lock")(keys=[keys.layout_lock()], args=[owner])
+
+
+async def _move(client: StackRedis, keys: Keys) -> dict[str, int]:
+    ids = sorted(await cast(Awaitable[set[str]], client.smembers(keys.legacy_accounts())))
+    for account_id in ids:
+        await _move_account(client, keys, account_id)
+    moved_keys = 0
+    for prefix in keys.legacy_moved_prefixes():
+        pattern = _GLOB.sub(r"\\\1", prefix) + "*"
+        for name in [key async for key in client.scan_iter(match=pattern, count=500)]:
+            moved_keys += await _move_key(client, name, keys.pick_prefix + name[len(keys.prefix) :])
+    moved_keys += await _move_key(client, keys.legacy_request_log(), keys.request_log())
+    moved_keys += await _move_key(client, keys.legacy_admin(), keys.admin())
+    await client.delete(keys.legacy_pool(), keys.legacy_pool_weights())
+    await client.delete(keys.legacy_accounts())
+    return {"accounts": len(ids), "keys": moved_keys}
+
+
+async def _move_account(client: StackRedis, keys: Keys, account_id: str) -> None:
+    record = await cast(Awaitable[dict[str, str]], client.hgetall(keys.account(account_id)))
+    _, state = columns.split(record)
+    state |= {
+        "token_until": columns.token_until(record),
+        "token_version": record.get("token_version", "0"),
+        "errors_in_row": record.get("errors_in_row", "0"),
+    }
+    table = keys.account_columns()
+    # every writer of an account's columns writes `token_version` (the move, creation, token writes)
+    done = await cast(Awaitable[bool], client.hexists(table, columns.column("token_version", account_id)))
+    if record and not done:
+        mapping = {columns.column(name, account_id): value for name, value in state.items()}
+        await cast(Awaitable[int], client.hset(table, mapping=mapping))
+    await cast(Awaitable[int], client.sadd(keys.accounts(), account_id))
+    score = await client.zscore(keys.legacy_pool(), account_id)
+    if score is not None:
+        await client.zadd(keys.pool(), {account_id: score}, nx=True)
+    if record:
+        # `updated_at` stays: the record's writers set it too
+        stale = [
+            name
+            for name in (*columns.ACCOUNT_COLUMNS, "errors_in_row")
+            if name in record and name != "updated_at"
+        ]
+        if stale:
+            await cast(Awaitable[int], client.hdel(keys.account(account_id), *stale))
+
+
+async def _move_key(client: StackRedis, old: str, new: str) -> int:
+    """Copy `old` to `new` (with its expiry) and delete `old`; a set is merged into one already at `new`."""
+    dumped: Any = await client.dump(old)
+    if dumped is None:
+        return 0
+    ttl = await client.pttl(old)
+    try:
+        await client.restore(new, max(0, ttl), dumped)
+    except ResponseError as exc:
+        if "BUSYKEY" not in str(exc):
+            raise
+        if await client.type(new) == "set":
+            members = await cast(Awaitable[set[str]], client.smembers(old))
+            if members:
+                await cast(Awaitable[int], client.sadd(new, *members))
+        # any other key already at `new` was written by the current layout: it is the newer one
+    await client.delete(old)
+    return 1
