@@ -8,10 +8,12 @@ expire within minutes. Every process that reads or writes them runs `ensure_layo
 - **idempotent**: each step can run again after a crash half-way (an account's columns are written in one
   command, and read back before they are written again; keys are copied before the old name is deleted);
 - **one at a time**: under a lock, while the others wait for the layout mark;
-- **lossless**: nothing is deleted before its copy is stored. Leases, governor times and conversations'
-  sticky accounts are not moved: they expire on their own within minutes and only cost a fresh pick.
+- **lossless**: the old keys are copied, never changed, and only expire `LEGACY_GRACE_SECONDS` later.
+  Leases, governor times and conversations' sticky accounts are not copied: they expire on their own
+  within minutes and only cost a fresh pick.
 
-Processes of the former version still running after the move write to the old places; stop them first.
+During a rolling upgrade, replicas of the former version go on serving from the old keys until they
+expire; what they change meanwhile (an account's state, a client key's usage) is not carried over.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ log = logging.getLogger("kiro.layout")
 LAYOUT_VERSION = "2"
 #: how long the mover may hold its lock before another process may take over
 LOCK_MS = 120_000
+#: how long the old layout's keys stay after the move, for replicas of the former version still running
+LEGACY_GRACE_SECONDS = 3600
 _GLOB = re.compile(r"([*?\[\]\\])")
 
 
@@ -80,12 +84,17 @@ async def _move(client: StackRedis, keys: Keys) -> dict[str, int]:
     for prefix in keys.legacy_moved_prefixes():
         pattern = _GLOB.sub(r"\\\1", prefix) + "*"
         for name in [key async for key in client.scan_iter(match=pattern, count=500)]:
-            moved_keys += await _move_key(client, name, keys.pick_prefix + name[len(keys.prefix) :])
-    moved_keys += await _move_key(client, keys.legacy_request_log(), keys.request_log())
-    moved_keys += await _move_key(client, keys.legacy_admin(), keys.admin())
-    await client.delete(keys.legacy_pool(), keys.legacy_pool_weights())
-    await client.delete(keys.legacy_accounts())
+            moved_keys += await _copy_key(client, name, keys.pick_prefix + name[len(keys.prefix) :])
+    moved_keys += await _copy_key(client, keys.legacy_request_log(), keys.request_log())
+    moved_keys += await _copy_key(client, keys.legacy_admin(), keys.admin())
+    for name in (keys.legacy_pool(), keys.legacy_pool_weights(), keys.legacy_accounts()):
+        await _retire(client, name)
     return {"accounts": len(ids), "keys": moved_keys}
+
+
+async def _retire(client: StackRedis, name: str) -> None:
+    """Let an old key expire after the grace (sooner if it expires sooner by itself)."""
+    await client.expire(name, LEGACY_GRACE_SECONDS, lt=True)
 
 
 async def _move_account(client: StackRedis, keys: Keys, account_id: str) -> None:
@@ -106,19 +115,12 @@ async def _move_account(client: StackRedis, keys: Keys, account_id: str) -> None
     score = await client.zscore(keys.legacy_pool(), account_id)
     if score is not None:
         await client.zadd(keys.pool(), {account_id: score}, nx=True)
-    if record:
-        # `updated_at` stays: the record's writers set it too
-        stale = [
-            name
-            for name in (*columns.ACCOUNT_COLUMNS, "errors_in_row")
-            if name in record and name != "updated_at"
-        ]
-        if stale:
-            await cast(Awaitable[int], client.hdel(keys.account(account_id), *stale))
+    # the record keeps its copy of the state, for replicas of the former version; readers take the columns
 
 
-async def _move_key(client: StackRedis, old: str, new: str) -> int:
-    """Copy `old` to `new` (with its expiry) and delete `old`; a set is merged into one already at `new`."""
+async def _copy_key(client: StackRedis, old: str, new: str) -> int:
+    """Copy `old` to `new` (with its expiry; a set is merged into one already at `new`), then let `old`
+    expire after the grace."""
     dumped: Any = await client.dump(old)
     if dumped is None:
         return 0
@@ -133,5 +135,5 @@ async def _move_key(client: StackRedis, old: str, new: str) -> int:
             if members:
                 await cast(Awaitable[int], client.sadd(new, *members))
         # any other key already at `new` was written by the current layout: it is the newer one
-    await client.delete(old)
+    await _retire(client, old)
     return 1
