@@ -18,10 +18,20 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: every port `free_port` gave out in this process: the kernel may offer a port again once its probe socket
+#: is closed, and two services of one test given the same port would answer each other's health checks
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, never one this process was given before."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 class ServiceProcess:
