@@ -1,13 +1,13 @@
 """Every Redis key the stack uses is built here, under one configurable prefix.
 
-Two kinds of hash tag spread a stack over a Redis Cluster's slots (docs/architecture.md, "Redis
-topologies"):
-- `{pool}`: everything a pick or a state change reads or writes in one script: the pool sorted set, the
-  accounts set, the per-account pick state (one hash of *columns*, field `<name>:<account id>`: state,
-  enabled, weight, caps, breaker counters, token expiry, in-flight count, governor time), the leases, the
-  conversations' sticky accounts, the client keys (admission runs with the pick) and the request log
-  (appended by the settle). Every such key is a fixed name, so each script names all it touches in KEYS.
-- `{admin}`: the admin sign-in limiter's counters (its scripts read several at once).
+Hash tags spread a stack over a Redis Cluster's slots (docs/architecture.md, "Redis topologies"):
+- `{<prefix>pool}` (`{ks:pool}`, "`{pool}`" below): everything a pick or a state change reads or writes in
+  one script: the pool sorted set, the accounts set, the per-account pick state (one hash of *columns*,
+  field `<name>:<account id>`: state, enabled, weight, caps, breaker counters, token expiry, in-flight
+  count, governor time), the leases, the conversations' sticky accounts, the client keys (admission runs
+  with the pick) and the request log (appended by the settle). Every such key is a fixed name, so each
+  script names all it touches in KEYS. The prefix is in the tag: stacks sharing a Cluster get their own.
+- `{<prefix>admin}`: the admin sign-in limiter's counters (its scripts read several at once).
 - `{acct:ID}`: one account's bulk data: the record (names, region, encrypted tokens), stats, errors,
   refreshes, usage, models, check, refresh lock.
 The `{pool}` slot is also the stack's home on a Cluster: keys written in one MULTI/EXEC (client keys, the
@@ -25,11 +25,12 @@ class Keys:
     """Key builder bound to one prefix (default `ks:`)."""
 
     prefix: str = "ks:"
-    #: prefix of every key under the pick's hash tag (`{pool}`)
+    #: prefix of every key under the pick's hash tag, `{<prefix>pool}`: the prefix is in the tag, so stacks
+    #: sharing a Cluster (each with its own prefix) put their pools in different slots
     pick_prefix: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pick_prefix", f"{self.prefix}{{pool}}:")
+        object.__setattr__(self, "pick_prefix", f"{self.prefix}{{{self.prefix}pool}}:")
 
     # --- accounts -------------------------------------------------------------------------------
     def account(self, account_id: str) -> str:
@@ -150,15 +151,15 @@ class Keys:
 
     def admin_login_failures(self, subject: str) -> str:
         """Integer: failed (or in-progress) admin logins from one client address ('*' = all) in the window."""
-        return f"{self.prefix}{{admin}}:login-failures:{subject}"
+        return f"{self.prefix}{{{self.prefix}admin}}:login-failures:{subject}"
 
     def admin_login_turn(self) -> str:
         """String: unix ms of the next slowed-down admin password check (while the admin is attacked)."""
-        return f"{self.prefix}{{admin}}:login-turn"
+        return f"{self.prefix}{{{self.prefix}admin}}:login-turn"
 
     def admin_trusted_client(self, address: str) -> str:
         """String: set while a client address that signed in successfully skips the login slow-down."""
-        return f"{self.prefix}{{admin}}:trusted-client:{address}"
+        return f"{self.prefix}{{{self.prefix}admin}}:trusted-client:{address}"
 
     def device_flow(self, flow_id: str) -> str:
         """Hash: one pending device-authorization login (expires)."""

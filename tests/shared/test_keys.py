@@ -69,7 +69,7 @@ def test_everything_the_pick_and_admission_touch_shares_the_pools_hash_tag() -> 
         keys.client_key_inflight("h"),
         keys.request_log(),
     ]
-    assert {_tag(k) for k in tagged} == {"pool"}
+    assert {_tag(k) for k in tagged} == {"ks:pool"}
     assert key_slot(keys.account("a1").encode()) != key_slot(keys.pool().encode())
 
 
@@ -78,3 +78,10 @@ def test_a_hash_tagged_prefix_puts_every_key_in_one_slot() -> None:
     slots = {key_slot(k.encode()) for k in _all_keys(keys)}
     assert slots == {key_slot(b"{ks}:")}
     assert {key_slot(k.encode()) for k in _all_keys(Keys())} != slots  # the default prefix spreads them
+
+
+def test_stacks_sharing_a_cluster_keep_their_pools_in_different_slots() -> None:
+    # splitting a pool into stacks with their own prefixes is how one grows past one slot's rate
+    one, two = Keys("team-a:"), Keys("team-b:")
+    assert key_slot(one.pool().encode()) != key_slot(two.pool().encode())
+    assert key_slot(one.admin_login_turn().encode()) != key_slot(two.admin_login_turn().encode())
