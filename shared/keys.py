@@ -17,7 +17,15 @@ A prefix with a hash tag of its own (`{ks}:`) still puts every key of the stack 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def match_prefix(prefix: str) -> str:
+    """A SCAN MATCH pattern for every key that starts with `prefix` (its glob characters escaped)."""
+    return _GLOB.sub(r"\\\1", prefix) + "*"
 
 
 @dataclass(frozen=True)

@@ -63,11 +63,19 @@ def split(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     return record, columns
 
 
-def token_until(record: Mapping[str, str]) -> str:
-    """The `token_until` column of a record's tokens: its access token's expiry, '0' without one."""
-    if not record.get("access_token_enc"):
-        return "0"
-    return record.get("access_expires_at") or "0"
+def stored(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A whole account (field -> stored string) as it is written: (record fields, columns), the columns
+    with the pick's view of its tokens (`token_until`: the access token's expiry, '0' without one) and the
+    record's `token_version` that view was taken at."""
+    record, state = split(values)
+    state["token_until"] = (record.get("access_expires_at") or "0") if record.get("access_token_enc") else "0"
+    state["token_version"] = record.get("token_version", "0")
+    return record, state
+
+
+def fields(account_id: str, values: Mapping[str, object]) -> dict[str, str]:
+    """Columns of one account (column -> value) as fields of the columns hash."""
+    return {column(name, account_id): str(value) for name, value in values.items()}
 
 
 def _later(one: str, other: str) -> str:

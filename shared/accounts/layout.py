@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable
@@ -31,7 +30,7 @@ from redis.exceptions import ResponseError
 from shared.accounts import columns
 from shared.accounts.scripts import register
 from shared.errors import ConfigError
-from shared.keys import Keys
+from shared.keys import Keys, match_prefix
 from shared.logging import log_fields
 from shared.redis_topology import StackRedis
 
@@ -43,7 +42,6 @@ LAYOUT_VERSION = "2"
 LOCK_MS = 120_000
 #: how long the old layout's keys stay after the move, for replicas of the former version still running
 LEGACY_GRACE_SECONDS = 3600
-_GLOB = re.compile(r"([*?\[\]\\])")
 
 
 async def ensure_layout(client: StackRedis, keys: Keys, *, wait: float = 60.0) -> bool:
@@ -82,8 +80,7 @@ async def _move(client: StackRedis, keys: Keys) -> dict[str, int]:
         await _move_account(client, keys, account_id)
     moved_keys = 0
     for prefix in keys.legacy_moved_prefixes():
-        pattern = _GLOB.sub(r"\\\1", prefix) + "*"
-        for name in [key async for key in client.scan_iter(match=pattern, count=500)]:
+        for name in [key async for key in client.scan_iter(match=match_prefix(prefix), count=500)]:
             moved_keys += await _copy_key(client, name, keys.pick_prefix + name[len(keys.prefix) :])
     moved_keys += await _copy_key(client, keys.legacy_request_log(), keys.request_log())
     moved_keys += await _copy_key(client, keys.legacy_admin(), keys.admin())
@@ -99,18 +96,13 @@ async def _retire(client: StackRedis, name: str) -> None:
 
 async def _move_account(client: StackRedis, keys: Keys, account_id: str) -> None:
     record = await cast(Awaitable[dict[str, str]], client.hgetall(keys.account(account_id)))
-    _, state = columns.split(record)
-    state |= {
-        "token_until": columns.token_until(record),
-        "token_version": record.get("token_version", "0"),
-        "errors_in_row": record.get("errors_in_row", "0"),
-    }
+    _, state = columns.stored(record)
+    state["errors_in_row"] = record.get("errors_in_row", "0")
     table = keys.account_columns()
     # every writer of an account's columns writes `token_version` (the move, creation, token writes)
     done = await cast(Awaitable[bool], client.hexists(table, columns.column("token_version", account_id)))
     if record and not done:
-        mapping = {columns.column(name, account_id): value for name, value in state.items()}
-        await cast(Awaitable[int], client.hset(table, mapping=mapping))
+        await cast(Awaitable[int], client.hset(table, mapping=columns.fields(account_id, state)))
     await cast(Awaitable[int], client.sadd(keys.accounts(), account_id))
     score = await client.zscore(keys.legacy_pool(), account_id)
     if score is not None:

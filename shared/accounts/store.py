@@ -9,7 +9,6 @@ deleted one, so a slow writer can never resurrect it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
@@ -19,7 +18,7 @@ from shared.accounts.model import Account, mask_proxy_url
 from shared.accounts.scripts import register
 from shared.crypto import SecretBox, SecretDecryptError
 from shared.errors import KiroStackError
-from shared.keys import Keys
+from shared.keys import Keys, match_prefix
 from shared.kiro.regions import check_region
 from shared.redis_topology import StackRedis
 
@@ -32,7 +31,6 @@ TOKEN_FIELDS = frozenset(
     {"refresh_token_enc", "prev_refresh_token_enc", "access_token_enc", "access_expires_at", "token_version"}
 )
 _FIELD_NAMES = frozenset(f.name for f in fields(Account))
-_GLOB = re.compile(r"([*?\[\]\\])")
 
 
 @dataclass(frozen=True)
@@ -146,11 +144,7 @@ class AccountStore:
         values = account.to_redis()
         if account.proxy_url:  # given plain (new account, restore): stored encrypted
             values |= self._proxy_fields(account.proxy_url)
-        record, state = columns.split(values)
-        state |= {
-            "token_until": columns.token_until(record),
-            "token_version": record.get("token_version", "0"),
-        }
+        record, state = columns.stored(values)
         registered = await self._register(
             keys=[self._keys.accounts(), self._keys.account_columns()], args=[account.id, *_pairs(state)]
         )
@@ -223,7 +217,7 @@ class AccountStore:
             args=[account_id, *columns.COLUMNS],
         )
         existed = await self._client.exists(self._keys.account(account_id))
-        pattern = _GLOB.sub(r"\\\1", self._keys.account_prefix(account_id)) + "*"
+        pattern = match_prefix(self._keys.account_prefix(account_id))
         doomed = [key async for key in self._client.scan_iter(match=pattern, count=500)]
         if doomed:
             await self._client.delete(*doomed)

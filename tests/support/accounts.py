@@ -17,13 +17,10 @@ async def put_account(client: StackRedis, keys: Keys, account: Account | Mapping
     """Store `account` (or raw stored fields, `id` among them) as it is, replacing what was stored."""
     values = account.to_redis() if isinstance(account, Account) else dict(account)
     account_id = values["id"]
-    record, state = columns.split(values)
-    state["token_until"] = columns.token_until(record)
-    state["token_version"] = record.get("token_version", "0")
+    record, state = columns.stored(values)
     if record:
         await cast(Awaitable[int], client.hset(keys.account(account_id), mapping=record))
-    mapping = {columns.column(name, account_id): value for name, value in state.items()}
-    await cast(Awaitable[int], client.hset(keys.account_columns(), mapping=mapping))
+    await cast(Awaitable[int], client.hset(keys.account_columns(), mapping=columns.fields(account_id, state)))
     await cast(Awaitable[int], client.sadd(keys.accounts(), account_id))
 
 
@@ -42,8 +39,9 @@ async def columns_of(client: StackRedis, keys: Keys, account_id: str, *names: st
 
 async def set_columns(client: StackRedis, keys: Keys, account_id: str, values: Mapping[str, object]) -> None:
     """Write pick-state columns of one account straight into Redis (a test's shortcut)."""
-    mapping = {columns.column(name, account_id): str(value) for name, value in values.items()}
-    await cast(Awaitable[int], client.hset(keys.account_columns(), mapping=mapping))
+    await cast(
+        Awaitable[int], client.hset(keys.account_columns(), mapping=columns.fields(account_id, values))
+    )
 
 
 async def in_flight(client: StackRedis, keys: Keys, account_id: str) -> int:
