@@ -15,8 +15,9 @@ import pytest
 
 from services.router.hints import read_hints
 from shared.accounts.model import AccountState
+from shared.accounts.pool import Pool
 from tests.router.stack import Seeder, Stack
-from tests.support.accounts import column_of, in_flight
+from tests.support.accounts import column_of
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -258,7 +259,7 @@ async def test_gateway_dying_mid_stream_gives_an_in_band_error_and_frees_the_lea
 async def _eventually_zero(seeder: Seeder, account: str) -> bool:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if await in_flight(seeder.redis, seeder.keys, account) == 0:
+        if await Pool(seeder.redis, seeder.keys).in_flight(account) == 0:
             return True
         await asyncio.sleep(0.05)
     return False
@@ -438,4 +439,4 @@ async def _no_open_lease(seeder: Seeder, accounts: list[str]) -> bool:
 
 
 async def _open_leases(seeder: Seeder, account: str) -> int:
-    return await in_flight(seeder.redis, seeder.keys, account)
+    return await Pool(seeder.redis, seeder.keys).in_flight(account)

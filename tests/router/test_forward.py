@@ -12,14 +12,15 @@ from fastapi import FastAPI
 
 from services.router.app import create_app
 from services.router.settings import RouterSettings
+from shared.accounts.pool import Pool
 from shared.clientkeys import ClientKeys
 from shared.keys import Keys
 from tests.router.conftest import SeedAccount
-from tests.support.accounts import columns_of, in_flight
+from tests.support.accounts import columns_of
 
 
 async def _open_leases(redis: aioredis.Redis, keys: Keys, account: str) -> int:
-    return await in_flight(redis, keys, account)
+    return await Pool(redis, keys).in_flight(account)
 
 
 async def _eventually_none_open(redis: aioredis.Redis, keys: Keys, account: str) -> int:

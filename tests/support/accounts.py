@@ -3,7 +3,6 @@ account's tag, its pick state in the columns under the pick's tag (`shared.accou
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Mapping
 from typing import cast
 
@@ -42,9 +41,3 @@ async def set_columns(client: StackRedis, keys: Keys, account_id: str, values: M
     await cast(
         Awaitable[int], client.hset(keys.account_columns(), mapping=columns.fields(account_id, values))
     )
-
-
-async def in_flight(client: StackRedis, keys: Keys, account_id: str) -> int:
-    """Leases held on one account now (expired ones not counted)."""
-    held = await client.zrangebyscore(keys.leases(), int(time.time() * 1000), "+inf")
-    return sum(1 for member in held if member.rsplit("|", 1)[0] == account_id)
