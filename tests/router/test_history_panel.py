@@ -128,6 +128,8 @@ async def test_the_open_dashboard_reads_its_history_once_a_minute_not_at_every_r
     page.on("request", note)
     await sign_in(page, router.url)
     await until(lambda: "7" in asked, "the dashboard's first load, with 7 days of history")
+    # Its answer shown: until then every load asks for the history again (a slow first answer is not lost).
+    await expect(page.locator("#chart-requests")).to_contain_text("the last 7 days")
 
     seen = len(asked)
     for _ in range(3):  # refreshes within the minute: today's figures only
