@@ -132,7 +132,8 @@ def run_demo(root: Path, state_dir: Path, *, keep: bool) -> int:
         sup.start("router", "services.router", ["--host", "127.0.0.1", "--port", str(ports["router"])], env)
         _wait(f"{router}/ready")
         _add_demo_account(router, admin_key, sup)
-        _stream_one_answer(router, client_key, sup)
+        with sup.hold_logs():
+            _stream_one_answer(router, client_key, sup)
         if keep:
             sup.say(f"stack kept running: router {router} (client key {client_key}); Ctrl-C stops it")
             return sup.wait()

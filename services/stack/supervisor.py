@@ -16,7 +16,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import IO
 
 from shared.tasks import Backoff
 
@@ -54,6 +57,8 @@ class Supervisor:
     crash_window: float = CRASH_WINDOW_SECONDS
     restart_delay: float = RESTART_DELAY_SECONDS
     restart_delay_cap: float = RESTART_DELAY_CAP_SECONDS
+    _out: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one writer of stdout at a time
+    _held: list[str] | None = field(default=None, repr=False)  # the services' lines, while `hold_logs`
 
     def start(self, name: str, module: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(
@@ -81,15 +86,39 @@ class Supervisor:
     def _pump(self, child: Child) -> None:
         assert child.process is not None and child.process.stdout is not None
         prefix = self._prefix(child.name)
-        for raw in child.process.stdout:
-            sys.stdout.write(f"{prefix} {raw.decode(errors='replace').rstrip()}\n")
-            sys.stdout.flush()
+        with child.process.stdout as output:  # closed at the process's end (a restart spawns a new one)
+            self._relay(prefix, output)
+
+    def _relay(self, prefix: str, output: IO[bytes]) -> None:
+        for raw in output:
+            line = f"{prefix} {raw.decode(errors='replace').rstrip()}\n"
+            with self._out:
+                if self._held is not None:
+                    self._held.append(line)
+                else:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
 
     def say(self, message: str) -> None:
         prefix = self._prefix("stack")
-        for line in message.splitlines() or [""]:
-            sys.stdout.write(f"{prefix} {line}\n")
-        sys.stdout.flush()
+        with self._out:
+            for line in message.splitlines() or [""]:
+                sys.stdout.write(f"{prefix} {line}\n")
+            sys.stdout.flush()
+
+    @contextmanager
+    def hold_logs(self) -> Iterator[None]:
+        """The services' lines wait until the block ends, then follow in order: what the block prints
+        (the demo's streamed answer) reads whole instead of cut by a log line."""
+        with self._out:
+            self._held = []
+        try:
+            yield
+        finally:
+            with self._out:
+                held, self._held = self._held or [], None
+                sys.stdout.write("".join(held))
+                sys.stdout.flush()
 
     def wait(self) -> int:
         """Block until Ctrl-C or SIGTERM (0) or a service crash-loops (1), restarting services that exit;
@@ -155,3 +184,5 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait(5)
+            if child.pump is not None:
+                child.pump.join(2.0)  # its last lines printed, its pipe closed
