@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,28 @@ def test_the_shortest_secrets_still_pass_the_quick_check(text: str) -> None:
 def test_strings_without_any_trigger_come_back_unchanged() -> None:
     plain = "route=messages model=claude-sonnet-4.5 account=acct-12345 " * 20
     assert redact(plain) is plain
+
+
+LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
+
+
+def _log_messages() -> list[tuple[str, str]]:
+    """(where, text) of every log call of the code whose message is a literal."""
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for path in sorted([*root.glob("services/**/*.py"), *root.glob("shared/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                continue
+            message = node.args[0]
+            if node.func.attr in LOG_METHODS and isinstance(message, ast.Constant):
+                found.append((f"{path.relative_to(root)}:{node.lineno}", str(message.value)))
+    return found
+
+
+def test_no_log_message_of_ours_is_mangled_by_the_redactor() -> None:
+    """A message reading like `password: value` loses a word to the redactor ("ADMIN_PASSWORD: [REDACTED]
+    hash replaced"): say it another way."""
+    messages = _log_messages()
+    assert len(messages) > 50  # the scan finds the code's log calls
+    assert [(where, text) for where, text in messages if redact(text) != text] == []

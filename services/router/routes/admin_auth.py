@@ -165,7 +165,7 @@ async def ensure_password(ctx: AppContext) -> None:
         return
     await _apply_configured(ctx, configured)
     log.warning(
-        "admin password follows ADMIN_PASSWORD: stored hash replaced, every admin session ended",
+        "admin password set from ADMIN_PASSWORD (its stored hash replaced, every admin session ended)",
         extra=log_fields(admin_password="changed" if configured else "removed"),
     )
 
