@@ -8,8 +8,9 @@ any answer to the next one. Health is per address (Envoy-style consecutive-failu
 address for at least `GATEWAY_EJECT_SECONDS`; the first good probe after that readmits it. An address
 ejected again before it answered once after its readmission (it flaps) stays out twice as long each time,
 up to `_MAX_EJECT_FACTOR` times. An address that never answered yet is out from its first failure until
-its first good probe. The router is ready while some address is admitted: one replica restarting
-never takes readiness down.
+its first good probe, and is probed every `_STARTING_PROBE_SECONDS` for its first `_STARTING_SECONDS`: a
+router started with its gateways is ready a moment after they are, not a health interval later. The
+router is ready while some address is admitted: one replica restarting never takes readiness down.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ _PROBE_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 _FAILURES_TO_EJECT = 3
 #: the longest ejection, as a multiple of the first
 _MAX_EJECT_FACTOR = 8
+#: an address that never answered is probed this often for this long after it was first seen (it is
+#: starting: `make run`, a pod scaled up), then at the health interval like the others
+_STARTING_PROBE_SECONDS = 0.25
+_STARTING_SECONDS = 60.0
 #: numbers the requests sent, for round robin among addresses with as many in flight
 _sends = itertools.count(1)
 
@@ -48,6 +53,7 @@ class Address:
     ip: str
     up_gauge: Gauge
     inflight_gauge: Gauge
+    seen_at: float  # when resolution first gave it (the router's clock)
     in_flight: int = 0
     failures: int = 0
     proven: bool = False  # has answered once; until then one failure takes it out, with no backoff
@@ -123,7 +129,7 @@ class Gateways:
         address.failures += 1
         if not address.proven:  # never answered (not up yet, or just resolved): out until its first answer
             if address.admitted:
-                self._eject(address, 0.0)
+                self._eject(address, 0.0, starting=True)
         elif address.admitted and address.failures >= _FAILURES_TO_EJECT:
             self._eject(address)
 
@@ -131,7 +137,7 @@ class Gateways:
         """`address` answered: failures forgotten; readmitted if ejected (a probe only once the ejection
         is over; a request answered by an ejected address proves it is back)."""
         address.failures = 0
-        address.proven = True
+        first, address.proven = not address.proven, True
         if address.admitted:
             address.ejections = 0
             return
@@ -139,22 +145,35 @@ class Gateways:
             return
         address.ejected_until = None
         address.up_gauge.set(1)
-        log.warning(
-            "gateway address readmitted", extra=log_fields(gateway=address.gateway.url, address=address.ip)
-        )
+        where = log_fields(gateway=address.gateway.url, address=address.ip)
+        if first:  # it was starting: nothing an operator has to look at
+            log.info("gateway address answering", extra=where)
+        else:
+            log.warning("gateway address readmitted", extra=where)
         self._gauge_name(address.gateway)
 
-    def _eject(self, address: Address, seconds: float | None = None) -> None:
+    def _eject(self, address: Address, seconds: float | None = None, *, starting: bool = False) -> None:
+        """Out for `seconds` (the backoff when None); `starting`: it never answered, an info line says so
+        instead of the ejection warning."""
         if seconds is None:
             seconds = self._eject_seconds * min(2**address.ejections, _MAX_EJECT_FACTOR)
             address.ejections += 1
         address.ejected_until = self._clock() + seconds
         address.up_gauge.set(0)
-        log.warning(
-            "gateway address ejected",
-            extra=log_fields(gateway=address.gateway.url, address=address.ip, seconds=seconds),
-        )
+        gateway, ip = address.gateway.url, address.ip
+        if starting:
+            log.info("gateway address not answering yet", extra=log_fields(gateway=gateway, address=ip))
+        else:
+            log.warning(
+                "gateway address ejected", extra=log_fields(gateway=gateway, address=ip, seconds=seconds)
+            )
         self._gauge_name(address.gateway)
+
+    def probe_delay(self, interval: float) -> float:
+        """Seconds to the next round of probes: sooner while an address seen lately has never answered."""
+        recent = self._clock() - _STARTING_SECONDS
+        starting = any(not a.proven and a.seen_at > recent for a in self.addresses())
+        return min(interval, _STARTING_PROBE_SECONDS) if starting else interval
 
     def _gauge_name(self, name: GatewayName) -> None:
         up = any(a.admitted for a in self._addresses[name].values())
@@ -194,6 +213,7 @@ class Gateways:
             ip,
             series(self._metrics.gateway_address_up, name.url, ip),
             series(self._metrics.gateway_address_inflight, name.url, ip),
+            self._clock(),
         )
 
     def _retire(self, address: Address) -> None:
@@ -232,7 +252,7 @@ class Gateways:
         """Background task: probe every address each `interval` seconds until cancelled."""
         while True:
             await self.probe_all(session)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.probe_delay(interval))
 
     async def run_resolution(self, session: aiohttp.ClientSession, interval: float, retry: float) -> None:
         """Background task: resolve every name each `interval` seconds (each `retry` seconds while a name

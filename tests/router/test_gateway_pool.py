@@ -150,6 +150,27 @@ async def test_an_address_that_never_answered_is_out_from_its_first_failure_unti
     assert gateways.healthy_count == 1
 
 
+async def test_a_starting_address_is_probed_often_until_it_answers_or_a_minute_has_passed() -> None:
+    """A router started with its gateways is ready a moment after they are, not a health interval later."""
+    clock = Clock()
+    names = Names(kiro_gw=["10.0.0.1"])
+    gateways = Gateways([URL], RouterMetrics(new_registry()), names, clock=clock)
+    await gateways.resolve_all()
+    (starting,) = gateways.addresses()
+    gateways.failed(starting)
+    assert gateways.probe_delay(5.0) == 0.25
+
+    gateways.answered(starting, probe=True)
+    assert gateways.probe_delay(5.0) == 5.0  # up: the health interval
+
+    names.names["kiro-gw"].append("10.0.0.2")  # scaled up: the new replica is probed often too
+    await gateways.resolve_all()
+    assert gateways.probe_delay(5.0) == 0.25
+    clock.now += 61  # one that never comes up is not probed four times a second for ever
+    assert gateways.probe_delay(5.0) == 5.0
+    assert gateways.probe_delay(0.1) == 0.1  # never slower than the interval set
+
+
 async def test_a_failed_resolution_keeps_the_last_addresses() -> None:
     names = Names(kiro_gw=["10.0.0.1", "10.0.0.2"])
     gateways, _ = await pool(names, Clock())
