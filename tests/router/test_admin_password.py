@@ -18,6 +18,7 @@ from tests.support.procs import ServiceProcess
 pytestmark = pytest.mark.e2e
 
 NEW_PASSWORD = "set-in-the-panel-42"
+ENDED = "every admin session ended"  # the router's warning when ADMIN_PASSWORD replaced a password
 
 
 @contextmanager
@@ -142,6 +143,8 @@ def test_a_panel_password_survives_a_restart_until_admin_password_changes(stack_
     ):
         assert change(admin, "environment-password-1", NEW_PASSWORD).status_code == 200
         session = dict(admin.cookies)
+        assert router.count_in_logs("admin password set from ADMIN_PASSWORD") == 1
+        assert router.count_in_logs(ENDED) == 0  # the first password ends nothing: no warning
 
     with ServiceProcess("services.router", env=env) as router:
         assert login_status(router, "environment-password-1") == 401, (
@@ -156,3 +159,4 @@ def test_a_panel_password_survives_a_restart_until_admin_password_changes(stack_
         assert login_status(router, "environment-password-2") == 200
         r = httpx.get(router.url + "/admin/api/session", cookies=session, timeout=10)
         assert r.status_code == 401
+        assert router.count_in_logs(ENDED) == 1

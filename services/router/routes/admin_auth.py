@@ -164,6 +164,9 @@ async def ensure_password(ctx: AppContext) -> None:
             await cast(Awaitable[int], ctx.redis.hset(key, _APPLIED_FIELD, last))
         return
     await _apply_configured(ctx, configured)
+    if not last:  # the first one: no password or session to end
+        log.info("admin password set from ADMIN_PASSWORD", extra=log_fields(admin_password="set"))
+        return
     log.warning(
         "admin password set from ADMIN_PASSWORD (its stored hash replaced, every admin session ended)",
         extra=log_fields(admin_password="changed" if configured else "removed"),
