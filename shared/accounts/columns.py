@@ -11,8 +11,10 @@ Readers see one account: `merge` lays its columns over its record (`AccountStore
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, TypeVar
+
+V = TypeVar("V")
 
 #: `Account` fields kept in the columns, never in the record
 ACCOUNT_COLUMNS: Final = (
@@ -47,6 +49,17 @@ def column(name: str, account_id: str) -> str:
 def columns_of(account_id: str, names: Iterable[str] = COLUMNS) -> list[str]:
     """The fields of `names` of one account, in order."""
     return [column(name, account_id) for name in names]
+
+
+def fields_of(ids: Iterable[str], names: Sequence[str]) -> list[str]:
+    """The fields of `names` of every account of `ids`, account after account: one HMGET reads them all,
+    `by_account` cuts its reply."""
+    return [column(name, account_id) for account_id in ids for name in names]
+
+
+def by_account(values: Sequence[V], width: int) -> list[Sequence[V]]:
+    """The reply of an HMGET of `fields_of(ids, names)` as each account's values (`width`: len(names))."""
+    return [values[start : start + width] for start in range(0, len(values), width)]
 
 
 def is_column(name: str) -> bool:

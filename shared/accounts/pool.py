@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, cast
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from shared.accounts.columns import column
+from shared.accounts import columns
 from shared.accounts.model import AccountState, effective_state
 from shared.accounts.scripts import argv, register, source, with_schema
 from shared.keys import Keys
@@ -278,13 +278,12 @@ class Pool:
         counts = {state.value: 0 for state in AccountState}
         soonest = 0.0
         if ids:
-            fields = [column(name, account_id) for account_id in ids for name in ("state", "enabled")]
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.hmget(self._keys.account_columns(), fields)
+                pipe.hmget(self._keys.account_columns(), columns.fields_of(ids, ("state", "enabled")))
                 pipe.zmscore(self._keys.pool(), ids)
                 values, scores = await pipe.execute()
             now = time.time()
-            for state, enabled, score in zip(values[0::2], values[1::2], scores, strict=True):
+            for (state, enabled), score in zip(columns.by_account(values, 2), scores, strict=True):
                 name = state if state in counts else AccountState.INVALID.value
                 if score is not None:  # a lapsed cooldown counts as active, as the panel shows it
                     name = effective_state(AccountState(name), float(score), now).value

@@ -115,21 +115,17 @@ class AccountStore:
         for account_id in ids:
             pipe.hgetall(self._keys.account(account_id))
         if ids:
-            fields = [
-                f for account_id in ids for f in columns.columns_of(account_id, columns.ACCOUNT_COLUMNS)
-            ]
-            pipe.hmget(self._keys.account_columns(), fields)
+            pipe.hmget(self._keys.account_columns(), columns.fields_of(ids, columns.ACCOUNT_COLUMNS))
         rows = await pipe.execute()
-        width = len(columns.ACCOUNT_COLUMNS)
-        values = rows.pop() if ids else []
+        states = columns.by_account(rows.pop(), len(columns.ACCOUNT_COLUMNS)) if ids else []
         accounts: list[Account] = []
         invalid: list[InvalidRecord] = []
-        for n, (account_id, data) in enumerate(zip(ids, rows, strict=True)):
+        for account_id, data, state in zip(ids, rows, states, strict=True):
             if not data:
                 invalid.append(InvalidRecord(account_id, "listed in the accounts set but has no record"))
                 continue
             try:
-                accounts.append(_parse(account_id, columns.merge(data, values[n * width : (n + 1) * width])))
+                accounts.append(_parse(account_id, columns.merge(data, state)))
             except MalformedAccountError as exc:
                 invalid.append(InvalidRecord(account_id, str(exc)))
         return AccountListing(accounts, invalid)
@@ -270,14 +266,13 @@ async def read_fields(
         for account_id in ids:
             pipe.hmget(keys.account(account_id), in_record)
     if in_columns and ids:
-        pipe.hmget(keys.account_columns(), [f for one in ids for f in columns.columns_of(one, in_columns)])
+        pipe.hmget(keys.account_columns(), columns.fields_of(ids, in_columns))
     rows: list[list[str | None]] = await pipe.execute() if len(pipe) else []
-    from_columns = rows.pop() if in_columns and ids else []
+    from_columns = columns.by_account(rows.pop(), len(in_columns)) if in_columns and ids else []
     out: list[list[str | None]] = []
-    width = len(in_columns)
     for n in range(len(ids)):
         record = dict(zip(in_record, rows[n], strict=True)) if in_record else {}
-        state = dict(zip(in_columns, from_columns[n * width : (n + 1) * width], strict=True))
+        state = dict(zip(in_columns, from_columns[n], strict=True)) if in_columns else {}
         out.append([state[name] if name in state else record[name] for name in names])
     return out
 
