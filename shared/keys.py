@@ -36,9 +36,12 @@ class Keys:
     #: prefix of every key under the pick's hash tag, `{<prefix>pool}`: the prefix is in the tag, so stacks
     #: sharing a Cluster (each with its own prefix) put their pools in different slots
     pick_prefix: str = field(init=False, repr=False, compare=False)
+    #: prefix of the admin sign-in limiter's keys, `{<prefix>admin}` (its scripts read several at once)
+    _limiter_prefix: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pick_prefix", f"{self.prefix}{{{self.prefix}pool}}:")
+        object.__setattr__(self, "_limiter_prefix", f"{self.prefix}{{{self.prefix}admin}}:")
 
     # --- accounts -------------------------------------------------------------------------------
     def account(self, account_id: str) -> str:
@@ -159,15 +162,15 @@ class Keys:
 
     def admin_login_failures(self, subject: str) -> str:
         """Integer: failed (or in-progress) admin logins from one client address ('*' = all) in the window."""
-        return f"{self.prefix}{{{self.prefix}admin}}:login-failures:{subject}"
+        return f"{self._limiter_prefix}login-failures:{subject}"
 
     def admin_login_turn(self) -> str:
         """String: unix ms of the next slowed-down admin password check (while the admin is attacked)."""
-        return f"{self.prefix}{{{self.prefix}admin}}:login-turn"
+        return f"{self._limiter_prefix}login-turn"
 
     def admin_trusted_client(self, address: str) -> str:
         """String: set while a client address that signed in successfully skips the login slow-down."""
-        return f"{self.prefix}{{{self.prefix}admin}}:trusted-client:{address}"
+        return f"{self._limiter_prefix}trusted-client:{address}"
 
     def device_flow(self, flow_id: str) -> str:
         """Hash: one pending device-authorization login (expires)."""
