@@ -6,7 +6,7 @@ Now the pick state is in the columns under the pick's tag (`shared.accounts.colu
 moved under that tag too (`shared/keys.py`). The admin sign-in limiter's counters are not moved: they
 expire within minutes. Every process that reads or writes them runs `ensure_layout` first. It is:
 - **idempotent**: each step can run again after a crash half-way (an account's columns are written in one
-  command, and read back before they are written again; keys are copied before the old name is deleted);
+  command, and not written again once there; a key copied again replaces nothing newer);
 - **one at a time**: under a lock, while the others wait for the layout mark;
 - **lossless**: the old keys are copied, never changed, and only expire `LEGACY_GRACE_SECONDS` later.
   Leases, governor times and conversations' sticky accounts are not copied: they expire on their own

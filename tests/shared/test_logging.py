@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import io
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from shared.logging import (
     redact,
     request_id_var,
 )
+from tests.support.procs import ROOT
 
 CANARY = "aorAAAAAGcanaryRefreshTokenValue0123456789abcdef"
 
@@ -106,15 +106,14 @@ LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "crit
 
 def _log_messages() -> list[tuple[str, str]]:
     """(where, text) of every log call of the code whose message is a literal."""
-    root = Path(__file__).resolve().parents[2]
     found = []
-    for path in sorted([*root.glob("services/**/*.py"), *root.glob("shared/**/*.py")]):
+    for path in sorted([*ROOT.glob("services/**/*.py"), *ROOT.glob("shared/**/*.py")]):
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
                 continue
             message = node.args[0]
             if node.func.attr in LOG_METHODS and isinstance(message, ast.Constant):
-                found.append((f"{path.relative_to(root)}:{node.lineno}", str(message.value)))
+                found.append((f"{path.relative_to(ROOT)}:{node.lineno}", str(message.value)))
     return found
 
 
